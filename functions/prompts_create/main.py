@@ -1,0 +1,22 @@
+"""POST /api/v1/prompts — create a prompt (version 1)."""
+
+import functions_framework
+from flask import Request, Response
+
+from promptopt import prompts
+from promptopt.http import Call, Reply, serve
+from promptopt.models.prompts import PromptCreate
+
+
+@functions_framework.http
+def handle(request: Request) -> Response:
+    return serve(request, _create, source=__file__)
+
+
+def _create(call: Call) -> Reply:
+    created = prompts.create_prompt(principal=call.user, body=call.body(PromptCreate))
+    return Reply(
+        created,
+        status=201,
+        headers={"ETag": prompts.etag(created.version), "Location": f"/api/v1/prompts/{created.prompt_id}"},
+    )

@@ -1,0 +1,24 @@
+"""PUT /api/v1/prompts/{prompt_id}/labels/{label} — point a label at a version."""
+
+import functions_framework
+from flask import Request, Response
+
+from promptopt import prompts
+from promptopt.http import Call, Reply, serve
+from promptopt.models.prompts import LabelSet
+
+
+@functions_framework.http
+def handle(request: Request) -> Response:
+    return serve(request, _set_label, source=__file__)
+
+
+def _set_label(call: Call) -> Reply:
+    body = call.body(LabelSet)
+    result = prompts.set_label(
+        principal=call.user,
+        prompt_id=call.path["prompt_id"],
+        label=prompts.parse_label(call.path["label"]),
+        version=body.version,
+    )
+    return Reply(result)

@@ -1,0 +1,17 @@
+"""GET /api/v1/prompts — the tenant's prompts, newest first, paginated."""
+
+import functions_framework
+from flask import Request, Response
+
+from promptopt import prompts
+from promptopt.http import Call, Reply, serve
+from promptopt.models.prompts import PromptListQuery
+
+
+@functions_framework.http
+def handle(request: Request) -> Response:
+    return serve(request, _list, source=__file__)
+
+
+def _list(call: Call) -> Reply:
+    return Reply(prompts.list_prompts(principal=call.user, query=call.query(PromptListQuery)))

@@ -1,0 +1,1 @@
+"""promptopt: prompt versioning, evaluation and optimization on Google Cloud."""

@@ -1,0 +1,92 @@
+"""The caller's identity, built only from the claims the API gateway forwards."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from promptopt.errors import Forbidden, Unauthenticated
+
+USERINFO_HEADER = "X-Apigateway-Api-Userinfo"
+TENANT_CLAIM = "tenant"
+ROLE_CLAIM = "role"
+_TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class Role(IntEnum):
+    """Roles are ordered: each includes everything the lower ones may do."""
+
+    viewer = 1
+    editor = 2
+    admin = 3
+
+    @classmethod
+    def parse(cls, value: str) -> Role:
+        """Role from its name; unknown names are refused rather than defaulted."""
+        try:
+            return cls[value]
+        except KeyError:
+            raise Forbidden(f"unknown role {value!r}", code="unknown_role") from None
+
+
+class Principal(BaseModel):
+    """Who is calling: subject, tenant and role."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    tenant: str
+    role: Role
+
+    def require(self, minimum: Role) -> None:
+        """Raise 403 unless this principal holds at least `minimum`."""
+        if self.role < minimum:
+            raise Forbidden(
+                f"this operation needs the {minimum.name} role; you have {self.role.name}",
+                code="role_too_low",
+            )
+
+
+def decode_userinfo(header: str) -> dict[str, Any]:
+    """Decode API Gateway's base64url JSON claims header (padding optional)."""
+    padded = header + "=" * (-len(header) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError) as exc:
+        raise Unauthenticated("the gateway identity header is unreadable", code="bad_identity") from exc
+    if not isinstance(claims, dict):
+        raise Unauthenticated("the gateway identity header is not a claims object", code="bad_identity")
+    return claims
+
+
+def encode_userinfo(claims: dict[str, Any]) -> str:
+    """Encode claims the way API Gateway forwards them (base64url, no padding)."""
+    raw = json.dumps(claims, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """Build the principal; a token without tenant or role is refused, never defaulted."""
+    subject = claims.get("sub")
+    tenant = claims.get(TENANT_CLAIM)
+    role = claims.get(ROLE_CLAIM)
+    if not isinstance(subject, str) or not subject:
+        raise Unauthenticated("the token has no subject", code="bad_identity")
+    if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
+        raise Forbidden("the token carries no valid tenant claim", code="no_tenant")
+    if not isinstance(role, str):
+        raise Forbidden("the token carries no role claim", code="no_role")
+    return Principal(subject=subject, tenant=tenant, role=Role.parse(role))
+
+
+def principal_from_header(header: str | None) -> Principal:
+    """The principal behind a request, from the gateway header."""
+    if not header:
+        raise Unauthenticated("no identity reached the function; call it through the API gateway")
+    return principal_from_claims(decode_userinfo(header))

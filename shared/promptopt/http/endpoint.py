@@ -1,0 +1,254 @@
+"""`serve`: the one wrapper every HTTP entry point calls.
+
+It resolves the function's own manifest entry, matches the route, builds the principal from the
+gateway claims, enforces the minimum role and the size caps, applies Idempotency-Key on POST, runs
+the handler and turns every error into a problem+json response.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import flask
+from pydantic import BaseModel, ValidationError
+
+from promptopt import logs
+from promptopt.auth import USERINFO_HEADER, Principal, principal_from_header
+from promptopt.config import settings
+from promptopt.errors import (
+    ApiError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionRequired,
+    UnsupportedMediaType,
+)
+from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
+from promptopt.manifest import FunctionSpec, load_function_spec
+
+log = logging.getLogger("promptopt.http")
+M = TypeVar("M", bound=BaseModel)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@dataclass
+class Reply:
+    """What a handler returns: a body (model or JSON-able), a status and extra headers."""
+
+    body: BaseModel | dict[str, Any] | None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One request, already routed and authenticated."""
+
+    request: flask.Request
+    spec: FunctionSpec
+    principal: Principal | None
+    path: dict[str, str]
+    _json: Any = None
+
+    @property
+    def user(self) -> Principal:
+        """The authenticated principal (endpoints with auth mode `user`)."""
+        if self.principal is None:
+            raise RuntimeError("this endpoint is public; it has no principal")
+        return self.principal
+
+    def body(self, model: type[M]) -> M:
+        """The JSON body validated against `model`."""
+        try:
+            return model.model_validate(self._json)
+        except ValidationError as exc:
+            raise from_validation(exc, "body") from None
+
+    def query(self, model: type[M]) -> M:
+        """The query string validated against `model` (a repeated parameter is an error)."""
+        args = self.request.args
+        repeated = [k for k in args if len(args.getlist(k)) > 1]
+        if repeated:
+            raise InvalidRequest(
+                f"query parameter {repeated[0]!r} is given more than once", code="repeated_param"
+            )
+        try:
+            return model.model_validate(dict(args.items()))
+        except ValidationError as exc:
+            raise from_validation(exc, "query") from None
+
+    def if_match(self) -> str:
+        """The If-Match header, required for conditional updates."""
+        value = self.request.headers.get("If-Match")
+        if not value:
+            raise PreconditionRequired(
+                "this update needs an If-Match header with the ETag of the version it is based on",
+                code="if_match_required",
+            )
+        return value
+
+
+@functools.lru_cache(maxsize=8)
+def _spec_for(source: str) -> FunctionSpec:
+    return load_function_spec(Path(source).resolve().parent)
+
+
+def _read_json(request: flask.Request) -> Any:
+    limit = settings().max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes", code="body_too_large")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes", code="body_too_large")
+    if not raw:
+        return None
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as application/json", code="json_required")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+def _route(spec: FunctionSpec, request: flask.Request) -> dict[str, str]:
+    trigger = spec.http
+    match = trigger.path_regex.match(request.path)
+    if not match:
+        raise NotFound(f"no route {request.path}", code="route_not_found")
+    if request.method != trigger.method:
+        raise MethodNotAllowed(f"{request.path} does not accept {request.method}", allow=trigger.method)
+    return match.groupdict()
+
+
+def _authenticate(spec: FunctionSpec, request: flask.Request) -> Principal | None:
+    if spec.auth.mode == "public":
+        return None
+    principal = principal_from_header(request.headers.get(USERINFO_HEADER))
+    if spec.auth.role is not None:
+        principal.require(spec.auth.role)
+    return principal
+
+
+def _render(reply: Reply) -> tuple[str, int, dict[str, str]]:
+    if isinstance(reply.body, BaseModel):
+        body = reply.body.model_dump_json()
+    elif reply.body is None:
+        body = ""
+    else:
+        body = json.dumps(reply.body, default=str)
+    return body, reply.status, reply.headers
+
+
+def _response(body: str, status: int, headers: dict[str, str]) -> flask.Response:
+    response = flask.Response(body, status=status, headers=headers)
+    if body:
+        response.content_type = "application/json"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _run(call: Call, handler: Callable[[Call], Reply]) -> flask.Response:
+    request = call.request
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if request.method != "POST" or key is None or call.principal is None:
+        return _response(*_render(handler(call)))
+    from promptopt.http import idempotency  # only POSTs with a key pay for the Firestore import
+
+    outcome = idempotency.begin(
+        tenant=call.principal.tenant,
+        function=call.spec.name,
+        key=key,
+        request_hash=idempotency.fingerprint(request.method, request.path, call._json),
+    )
+    if isinstance(outcome, idempotency.StoredResponse):
+        response = _response(outcome.body, outcome.status, outcome.headers)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    try:
+        body, status, headers = _render(handler(call))
+    except BaseException:
+        idempotency.release(outcome)
+        raise
+    idempotency.complete(outcome, idempotency.StoredResponse(status=status, body=body, headers=headers))
+    return _response(body, status, headers)
+
+
+def _is_backend_busy(error: Exception) -> bool:
+    # google.api_core is loaded only by functions that use a GCP client; no client, no such error.
+    gexc = sys.modules.get("google.api_core.exceptions")
+    busy = () if gexc is None else (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.TooManyRequests)
+    return bool(busy) and isinstance(error, busy)
+
+
+def _unexpected(error: Exception, instance: str) -> flask.Response:
+    if _is_backend_busy(error):
+        log.warning("backend busy", extra={"fields": {"error": type(error).__name__}})
+        problem = problem_body(
+            status=503,
+            code="backend_unavailable",
+            title="Service unavailable",
+            detail="a backing service is busy; retry shortly",
+            instance=instance,
+        )
+        return problem_response(problem, {"Retry-After": "2"})
+    log.exception("unhandled error")
+    problem = problem_body(
+        status=500,
+        code="internal",
+        title="Internal error",
+        detail="an unexpected error occurred; it has been logged",
+        instance=instance,
+    )
+    return problem_response(problem)
+
+
+def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: str) -> flask.Response:
+    """Handle one request for the function whose main.py is `source` (pass `__file__`)."""
+    logs.configure()
+    spec = _spec_for(source)
+    trace = logs.trace_from_header(
+        request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
+    )
+    logs.bind(trace=trace, function=spec.name)
+    started = time.perf_counter()
+    status = 500
+    try:
+        path = _route(spec, request)
+        principal = _authenticate(spec, request)
+        if principal is not None:
+            logs.bind(tenant=principal.tenant)
+        call = Call(request=request, spec=spec, principal=principal, path=path, _json=_read_json(request))
+        response = _run(call, handler)
+    except ApiError as error:
+        headers = {"Allow": str(error.extra["allow"])} if "allow" in error.extra else {}
+        response = problem_response(from_api_error(error, request.path), headers)
+    except Exception as error:  # noqa: BLE001 - the last resort: a problem body, never a bare 500 page
+        response = _unexpected(error, request.path)
+    status = response.status_code
+    log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        status,
+        extra={
+            "fields": {
+                "httpRequest": {
+                    "requestMethod": request.method,
+                    "requestUrl": request.path,
+                    "status": status,
+                    "latency": f"{time.perf_counter() - started:.6f}s",
+                }
+            }
+        },
+    )
+    logs.clear()
+    return response

@@ -1,0 +1,218 @@
+"""The function manifest: `functions/<name>/function.yaml`, the single source of truth.
+
+Terraform, the bundle builder, the OpenAPI generator and the local stack all read these files
+through this module (Terraform through `yamldecode` of the same files), so a function is never
+listed by hand in two places.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from promptopt.auth import Role
+
+MANIFEST_FILE = "function.yaml"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+_PATH_PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpTrigger(_Strict):
+    """An HTTPS endpoint routed by the API gateway."""
+
+    type: Literal["http"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    summary: str
+    request_model: str | None = Field(None, description="dotted path of the pydantic body model")
+    query_model: str | None = Field(None, description="dotted path of the pydantic query model")
+    response_model: str | None = Field(None, description="dotted path of the pydantic response model")
+    success_status: int = 200
+    headers: list[str] = Field(default_factory=list, description="request headers the operation reads")
+    errors: list[int] = Field(default_factory=list, description="error statuses besides the common ones")
+
+    @field_validator("path")
+    @classmethod
+    def _path_shape(cls, value: str) -> str:
+        if not value.startswith("/api/") or value.endswith("/"):
+            raise ValueError("paths start with /api/ and have no trailing slash")
+        return value
+
+    @property
+    def path_params(self) -> list[str]:
+        """Names of the `{placeholders}` in the path, in order."""
+        return _PATH_PARAM_RE.findall(self.path)
+
+    @functools.cached_property
+    def path_regex(self) -> re.Pattern[str]:
+        """A regex matching concrete paths of this route, capturing each parameter."""
+        pattern = _PATH_PARAM_RE.sub(
+            lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}")
+        )
+        return re.compile(f"^{pattern}$")
+
+
+class PubsubTrigger(_Strict):
+    """A push subscription (through Eventarc) on a topic."""
+
+    type: Literal["pubsub"]
+    topic: str
+
+
+class StorageTrigger(_Strict):
+    """An Eventarc trigger on a bucket event."""
+
+    type: Literal["storage"]
+    bucket: str = Field(description="logical bucket name, e.g. datasets")
+    event_type: str = "google.cloud.storage.object.v1.finalized"
+
+
+class TaskTrigger(_Strict):
+    """An HTTP target of a Cloud Tasks queue (OIDC-authenticated by the tasks service account)."""
+
+    type: Literal["task"]
+    queue: str
+
+
+class SchedulerTrigger(_Strict):
+    """Cloud Scheduler publishes to a topic on a cron schedule; the function consumes the topic."""
+
+    type: Literal["scheduler"]
+    schedule: str
+    topic: str
+    time_zone: str = "Etc/UTC"
+
+
+Trigger = Annotated[
+    HttpTrigger | PubsubTrigger | StorageTrigger | TaskTrigger | SchedulerTrigger,
+    Field(discriminator="type"),
+]
+
+
+class Auth(_Strict):
+    """Who may invoke: anyone (public), a user with at least `min_role`, or only its trigger."""
+
+    mode: Literal["public", "user", "internal"]
+    min_role: Literal["viewer", "editor", "admin"] | None = None
+
+    @property
+    def role(self) -> Role | None:
+        """The minimum role as a comparable value."""
+        return Role[self.min_role] if self.min_role else None
+
+
+class Resources(_Strict):
+    """Cloud Run (gen2) sizing."""
+
+    memory: str = "256Mi"
+    cpu: str = "1"
+    timeout_s: int = Field(60, ge=1, le=3600)
+    min_instances: int = Field(0, ge=0)
+    max_instances: int = Field(10, ge=1)
+    concurrency: int = Field(80, ge=1, le=1000)
+
+
+class SecretRef(_Strict):
+    """A Secret Manager secret exposed to the function as an environment variable."""
+
+    env: str
+    secret: str
+    version: str = "latest"
+
+
+class RoleGrant(_Strict):
+    """A project role granted to the function's own service account, with the reason."""
+
+    role: str
+    why: str
+
+
+class FunctionSpec(_Strict):
+    """One deployed function."""
+
+    name: str
+    description: str
+    entry_point: str = "handle"
+    trigger: Trigger
+    auth: Auth
+    resources: Resources = Resources()
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[SecretRef] = Field(default_factory=list)
+    roles: list[RoleGrant] = Field(default_factory=list)
+    dependencies: list[str] = Field(description="distribution names this function imports at run time")
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError("names are lowercase letters, digits and underscores")
+        return value
+
+    @property
+    def deploy_name(self) -> str:
+        """The Cloud Functions name (hyphens; the environment prefix is added by Terraform)."""
+        return self.name.replace("_", "-")
+
+    @property
+    def is_http(self) -> bool:
+        """True for gateway-routed endpoints."""
+        return isinstance(self.trigger, HttpTrigger)
+
+    @property
+    def http(self) -> HttpTrigger:
+        """The HTTP trigger (only for endpoints)."""
+        if not isinstance(self.trigger, HttpTrigger):
+            raise TypeError(f"{self.name} is not an HTTP function")
+        return self.trigger
+
+    @property
+    def signature_type(self) -> str:
+        """functions-framework signature: http for endpoints and task targets, cloudevent otherwise."""
+        return "http" if self.trigger.type in ("http", "task") else "cloudevent"
+
+
+def repo_root() -> Path:
+    """The repository root: PROMPTOPT_REPO_ROOT, else the nearest parent holding functions/."""
+    env = os.environ.get("PROMPTOPT_REPO_ROOT")
+    if env:
+        return Path(env).resolve()
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for candidate in (start, *start.parents):
+            if (candidate / "functions").is_dir() and (candidate / "pyproject.toml").is_file():
+                return candidate
+    raise FileNotFoundError("cannot find the repository root (set PROMPTOPT_REPO_ROOT)")
+
+
+def load_function_spec(function_dir: Path) -> FunctionSpec:
+    """Read and validate one function's manifest; its name must match its folder."""
+    path = function_dir / MANIFEST_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec = FunctionSpec.model_validate(data)
+    if spec.name != function_dir.name:
+        raise ValueError(f"{path}: name {spec.name!r} does not match its folder {function_dir.name!r}")
+    return spec
+
+
+@functools.lru_cache(maxsize=4)
+def load_manifest(root: Path | None = None) -> tuple[FunctionSpec, ...]:
+    """Every function under `<root>/functions`, sorted by name; routes must be unique."""
+    base = (root or repo_root()) / "functions"
+    specs = tuple(load_function_spec(d) for d in sorted(base.iterdir()) if (d / MANIFEST_FILE).is_file())
+    seen: dict[tuple[str, str], str] = {}
+    for spec in specs:
+        if spec.is_http:
+            key = (spec.http.method, spec.http.path)
+            if key in seen:
+                raise ValueError(f"{spec.name} and {seen[key]} both claim {key[0]} {key[1]}")
+            seen[key] = spec.name
+    return specs

@@ -1,0 +1,1 @@
+"""API and domain schemas (pydantic). Request models reject unknown fields."""

@@ -1,0 +1,64 @@
+"""Schemas shared by every endpoint: problems, pages, strict request base."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class RequestModel(BaseModel):
+    """Base for request bodies and queries: unknown fields are an error, strings are stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ResponseModel(BaseModel):
+    """Base for response bodies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(ResponseModel):
+    """One validation failure."""
+
+    loc: str = Field(description="where the problem is, e.g. body.metadata.team")
+    msg: str
+    type: str
+
+
+class Problem(ResponseModel):
+    """RFC 9457 problem details, with a stable machine code."""
+
+    type: str = Field(description="a URI naming the problem type")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable code")
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    extra: dict[str, Any] | None = None
+
+
+class Page(ResponseModel, Generic[T]):
+    """One page of a listing; pass next_page_token back as page_token for the next."""
+
+    items: list[T]
+    next_page_token: str | None = None
+
+
+class PageQuery(RequestModel):
+    """Pagination parameters shared by list endpoints."""
+
+    page_size: int | None = Field(None, ge=1, le=100, description="items per page (default 20)")
+    page_token: str | None = Field(None, max_length=512, description="from the previous page")
+
+
+class Health(ResponseModel):
+    """GET /api/v1/health."""
+
+    status: str = "ok"
+    version: str
+    environment: str

@@ -1,0 +1,1 @@
+"""Firestore repositories. Every document lives under `tenants/{tenant}/...`."""
