@@ -1,0 +1,502 @@
+r"""A local stand-in for Google API Gateway, routing from the same OpenAPI document.
+
+It behaves like the real gateway on the points the functions rely on: routes and methods come from
+`terraform/api/openapi.yaml`; secured operations need an RS256 bearer token that verifies against
+the JWKS (signature by `kid`, issuer, audience, expiry); the verified claims reach the backend as
+`X-Apigateway-Api-Userinfo` (base64url JSON), the caller's `Authorization` moves to
+`X-Forwarded-Authorization`, and a client can never send its own claims header.
+
+    python -m promptopt.local.gateway --spec terraform/api/openapi.yaml --port 8080 \\
+        --backend health=http://127.0.0.1:8101 --jwks-file ~/.config/promptopt/dev-issuer/jwks.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import yaml
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from promptopt.auth import USERINFO_HEADER, encode_userinfo
+
+log = logging.getLogger("promptopt.local.gateway")
+
+MAX_REQUEST_BYTES = 32 * 1024 * 1024  # API Gateway's request size limit
+DEFAULT_DEADLINE_S = 15.0  # x-google-backend's default deadline
+LEEWAY_S = 30
+SECURITY_NAME = "promptopt_jwt"
+PROBLEM_TYPE_BASE = "https://promptopt.dev/problems/"  # as promptopt.http.problems (which needs flask)
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+JWKS_PATH = "/.well-known/jwks.json"
+
+# Hop-by-hop headers (RFC 9110 7.6.1) plus those the gateway sets itself.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+        "te", "trailer", "transfer-encoding", "upgrade",
+    }
+)  # fmt: skip
+_DROP_REQUEST = _HOP_BY_HOP | {
+    "host",
+    "content-length",
+    "authorization",
+    "x-forwarded-authorization",
+    USERINFO_HEADER.lower(),
+}
+_DROP_RESPONSE = _HOP_BY_HOP | {"content-length"}
+_PARAM_RE = re.compile(r"\{[^/{}]+\}")
+_RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+class TokenError(Exception):
+    """A bearer token that must not pass; the message is safe to show the caller."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One routed operation: its backend and whether it needs a token."""
+
+    name: str
+    method: str
+    secured: bool
+    address: str | None
+    timeout: aiohttp.ClientTimeout
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path template and the operations on it, by method."""
+
+    template: str
+    regex: re.Pattern[str] | None
+    operations: Mapping[str, Operation]
+
+    @property
+    def allow(self) -> str:
+        """The `Allow` header value for a 405."""
+        return ", ".join(sorted(self.operations))
+
+
+class Router:
+    """Precompiled routes: literal paths by dict lookup, templates by regex (most literal first)."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self._static = {r.template: r for r in routes if r.regex is None}
+        self._templated = sorted(
+            (r for r in routes if r.regex is not None),
+            key=lambda r: (-len(_PARAM_RE.sub("", r.template)), r.template),
+        )
+
+    def match(self, path: str) -> Route | None:
+        """The route for a raw (still percent-encoded) request path, if any."""
+        route = self._static.get(path)
+        if route is not None:
+            return route
+        for candidate in self._templated:
+            assert candidate.regex is not None
+            if candidate.regex.match(path):
+                return candidate
+        return None
+
+
+class TokenVerifier:
+    """RS256 verification against a fixed JWKS, with verified tokens cached until they expire."""
+
+    _CACHE_MAX = 4096
+
+    def __init__(self, jwks: Mapping[str, Any], issuer: str, audiences: list[str]) -> None:
+        self._keys: dict[str | None, Any] = {}
+        for jwk in jwks.get("keys", []):
+            if jwk.get("kty") != "RSA" or jwk.get("alg", "RS256") != "RS256":
+                continue
+            self._keys[jwk.get("kid")] = jwt.PyJWK(dict(jwk), algorithm="RS256").key
+        if not self._keys:
+            raise ValueError("the JWKS holds no RS256 key")
+        self._issuer = issuer
+        self._audiences = list(audiences)
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    def verify(self, token: str) -> str:
+        """The userinfo header value for a valid token; TokenError otherwise."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            if time.time() <= cached[1] + LEEWAY_S:
+                return cached[0]
+            del self._cache[token]
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenError("the bearer token is not a JWT") from None
+        if header.get("alg") != "RS256":
+            raise TokenError("the token must be signed with RS256")
+        kid = header.get("kid")
+        if kid is not None and kid not in self._keys:
+            raise TokenError("the token's signing key is unknown")
+        candidates = [self._keys[kid]] if kid is not None else list(self._keys.values())
+        claims = self._decode(token, candidates)
+        userinfo = encode_userinfo(claims)
+        if len(self._cache) >= self._CACHE_MAX:
+            self._cache.clear()
+        self._cache[token] = (userinfo, float(claims["exp"]))
+        return userinfo
+
+    def _decode(self, token: str, keys: list[Any]) -> dict[str, Any]:
+        error: jwt.PyJWTError | None = None
+        for key in keys:
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    key,
+                    algorithms=["RS256"],
+                    audience=self._audiences,
+                    issuer=self._issuer,
+                    leeway=LEEWAY_S,
+                    options={"require": ["exp", "iss", "aud", "sub"]},
+                )
+                return claims
+            except jwt.InvalidSignatureError as exc:
+                error = exc
+            except jwt.PyJWTError as exc:
+                raise TokenError(f"the token is not accepted: {exc}") from None
+        raise TokenError(f"the token is not accepted: {error}")
+
+
+def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Route]:
+    default_security = spec.get("security", [])
+    routes = []
+    for template, item in spec.get("paths", {}).items():
+        operations: dict[str, Operation] = {}
+        for method, op in item.items():
+            if method.startswith("x-") or method == "parameters":
+                continue
+            name = str(op["operationId"])
+            backend = op.get("x-google-backend", {})
+            translation = backend.get("path_translation", "APPEND_PATH_TO_ADDRESS")
+            if translation != "APPEND_PATH_TO_ADDRESS":
+                raise ValueError(f"{name}: only APPEND_PATH_TO_ADDRESS is supported locally")
+            address = str(backend.get("address", ""))
+            if not address or "${" in address:
+                # The unrendered document names backends by function: `${backends.<name>}`.
+                address = backends.get(name, "")
+            security = op.get("security", default_security)
+            operations[method.upper()] = Operation(
+                name=name,
+                method=method.upper(),
+                secured=any(SECURITY_NAME in requirement for requirement in security),
+                address=address.rstrip("/") or None,
+                timeout=aiohttp.ClientTimeout(total=float(backend.get("deadline", DEFAULT_DEADLINE_S))),
+            )
+            if not address:
+                log.warning("no backend for %s; its route answers 502", name)
+        regex = None
+        if _PARAM_RE.search(template):
+            parts = _PARAM_RE.split(template)
+            regex = re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")
+        routes.append(Route(template=template, regex=regex, operations=operations))
+    return routes
+
+
+def _problem(
+    status: int, code: str, title: str, detail: str, instance: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A problem+json response in the shape of promptopt.models.common.Problem."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": instance,
+    }
+    response = web.Response(body=json.dumps(body).encode(), status=status, headers=headers)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def _trace_header() -> str:
+    return f"{random.getrandbits(128):032x}/{random.getrandbits(63)};o=1"
+
+
+class _Gateway:
+    """The state behind one app: routes, verifier and the pooled backend session."""
+
+    def __init__(self, router: Router, verifier: TokenVerifier, jwks: Mapping[str, Any]) -> None:
+        self.router = router
+        self.verifier = verifier
+        self.jwks_body = json.dumps(jwks).encode()
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self, _app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=1.0, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # bodies pass through as the backend encoded them
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def stop(self, _app: web.Application) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    def _authenticate(self, request: web.Request) -> str | web.Response:
+        value = request.headers.get("Authorization", "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _problem(
+                401,
+                "unauthenticated",
+                "Authentication required",
+                "send Authorization: Bearer <token>",
+                request.path,
+                {"WWW-Authenticate": 'Bearer realm="promptopt"'},
+            )
+        try:
+            return self.verifier.verify(token.strip())
+        except TokenError as exc:
+            return _problem(
+                401,
+                "invalid_token",
+                "Authentication required",
+                str(exc),
+                request.path,
+                {"WWW-Authenticate": 'Bearer realm="promptopt", error="invalid_token"'},
+            )
+
+    def _forward_headers(self, request: web.Request, userinfo: str | None) -> CIMultiDict[str]:
+        headers = request.headers
+        drop = _DROP_REQUEST
+        connection = headers.get("Connection")
+        if connection:
+            drop = drop | {t.strip().lower() for t in connection.split(",")}
+        out: CIMultiDict[str] = CIMultiDict()
+        for name, value in headers.items():
+            if name.lower() not in drop:
+                out.add(name, value)
+        authorization = headers.get("Authorization")
+        if authorization:
+            out["X-Forwarded-Authorization"] = authorization
+        if userinfo is not None:
+            out[USERINFO_HEADER] = userinfo
+        if "X-Cloud-Trace-Context" not in out:
+            out["X-Cloud-Trace-Context"] = _trace_header()
+        peer = request.remote
+        if peer:
+            prior = out.get("X-Forwarded-For")
+            out["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
+        return out
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Route, authenticate and forward one request."""
+        path = request.rel_url.raw_path
+        route = self.router.match(path)
+        if route is None:
+            if path == JWKS_PATH and request.method == "GET":
+                return web.Response(body=self.jwks_body, content_type="application/json")
+            return _problem(404, "route_not_found", "Not found", f"no route {request.path}", request.path)
+        op = route.operations.get(request.method)
+        if op is None:
+            return _problem(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                f"{request.path} does not accept {request.method}",
+                request.path,
+                {"Allow": route.allow},
+            )
+        if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
+            return self._too_large(request)
+        userinfo: str | None = None
+        if op.secured:
+            outcome = self._authenticate(request)
+            if isinstance(outcome, web.Response):
+                return outcome
+            userinfo = outcome
+        try:
+            body = await request.read() if request.body_exists else None
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large(request)
+        return await self._forward(request, op, self._forward_headers(request, userinfo), body)
+
+    def _too_large(self, request: web.Request) -> web.Response:
+        return _problem(
+            413,
+            "payload_too_large",
+            "Payload too large",
+            f"requests are limited to {MAX_REQUEST_BYTES} bytes",
+            request.path,
+        )
+
+    async def _forward(
+        self, request: web.Request, op: Operation, headers: CIMultiDict[str], body: bytes | None
+    ) -> web.StreamResponse:
+        if op.address is None:
+            return _problem(
+                502,
+                "backend_not_configured",
+                "Bad gateway",
+                f"no backend is configured for {op.name}",
+                request.path,
+            )
+        assert self.session is not None, "the app has not started"
+        url = URL(op.address + request.raw_path, encoded=True)
+        for attempt in (1, 2):
+            try:
+                async with self.session.request(
+                    op.method,
+                    url,
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=op.timeout,
+                ) as upstream:
+                    payload = await upstream.read()
+                    out = CIMultiDict(
+                        (k, v) for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE
+                    )
+                    return web.Response(status=upstream.status, body=payload, headers=out)
+            except TimeoutError:
+                log.warning("%s: backend timed out after %ss", op.name, op.timeout.total)
+                return _problem(
+                    504,
+                    "backend_timeout",
+                    "Gateway timeout",
+                    f"{op.name} did not answer within {op.timeout.total:g} s",
+                    request.path,
+                )
+            except _RETRYABLE as exc:
+                # Like the real gateway (Envoy), retry once on a reset or refused connection.
+                if attempt == 1:
+                    continue
+                log.warning("%s: backend unreachable: %s", op.name, exc)
+            except aiohttp.ClientError as exc:
+                log.warning("%s: backend error: %s", op.name, exc)
+                break
+        return _problem(
+            502, "backend_unavailable", "Bad gateway", f"{op.name} could not be reached", request.path
+        )
+
+
+_STATE = web.AppKey("promptopt_gateway", _Gateway)
+
+
+def create_app(
+    spec: Mapping[str, Any],
+    backends: Mapping[str, str],
+    jwks: Mapping[str, Any],
+    issuer: str,
+    audiences: list[str],
+) -> web.Application:
+    """The gateway as an aiohttp application.
+
+    Args:
+        spec: the generated OpenAPI document (placeholders rendered or not; unrendered backend
+            addresses are taken from `backends`).
+        backends: function name -> base URL of its local process.
+        jwks: the issuer's key set (`{"keys": [...]}`).
+        issuer: the required `iss`.
+        audiences: accepted `aud` values (any one suffices).
+    """
+    gateway = _Gateway(Router(_operations(spec, backends)), TokenVerifier(jwks, issuer, audiences), jwks)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app[_STATE] = gateway
+    app.on_startup.append(gateway.start)
+    app.on_cleanup.append(gateway.stop)
+    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    return app
+
+
+def load_spec(path: Path) -> dict[str, Any]:
+    """Read an OpenAPI YAML document."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not an OpenAPI document")
+    return data
+
+
+def _parse_backends(items: list[str]) -> dict[str, str]:
+    backends = {}
+    for item in items:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            raise SystemExit(f"--backend wants NAME=URL, got {item!r}")
+        backends[name] = url
+    return backends
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Run until SIGTERM or SIGINT; print one ready line with the bound address."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    bound = runner.addresses[0][1] if runner.addresses else port  # the real port when asked for 0
+    log.info("gateway listening on http://%s:%s", host, bound)
+    print(f"promptopt gateway ready on http://{host}:{bound}", flush=True)  # the ready line others wait for
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        log.info("gateway stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    from promptopt.local import dev_issuer
+
+    parser = argparse.ArgumentParser(prog="python -m promptopt.local.gateway", description=__doc__)
+    parser.add_argument("--spec", type=Path, required=True, help="the OpenAPI document (YAML)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--backend", action="append", default=[], metavar="NAME=URL")
+    parser.add_argument("--jwks-file", type=Path, help="JWKS to verify against (default: the dev issuer's)")
+    parser.add_argument("--issuer", default=None, help="required iss (default: the dev issuer's)")
+    parser.add_argument(
+        "--audience", action="append", default=None, help="accepted aud, repeatable (default: dev issuer's)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    jwks = json.loads(args.jwks_file.read_text(encoding="utf-8")) if args.jwks_file else dev_issuer.jwks()
+    app = create_app(
+        load_spec(args.spec),
+        _parse_backends(args.backend),
+        jwks,
+        args.issuer or dev_issuer.issuer_url(),
+        args.audience or [dev_issuer.audience()],
+    )
+    try:  # uvloop, where installed, trims the per-request overhead (optional)
+        import uvloop
+
+        loop_factory: Any = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(app, args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

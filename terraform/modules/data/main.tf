@@ -1,0 +1,176 @@
+# Stateful data: the Firestore database with the indexes, TTL policies and index exemptions the
+# code needs, and the buckets. Everything here is protected against accidental destruction.
+
+locals {
+  firestore_location = coalesce(var.firestore_location, var.region)
+  bucket_prefix      = "${var.project_id}-${var.environment}"
+}
+
+resource "google_firestore_database" "this" {
+  project                           = var.project_id
+  name                              = var.firestore_database
+  location_id                       = local.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = var.firestore_pitr ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  # Removing it from Terraform must never delete the data.
+  deletion_policy = "ABANDON"
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+# Composite indexes for the queries the store issues (see shared/promptopt/prompts.py).
+resource "google_firestore_index" "this" {
+  for_each = var.firestore_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = each.value.collection
+  query_scope = each.value.query_scope
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path   = fields.value.field_path
+      order        = fields.value.order
+      array_config = fields.value.array_config
+    }
+  }
+}
+
+# TTL policies: Firestore deletes a document some time after the timestamp in `field` passes.
+# The timestamp is also exempted from indexing: it is never queried and is monotonically
+# increasing, which would cap the collection's write rate.
+resource "google_firestore_field" "ttl" {
+  for_each = { for t in var.firestore_ttl_fields : "${t.collection}.${t.field}" => t }
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  ttl_config {}
+  index_config {}
+}
+
+# Single-field index exemptions: monotonically increasing fields on high-write collections
+# (results) would cap writes at ~500/s; an empty index_config removes their indexes.
+resource "google_firestore_field" "exempt" {
+  for_each = { for e in var.firestore_index_exemptions : "${e.collection}.${e.field}" => e }
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  index_config {}
+}
+
+# Dataset files users drop in (object-finalized events start ingestion).
+resource "google_storage_bucket" "datasets" {
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs (Data Access); legacy usage-log buckets add cost and a second copy of object names.
+  project                     = var.project_id
+  name                        = "${local.bucket_prefix}-datasets"
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 7
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+# Large outputs (full result sets, exports) that do not fit in Firestore documents.
+resource "google_storage_bucket" "artifacts" {
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs (Data Access); legacy usage-log buckets add cost and a second copy of object names.
+  project                     = var.project_id
+  name                        = "${local.bucket_prefix}-artifacts"
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 7
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+# Function source zips, named by content hash. Old objects are harmless (each build copies its
+# source); they become noncurrent only if re-uploaded and are then cleaned up.
+resource "google_storage_bucket" "sources" {
+  #checkov:skip=CKV_GCP_62:Holds only build inputs that are reproducible from git; Cloud Audit Logs cover access.
+  project                     = var.project_id
+  name                        = "${local.bucket_prefix}-function-sources"
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 7
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}

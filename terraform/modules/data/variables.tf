@@ -1,0 +1,111 @@
+variable "project_id" {
+  description = "Project that holds the data."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the buckets (and of Firestore unless firestore_location is set)."
+  type        = string
+}
+
+variable "environment" {
+  description = "Environment name; part of every bucket name."
+  type        = string
+}
+
+variable "labels" {
+  description = "Labels for every bucket."
+  type        = map(string)
+  default     = {}
+}
+
+variable "firestore_database" {
+  description = "Firestore database id."
+  type        = string
+  default     = "(default)"
+}
+
+variable "firestore_location" {
+  description = "Firestore location (e.g. nam5, eur3, us-central1); null means the region."
+  type        = string
+  default     = null
+}
+
+variable "firestore_pitr" {
+  description = "Enable Firestore point-in-time recovery (7 days of versions, billed as storage)."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_retention_days" {
+  description = "Days a replaced or deleted object version is kept in the datasets and artifacts buckets."
+  type        = number
+  default     = 30
+}
+
+variable "firestore_indexes" {
+  description = "Composite indexes: key => collection (group id), query_scope and ordered fields."
+  type = map(object({
+    collection  = string
+    query_scope = optional(string, "COLLECTION")
+    fields = list(object({
+      field_path   = string
+      order        = optional(string)
+      array_config = optional(string)
+    }))
+  }))
+  default = {
+    prompts_by_created = {
+      collection = "prompts"
+      fields = [
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "prompt_id", order = "DESCENDING" },
+      ]
+    }
+    prompts_by_name = {
+      collection = "prompts"
+      fields = [
+        { field_path = "name", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "prompt_id", order = "DESCENDING" },
+      ]
+    }
+    prompts_by_label = {
+      collection = "prompts"
+      fields = [
+        { field_path = "label_names", array_config = "CONTAINS" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "prompt_id", order = "DESCENDING" },
+      ]
+    }
+  }
+}
+
+variable "firestore_ttl_fields" {
+  description = "TTL policies: documents of the collection group are deleted after the field's time."
+  type = list(object({
+    collection = string
+    field      = string
+  }))
+  default = [
+    { collection = "idempotency", field = "expires_at" },
+    { collection = "cache", field = "expires_at" },
+  ]
+}
+
+variable "firestore_index_exemptions" {
+  description = "Fields whose automatic single-field indexes are removed: write-heavy collections, and large texts no query filters on."
+  type = list(object({
+    collection = string
+    field      = string
+  }))
+  default = [
+    { collection = "results", field = "created_at" },
+    # The head's copy of its latest version and the versions' prompt texts are read by id only.
+    { collection = "prompts", field = "latest" },
+    { collection = "versions", field = "system_prompt" },
+    { collection = "versions", field = "output_prompt" },
+    { collection = "versions", field = "metadata" },
+    { collection = "idempotency", field = "body" },
+  ]
+}

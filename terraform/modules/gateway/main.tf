@@ -1,0 +1,63 @@
+# API Gateway in front of the HTTP functions. The Swagger 2.0 document is generated from the
+# manifests (terraform/api/openapi.yaml); here only the backend URIs and the JWT issuer are filled
+# in. The gateway is the only public entry point: it validates JWTs and calls each backend as
+# its own service account, which is the sole run.invoker of the HTTP functions.
+
+locals {
+  document = templatefile(var.openapi_template, {
+    backends      = var.backends
+    jwt_issuer    = var.jwt_issuer
+    jwt_jwks_uri  = var.jwt_jwks_uri
+    jwt_audiences = var.jwt_audiences
+  })
+  # API configs are immutable: a changed document is a new config id, created before the old one
+  # is destroyed so the gateway always points at a live config.
+  config_id = "${var.name}-${substr(sha256(local.document), 0, 12)}"
+}
+
+resource "google_api_gateway_api" "this" {
+  provider = google-beta
+
+  project      = var.project_id
+  api_id       = var.name
+  display_name = var.name
+  labels       = var.labels
+}
+
+resource "google_api_gateway_api_config" "this" {
+  provider = google-beta
+
+  project       = var.project_id
+  api           = google_api_gateway_api.this.api_id
+  api_config_id = local.config_id
+  display_name  = local.config_id
+  labels        = var.labels
+
+  openapi_documents {
+    document {
+      path     = "openapi.yaml"
+      contents = base64encode(local.document)
+    }
+  }
+
+  gateway_config {
+    backend_config {
+      google_service_account = var.gateway_service_account
+    }
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "google_api_gateway_gateway" "this" {
+  provider = google-beta
+
+  project      = var.project_id
+  region       = var.region
+  gateway_id   = var.name
+  display_name = var.name
+  api_config   = google_api_gateway_api_config.this.id
+  labels       = var.labels
+}

@@ -1,0 +1,93 @@
+# Shared identities. Each function also gets its own runtime service account (modules/function);
+# these are the identities that *call* functions or build them, never the ones functions run as.
+
+locals {
+  prefix = var.environment
+}
+
+# API Gateway calls the HTTP functions as this account (run.invoker on each HTTP function only).
+resource "google_service_account" "gateway" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-gateway"
+  display_name = "promptopt ${var.environment}: API Gateway backend caller"
+  description  = "API Gateway signs backend requests as this account; it may invoke HTTP functions only."
+}
+
+# Cloud Tasks puts an OIDC token of this account on every task; only task functions trust it.
+resource "google_service_account" "tasks" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-tasks-invoker"
+  display_name = "promptopt ${var.environment}: Cloud Tasks invoker"
+  description  = "OIDC identity of Cloud Tasks deliveries; run.invoker on task functions only."
+}
+
+# Pub/Sub push subscriptions authenticate to their function with this account.
+resource "google_service_account" "pubsub_push" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-pubsub-push"
+  display_name = "promptopt ${var.environment}: Pub/Sub push invoker"
+  description  = "OIDC identity of Pub/Sub push deliveries; run.invoker on Pub/Sub functions only."
+}
+
+# Eventarc (storage events) delivers as this account.
+resource "google_service_account" "eventarc" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-eventarc"
+  display_name = "promptopt ${var.environment}: Eventarc trigger"
+  description  = "Identity of Eventarc triggers; receives events and invokes storage functions only."
+}
+
+# Cloud Build builds each function's container as this account instead of a default account.
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-fn-build"
+  display_name = "promptopt ${var.environment}: function builds"
+  description  = "Builds Cloud Functions sources (reads the source object, writes the image and logs)."
+}
+
+# why: Eventarc requires its trigger identity to hold eventReceiver to accept events for delivery.
+resource "google_project_iam_member" "eventarc_receiver" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = "serviceAccount:${google_service_account.eventarc.email}"
+}
+
+# The build account gets the minimum a Cloud Functions build needs, instead of the broad
+# roles/cloudbuild.builds.builder (which includes service-account impersonation).
+# why: write build logs.
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# why: push the function's container image to the gcf-artifacts repository.
+resource "google_project_iam_member" "build_artifact_writer" {
+  project = var.project_id
+  role    = "roles/artifactregistry.writer"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# why: read the function source zips (this bucket only).
+resource "google_storage_bucket_iam_member" "build_source_reader" {
+  bucket = var.sources_bucket
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}
+
+# why: the Pub/Sub service agent mints the OIDC tokens of push deliveries for pubsub_push.
+resource "google_service_account_iam_member" "pubsub_agent_token_creator" {
+  service_account_id = google_service_account.pubsub_push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${var.pubsub_service_agent}"
+}
+
+# why: Cloud Storage publishes object events to Pub/Sub for Eventarc; needed only when some
+# function has a storage trigger.
+resource "google_project_iam_member" "storage_agent_publisher" {
+  count = var.enable_storage_events ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${var.storage_service_agent}"
+}

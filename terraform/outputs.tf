@@ -1,0 +1,66 @@
+output "gateway_url" {
+  description = "Public base URL of the API (https://...)."
+  value       = module.gateway.url
+}
+
+output "api_config_id" {
+  description = "The live API Gateway config id."
+  value       = module.gateway.api_config_id
+}
+
+output "functions" {
+  description = "Manifest name -> deployed function name, trigger type and runtime service account."
+  value = {
+    for k, f in module.function : k => {
+      name            = f.name
+      trigger         = f.trigger_type
+      service_account = f.service_account_email
+    }
+  }
+}
+
+output "datasets_bucket" {
+  description = "Drop dataset files here to ingest them."
+  value       = module.data.datasets_bucket
+}
+
+output "artifacts_bucket" {
+  description = "Bucket for large outputs."
+  value       = module.data.artifacts_bucket
+}
+
+output "sources_bucket" {
+  description = "Bucket of function source zips."
+  value       = module.data.sources_bucket
+}
+
+output "firestore_database" {
+  description = "Firestore database id."
+  value       = module.data.firestore_database
+}
+
+output "queues" {
+  description = "Logical queue name -> Cloud Tasks queue name."
+  value       = module.messaging.queue_names
+}
+
+output "topics" {
+  description = "Logical topic name -> Pub/Sub topic name."
+  value       = module.messaging.topic_names
+}
+
+output "scheduler_jobs" {
+  description = "Cloud Scheduler job names."
+  value       = module.messaging.scheduler_jobs
+}
+
+output "service_accounts" {
+  description = "Shared caller identities."
+  value = {
+    gateway     = module.identities.gateway_email
+    tasks       = module.identities.tasks_email
+    pubsub_push = module.identities.pubsub_push_email
+    eventarc    = module.identities.eventarc_email
+    build       = module.identities.build_email
+  }
+}
