@@ -1,0 +1,383 @@
+"""`promptopt prompts ...`: create, read, update, list, lineage and labels."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptopt.cli import output
+from promptopt.cli.main import EXIT_OK, CliError, Context, shell_quote
+
+if TYPE_CHECKING:
+    from promptopt.cli.client import ApiResponse
+
+MetadataValue = str | int | float | bool | None
+
+METADATA_HELP = (
+    'KEY=VALUE pairs (repeatable); values are strings, so team=3 sends "3"; write KEY:=JSON for a '
+    "number, boolean or null, e.g. temperature:=0.2 draft:=true"
+)
+
+
+def parse_metadata(items: Sequence[str]) -> dict[str, MetadataValue]:
+    """Parse `KEY=VALUE` (a string) and `KEY:=JSON` (a JSON scalar) pairs; a repeated key keeps the last."""
+    metadata: dict[str, MetadataValue] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        typed = key.endswith(":")
+        key = key[:-1] if typed else key
+        if not sep or not key:
+            raise CliError(f"--metadata {item!r}: expected KEY=VALUE or KEY:=JSON")
+        if not typed:
+            metadata[key] = raw
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise CliError(
+                f"--metadata {item!r}: {raw!r} is not JSON (quote strings, or use KEY=VALUE)"
+            ) from None
+        if isinstance(value, dict | list):
+            raise CliError(f"--metadata {item!r}: values must be a string, number, boolean or null")
+        metadata[key] = value
+    return metadata
+
+
+def _read_text(path: str, option: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{option} {path}: cannot read it ({exc})") from None
+
+
+def _text_option(args: argparse.Namespace, name: str) -> str | None:
+    """The value of --NAME or the content of --NAME-file (argparse makes them exclusive)."""
+    path = getattr(args, f"{name}_file")
+    if path is not None:
+        return _read_text(path, f"--{name.replace('_', '-')}-file")
+    value: str | None = getattr(args, name)
+    return value
+
+
+def _add_text_option(parser: argparse.ArgumentParser, name: str, what: str, *, required: bool) -> None:
+    flag = "--" + name.replace("_", "-")
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument(flag, dest=name, metavar="TEXT", help=what)
+    group.add_argument(
+        f"{flag}-file", dest=f"{name}_file", metavar="FILE", help=f"read {what} from FILE (- for stdin)"
+    )
+
+
+# -- human views -----------------------------------------------------------------------------
+
+
+def _parent_version(parent_id: Any) -> str:
+    if not isinstance(parent_id, str) or "@" not in parent_id:
+        return "-"
+    return parent_id.rsplit("@", 1)[1]
+
+
+def _version_fields(version: dict[str, Any], etag: str | None) -> list[tuple[str, Any]]:
+    provenance = version.get("provenance") or {}
+    pairs: list[tuple[str, Any]] = [
+        ("prompt_id", version.get("prompt_id")),
+        ("name", version.get("name") or "-"),
+        ("version", f"{version.get('version')}" + (f"  (ETag {etag})" if etag else "")),
+        ("parent", version.get("parent_id") or "-"),
+        ("labels", output.labels_text(version.get("labels") or [])),
+        ("variables", ", ".join(version.get("variables") or []) or "-"),
+        ("metadata", output.metadata_text(version.get("metadata"))),
+        ("created", f"{output.timestamp(version.get('created_at'))} by {version.get('created_by', '-')}"),
+        ("source", provenance.get("source", "user")),
+    ]
+    if provenance.get("message"):
+        pairs.append(("message", provenance["message"]))
+    return pairs
+
+
+def _show_version(reply: ApiResponse, *, texts: bool) -> None:
+    version = reply.body or {}
+    text = output.fields(_version_fields(version, reply.etag))
+    if texts:
+        system = version.get("system_prompt") or ""
+        text += "\n\n--- system prompt ---\n" + (system if system else "(empty)")
+        text += "\n\n--- output prompt ---\n" + (version.get("output_prompt") or "")
+    output.emit(text)
+
+
+def _emit(ctx: Context, reply: ApiResponse, human: Callable[[], None]) -> int:
+    if ctx.json:
+        output.emit_json(reply.body)
+    else:
+        human()
+    return EXIT_OK
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _create(args: argparse.Namespace, ctx: Context) -> int:
+    body: dict[str, Any] = {"output_prompt": _text_option(args, "output_prompt")}
+    system = _text_option(args, "system_prompt")
+    if system is not None:
+        body["system_prompt"] = system
+    if args.name is not None:
+        body["name"] = args.name
+    if args.metadata:
+        body["metadata"] = parse_metadata(args.metadata)
+    with ctx.client() as api:
+        reply = api.create_prompt(body, idempotency_key=args.idempotency_key)
+
+    def human() -> None:
+        if reply.headers.get("idempotent-replayed") == "true":
+            output.note("note: this Idempotency-Key was used before; showing the prompt it created")
+        _show_version(reply, texts=False)
+
+    return _emit(ctx, reply, human)
+
+
+def _get(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as api:
+        reply = api.get_prompt(args.prompt_id, version=args.version, label=args.label)
+    return _emit(ctx, reply, lambda: _show_version(reply, texts=True))
+
+
+def _update(args: argparse.Namespace, ctx: Context) -> int:
+    body: dict[str, Any] = {}
+    for name in ("system_prompt", "output_prompt"):
+        value = _text_option(args, name)
+        if value is not None:
+            body[name] = value
+    if args.name is not None:
+        body["name"] = args.name
+    if args.metadata:
+        body["metadata"] = parse_metadata(args.metadata)
+    if not body:
+        raise CliError("nothing to change: give --system-prompt, --output-prompt, --name or --metadata")
+    if args.message is not None:
+        body["message"] = args.message
+    with ctx.client() as api:
+        if args.base_version is not None:
+            if_match = f'"v{args.base_version}"'
+        else:
+            latest = api.get_prompt(args.prompt_id)
+            if_match = latest.etag or f'"v{latest.body["version"]}"'
+        reply = api.update_prompt(args.prompt_id, body, if_match=if_match)
+    return _emit(ctx, reply, lambda: _show_version(reply, texts=False))
+
+
+def _pages(fetch: Callable[[str | None], ApiResponse], first_token: str | None) -> Iterator[ApiResponse]:
+    """Every page from `first_token` on, stopping if the server ever repeats a token."""
+    token, seen = first_token, set()
+    while True:
+        reply = fetch(token)
+        yield reply
+        token = (reply.body or {}).get("next_page_token")
+        if not token or token in seen:
+            return
+        seen.add(token)
+
+
+def _collect(args: argparse.Namespace, fetch: Callable[[str | None], ApiResponse]) -> dict[str, Any]:
+    """One page, or with --all every page merged into one page-shaped document."""
+    if not args.all:
+        body: dict[str, Any] = fetch(args.page_token).body or {}
+        return body
+    merged: dict[str, Any] = {}
+    items: list[Any] = []
+    for reply in _pages(fetch, args.page_token):
+        page = reply.body or {}
+        items.extend(page.get("items") or [])
+        merged.update(page)
+    merged["items"] = items
+    merged["next_page_token"] = None
+    return merged
+
+
+def _more_hint(command: list[str], args: argparse.Namespace, token: str | None) -> None:
+    if token and not args.all:
+        if args.page_size is not None:
+            command += ["--page-size", str(args.page_size)]
+        output.note(f"more: {shell_quote([*command, '--page-token', token])}   (or --all)")
+
+
+def _list(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as api:
+
+        def fetch(token: str | None) -> ApiResponse:
+            return api.list_prompts(
+                name=args.name, label=args.label, page_size=args.page_size, page_token=token
+            )
+
+        page = _collect(args, fetch)
+    if ctx.json:
+        output.emit_json(page)
+        return EXIT_OK
+    items = page.get("items") or []
+    if items:
+        rows = [
+            [
+                p.get("prompt_id"),
+                p.get("name"),
+                p.get("latest_version"),
+                output.labels_text(p.get("labels") or {}),
+                output.timestamp(p.get("updated_at")),
+                p.get("created_by"),
+            ]
+            for p in items
+        ]
+        output.emit(output.table(["PROMPT_ID", "NAME", "LATEST", "LABELS", "UPDATED", "CREATED_BY"], rows))
+    else:
+        output.note("no prompts")
+    command = ["promptopt", "prompts", "list"]
+    for flag, value in (("--name", args.name), ("--label", args.label)):
+        if value is not None:
+            command += [flag, value]
+    _more_hint(command, args, page.get("next_page_token"))
+    return EXIT_OK
+
+
+def _versions(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as api:
+
+        def fetch(token: str | None) -> ApiResponse:
+            return api.list_versions(args.prompt_id, page_size=args.page_size, page_token=token)
+
+        page = _collect(args, fetch)
+    if ctx.json:
+        output.emit_json(page)
+        return EXIT_OK
+    rows = []
+    for v in page.get("items") or []:
+        provenance = v.get("provenance") or {}
+        rows.append(
+            [
+                v.get("version"),
+                _parent_version(v.get("parent_id")),
+                output.labels_text(v.get("labels") or []),
+                provenance.get("source", "user"),
+                v.get("created_by"),
+                output.timestamp(v.get("created_at")),
+                provenance.get("message"),
+            ]
+        )
+    header = ["VERSION", "PARENT", "LABELS", "SOURCE", "CREATED_BY", "CREATED_AT", "MESSAGE"]
+    output.emit(f"prompt {args.prompt_id}  labels: {output.labels_text(page.get('labels') or {})}")
+    output.emit(output.table(header, rows))
+    _more_hint(["promptopt", "prompts", "versions", args.prompt_id], args, page.get("next_page_token"))
+    return EXIT_OK
+
+
+def _label(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as api:
+        if args.remove:
+            reply = api.remove_label(args.prompt_id, args.label)
+            done = f"removed label {args.label} from {args.prompt_id}"
+        else:
+            reply = api.set_label(args.prompt_id, args.label, args.version)
+            done = f"label {args.label} of {args.prompt_id} -> version {args.version}"
+
+    def human() -> None:
+        labels = (reply.body or {}).get("labels") or {}
+        output.emit(f"{done}\nlabels: {output.labels_text(labels)}")
+
+    return _emit(ctx, reply, human)
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _add_paging(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--page-size", type=_positive_int, metavar="N", help=f"{what} per page (API max 100)")
+    parser.add_argument("--page-token", metavar="T", help="continue from a previous page's token")
+    parser.add_argument("--all", action="store_true", help="follow next_page_token to the last page")
+
+
+def register(
+    groups: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add the `prompts` group and its commands to the top-level subparsers."""
+    group = groups.add_parser("prompts", help="create, read, update, list and label prompts")
+    commands = group.add_subparsers(dest="command", metavar="<command>", required=True)
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace, Context], int], **kwargs: Any
+    ) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, parents=[common], **kwargs)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    create = command("create", _create, help="create a prompt (version 1)")
+    _add_text_option(create, "output_prompt", "the output template, with {placeholders}", required=True)
+    _add_text_option(create, "system_prompt", "the system prompt", required=False)
+    create.add_argument("--name", help="a display name")
+    create.add_argument("--metadata", nargs="+", action="extend", metavar="KEY=VALUE", help=METADATA_HELP)
+    create.add_argument(
+        "--idempotency-key",
+        metavar="K",
+        help="use this Idempotency-Key instead of a random one (to retry a create from a script)",
+    )
+
+    get = command("get", _get, help="show a version (the latest, or by --version / --label)")
+    get.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    selector = get.add_mutually_exclusive_group()
+    selector.add_argument("--version", type=_positive_int, metavar="N", help="this version number")
+    selector.add_argument("--label", metavar="L", help="the version this label points at")
+
+    listing = command("list", _list, help="list prompts, newest first")
+    listing.add_argument("--name", help="only prompts with exactly this name")
+    listing.add_argument("--label", metavar="L", help="only prompts carrying this label")
+    _add_paging(listing, "prompts")
+
+    update = command(
+        "update",
+        _update,
+        help="create the next version",
+        description="Create the next version of a prompt; options left out keep the base version's value. "
+        "Without --base-version the latest version is fetched and used as the base.",
+    )
+    update.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    update.add_argument(
+        "--base-version",
+        type=_positive_int,
+        metavar="N",
+        help="the version this edit is based on; fails (HTTP 412) if it is no longer the latest",
+    )
+    _add_text_option(update, "system_prompt", "the new system prompt", required=False)
+    _add_text_option(update, "output_prompt", "the new output template", required=False)
+    update.add_argument("--name", help="a new display name")
+    update.add_argument(
+        "--metadata",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help=METADATA_HELP + "; replaces the whole metadata of the base version",
+    )
+    update.add_argument("--message", metavar="M", help="why this version exists (shown in the lineage)")
+
+    versions = command("versions", _versions, help="show the lineage: versions, parents, labels")
+    versions.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    _add_paging(versions, "versions")
+
+    label = command("label", _label, help="point a label at a version, or remove it")
+    label.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    label.add_argument("label", metavar="LABEL", help="e.g. production (lowercase letters, digits, - and _)")
+    action = label.add_mutually_exclusive_group(required=True)
+    action.add_argument("--version", type=_positive_int, metavar="N", help="the version the label points at")
+    action.add_argument("--remove", action="store_true", help="remove the label")
