@@ -1,0 +1,1 @@
+"""Infrastructure tests: terraform/ read offline, checkov."""
