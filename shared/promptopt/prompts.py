@@ -1,7 +1,8 @@
 """Prompts: create, read, version, list and label. Every version is immutable.
 
-Layout: `tenants/{t}/prompts/{id}` holds the head (latest version number, labels) and
-`.../versions/{n:08d}` the versions. A new version is written with a *create* precondition in
+Layout: `tenants/{t}/prompts/{id}` holds the head (latest version number, labels, and a copy of
+the latest version so the common read is one document get) and `.../versions/{n:08d}` the
+versions. A new version is written with a *create* precondition in
 the same atomic batch as the head, so two writers based on the same version can never both
 succeed (the loser gets 412) and no transaction contends on the head document.
 """
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 COLLECTION = "prompts"
 _PROMPT_ID_RE = re.compile(r"^pr_[0-9a-f]{20}$")
 _LABEL_RE = re.compile(LABEL_PATTERN)
+_SUMMARY_FIELDS = ["prompt_id", "name", "latest_version", "labels", "created_at", "updated_at", "created_by"]
 
 
 def _head_ref(tenant: str, prompt_id: str) -> DocumentReference:
@@ -157,6 +159,7 @@ def create_prompt(
             "created_at": now,
             "updated_at": now,
             "created_by": principal.subject,
+            "latest": version_doc,
         },
     )
     batch.create(_version_ref(head, 1), version_doc)
@@ -175,6 +178,8 @@ def get_prompt(*, principal: Principal, prompt_id: str, query: PromptGetQuery) -
         number = labels[query.label]
     else:
         number = query.version or int(data["latest_version"])
+    if number == data["latest_version"] and "latest" in data:
+        return _version_from(data["latest"], labels)
     snapshot = _version_ref(head.reference, number).get()
     if not snapshot.exists:
         raise NotFound(f"prompt {prompt_id} has no version {number}", code="version_not_found")
@@ -200,7 +205,7 @@ def update_prompt(
             code="version_mismatch",
             current_etag=etag(latest),
         )
-    base_doc = _version_ref(head.reference, base).get().to_dict() or {}
+    base_doc = data.get("latest") or _version_ref(head.reference, base).get().to_dict() or {}
     number = base + 1
     now = datetime.now(UTC)
     name = body.name if body.name is not None else base_doc.get("name")
@@ -218,7 +223,9 @@ def update_prompt(
     }
     batch = head.reference._client.batch()
     batch.create(_version_ref(head.reference, number), version_doc)
-    batch.update(head.reference, {"latest_version": number, "updated_at": now, "name": name})
+    batch.update(
+        head.reference, {"latest_version": number, "updated_at": now, "name": name, "latest": version_doc}
+    )
     try:
         batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict):
@@ -243,6 +250,7 @@ def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     if query.label is not None:
         q = q.where(filter=FieldFilter("label_names", "array_contains", query.label))
     q = q.order_by("created_at", direction=Query.DESCENDING).order_by("prompt_id", direction=Query.DESCENDING)
+    q = q.select(_SUMMARY_FIELDS)  # the head carries the latest version's text; a listing needs none of it
     if cursor is not None:
         q = q.start_after({"created_at": datetime.fromisoformat(cursor[0]), "prompt_id": cursor[1]})
     snapshots = list(q.limit(size + 1).stream())

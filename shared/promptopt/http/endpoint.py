@@ -214,14 +214,13 @@ def _unexpected(error: Exception, instance: str) -> flask.Response:
 def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: str) -> flask.Response:
     """Handle one request for the function whose main.py is `source` (pass `__file__`)."""
     logs.configure()
-    spec = _spec_for(source)
     trace = logs.trace_from_header(
         request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
     )
-    logs.bind(trace=trace, function=spec.name)
+    logs.bind(trace=trace, function=Path(source).resolve().parent.name)
     started = time.perf_counter()
-    status = 500
     try:
+        spec = _spec_for(source)
         path = _route(spec, request)
         principal = _authenticate(spec, request)
         if principal is not None:

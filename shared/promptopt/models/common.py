@@ -16,9 +16,9 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """Base for response bodies."""
+    """Base for response bodies: clients must tolerate fields added in later releases."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
 
 class FieldError(ResponseModel):

@@ -1,0 +1,64 @@
+"""The manifest and the code agree: every entry loads through functions-framework."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from promptopt.manifest import load_function_spec, load_manifest
+from tests.support import ROOT, load_app
+
+SPECS = load_manifest()
+
+
+def test_every_function_folder_has_a_manifest() -> None:
+    folders = {p.name for p in (ROOT / "functions").iterdir() if p.is_dir() and not p.name.startswith("_")}
+    assert folders == {s.name for s in SPECS}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_entry_point_loads_through_functions_framework(spec) -> None:  # type: ignore[no-untyped-def]
+    app = load_app(spec.name)
+    assert app is not None
+    tree = ast.parse((ROOT / "functions" / spec.name / "main.py").read_text())
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert spec.entry_point in names
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_models_named_by_the_manifest_exist(spec) -> None:  # type: ignore[no-untyped-def]
+    import importlib
+
+    if not spec.is_http:
+        return
+    for dotted in (spec.http.request_model, spec.http.query_model, spec.http.response_model):
+        if dotted:
+            module, _, name = dotted.rpartition(".")
+            assert hasattr(importlib.import_module(module), name), dotted
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_endpoints_declare_roles_and_dependencies(spec) -> None:  # type: ignore[no-untyped-def]
+    assert "functions-framework" in spec.dependencies
+    if spec.auth.mode == "user":
+        assert spec.auth.min_role is not None
+    for grant in spec.roles:
+        assert grant.role not in {"roles/owner", "roles/editor", "roles/viewer"}
+        assert grant.why
+
+
+def test_routes_are_unique_and_the_name_matches_the_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "wrong_name"
+    bad.mkdir()
+    (bad / "function.yaml").write_text((ROOT / "functions/health/function.yaml").read_text())
+    with pytest.raises(ValueError, match="does not match"):
+        load_function_spec(bad)
+
+
+def test_path_regex_captures_parameters() -> None:
+    spec = next(s for s in SPECS if s.name == "prompts_label_set")
+    match = spec.http.path_regex.match("/api/v1/prompts/pr_1/labels/production")
+    assert match is not None
+    assert match.groupdict() == {"prompt_id": "pr_1", "label": "production"}
+    assert spec.http.path_regex.match("/api/v1/prompts/pr_1/labels/a/b") is None
