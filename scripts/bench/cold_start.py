@@ -1,0 +1,170 @@
+"""Cold start of every HTTP function: process start -> first 200, as a ratio to a baseline.
+
+The baseline is a function that imports only functions_framework and google.cloud.firestore and
+reads one document on its first request (the same first-request work our endpoints do), measured
+in the same run on the same emulator. Each function runs from its staged bundle, as deployed.
+
+Usage: scripts/bench/cold-start [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from promptopt.auth import encode_userinfo
+from promptopt.build import build_all
+from promptopt.local.emulators import Emulators
+from promptopt.local.ports import free_port
+from promptopt.manifest import load_manifest, repo_root
+
+BASELINE = """
+import functions_framework
+from google.cloud import firestore
+
+_client = None
+
+@functions_framework.http
+def handle(request):
+    global _client
+    if _client is None:
+        _client = firestore.Client()
+    _client.collection("bench").document("probe").get()
+    return "ok"
+"""
+
+TENANT = "bench"
+HEADERS = {"X-Apigateway-Api-Userinfo": encode_userinfo({"sub": "bench", "tenant": TENANT, "role": "admin"})}
+
+
+def seed(env: dict[str, str]) -> str:
+    """Create one prompt with a label so every route has something to answer 200 with."""
+    os.environ.update(env)
+    from promptopt import clients, config, prompts
+    from promptopt.auth import principal_from_claims
+    from promptopt.models.prompts import PromptCreate
+
+    config.reset()
+    clients.reset()
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    created = prompts.create_prompt(principal=who, body=PromptCreate(output_prompt="Q: {input}"))
+    prompts.set_label(principal=who, prompt_id=created.prompt_id, label="production", version=1)
+    return created.prompt_id
+
+
+def recipe(name: str, pid: str) -> tuple[str, str, dict[str, Any]]:
+    """(method, path, httpx kwargs) of a request that answers 2xx for each function."""
+    recipes: dict[str, tuple[str, str, dict[str, Any]]] = {
+        "health": ("GET", "/api/v1/health", {}),
+        "prompts_create": ("POST", "/api/v1/prompts", {"json": {"output_prompt": "{input}"}}),
+        "prompts_get": ("GET", f"/api/v1/prompts/{pid}", {}),
+        "prompts_update": (
+            "PUT",
+            f"/api/v1/prompts/{pid}",
+            {"json": {"system_prompt": "x"}, "headers": {"If-Match": "*"}},
+        ),
+        "prompts_list": ("GET", "/api/v1/prompts", {}),
+        "prompts_versions": ("GET", f"/api/v1/prompts/{pid}/versions", {}),
+        "prompts_label_set": ("PUT", f"/api/v1/prompts/{pid}/labels/production", {"json": {"version": 1}}),
+        "prompts_label_delete": ("DELETE", f"/api/v1/prompts/{pid}/labels/bench", {}),
+    }
+    return recipes[name]
+
+
+def cold_start(
+    source_dir: Path, env: dict[str, str], method: str, path: str, kw: dict[str, Any], before: Any = None
+) -> float:
+    """Seconds from process start until the first 2xx answer."""
+    port = free_port()
+    fw = str(Path(sys.executable).with_name("functions-framework"))
+    child_env = {**os.environ, **env, "PYTHONPATH": str(source_dir)}
+    if before:
+        before()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [fw, "--target", "handle", "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=source_dir,
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        headers = {**HEADERS, **kw.get("headers", {})}
+        body = {k: v for k, v in kw.items() if k != "headers"}
+        while True:
+            try:
+                r = httpx.request(
+                    method, f"http://127.0.0.1:{port}{path}", headers=headers, timeout=10, **body
+                )
+                if r.status_code < 300:
+                    return time.perf_counter() - started
+                raise RuntimeError(f"{source_dir.name}: {r.status_code} {r.text[:200]}")
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{source_dir.name} exited with {proc.returncode}") from None
+                time.sleep(0.005)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> int:
+    """Measure and print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    root = repo_root()
+    build_all(root)
+    with (
+        Emulators(which=("firestore",), project="promptopt-bench") as emulators,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        env = dict(emulators.env)
+        pid = seed(env)
+        baseline_dir = Path(tmp) / "baseline"
+        baseline_dir.mkdir()
+        (baseline_dir / "main.py").write_text(BASELINE)
+
+        def label_bench() -> None:
+            from promptopt import prompts
+            from promptopt.auth import principal_from_claims
+
+            who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+            prompts.set_label(principal=who, prompt_id=pid, label="bench", version=1)
+
+        rows: list[tuple[str, float]] = []
+        base = [cold_start(baseline_dir, env, "GET", "/", {}) for _ in range(args.runs)]
+        base_median = statistics.median(base)
+        for spec in load_manifest(root):
+            if not spec.is_http:
+                continue
+            method, path, kw = recipe(spec.name, pid)
+            before = label_bench if spec.name == "prompts_label_delete" else None
+            times = [
+                cold_start(root / "build" / spec.name, env, method, path, kw, before)
+                for _ in range(args.runs)
+            ]
+            rows.append((spec.name, statistics.median(times)))
+    print(f"cold start, process start -> first 2xx, median of {args.runs} runs (2-core machine)")
+    print(f"{'function':<24}{'seconds':>9}{'ratio':>8}")
+    print(f"{'baseline (ff+firestore)':<24}{base_median:>9.3f}{1.0:>8.2f}")
+    for name, value in rows:
+        print(f"{name:<24}{value:>9.3f}{value / base_median:>8.2f}")
+    worst = max(v for _, v in rows) / base_median
+    print(f"worst ratio {worst:.2f} (target <= 1.25)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
