@@ -26,7 +26,7 @@ from typing import Any
 
 from packaging.markers import Marker
 
-from promptopt.manifest import MANIFEST_FILE, FunctionSpec, load_manifest, repo_root
+from promptopt.manifest import BUNDLED_SPEC_FILE, MANIFEST_FILE, FunctionSpec, load_manifest, repo_root
 
 log = logging.getLogger("promptopt.build")
 
@@ -239,6 +239,9 @@ def _stage(spec: FunctionSpec, root: Path, lock: Lock, out: Path) -> Path:
     _copy_tree(source, staged)
     _copy_tree(root / "shared" / PACKAGE, staged / PACKAGE, skip=NEVER_BUNDLED)
     (staged / REQUIREMENTS).write_text(requirements, encoding="utf-8")
+    # The validated manifest as JSON: the deployed function reads it with the stdlib (no YAML parser
+    # on the cold-start path) and without relying on its folder name (/workspace in the cloud).
+    (staged / BUNDLED_SPEC_FILE).write_text(spec.model_dump_json(indent=2) + "\n", encoding="utf-8")
     target = out / spec.name
     _swap_in(staged, target)
     return target

@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promptopt.auth import Role
 
 MANIFEST_FILE = "function.yaml"
+BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 _PATH_PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -193,11 +193,24 @@ def repo_root() -> Path:
     raise FileNotFoundError("cannot find the repository root (set PROMPTOPT_REPO_ROOT)")
 
 
+def read_spec(function_dir: Path) -> FunctionSpec:
+    """The spec of the function whose files are in `function_dir` (a source folder or a bundle).
+
+    A bundle carries the builder's validated `function.json`; a source folder only `function.yaml`.
+    """
+    bundled = function_dir / BUNDLED_SPEC_FILE
+    if bundled.is_file():
+        return FunctionSpec.model_validate_json(bundled.read_bytes())
+    import yaml  # only source trees need the YAML parser
+
+    data = yaml.safe_load((function_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return FunctionSpec.model_validate(data)
+
+
 def load_function_spec(function_dir: Path) -> FunctionSpec:
     """Read and validate one function's manifest; its name must match its folder."""
     path = function_dir / MANIFEST_FILE
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec = FunctionSpec.model_validate(data)
+    spec = read_spec(function_dir)
     if spec.name != function_dir.name:
         raise ValueError(f"{path}: name {spec.name!r} does not match its folder {function_dir.name!r}")
     return spec

@@ -134,3 +134,23 @@ def test_markers_and_extras(tmp_path: Path) -> None:
         "d==4.0 ; python_version < '3.13'",  # the marker follows the path that pulls it in
         "e==5.0",
     ]
+
+
+def test_a_bundle_serves_from_a_folder_of_any_name(tmp_path: Path) -> None:
+    """Cloud Functions unpacks the bundle into /workspace: the function must not rely on its folder name."""
+    import shutil
+    import sys
+
+    import functions_framework
+
+    spec = next(s for s in load_manifest(ROOT) if s.name == "health")
+    bundle = build_function(spec, ROOT, out=tmp_path / "out")
+    workspace = tmp_path / "workspace"
+    shutil.copytree(bundle, workspace)
+    assert (workspace / "function.json").is_file()
+    try:
+        app = functions_framework.create_app(target="handle", source=str(workspace / "main.py"))
+    finally:
+        sys.modules.pop("main", None)
+    response = app.test_client().get("/api/v1/health")
+    assert response.status_code == 200, response.get_data(as_text=True)

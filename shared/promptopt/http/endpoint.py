@@ -33,7 +33,7 @@ from promptopt.errors import (
     UnsupportedMediaType,
 )
 from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
-from promptopt.manifest import FunctionSpec, load_function_spec
+from promptopt.manifest import FunctionSpec, read_spec
 
 log = logging.getLogger("promptopt.http")
 M = TypeVar("M", bound=BaseModel)
@@ -99,7 +99,7 @@ class Call:
 
 @functools.lru_cache(maxsize=8)
 def _spec_for(source: str) -> FunctionSpec:
-    return load_function_spec(Path(source).resolve().parent)
+    return read_spec(Path(source).resolve().parent)
 
 
 def _read_json(request: flask.Request) -> Any:
@@ -217,10 +217,11 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
     trace = logs.trace_from_header(
         request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
     )
-    logs.bind(trace=trace, function=Path(source).resolve().parent.name)
+    logs.bind(trace=trace)
     started = time.perf_counter()
     try:
         spec = _spec_for(source)
+        logs.bind(function=spec.name)
         path = _route(spec, request)
         principal = _authenticate(spec, request)
         if principal is not None:

@@ -12,13 +12,14 @@ T = TypeVar("T")
 class RequestModel(BaseModel):
     """Base for request bodies and queries: unknown fields are an error, strings are stripped."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # Schemas are built on first use: a function imports every model of its resource but uses few.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ResponseModel(BaseModel):
     """Base for response bodies: clients must tolerate fields added in later releases."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class FieldError(ResponseModel):
