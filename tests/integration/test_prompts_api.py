@@ -347,3 +347,21 @@ def test_function_refuses_paths_and_methods_it_does_not_serve(api: Api, tenant: 
     r = api.call("prompts_get", "POST", "/api/v1/prompts/pr_00000000000000000000", tenant=tenant)
     assert r.status_code == 405
     assert r.headers["Allow"] == "GET"
+
+
+def test_an_expired_idempotency_key_is_free_again(
+    api: Api, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptopt import config
+
+    monkeypatch.setenv("PROMPTOPT_IDEMPOTENCY_TTL_S", "0")
+    config.reset()
+    try:
+        key = {"Idempotency-Key": "short-lived"}
+        first = create(api, tenant, headers=key).get_json()["prompt_id"]
+        second = create(api, tenant, {**BODY, "name": "another"}, headers=key)
+        assert second.status_code == 201
+        assert second.get_json()["prompt_id"] != first
+    finally:
+        monkeypatch.delenv("PROMPTOPT_IDEMPOTENCY_TTL_S")
+        config.reset()

@@ -78,6 +78,10 @@ def begin(*, tenant: str, function: str, key: str, request_hash: str) -> Reserva
     if not snapshot.exists:  # released between our create and get: try once more
         ref.create(record)
         return Reservation(ref)
+    expires_at = existing.get("expires_at")
+    if expires_at is not None and expires_at <= now:
+        # Past its replay window (TTL deletion lags by up to a day): the key is free again.
+        return _take_over(ref, snapshot, record)
     if existing.get("request_hash") != request_hash:
         raise Unprocessable(
             "this Idempotency-Key was already used with a different request body",
@@ -94,11 +98,16 @@ def begin(*, tenant: str, function: str, key: str, request_hash: str) -> Reserva
             code="idempotency_in_progress",
         )
     # The first holder's lease lapsed (it crashed): take over only if nobody else did meanwhile.
+    return _take_over(ref, snapshot, record)
+
+
+def _take_over(ref: DocumentReference, snapshot: Any, record: dict[str, Any]) -> Reservation:
+    """Replace a stale record, unless another request changed it since we read it."""
+    from google.cloud.firestore import DELETE_FIELD
+
+    fresh = {**record, "status": DELETE_FIELD, "body": DELETE_FIELD, "headers": DELETE_FIELD}
     try:
-        ref.update(
-            {"lease_until": record["lease_until"]},
-            option=ref._client.write_option(last_update_time=snapshot.update_time),
-        )
+        ref.update(fresh, option=ref._client.write_option(last_update_time=snapshot.update_time))
     except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
         raise Conflict(
             "a request with this Idempotency-Key is still being processed; retry shortly",
