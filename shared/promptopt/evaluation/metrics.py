@@ -1,0 +1,251 @@
+"""Per-row scoring metrics (each score in [0, 1]) and their aggregate with a 95% CI.
+
+`evaluate("numeric", predictions, references, params)` returns the per-row scores and a
+MetricResult. Metrics and their params:
+
+- exact_match: normalised equality (casefold, collapse whitespace, strip, strip punctuation at ends).
+- contains: the normalised reference occurs in the normalised prediction.
+- regex: `params["pattern"]` is searched in the prediction; `{reference}` in the pattern is replaced
+  by the escaped reference; `params["ignore_case"]` (default False).
+- token_f1: SQuAD-style token F1 over normalised tokens (continuous).
+- json_valid: the prediction (``` fences stripped) parses as JSON.
+- json_schema: it parses and validates against `params["schema"]`, with the `jsonschema` package when
+  importable (it is not a runtime dependency), else a built-in subset: type, properties, required,
+  additionalProperties (false), items, enum, minItems/maxItems, minimum/maximum.
+- numeric: GSM8K style: the reference's number after `####` (else its last number) against the
+  prediction's number after its last `####` (else its last number); `params["tolerance"]` absolute
+  (default 1e-6). Commas and `$` are ignored.
+- multiple_choice: BBH style: a reference like `(A)` against the letter the prediction chose
+  ("(B)", "B", "answer is (B)", else the last "(X)" in the text); references that are not a
+  letter option fall back to exact_match.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from promptopt.evaluation.stats import MetricResult, summarize
+
+Params = Mapping[str, Any]
+_PUNCT = (
+    string.punctuation + "\u201c\u201d\u2018\u2019\u00ab\u00bb\u2026"
+)  # curly quotes, guillemets, ellipsis
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+_LETTER_REF = re.compile(r"^\(?([A-Z])\)?$")
+
+
+class MetricError(ValueError):
+    """Unknown metric, bad params, or predictions and references of different lengths."""
+
+
+def normalize(text: str) -> str:
+    """Casefold, collapse whitespace, strip, and strip punctuation at both ends."""
+    return " ".join(text.casefold().split()).strip(_PUNCT + " ")
+
+
+def exact_match(prediction: str, reference: str, params: Params) -> float:
+    """1.0 when the normalised texts are equal."""
+    return float(normalize(prediction) == normalize(reference))
+
+
+def contains(prediction: str, reference: str, params: Params) -> float:
+    """1.0 when the normalised reference occurs in the normalised prediction (empty ref: exact)."""
+    ref = normalize(reference)
+    return float(ref in normalize(prediction)) if ref else exact_match(prediction, reference, params)
+
+
+def regex(prediction: str, reference: str, params: Params) -> float:
+    """1.0 when params["pattern"] (with `{reference}` substituted, escaped) matches the prediction."""
+    pattern = params.get("pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise MetricError("regex metric needs params.pattern (a non-empty string)")
+    pattern = pattern.replace("{reference}", re.escape(reference))
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE if params.get("ignore_case") else 0)
+    except re.error as exc:
+        raise MetricError(f"invalid regex pattern: {exc}") from None
+    return float(compiled.search(prediction) is not None)
+
+
+def _tokens(text: str) -> list[str]:
+    return [tok for tok in (t.strip(_PUNCT) for t in text.casefold().split()) if tok]
+
+
+def token_f1(prediction: str, reference: str, params: Params) -> float:
+    """Harmonic mean of token precision and recall (both empty: 1.0; one empty: 0.0)."""
+    pred, ref = _tokens(prediction), _tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _parse_json(text: str) -> tuple[bool, Any]:
+    fenced = _FENCE.match(text)
+    try:
+        return True, json.loads(fenced.group(1) if fenced else text)
+    except ValueError:
+        return False, None
+
+
+def json_valid(prediction: str, reference: str, params: Params) -> float:
+    """1.0 when the prediction (``` fences allowed) is JSON."""
+    return float(_parse_json(prediction)[0])
+
+
+def json_schema(prediction: str, reference: str, params: Params) -> float:
+    """1.0 when the prediction is JSON valid against params["schema"]."""
+    schema = params.get("schema")
+    if not isinstance(schema, dict):
+        raise MetricError("json_schema metric needs params.schema (a JSON Schema object)")
+    ok, value = _parse_json(prediction)
+    if not ok:
+        return 0.0
+    try:
+        import jsonschema
+    except ImportError:
+        return float(not _subset_errors(value, schema))
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise MetricError(f"invalid JSON schema: {exc.message}") from None
+    return float(jsonschema.validators.validator_for(schema)(schema).is_valid(value))
+
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+}
+
+
+def _subset_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
+    """Minimal JSON Schema validation used when the jsonschema package is absent."""
+    errors: list[str] = []
+    kinds = schema.get("type")
+    if kinds is not None:
+        allowed = [kinds] if isinstance(kinds, str) else list(kinds)
+        if not any(_TYPES.get(k, lambda _v: True)(value) for k in allowed):
+            return [f"expected type {kinds}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append("not in enum")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append("below minimum")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append("above maximum")
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        errors += [f"missing {k}" for k in schema.get("required", []) if k not in value]
+        for key, item in value.items():
+            if key in props:
+                errors += _subset_errors(item, props[key])
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"unexpected {key}")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", math.inf):
+            errors.append("item count")
+        if isinstance(schema.get("items"), dict):
+            for item in value:
+                errors += _subset_errors(item, schema["items"])
+    return errors
+
+
+def _final_number(text: str) -> float | None:
+    cleaned = text.replace(",", "").replace("$", "")
+    if "####" in cleaned:
+        tail = _NUMBER.search(cleaned.rsplit("####", 1)[1])
+        if tail:
+            return float(tail.group(0))
+    found = _NUMBER.findall(cleaned)
+    return float(found[-1]) if found else None
+
+
+def numeric(prediction: str, reference: str, params: Params) -> float:
+    """GSM8K-style final-number comparison within params["tolerance"] (absolute, default 1e-6)."""
+    expected = _final_number(reference)
+    if expected is None:
+        raise MetricError(f"numeric metric: reference has no number: {reference[:80]!r}")
+    got = _final_number(prediction)
+    tolerance = float(params.get("tolerance", 1e-6))
+    return float(got is not None and abs(got - expected) <= tolerance)
+
+
+def choice_letter(prediction: str) -> str | None:
+    """The option letter a prediction chose, or None."""
+    text = prediction.strip()
+    alone = _LETTER_REF.match(text.rstrip("."))
+    if alone:
+        return alone.group(1)
+    stated = re.findall(r"answer(?: is|:)\s*\(?([A-Z])\)?(?![A-Za-z])", text, re.IGNORECASE)
+    if stated:
+        return stated[-1].upper()
+    bracketed = re.findall(r"\(([A-Z])\)", text)
+    return bracketed[-1] if bracketed else None
+
+
+def multiple_choice(prediction: str, reference: str, params: Params) -> float:
+    """BBH-style: the chosen option letter equals the reference letter."""
+    ref = _LETTER_REF.match(reference.strip())
+    if not ref:
+        return exact_match(prediction, reference, params)
+    return float(choice_letter(prediction) == ref.group(1))
+
+
+ScoreFn = Callable[[str, str, Params], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named per-row scoring function."""
+
+    name: str
+    score: ScoreFn
+    description: str
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("exact_match", exact_match, "normalised exact match"),
+        Metric("contains", contains, "reference contained in prediction"),
+        Metric("regex", regex, "regex search (params.pattern)"),
+        Metric("token_f1", token_f1, "token-level F1"),
+        Metric("json_valid", json_valid, "prediction is JSON"),
+        Metric("json_schema", json_schema, "prediction is JSON valid against params.schema"),
+        Metric("numeric", numeric, "GSM8K final number within params.tolerance"),
+        Metric("multiple_choice", multiple_choice, "BBH option letter"),
+    )
+}
+
+
+def evaluate(
+    metric: str,
+    predictions: Sequence[str],
+    references: Sequence[str],
+    params: Params | None = None,
+) -> tuple[list[float], MetricResult]:
+    """Score each row with `metric` and aggregate; raises MetricError on unknown metric or length mismatch."""
+    found = METRICS.get(metric)
+    if found is None:
+        raise MetricError(f"unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
+    if len(predictions) != len(references):
+        raise MetricError(f"{len(predictions)} predictions but {len(references)} references")
+    options = params or {}
+    scores = [found.score(p, r, options) for p, r in zip(predictions, references, strict=True)]
+    return scores, summarize(metric, scores)

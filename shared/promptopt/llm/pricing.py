@@ -1,0 +1,85 @@
+"""Price table (USD per 1M tokens) and the cost of one call.
+
+Defaults are Vertex AI list prices for text, standard (online) tier, prompts <= 200k tokens,
+as recorded from cloud.google.com/vertex-ai/generative-ai/pricing in 2025-06; they change, so
+treat them as configurable defaults: `PROMPTOPT_PRICES` (JSON) overrides or adds entries, e.g.
+`{"gemini:gemini-2.5-flash": {"input": 0.3, "output": 2.5}, "openai:gpt-4o-mini": {...}}`.
+Simulated (`sim:*`) models and unconfigured `openai:*` models cost 0. Output prices include
+thinking tokens, which Gemini bills as output.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+from promptopt.llm.types import Usage
+
+log = logging.getLogger(__name__)
+
+PRICES_ENV = "PROMPTOPT_PRICES"
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per one million input and output tokens."""
+
+    input_per_m: float
+    output_per_m: float
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    "gemini:gemini-2.5-pro": Price(1.25, 10.00),
+    "gemini:gemini-2.5-flash": Price(0.30, 2.50),
+    "gemini:gemini-2.0-flash": Price(0.15, 0.60),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def price_table() -> dict[str, Price]:
+    """Defaults merged with `PROMPTOPT_PRICES`, read once per process (`reset` for tests)."""
+    table = dict(DEFAULT_PRICES)
+    raw = os.environ.get(PRICES_ENV, "").strip()
+    if raw:
+        try:
+            overrides = json.loads(raw)
+            for model, entry in overrides.items():
+                table[model] = Price(float(entry["input"]), float(entry["output"]))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(
+                f"{PRICES_ENV} must be JSON like {{'<model id>': {{'input': 0.3, 'output': 2.5}}}}: {exc}"
+            ) from None
+    return table
+
+
+def price(model: str) -> Price | None:
+    """The price of a model id; versioned Gemini names fall back to their family.
+
+    `gemini:gemini-2.5-flash-001` is priced as `gemini:gemini-2.5-flash` (longest matching prefix).
+    """
+    table = price_table()
+    if model in table:
+        return table[model]
+    if model.startswith("gemini:"):
+        matches = [key for key in table if model.startswith(key + "-")]
+        if matches:
+            return table[max(matches, key=len)]
+    return None
+
+
+def cost(model: str, usage: Usage) -> float:
+    """USD cost of `usage` on `model`; 0.0 for sim, unconfigured openai and unknown models."""
+    entry = price(model)
+    if entry is None:
+        if not model.startswith(("sim:", "openai:")):
+            log.warning("no price configured for %s; counting its cost as 0", model)
+        return 0.0
+    return (usage.input_tokens * entry.input_per_m + usage.output_tokens * entry.output_per_m) / 1_000_000
+
+
+def reset() -> None:
+    """Forget the cached price table (tests change PROMPTOPT_PRICES)."""
+    price_table.cache_clear()

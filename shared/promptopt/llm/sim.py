@@ -1,0 +1,318 @@
+"""A SIMULATED model (`sim:<name>`): offline and deterministic, for tests and local runs.
+
+It is not a language model. It exists so the optimizer and evaluation code can run end to end
+without network or cost, while prompt wording still changes the score. It never sees reference
+answers: its only input is the CompletionRequest. Its rules:
+
+- Instructions are read from the whole prompt (system + user), casefolded:
+  * "step by step" -> it works step by step (every operation of a word problem, one per line);
+    otherwise it answers in one shot and only manages the first operation of a word problem.
+  * "####" or "final answer" -> it ends arithmetic answers with a line "#### <number>" (and
+    multiple-choice answers with "Final answer: (X)").
+  * "answer with the letter", "only the letter" or "just the letter" -> for multiple choice it
+    replies with the option alone, e.g. "(B)".
+  * With none of these it rambles: the answer is buried mid-text and the text ends with another
+    number (how many numbers it saw) or other option letters, so a last-number/last-letter
+    extractor reads the wrong thing.
+- The problem is the text after the last "Question:"/"Q:" marker of the user prompt (so few-shot
+  demonstrations before it are skipped), else the whole user prompt.
+- Arithmetic: a plain expression (`12 + 7 * 3`) is evaluated exactly. A word problem (two or more
+  numbers) is read left to right: the first number is the start value, each later number applies
+  one operation picked by keywords between the previous number and the end of its own clause
+  (divide: split/shared/divide/equally/among;
+  multiply: each/times/per/every/twice; subtract: gives/eats/loses/spends/sells/uses/away/fewer/
+  less; otherwise add). Anything else gets a deterministic guess.
+- Multiple choice (options written "(A) text"): with "step by step" it picks an option whose
+  text equals the computed number if there is one; otherwise the option sharing the most words
+  with the question, ties broken by a hash.
+- Temperature > 0 adds arithmetic slips with probability min(0.5, temperature / 4).
+- Pseudo-randomness is a SHA-256 of (model name, temperature, system, user, purpose): same inputs,
+  same output. Usage counts whitespace-separated words; cost is 0; output is cut at max_tokens
+  words (finish reason MAX_TOKENS).
+- With response_schema it answers a JSON object with the schema's properties filled from the answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import operator
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from promptopt.llm import pricing
+from promptopt.llm.types import Completion, CompletionRequest, Usage
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_TIMES = "\u00d7"  # the multiplication sign
+_EXPRESSION = re.compile(r"(?<![\w.])[-(]*\d[\d.]*(?:\s*[-+*/x\u00d7]\s*[(]*\d[\d.]*[)]*)+")
+_OPTION = re.compile(r"\(([A-R])\)\s*([^\n]*?)(?=\s*\([A-R]\)|\n|$)")
+_CLAUSE_END = re.compile(r"[.,;?!]| and ")
+_MARKER = re.compile(r"(?:^|\n)\s*(?:question|q)\s*:", re.IGNORECASE)
+_WORD = re.compile(r"[a-z]{4,}")
+
+_OPS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("/", "divided by", ("split", "shared", "divide", "equally", "among")),
+    ("*", "times", ("each", "times", " per ", "every", "twice")),
+    (
+        "-",
+        "minus",
+        (
+            "gives",
+            "gave",
+            "eats",
+            "ate",
+            "loses",
+            "lost",
+            "spends",
+            "spent",
+            "sells",
+            "sold",
+            "uses",
+            "used",
+            "away",
+            "fewer",
+            "less",
+        ),
+    ),
+]
+_APPLY: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": lambda a, b: a / b if b else a,
+}
+
+
+@dataclass(frozen=True)
+class _Style:
+    steps: bool
+    final: bool
+    letter: bool
+
+
+class SimProvider:
+    """The simulator for model id `sim:<name>` (any name; it only seeds the hash)."""
+
+    def __init__(self, name: str = "default") -> None:
+        self.name = name
+        self.model = f"sim:{name}"
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        """Answer deterministically by the rules in the module docstring."""
+        started = time.perf_counter()
+        prompt = f"{request.system_prompt}\n{request.user_prompt}".casefold()
+        style = _Style(
+            steps="step by step" in prompt,
+            final="####" in prompt or "final answer" in prompt,
+            letter=any(k in prompt for k in ("answer with the letter", "only the letter", "just the letter")),
+        )
+        problem = _problem(request.user_prompt)
+        rng = _Hasher(self.name, request)
+        options = _OPTION.findall(problem)
+        if len(options) >= 2:
+            text, answer = _multiple_choice(problem, options, style, rng)
+        elif len(_numbers(problem)) >= 1:
+            text, answer = _arithmetic(problem, style, rng, request.temperature)
+        else:
+            words = problem.split()[:12]
+            text, answer = f"[simulated] Response to: {' '.join(words)}", "simulated"
+        if request.response_schema is not None:
+            text = json.dumps(_fill_schema(request.response_schema, answer, text))
+        words = text.split()
+        finish = "STOP"
+        if len(words) > request.max_tokens:
+            text, finish = " ".join(words[: request.max_tokens]), "MAX_TOKENS"
+        usage = Usage(len(prompt.split()), len(text.split()))
+        return Completion(
+            text=text,
+            usage=usage,
+            cost_usd=pricing.cost(self.model, usage),
+            latency_s=time.perf_counter() - started,
+            model=self.model,
+            finish_reason=finish,
+        )
+
+
+class _Hasher:
+    def __init__(self, name: str, request: CompletionRequest) -> None:
+        self._seed = "\x00".join(
+            (name, repr(request.temperature), request.system_prompt, request.user_prompt)
+        )
+
+    def unit(self, purpose: str) -> float:
+        """A deterministic number in [0, 1) for this request and purpose."""
+        digest = hashlib.sha256(f"{self._seed}\x00{purpose}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _problem(user_prompt: str) -> str:
+    markers = list(_MARKER.finditer(user_prompt))
+    return user_prompt[markers[-1].end() :].strip() if markers else user_prompt.strip()
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(m.replace(",", "")) for m in _NUMBER.findall(text) if m.replace(",", "").strip("-")]
+
+
+def _fmt(value: float) -> str:
+    if abs(value - round(value)) < 1e-9:
+        return str(round(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _safe_eval(expression: str) -> float | None:
+    """Evaluate + - * / and parentheses over numbers only; None if anything else appears."""
+    try:
+        tree = ast.parse(expression.replace(_TIMES, "*").replace("x", "*"), mode="eval")
+    except SyntaxError:
+        return None
+    binary: dict[type[ast.operator], Callable[[float, float], float]] = {
+        ast.Add: operator.add,
+        ast.Sub: operator.sub,
+        ast.Mult: operator.mul,
+        ast.Div: operator.truediv,
+    }
+
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in binary:
+            return binary[type(node.op)](walk(node.left), walk(node.right))
+        raise ValueError("unsupported")
+
+    try:
+        return walk(tree)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _solve(problem: str) -> tuple[list[str], float] | None:
+    """Steps (as text) and the answer, or None when the problem is not recognised."""
+    match = _EXPRESSION.search(problem)
+    if match and any(op in match.group(0) for op in "+-*/x" + _TIMES):
+        value = _safe_eval(match.group(0).strip())
+        if value is not None:
+            return [f"{match.group(0).strip()} = {_fmt(value)}"], value
+    spans = [(m.start(), m.end(), float(m.group(0).replace(",", ""))) for m in _NUMBER.finditer(problem)]
+    if len(spans) < 2:
+        return None
+    value = spans[0][2]
+    steps: list[str] = []
+    for i in range(1, len(spans)):
+        # The words since the previous number plus the rest of this number's clause.
+        following = problem[spans[i][1] : spans[i + 1][0] if i + 1 < len(spans) else len(problem)]
+        context = (
+            problem[spans[i - 1][1] : spans[i][0]] + _CLAUSE_END.split(following, maxsplit=1)[0]
+        ).lower()
+        symbol, word = "+", "plus"
+        for op_symbol, op_word, keys in _OPS:
+            if any(k in context for k in keys):
+                symbol, word = op_symbol, op_word
+                break
+        result = _APPLY[symbol](value, spans[i][2])
+        steps.append(f"{_fmt(value)} {word} {_fmt(spans[i][2])} is {_fmt(result)}")
+        value = result
+    return steps, value
+
+
+def _arithmetic(problem: str, style: _Style, rng: _Hasher, temperature: float) -> tuple[str, str]:
+    solved = _solve(problem)
+    seen = _numbers(problem)
+    if solved is None:
+        steps, value = ["I could not work this out, so I estimate"], float(int(rng.unit("guess") * 100))
+    else:
+        steps, value = solved
+        if not style.steps:
+            steps = steps[:1]  # one-shot: only the first operation is carried out
+            value = float(_NUMBER.findall(steps[0])[-1].replace(",", ""))
+    if temperature > 0 and rng.unit("slip") < min(0.5, temperature / 4):
+        value += (-2, -1, 1, 2)[int(rng.unit("delta") * 4)]
+    answer = _fmt(value)
+    if style.steps:
+        lines = ["Let's think step by step."]
+        lines += [f"Step {i}: {step}." for i, step in enumerate(steps, 1)]
+        lines.append(f"#### {answer}" if style.final else f"So the answer is {answer}.")
+        return "\n".join(lines), answer
+    if style.final:
+        return f"{steps[0]}.\nThe answer is {answer}.\n#### {answer}", answer
+    return (
+        f"Hmm, let me see. Working it out, I get something like {answer}, give or take. "
+        f"Then again, I counted {len(seen)} numbers in the question, so it may be worth "
+        f"double-checking; problems with {len(seen)} numbers can be tricky.",
+        answer,
+    )
+
+
+def _multiple_choice(
+    problem: str, options: list[tuple[str, str]], style: _Style, rng: _Hasher
+) -> tuple[str, str]:
+    stem = problem[: problem.find(f"({options[0][0]})")]
+    chosen: str | None = None
+    if style.steps:
+        solved = _solve(stem)
+        if solved is not None:
+            target = _fmt(solved[1])
+            chosen = next((letter for letter, text in options if text.strip() == target), None)
+    if chosen is None:
+        stem_words = set(_WORD.findall(stem.lower()))
+        scored = [
+            (len(stem_words & set(_WORD.findall(text.lower()))), rng.unit(f"tie-{letter}"), letter)
+            for letter, text in options
+        ]
+        chosen = max(scored)[2]
+    chosen_text = dict(options)[chosen].strip()
+    others = [letter for letter, _ in options if letter != chosen]
+    if style.letter:
+        return f"({chosen})", chosen
+    if style.steps:
+        text = (
+            f"Let's think step by step.\nLooking at each option, '{chosen_text}' fits the question best.\n"
+            + (f"Final answer: ({chosen})" if style.final else f"So the answer is ({chosen}).")
+        )
+        return text, chosen
+    if style.final:
+        return f"'{chosen_text}' fits best.\nFinal answer: ({chosen})", chosen
+    return (
+        f"Interesting question. I keep coming back to '{chosen_text}'. Though ({others[0]}) "
+        f"and ({others[-1]}) are tempting too, it is hard to say.",
+        chosen,
+    )
+
+
+def _fill_schema(schema: dict[str, Any], answer: str, text: str) -> Any:
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        if not props:
+            return {"answer": answer}
+        return {name: _fill_value(name, sub, answer, text) for name, sub in props.items()}
+    return _fill_value("answer", schema, answer, text)
+
+
+def _fill_value(name: str, schema: dict[str, Any], answer: str, text: str) -> Any:
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind in ("number", "integer"):
+        try:
+            number = float(answer)
+        except ValueError:
+            number = 0.0
+        return int(number) if kind == "integer" else number
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        items = schema.get("items") or {}
+        return [_fill_value(name, items, answer, text)] if items else []
+    if kind == "object":
+        return _fill_schema(schema, answer, text)
+    return answer if "answer" in name.lower() else text

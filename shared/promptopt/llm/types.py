@@ -1,0 +1,122 @@
+"""Provider-neutral request, response and error types for model calls.
+
+Errors are split by what the caller should do: `RetryableModelError` goes back to the queue
+(Cloud Tasks retries with backoff), every other `ModelError` is final for that row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+FORBID_ENV = "PROMPTOPT_FORBID_REAL_MODELS"
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens billed for one call."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """One single-turn model call: a system prompt, a user prompt and sampling limits."""
+
+    user_prompt: str
+    system_prompt: str = ""
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    response_schema: dict[str, Any] | None = None
+    timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"temperature must be within [0, 2], got {self.temperature}")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be positive, got {self.max_tokens}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer with what it cost."""
+
+    text: str
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    model: str
+    finish_reason: str
+
+
+class Provider(Protocol):
+    """Anything that turns a CompletionRequest into a Completion for one model id."""
+
+    model: str
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        """Call the model once; raises a ModelError subclass on failure."""
+        ...
+
+
+class ModelError(Exception):
+    """Base class of every model-call failure."""
+
+    def __init__(self, message: str, *, model: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.status = status
+
+
+class RetryableModelError(ModelError):
+    """A transient failure (429, 5xx, timeout) that survived our bounded retries: retry later."""
+
+
+class ModelBlockedError(ModelError):
+    """The model refused the prompt or its answer on safety grounds."""
+
+    def __init__(self, message: str, *, reason: str, model: str = "", status: int | None = None) -> None:
+        super().__init__(message, model=model, status=status)
+        self.reason = reason
+
+
+class EmptyResponseError(ModelError):
+    """The model answered with no candidates or no text."""
+
+
+class MalformedResponseError(ModelError):
+    """The response could not be parsed."""
+
+
+class ModelRequestError(ModelError):
+    """A permanent rejection of this request (4xx other than 408/429): retrying cannot help."""
+
+
+class ModelConfigError(ModelError):
+    """The model id or provider configuration is unusable (unknown provider, missing key, forbidden URL)."""
+
+
+def ensure_endpoint_allowed(base_url: str | None, *, model: str = "") -> None:
+    """Refuse non-local endpoints when PROMPTOPT_FORBID_REAL_MODELS=1 (the tests' guard).
+
+    `None` means the provider's real default endpoint, which is never local.
+    """
+    if os.environ.get(FORBID_ENV, "") not in ("1", "true", "yes"):
+        return
+    host = urlsplit(base_url).hostname if base_url else None
+    if host not in _LOCAL_HOSTS:
+        raise ModelConfigError(
+            f"real model endpoint {base_url or '(provider default)'} refused: {FORBID_ENV} is set",
+            model=model,
+        )
