@@ -143,19 +143,22 @@ def main() -> int:
             who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
             prompts.set_label(principal=who, prompt_id=pid, label="bench", version=1)
 
-        rows: list[tuple[str, float]] = []
-        base = [cold_start(baseline_dir, env, "GET", "/", {}) for _ in range(args.runs)]
-        base_median = statistics.median(base)
+        # Round-robin over the baseline and every function so machine drift hits all alike.
+        targets: list[tuple[str, Path, str, str, dict[str, Any], Any]] = [
+            ("baseline (ff+firestore)", baseline_dir, "GET", "/", {}, None)
+        ]
         for spec in load_manifest(root):
-            if not spec.is_http:
-                continue
-            method, path, kw = recipe(spec.name, pid)
-            before = label_bench if spec.name == "prompts_label_delete" else None
-            times = [
-                cold_start(root / "build" / spec.name, env, method, path, kw, before)
-                for _ in range(args.runs)
-            ]
-            rows.append((spec.name, statistics.median(times)))
+            if spec.is_http:
+                method, path, kw = recipe(spec.name, pid)
+                before = label_bench if spec.name == "prompts_label_delete" else None
+                targets.append((spec.name, root / "build" / spec.name, method, path, kw, before))
+        times: dict[str, list[float]] = {t[0]: [] for t in targets}
+        for _ in range(args.runs):
+            for name, folder, method, path, kw, before in targets:
+                times[name].append(cold_start(folder, env, method, path, kw, before))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    base_median = medians.pop("baseline (ff+firestore)")
+    rows = list(medians.items())
     print(f"cold start, process start -> first 2xx, median of {args.runs} runs (2-core machine)")
     print(f"{'function':<24}{'seconds':>9}{'ratio':>8}")
     print(f"{'baseline (ff+firestore)':<24}{base_median:>9.3f}{1.0:>8.2f}")
