@@ -14,7 +14,9 @@ def handle(request: Request) -> Response:
 
 
 def _create(call: Call) -> Reply:
-    created = prompts.create_prompt(principal=call.user, body=call.body(PromptCreate))
+    created = prompts.create_prompt(
+        principal=call.user, body=call.body(PromptCreate), idempotency_key=call.idempotency_key
+    )
     return Reply(
         created,
         status=201,

@@ -78,7 +78,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     role = claims.get(ROLE_CLAIM)
     if not isinstance(subject, str) or not subject:
         raise Unauthenticated("the token has no subject", code="bad_identity")
-    if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
+    if not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant):
         raise Forbidden("the token carries no valid tenant claim", code="no_tenant")
     if not isinstance(role, str):
         raise Forbidden("the token carries no role claim", code="no_role")

@@ -442,6 +442,9 @@ def build_spec(root: Path | None = None) -> dict[str, Any]:
                 "x-google-issuer": _placeholder("jwt_issuer"),
                 "x-google-jwks_uri": _placeholder("jwt_jwks_uri"),
                 "x-google-audiences": _placeholder("jwt_audiences"),
+                # Only the Authorization header (ESPv2 also reads ?access_token= unless told not to,
+                # which would put tokens in URLs and logs; the local gateway reads the header only).
+                "x-google-jwt-locations": [{"header": "Authorization", "value_prefix": "Bearer "}],
             }
         },
         "paths": ordered_paths,

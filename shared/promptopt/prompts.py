@@ -9,6 +9,8 @@ succeed (the loser gets 412) and no transaction contends on the head document.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 from datetime import UTC, datetime
@@ -54,14 +56,21 @@ def _version_ref(head: DocumentReference, version: int) -> DocumentReference:
     return head.collection("versions").document(f"{version:08d}")
 
 
-def new_prompt_id() -> str:
-    """A random, URL-safe prompt id."""
-    return "pr_" + secrets.token_hex(10)
+def new_prompt_id(tenant: str, body: PromptCreate, idempotency_key: str | None = None) -> str:
+    """A prompt id: random, or derived from the Idempotency-Key and the body when one is given.
+
+    The derived id makes the write itself idempotent: a retry whose idempotency record was lost
+    (a crash after the commit, a timeout that actually landed) collides instead of creating twice.
+    """
+    if idempotency_key is None:
+        return "pr_" + secrets.token_hex(10)
+    seed = json.dumps([tenant, idempotency_key, body.model_dump(mode="json")], sort_keys=True)
+    return "pr_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
 
 
 def parse_label(value: str) -> str:
     """A label from a URL path, validated like labels in bodies."""
-    if not _LABEL_RE.match(value):
+    if not _LABEL_RE.fullmatch(value):
         raise InvalidRequest(
             "labels are 1-32 lowercase letters, digits, '-' or '_', starting with a letter",
             code="invalid_label",
@@ -120,7 +129,7 @@ def _summary_from(snapshot: DocumentSnapshot) -> PromptSummary:
 
 def _head(principal: Principal, prompt_id: str) -> DocumentSnapshot:
     # An id this API could never have issued is simply absent (and never reaches Firestore).
-    if not _PROMPT_ID_RE.match(prompt_id):
+    if not _PROMPT_ID_RE.fullmatch(prompt_id):
         raise NotFound(f"prompt {prompt_id[:40]} not found", code="prompt_not_found")
     snapshot = _head_ref(principal.tenant, prompt_id).get()
     if not snapshot.exists:
@@ -129,10 +138,14 @@ def _head(principal: Principal, prompt_id: str) -> DocumentSnapshot:
 
 
 def create_prompt(
-    *, principal: Principal, body: PromptCreate, provenance: Provenance | None = None
+    *,
+    principal: Principal,
+    body: PromptCreate,
+    provenance: Provenance | None = None,
+    idempotency_key: str | None = None,
 ) -> PromptVersion:
-    """Create a prompt with its version 1."""
-    prompt_id = new_prompt_id()
+    """Create a prompt with its version 1 (once per Idempotency-Key and body)."""
+    prompt_id = new_prompt_id(principal.tenant, body, idempotency_key)
     now = datetime.now(UTC)
     head = _head_ref(principal.tenant, prompt_id)
     version_doc: dict[str, Any] = {
@@ -163,7 +176,14 @@ def create_prompt(
         },
     )
     batch.create(_version_ref(head, 1), version_doc)
-    batch.commit()
+    try:
+        batch.commit()
+    except (gexc.AlreadyExists, gexc.Conflict):
+        if idempotency_key is None:
+            raise
+        # An earlier delivery of this very request already created it: answer with that.
+        existing = _version_ref(head, 1).get()
+        return _version_from(existing.to_dict() or {}, {})
     return _version_from(version_doc, {})
 
 
@@ -228,6 +248,8 @@ def update_prompt(
     )
     try:
         batch.commit()
+    except gexc.Aborted:
+        raise  # contention, not a lost race: surfaces as 503 so the client retries
     except (gexc.AlreadyExists, gexc.Conflict):
         raise PreconditionFailed(
             f"prompt {prompt_id} changed while this update was made; fetch it and retry",
@@ -236,13 +258,31 @@ def update_prompt(
     return _version_from(version_doc, data.get("labels") or {})
 
 
+def _list_cursor(values: list[Any]) -> tuple[datetime, str]:
+    created, prompt_id = values  # exactly two, else ValueError
+    if (
+        not isinstance(created, str)
+        or not isinstance(prompt_id, str)
+        or not _PROMPT_ID_RE.fullmatch(prompt_id)
+    ):
+        raise ValueError("malformed cursor")
+    return datetime.fromisoformat(created), prompt_id
+
+
+def _versions_cursor(values: list[Any]) -> int:
+    (version,) = values
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError("malformed cursor")
+    return version
+
+
 def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     """Prompts newest first, optionally filtered by name or label."""
     from google.cloud.firestore import Query
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     scope = {"name": query.name, "label": query.label}
-    cursor = decode_token(query.page_token, scope)
+    cursor = decode_token(query.page_token, scope, _list_cursor)
     size = page_size(query.page_size)
     q: Any = tenant_collection(principal.tenant, COLLECTION)
     if query.name is not None:
@@ -252,7 +292,7 @@ def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     q = q.order_by("created_at", direction=Query.DESCENDING).order_by("prompt_id", direction=Query.DESCENDING)
     q = q.select(_SUMMARY_FIELDS)  # the head carries the latest version's text; a listing needs none of it
     if cursor is not None:
-        q = q.start_after({"created_at": datetime.fromisoformat(cursor[0]), "prompt_id": cursor[1]})
+        q = q.start_after({"created_at": cursor[0], "prompt_id": cursor[1]})
     snapshots = list(q.limit(size + 1).stream())
     items = [_summary_from(s) for s in snapshots[:size]]
     token = None
@@ -269,11 +309,11 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
     head = _head(principal, prompt_id)
     labels: dict[str, int] = (head.to_dict() or {}).get("labels") or {}
     scope = {"prompt": prompt_id}
-    cursor = decode_token(query.page_token, scope)
+    cursor = decode_token(query.page_token, scope, _versions_cursor)
     size = page_size(query.page_size)
     q = head.reference.collection("versions").order_by("version", direction=Query.DESCENDING)
     if cursor is not None:
-        q = q.start_after({"version": int(cursor[0])})
+        q = q.start_after({"version": cursor})
     snapshots = list(q.limit(size + 1).stream())
     items = [_version_from(s.to_dict() or {}, labels) for s in snapshots[:size]]
     token = encode_token([items[-1].version], scope) if len(snapshots) > size else None

@@ -111,3 +111,21 @@ def test_a_forged_identity_header_is_ignored(
 def test_unknown_routes_and_methods(gateway: httpx.Client) -> None:
     assert gateway.get("/api/v1/nothing-here").status_code == 404
     assert gateway.patch("/api/v1/health").status_code == 405
+
+
+def test_absolute_form_request_targets_are_routed_by_path(stack: object) -> None:
+    """`GET http://other-host/api/v1/health` must be routed by its path, never glued onto a backend URL."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(stack.gateway_url)  # type: ignore[attr-defined]
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            b"GET http://evil.example/api/v1/health HTTP/1.1\r\n"
+            b"Host: evil.example\r\nConnection: close\r\n\r\n"
+        )
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status = int(reply.split(b" ", 2)[1])
+    assert status < 500, reply[:300]

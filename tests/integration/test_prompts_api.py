@@ -365,3 +365,58 @@ def test_an_expired_idempotency_key_is_free_again(
     finally:
         monkeypatch.delenv("PROMPTOPT_IDEMPOTENCY_TTL_S")
         config.reset()
+
+
+def test_create_is_idempotent_even_if_the_key_record_is_lost(api: Api, tenant: str) -> None:
+    """A crash after the commit but before the response was recorded must not create twice."""
+    from promptopt.clients import firestore_client
+
+    key = {"Idempotency-Key": "lost-record"}
+    first = create(api, tenant, headers=key).get_json()["prompt_id"]
+    for doc in firestore_client().collection(f"tenants/{tenant}/idempotency").stream():
+        doc.reference.delete()  # as if the response was never recorded
+    again = create(api, tenant, headers=key)
+    assert again.status_code == 201
+    assert again.get_json()["prompt_id"] == first
+    listed = api.call("prompts_list", "GET", "/api/v1/prompts", tenant=tenant).get_json()
+    assert len(listed["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [[], ["x", "y"], [5, "x"], ["2026-01-01T00:00:00+00:00"], [None, None], "not-a-list"],
+)
+def test_hand_made_page_tokens_are_400(api: Api, tenant: str, cursor: object) -> None:
+    import base64
+    import json as _json
+
+    from promptopt.store.pagination import _fingerprint
+
+    for path, scope in (("/api/v1/prompts", {"name": None, "label": None}),):
+        raw = _json.dumps({"c": cursor, "s": _fingerprint(scope)}).encode()
+        token = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        r = api.call("prompts_list", "GET", path, tenant=tenant, query_string={"page_token": token})
+        assert (r.status_code, r.get_json()["code"]) == (400, "invalid_page_token")
+    pid = create(api, tenant).get_json()["prompt_id"]
+    raw = _json.dumps({"c": ["abc"], "s": _fingerprint({"prompt": pid})}).encode()
+    token = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    r = api.call(
+        "prompts_versions",
+        "GET",
+        f"/api/v1/prompts/{pid}/versions",
+        tenant=tenant,
+        query_string={"page_token": token},
+    )
+    assert (r.status_code, r.get_json()["code"]) == (400, "invalid_page_token")
+
+
+def test_hostile_bodies_and_stray_query_parameters_are_400(api: Api, tenant: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    r = api.call(
+        "prompts_create", "POST", "/api/v1/prompts", tenant=tenant, data=deep, content_type="application/json"
+    )
+    assert (r.status_code, r.get_json()["code"]) == (400, "invalid_json")
+    r = api.call(
+        "prompts_create", "POST", "/api/v1/prompts", tenant=tenant, json=BODY, query_string={"debug": "1"}
+    )
+    assert (r.status_code, r.get_json()["code"]) == (400, "unknown_query_parameter")

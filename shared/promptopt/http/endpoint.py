@@ -86,6 +86,11 @@ class Call:
         except ValidationError as exc:
             raise from_validation(exc, "query") from None
 
+    @property
+    def idempotency_key(self) -> str | None:
+        """The Idempotency-Key header, if the client sent one."""
+        return self.request.headers.get(IDEMPOTENCY_HEADER)
+
     def if_match(self) -> str:
         """The If-Match header, required for conditional updates."""
         value = self.request.headers.get("If-Match")
@@ -117,6 +122,8 @@ def _read_json(request: flask.Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise InvalidRequest("the body nests too deeply", code="invalid_json") from None
 
 
 def _route(spec: FunctionSpec, request: flask.Request) -> dict[str, str]:
@@ -226,6 +233,8 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
         principal = _authenticate(spec, request)
         if principal is not None:
             logs.bind(tenant=principal.tenant)
+        if spec.http.query_model is None and request.args:
+            raise InvalidRequest("this endpoint takes no query parameters", code="unknown_query_parameter")
         call = Call(request=request, spec=spec, principal=principal, path=path, _json=_read_json(request))
         response = _run(call, handler)
     except ApiError as error:

@@ -76,7 +76,13 @@ def begin(*, tenant: str, function: str, key: str, request_hash: str) -> Reserva
     snapshot = ref.get()
     existing = snapshot.to_dict() or {}
     if not snapshot.exists:  # released between our create and get: try once more
-        ref.create(record)
+        try:
+            ref.create(record)
+        except (gexc.AlreadyExists, gexc.Conflict):
+            raise Conflict(
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+                code="idempotency_in_progress",
+            ) from None
         return Reservation(ref)
     expires_at = existing.get("expires_at")
     if expires_at is not None and expires_at <= now:

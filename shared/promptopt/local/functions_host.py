@@ -71,11 +71,13 @@ class FunctionHost:
 
     def _process(self, spec: FunctionSpec) -> ManagedProcess:
         bundle = self.build_dir / spec.name
+        # Same precedence as Terraform: the manifest's env first, platform wiring over it.
         env = {
             **os.environ,
+            **spec.env,
             **self._env,
             "PROMPTOPT_ENVIRONMENT": "local",
-            **spec.env,
+            "THREADS": str(spec.resources.concurrency),
             "PYTHONPATH": str(bundle),
             # Keep bytecode out of the bundle: Terraform hashes that folder.
             "PYTHONPYCACHEPREFIX": str(self.state_dir / "pycache"),

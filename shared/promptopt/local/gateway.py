@@ -63,6 +63,8 @@ _DROP_REQUEST = _HOP_BY_HOP | {
 _DROP_RESPONSE = _HOP_BY_HOP | {"content-length"}
 _PARAM_RE = re.compile(r"\{[^/{}]+\}")
 _RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+# A dropped connection may have reached the backend: only methods safe to repeat are retried.
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class TokenError(Exception):
@@ -199,7 +201,8 @@ def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Ro
             operations[method.upper()] = Operation(
                 name=name,
                 method=method.upper(),
-                secured=any(SECURITY_NAME in requirement for requirement in security),
+                # Fail closed: any security requirement at all means a token is needed.
+                secured=bool(security),
                 address=address.rstrip("/") or None,
                 timeout=aiohttp.ClientTimeout(total=float(backend.get("deadline", DEFAULT_DEADLINE_S))),
             )
@@ -356,7 +359,8 @@ class _Gateway:
                 request.path,
             )
         assert self.session is not None, "the app has not started"
-        url = URL(op.address + request.raw_path, encoded=True)
+        # rel_url, not raw_path: an absolute-form target (`GET http://x/...`) must not leak in.
+        url = URL(op.address + request.rel_url.raw_path_qs, encoded=True)
         for attempt in (1, 2):
             try:
                 async with self.session.request(
@@ -383,7 +387,9 @@ class _Gateway:
                 )
             except _RETRYABLE as exc:
                 # Like the real gateway (Envoy), retry once on a reset or refused connection.
-                if attempt == 1:
+                if attempt == 1 and (
+                    op.method in _IDEMPOTENT_METHODS or isinstance(exc, aiohttp.ClientConnectorError)
+                ):
                     continue
                 log.warning("%s: backend unreachable: %s", op.name, exc)
             except aiohttp.ClientError as exc:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from promptopt.config import settings
 from promptopt.errors import InvalidRequest
+
+C = TypeVar("C")
 
 
 def _fingerprint(scope: dict[str, Any]) -> str:
@@ -21,8 +24,16 @@ def encode_token(cursor: list[Any], scope: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
 
 
-def decode_token(token: str | None, scope: dict[str, Any]) -> list[Any] | None:
-    """The cursor in `token`, or None for the first page; a token from another query is refused."""
+def decode_token(
+    token: str | None,
+    scope: dict[str, Any],
+    parse: Callable[[list[Any]], C] = list,  # type: ignore[assignment]
+) -> C | None:
+    """The cursor in `token` as `parse` reads it, or None for the first page.
+
+    Tokens are not secret, so a caller can hand-craft one: anything `parse` rejects (wrong length,
+    wrong types) is a 400, never an error deeper down.
+    """
     if not token:
         return None
     try:
@@ -34,7 +45,10 @@ def decode_token(token: str | None, scope: dict[str, Any]) -> list[Any] | None:
         raise InvalidRequest(
             "page_token belongs to a different query; restart without it", code="invalid_page_token"
         )
-    return cursor
+    try:
+        return parse(cursor)
+    except (ValueError, TypeError, IndexError, KeyError):
+        raise InvalidRequest("page_token is not valid", code="invalid_page_token") from None
 
 
 def page_size(requested: int | None) -> int:

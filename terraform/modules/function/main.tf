@@ -12,7 +12,9 @@ locals {
   trigger_type = local.f.trigger_type
 
   # Platform wiring wins over the manifest's env so a manifest cannot point a function elsewhere.
-  environment_variables = merge(local.f.env, var.platform_env)
+  # THREADS: functions-framework's gunicorn serves cpu*4 requests at once by default; match the
+  # instance's request concurrency so requests are not queued inside one instance.
+  environment_variables = merge(local.f.env, var.platform_env, { THREADS = tostring(local.f.resources.concurrency) })
 
   is_http    = local.trigger_type == "http"
   is_pubsub  = contains(["pubsub", "scheduler"], local.trigger_type)
