@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -78,6 +79,21 @@ def direct_gets(tenant: str, prompt_id: str, total: int, concurrency: int) -> li
         return list(pool.map(one, range(total)))
 
 
+def cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds used so far by every live process in a process group."""
+    pids = subprocess.run(
+        ["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def main() -> int:
     """Measure and print p50/p99 for both paths."""
     parser = argparse.ArgumentParser(
@@ -106,7 +122,15 @@ def main() -> int:
             pid = created.json()["prompt_id"]
             url = f"{stack.gateway_url}/api/v1/prompts/{pid}"
             direct = direct_gets(tenant, pid, args.requests, args.concurrency)
+            groups = {
+                name: pgid
+                for name, pgid in stack.process_groups().items()
+                if name in ("gateway", "function prompts_get") or name.startswith("firestore")
+            }
+            cpu_before = {name: cpu_seconds(pgid) for name, pgid in groups.items()}
             gateway = asyncio.run(through_gateway(url, token, args.requests, args.concurrency))
+            calls = args.requests + 2 * args.concurrency
+            cpu_ms = {name: 1000 * (cpu_seconds(g) - cpu_before[name]) / calls for name, g in groups.items()}
     p50d, p99d = percentile(direct, 50), percentile(direct, 99)
     p50g, p99g = percentile(gateway, 50), percentile(gateway, 99)
     print(f"{args.requests} requests, {args.concurrency} concurrent clients (2-core machine)")
@@ -117,6 +141,8 @@ def main() -> int:
     label = "GET /api/v1/prompts/{id} via gateway"
     print(f"{label:<42}{p50g:>9.1f}{p99g:>9.1f}{1000 * statistics.mean(gateway):>9.1f}")
     print(f"gateway + function add {p50g - p50d:.1f} ms at p50 (target <= 10 ms)")
+    spent = ", ".join(f"{name} {value:.2f} ms" for name, value in sorted(cpu_ms.items()))
+    print(f"CPU per request via the gateway: {spent}")
     return 0
 
 

@@ -148,6 +148,10 @@ class Stack:
                 ended[proc.name] = status
         return ended
 
+    def process_groups(self) -> dict[str, int]:
+        """Running children by name (e.g. "gateway", "function prompts_get") with their process group."""
+        return {proc.name: proc.pid for proc in self._processes() if proc.pid is not None}
+
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> Stack:
