@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promptopt.auth import Role
 
@@ -157,6 +157,18 @@ class FunctionSpec(_Strict):
         if not _NAME_RE.match(value):
             raise ValueError("names are lowercase letters, digits and underscores")
         return value
+
+    @model_validator(mode="after")
+    def _auth_fits_trigger(self) -> FunctionSpec:
+        # Endpoints are reached through the gateway (public or user); everything else only by
+        # its trigger's service account, so an "internal" endpoint or a "user" task is a mistake.
+        if self.trigger.type == "http" and self.auth.mode == "internal":
+            raise ValueError("an http endpoint's auth is public or user; internal steps use another trigger")
+        if self.trigger.type != "http" and self.auth.mode != "internal":
+            raise ValueError(f"a {self.trigger.type} function is internal (invoked only by its trigger)")
+        if (self.auth.mode == "user") != (self.auth.min_role is not None):
+            raise ValueError("min_role is required for auth mode user, and only there")
+        return self
 
     @property
     def deploy_name(self) -> str:

@@ -62,3 +62,35 @@ def test_path_regex_captures_parameters() -> None:
     assert match is not None
     assert match.groupdict() == {"prompt_id": "pr_1", "label": "production"}
     assert spec.http.path_regex.match("/api/v1/prompts/pr_1/labels/a/b") is None
+
+
+@pytest.mark.parametrize(
+    ("trigger", "auth", "message"),
+    [
+        (
+            {"type": "http", "method": "GET", "path": "/api/v1/x", "summary": "x"},
+            {"mode": "internal"},
+            "internal",
+        ),
+        ({"type": "pubsub", "topic": "t"}, {"mode": "user", "min_role": "admin"}, "internal"),
+        (
+            {"type": "http", "method": "GET", "path": "/api/v1/x", "summary": "x"},
+            {"mode": "user"},
+            "min_role",
+        ),
+        (
+            {"type": "http", "method": "GET", "path": "/api/v1/x/", "summary": "x"},
+            {"mode": "public"},
+            "slash",
+        ),
+    ],
+)
+def test_manifest_refuses_auth_that_cannot_work(trigger: dict, auth: dict, message: str) -> None:  # type: ignore[type-arg]
+    from pydantic import ValidationError
+
+    from promptopt.manifest import FunctionSpec
+
+    with pytest.raises(ValidationError, match=message):
+        FunctionSpec.model_validate(
+            {"name": "x_fn", "description": "x", "trigger": trigger, "auth": auth, "dependencies": []}
+        )

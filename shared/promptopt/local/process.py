@@ -122,12 +122,13 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM the process group, SIGKILL whatever is left after `timeout_s`; idempotent."""
-        proc, self._proc = self._proc, None
+        proc = self._proc
         if proc is None:
             return
         pgid = proc.pid  # start_new_session makes the leader's pid the group id
         if not _signal_group(pgid, signal.SIGTERM):
             proc.wait()
+            self._proc = None
             return
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -142,6 +143,7 @@ class ManagedProcess:
         # A wrapper may exit first and leave its server child behind in the group.
         if _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
+        self._proc = None  # only now: an interrupted stop must be able to run again
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:

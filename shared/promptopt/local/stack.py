@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import fcntl
 import importlib.util
 import logging
@@ -19,8 +20,9 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -244,7 +246,8 @@ class Stack:
     def stop(self) -> None:
         """Stop the gateway, the functions, then the emulators; release the lock. Idempotent."""
         atexit.unregister(self.stop)
-        stop_all(self._processes())
+        with _signals_held():
+            stop_all(self._processes())
         self._gateway_url = None
         if self._lock is not None:
             self._lock.close()  # closing drops the flock
@@ -353,6 +356,20 @@ def _summary(stack: Stack) -> str:
         "Ctrl-C stops everything.",
     ]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore Ctrl-C / SIGTERM while stopping: a second press must not abandon half the children."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
