@@ -32,7 +32,7 @@ log = logging.getLogger("promptopt.build")
 
 PACKAGE = "promptopt"
 # Developer tooling inside the package: the local stack, the CLI, the bundler and the spec generator.
-NEVER_BUNDLED = ("local", "cli", "build.py", "openapi.py")
+NEVER_BUNDLED = ("local", "cli", "build.py", "openapi.py", "swagger_schema.py")
 REQUIREMENTS = "requirements.txt"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".*")
 # The Python versions a Cloud Functions python3xx runtime may run; markers are judged against them.
