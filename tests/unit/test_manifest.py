@@ -94,3 +94,13 @@ def test_manifest_refuses_auth_that_cannot_work(trigger: dict, auth: dict, messa
         FunctionSpec.model_validate(
             {"name": "x_fn", "description": "x", "trigger": trigger, "auth": auth, "dependencies": []}
         )
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_posts_that_write_honour_idempotency_keys(spec) -> None:  # type: ignore[no-untyped-def]
+    """A POST that can write (it holds a Firestore role) must declare Idempotency-Key."""
+    if not spec.is_http or spec.http.method != "POST":
+        return
+    writes = any(grant.role == "roles/datastore.user" for grant in spec.roles)
+    if writes:
+        assert "Idempotency-Key" in spec.http.headers

@@ -166,7 +166,10 @@ def _response(body: str, status: int, headers: dict[str, str]) -> flask.Response
 def _run(call: Call, handler: Callable[[Call], Reply]) -> flask.Response:
     request = call.request
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    if request.method != "POST" or key is None or call.principal is None:
+    # The manifest says which POSTs honour the key: those that create something. A pure computation
+    # (same body, same answer) needs no record, nor the Firestore client that keeping one costs.
+    honoured = IDEMPOTENCY_HEADER in call.spec.http.headers
+    if request.method != "POST" or key is None or call.principal is None or not honoured:
         return _response(*_render(handler(call)))
     from promptopt.http import idempotency  # only POSTs with a key pay for the Firestore import
 
