@@ -38,6 +38,7 @@ locals {
     PROMPTOPT_FUNCTION_PREFIX       = "${var.environment}-"
     PROMPTOPT_FUNCTIONS_BASE_URL    = "https://${var.region}-${var.project_id}.cloudfunctions.net"
     PROMPTOPT_LOG_LEVEL             = var.log_level
+    PROMPTOPT_DEFAULT_MODEL         = var.default_model
     LOG_EXECUTION_ID                = "true"
     PYTHONUNBUFFERED                = "1"
   }

@@ -43,6 +43,12 @@ variable "labels" {
   default     = {}
 }
 
+variable "default_model" {
+  description = "Model used by inference when a request names none (PROMPTOPT_DEFAULT_MODEL), e.g. gemini:gemini-2.5-flash."
+  type        = string
+  default     = "gemini:gemini-2.5-flash"
+}
+
 variable "log_level" {
   description = "PROMPTOPT_LOG_LEVEL for every function."
   type        = string

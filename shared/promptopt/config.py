@@ -26,6 +26,8 @@ class Settings(BaseModel):
     environment: str = "local"
     firestore_database: str = "(default)"
     log_level: str = "INFO"
+    # The model a request gets when it names none; Terraform sets a real model per environment.
+    default_model: str = "sim:default"
 
     # Request limits shared by every HTTP endpoint.
     max_body_bytes: int = 1_048_576

@@ -61,7 +61,10 @@ def _secret_manager(project: str, name: str) -> str:
 
     client = secretmanager.SecretManagerServiceClient()
     try:
-        response = client.access_secret_version(name=f"projects/{project}/secrets/{name}/versions/latest")
+        # Secret Manager ids are hyphenated, as Terraform creates them (openai_api_key -> openai-api-key).
+        secret_id = name.replace("_", "-")
+        version = f"projects/{project}/secrets/{secret_id}/versions/latest"
+        response = client.access_secret_version(name=version)
     except exceptions.NotFound:
         raise SecretNotFoundError(f"secret {name} not found in Secret Manager") from None
     return str(response.payload.data.decode("utf-8")).strip()

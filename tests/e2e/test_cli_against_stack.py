@@ -90,3 +90,52 @@ def test_cli_walkthrough(stack: Stack, issuer_dir: Path) -> None:
     anonymous = run(stack, issuer_dir, "prompts", "list")
     assert anonymous.returncode == 2
     assert "401" in anonymous.stderr
+
+
+def test_cli_evaluate(stack: Stack, issuer_dir: Path, tmp_path: Path) -> None:
+    token = run(
+        stack, issuer_dir, "auth", "dev-token", "--tenant", "cli-eval", "--role", "viewer"
+    ).stdout.strip()
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"prediction": "so the answer is 42", "reference": "... #### 42"},
+                {"prediction": "#### 7", "reference": "... #### 8"},
+            ]
+        )
+    )
+    human = run(stack, issuer_dir, "evaluate", str(rows), "--metric", "numeric", token=token)
+    assert human.returncode == 0, human.stderr
+    assert "numeric" in human.stdout
+    scripted = run(
+        stack, issuer_dir, "--json", "evaluate", str(rows), "--metric", "numeric", "--rows", token=token
+    )
+    result = json.loads(scripted.stdout)
+    assert result["metrics"][0]["mean"] == 0.5
+    assert [r["scores"]["numeric"] for r in result["rows"]] == [1.0, 0.0]
+    bad = run(stack, issuer_dir, "evaluate", str(rows), "--metric", "bleu", token=token)
+    assert bad.returncode == 2
+    assert "unknown metric" in bad.stderr
+
+
+def test_cli_complete_with_the_simulator(stack: Stack, issuer_dir: Path) -> None:
+    token = run(
+        stack, issuer_dir, "auth", "dev-token", "--tenant", "cli-infer", "--role", "editor"
+    ).stdout.strip()
+    created = run(stack, issuer_dir, "--json", "prompts", "create", "--output-prompt",
+                  "Question: {input}\nEnd with '#### <number>'.", token=token)  # fmt: skip
+    pid = json.loads(created.stdout)["prompt_id"]
+    done = run(stack, issuer_dir, "complete", "--prompt-id", pid, "--input", "What is 2 + 3?", token=token)
+    assert done.returncode == 0, done.stderr
+    assert "(simulator)" in done.stderr
+    scripted = run(stack, issuer_dir, "--json", "complete", "--output-prompt", "Q: {input}", "--input", "hi",
+                   token=token)  # fmt: skip
+    result = json.loads(scripted.stdout)
+    assert result["simulated"] is True
+    assert result["usage"]["input_tokens"] > 0
+    unknown = run(stack, issuer_dir, "complete", "--output-prompt", "{input}", "--input", "x",
+                  "--model", "nope:x", token=token)  # fmt: skip
+    assert unknown.returncode == 2
+    assert "unknown_model" in unknown.stderr

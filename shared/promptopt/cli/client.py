@@ -211,6 +211,15 @@ class ApiClient:
         """DELETE /api/v1/prompts/{id}/labels/{label}."""
         return self._request("DELETE", f"/prompts/{_segment(prompt_id)}/labels/{_segment(label)}")
 
+    def evaluate(self, body: Mapping[str, Any]) -> ApiResponse:
+        """POST /api/v1/evaluate: score predictions against references (nothing is stored)."""
+        return self._request("POST", "/evaluate", json=dict(body))
+
+    def complete(self, body: Mapping[str, Any]) -> ApiResponse:
+        """POST /api/v1/inference/complete: one model call for a prompt and its inputs."""
+        key = str(uuid.uuid4())  # a retry after a lost answer must not pay for a second call
+        return self._request("POST", "/inference/complete", json=dict(body), headers={"Idempotency-Key": key})
+
     # -- transport ---------------------------------------------------------------------------
 
     def _request(

@@ -241,7 +241,11 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
         call = Call(request=request, spec=spec, principal=principal, path=path, _json=_read_json(request))
         response = _run(call, handler)
     except ApiError as error:
-        headers = {"Allow": str(error.extra["allow"])} if "allow" in error.extra else {}
+        headers = {}
+        if "allow" in error.extra:  # 405
+            headers["Allow"] = str(error.extra["allow"])
+        if "retry_after_s" in error.extra:  # 429/503: when a retry may succeed
+            headers["Retry-After"] = str(error.extra["retry_after_s"])
         response = problem_response(from_api_error(error, request.path), headers)
     except Exception as error:  # noqa: BLE001 - the last resort: a problem body, never a bare 500 page
         response = _unexpected(error, request.path)

@@ -46,8 +46,8 @@ class Demo:
         return data
 
 
-def walkthrough(demo: Demo) -> None:
-    """Create, update, inspect and label a prompt."""
+def walkthrough(demo: Demo, workdir: Path) -> None:
+    """Create, update, inspect and label a prompt; run it once; score some answers."""
     created = demo.json(
         "prompts",
         "create",
@@ -90,6 +90,16 @@ def walkthrough(demo: Demo) -> None:
     demo.run("prompts", "get", prompt_id, "--label", "production")
     demo.run("prompts", "label", prompt_id, "production", "--version", "3")
     demo.run("prompts", "list")
+    # One call through the offline simulator (the local default model), by label.
+    question = "Natalia sold 48 clips in April and 24 in May. How many clips did she sell in total?"
+    demo.run("complete", "--prompt-id", prompt_id, "--label", "production", "--input", question)
+    predictions = workdir / "predictions.jsonl"
+    predictions.write_text(
+        '{"prediction": "She sold 72 clips. #### 72", "reference": "48 + 24 = 72 #### 72"}\n'
+        '{"prediction": "The answer is 5", "reference": "2 + 2 = 4 #### 4"}\n',
+        encoding="utf-8",
+    )
+    demo.run("evaluate", str(predictions), "--metric", "numeric", "--metric", "exact_match")
 
 
 def main() -> int:
@@ -106,7 +116,7 @@ def main() -> int:
             token = mint_token(tenant="demo", role="editor", subject="demo-user", issuer_dir=Path(issuer_dir))
             demo = Demo(stack.gateway_url, token)
             demo.run("health")
-            walkthrough(demo)
+            walkthrough(demo, Path(issuer_dir))
         print("\nstack stopped. demo complete.")
     return 0
 

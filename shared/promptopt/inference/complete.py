@@ -1,0 +1,273 @@
+"""One completion: resolve the prompt, render it, call the model, map failures to API errors.
+
+- The prompt is a stored version (this tenant's, through `prompts.get_prompt`, so another
+  tenant's id is a 404) or inline. Only `output_prompt` is a template; the system prompt is sent
+  as written.
+- The model id defaults to `PROMPTOPT_DEFAULT_MODEL` (`sim:default` when unset, so an
+  unconfigured deployment never spends money by default and says `simulated: true`).
+- The whole call runs under a deadline shorter than the function's own timeout, so a slow or
+  retrying provider ends as a 503 `model_busy` problem rather than a killed instance.
+- Provider SDKs are imported by the registry only when a model of their kind is called; the
+  Firestore client only when a stored prompt is named.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING
+
+from promptopt.config import settings
+from promptopt.errors import InvalidRequest
+from promptopt.inference.errors import (
+    RETRY_AFTER_S,
+    MissingVariables,
+    ModelBadResponse,
+    ModelBlocked,
+    ModelBusy,
+    ModelNotConfigured,
+    ModelRejectedRequest,
+    UnknownModel,
+)
+from promptopt.llm import registry
+from promptopt.llm.types import (
+    FORBID_ENV,
+    Completion,
+    CompletionRequest,
+    EmptyResponseError,
+    MalformedResponseError,
+    ModelBlockedError,
+    ModelConfigError,
+    ModelError,
+    ModelRequestError,
+    RetryableModelError,
+)
+from promptopt.models.inference import CompletionCreate, CompletionResult, PromptRef, TokenUsage
+from promptopt.templates import TemplateError, placeholders, render
+
+if TYPE_CHECKING:
+    from promptopt.auth import Principal
+    from promptopt.llm.registry import ModelId
+
+log = logging.getLogger(__name__)
+
+LOCAL_DEFAULT_MODEL = "sim:default"
+DEFAULT_DEADLINE_S = 25.0
+DEADLINE_MARGIN_S = 5.0
+_MAX_WORKERS = 64  # above any endpoint concurrency: calls never queue behind each other
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def default_model() -> str:
+    """The model used when a request names none: `PROMPTOPT_DEFAULT_MODEL`, else `sim:default`."""
+    return settings().default_model.strip() or LOCAL_DEFAULT_MODEL
+
+
+def deadline_for(function_timeout_s: float) -> float:
+    """The model call's deadline inside a function with this timeout (30 s -> 25 s)."""
+    return max(1.0, function_timeout_s - min(DEADLINE_MARGIN_S, function_timeout_s / 6))
+
+
+def complete(
+    *, principal: Principal, body: CompletionCreate, deadline_s: float = DEFAULT_DEADLINE_S
+) -> CompletionResult:
+    """Render the request's prompt and call its model once, within `deadline_s` seconds."""
+    started = time.monotonic()
+    model = _parse_model(body.model or default_model())
+    system_prompt, template, ref = _resolve_prompt(principal, body)
+    user_prompt = _render(template, body.template_variables())
+    remaining = deadline_s - (time.monotonic() - started)
+    if remaining <= 0:
+        raise ModelBusy("the deadline passed before the model was called; retry", retry_after_s=RETRY_AFTER_S)
+    request = CompletionRequest(
+        user_prompt=user_prompt,
+        system_prompt=system_prompt,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        response_schema=body.response_schema,
+        timeout_s=remaining,
+    )
+    completion = _call_mapped(model, request, remaining)
+    result = CompletionResult(
+        text=completion.text,
+        model=completion.model,
+        usage=TokenUsage(
+            input_tokens=completion.usage.input_tokens, output_tokens=completion.usage.output_tokens
+        ),
+        cost_usd=round(completion.cost_usd, 8),
+        latency_ms=round(completion.latency_s * 1000),
+        finish_reason=completion.finish_reason,
+        prompt=ref,
+        simulated=model.provider == "sim",
+    )
+    log.info(
+        "model call %s",
+        model,
+        extra={
+            "fields": {
+                "model": str(model),
+                "input_tokens": result.usage.input_tokens,
+                "output_tokens": result.usage.output_tokens,
+                "cost_usd": result.cost_usd,
+                "latency_ms": result.latency_ms,
+                "finish_reason": result.finish_reason,
+                "simulated": result.simulated,
+                "prompt_id": ref.prompt_id if ref else None,
+            }
+        },
+    )
+    return result
+
+
+def _parse_model(model_id: str) -> ModelId:
+    try:
+        return registry.parse_model_id(model_id)
+    except ModelConfigError as exc:
+        raise UnknownModel(str(exc)) from None
+
+
+def _resolve_prompt(principal: Principal, body: CompletionCreate) -> tuple[str, str, PromptRef | None]:
+    if body.prompt_id is None:
+        if body.output_prompt is None:  # the model validator makes this unreachable
+            raise InvalidRequest("an inline prompt needs output_prompt", code="validation_failed")
+        return body.system_prompt or "", body.output_prompt, None
+    from promptopt import prompts  # Firestore only when a stored prompt is named
+    from promptopt.models.prompts import PromptGetQuery
+
+    found = prompts.get_prompt(
+        principal=principal,
+        prompt_id=body.prompt_id,
+        query=PromptGetQuery(version=body.version, label=body.label),
+    )
+    return (
+        found.system_prompt,
+        found.output_prompt,
+        PromptRef(prompt_id=found.prompt_id, version=found.version),
+    )
+
+
+def _render(template: str, variables: dict[str, str]) -> str:
+    try:
+        missing = [name for name in placeholders(template) if name not in variables]
+        if missing:
+            raise MissingVariables(
+                f"the prompt needs values for: {', '.join(missing)} (give them in variables)",
+                missing=missing,
+            )
+        return render(template, variables)
+    except TemplateError as exc:
+        raise InvalidRequest(str(exc), code="invalid_template") from None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=_MAX_WORKERS, thread_name_prefix="model-call")
+    return _pool
+
+
+def _call(model: ModelId, request: CompletionRequest, timeout_s: float) -> Completion:
+    """The provider's answer, or ModelBusy once the deadline passes (the call is abandoned)."""
+    provider = registry.provider(str(model))
+    context = contextvars.copy_context()  # the worker logs with this request's trace and labels
+    future = _executor().submit(context.run, provider.complete, request)
+    try:
+        return future.result(timeout=timeout_s)
+    except FutureTimeout:  # the deadline, or a provider's own bare TimeoutError: both mean "busy"
+        future.cancel()
+        raise ModelBusy(
+            f"{model} did not answer within {timeout_s:.0f} s; retry later", retry_after_s=RETRY_AFTER_S
+        ) from None
+
+
+def _call_mapped(model: ModelId, request: CompletionRequest, timeout_s: float) -> Completion:
+    try:
+        return _call(model, request, timeout_s)
+    except RetryableModelError as exc:
+        _log_failure(model, exc)
+        raise ModelBusy(
+            f"{model} is rate-limited or unavailable{_status(exc)}; retry later", retry_after_s=RETRY_AFTER_S
+        ) from exc
+    except ModelBlockedError as exc:
+        _log_failure(model, exc)
+        raise ModelBlocked(
+            f"{model} blocked the prompt or its answer ({exc.reason})", reason=exc.reason
+        ) from exc
+    except ModelRequestError as exc:
+        _log_failure(model, exc)
+        if exc.status == 404:
+            raise UnknownModel(f"the provider reports no model {model} (HTTP 404)") from exc
+        raise ModelRejectedRequest(
+            f"{model} rejected the request{_status(exc)}; check max_tokens, response_schema and the prompt",
+            upstream_status=exc.status,
+        ) from exc
+    except (EmptyResponseError, MalformedResponseError) as exc:
+        _log_failure(model, exc)
+        what = "no text" if isinstance(exc, EmptyResponseError) else "a response that could not be parsed"
+        raise ModelBadResponse(f"{model} answered {what}") from exc
+    except ModelConfigError as exc:
+        _log_failure(model, exc)
+        raise ModelNotConfigured(_config_hint(model, exc)) from exc
+    except ModelError as exc:  # a subclass added later: not the caller's fault, not ours to hide
+        _log_failure(model, exc)
+        raise ModelBadResponse(f"{model} failed ({type(exc).__name__})") from exc
+    except Exception as exc:
+        if _is_credentials_error(exc):
+            _log_failure(model, exc)
+            raise ModelNotConfigured(_config_hint(model, exc)) from exc
+        raise
+
+
+def _status(exc: ModelError) -> str:
+    return f" (HTTP {exc.status})" if exc.status else ""
+
+
+def _log_failure(model: ModelId, exc: Exception) -> None:
+    # The provider's message may quote the request; log only what identifies the failure.
+    log.warning(
+        "model call %s failed: %s",
+        model,
+        type(exc).__name__,
+        extra={
+            "fields": {
+                "model": str(model),
+                "error": type(exc).__name__,
+                "status": getattr(exc, "status", None),
+            }
+        },
+    )
+
+
+def _config_hint(model: ModelId, exc: Exception) -> str:
+    if FORBID_ENV in str(exc):
+        return (
+            f"{model}: only local model endpoints are allowed here ({FORBID_ENV} is set); "
+            "point the provider's base URL setting at a local server"
+        )
+    if model.provider == "openai":
+        return (
+            f"{model}: no API key; set PROMPTOPT_SECRET_OPENAI_API_KEY "
+            "(in the cloud, from the Secret Manager secret openai-api-key)"
+        )
+    if model.provider == "gemini":
+        return (
+            f"{model}: no credentials for Vertex AI; the function's service account needs "
+            "roles/aiplatform.user (Application Default Credentials), or set PROMPTOPT_GEMINI_ACCESS_TOKEN "
+            "for a local fake"
+        )
+    return f"{model}: not configured ({type(exc).__name__})"
+
+
+def _is_credentials_error(exc: Exception) -> bool:
+    # google.auth is loaded only once a Gemini client exists; without it this cannot be one.
+    gauth = sys.modules.get("google.auth.exceptions")
+    return gauth is not None and isinstance(exc, gauth.GoogleAuthError)
