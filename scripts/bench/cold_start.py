@@ -77,6 +77,16 @@ def recipe(name: str, pid: str) -> tuple[str, str, dict[str, Any]]:
         "prompts_versions": ("GET", f"/api/v1/prompts/{pid}/versions", {}),
         "prompts_label_set": ("PUT", f"/api/v1/prompts/{pid}/labels/production", {"json": {"version": 1}}),
         "prompts_label_delete": ("DELETE", f"/api/v1/prompts/{pid}/labels/bench", {}),
+        "evaluate": (
+            "POST",
+            "/api/v1/evaluate",
+            {"json": {"predictions": ["4"], "references": ["4"], "metrics": [{"name": "exact_match"}]}},
+        ),
+        "inference_complete": (
+            "POST",
+            "/api/v1/inference/complete",
+            {"json": {"output_prompt": "Q: {input}", "user_input": "2 + 2?", "model": "sim:default"}},
+        ),
     }
     return recipes[name]
 
