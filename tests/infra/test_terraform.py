@@ -375,7 +375,7 @@ def test_stateful_resources_are_protected(all_resources: list[Resource]) -> None
     assert database.body["deletion_policy"] == "ABANDON"
     assert prevent_destroy(database)
     buckets = [r for r in all_resources if r.type == "google_storage_bucket"]
-    assert {b.name for b in buckets} == {"datasets", "artifacts", "sources"}
+    assert {b.name for b in buckets} == {"data", "sources"}
     for bucket in buckets:
         assert bucket.body["force_destroy"] is False, bucket.name
         assert bucket.body["uniform_bucket_level_access"] is True, bucket.name

@@ -10,7 +10,7 @@ T = TypeVar("T")
 
 
 class RequestModel(BaseModel):
-    """Base for request bodies and queries: unknown fields are an error, strings are stripped."""
+    """Base for request bodies and queries: unknown fields are an error; strings are kept as sent."""
 
     # Schemas are built on first use: a function imports every model of its resource but uses few.
     model_config = ConfigDict(extra="forbid", defer_build=True)

@@ -70,50 +70,15 @@ resource "google_firestore_field" "exempt" {
   index_config {}
 }
 
-# Dataset files users drop in (object-finalized events start ingestion).
-resource "google_storage_bucket" "datasets" {
+# The buckets where data lives, alike but for their purpose:
+#   datasets  - dataset files users upload or drop in (object-finalized events start ingestion)
+#   artifacts - large outputs (full result sets, exports) that do not fit in Firestore documents
+resource "google_storage_bucket" "data" {
+  for_each = toset(["datasets", "artifacts"])
+
   #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs (Data Access); legacy usage-log buckets add cost and a second copy of object names.
   project                     = var.project_id
-  name                        = "${local.bucket_prefix}-datasets"
-  location                    = var.region
-  storage_class               = "STANDARD"
-  uniform_bucket_level_access = true
-  public_access_prevention    = "enforced"
-  force_destroy               = false
-  labels                      = var.labels
-
-  versioning {
-    enabled = true
-  }
-
-  lifecycle_rule {
-    condition {
-      days_since_noncurrent_time = var.noncurrent_retention_days
-    }
-    action {
-      type = "Delete"
-    }
-  }
-
-  lifecycle_rule {
-    condition {
-      age = 7
-    }
-    action {
-      type = "AbortIncompleteMultipartUpload"
-    }
-  }
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-# Large outputs (full result sets, exports) that do not fit in Firestore documents.
-resource "google_storage_bucket" "artifacts" {
-  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs (Data Access); legacy usage-log buckets add cost and a second copy of object names.
-  project                     = var.project_id
-  name                        = "${local.bucket_prefix}-artifacts"
+  name                        = "${local.bucket_prefix}-${each.key}"
   location                    = var.region
   storage_class               = "STANDARD"
   uniform_bucket_level_access = true

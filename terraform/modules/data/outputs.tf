@@ -5,12 +5,12 @@ output "firestore_database" {
 
 output "datasets_bucket" {
   description = "Bucket users drop dataset files into."
-  value       = google_storage_bucket.datasets.name
+  value       = google_storage_bucket.data["datasets"].name
 }
 
 output "artifacts_bucket" {
   description = "Bucket for large outputs."
-  value       = google_storage_bucket.artifacts.name
+  value       = google_storage_bucket.data["artifacts"].name
 }
 
 output "sources_bucket" {
@@ -21,7 +21,7 @@ output "sources_bucket" {
 output "buckets" {
   description = "Logical bucket name (as manifests name it) -> real bucket name."
   value = {
-    datasets  = google_storage_bucket.datasets.name
-    artifacts = google_storage_bucket.artifacts.name
+    datasets  = google_storage_bucket.data["datasets"].name
+    artifacts = google_storage_bucket.data["artifacts"].name
   }
 }
