@@ -13,6 +13,9 @@ from promptopt.config import settings
 
 if TYPE_CHECKING:
     from google.cloud import firestore
+    from google.cloud.pubsub_v1 import PublisherClient
+    from google.cloud.storage import Client as StorageClient
+    from google.cloud.tasks_v2 import CloudTasksClient
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -39,6 +42,48 @@ def firestore_client() -> firestore.Client:
         return firestore.Client(project=cfg.project_id, database=cfg.firestore_database)
 
     return _get("firestore", make)
+
+
+def storage_client() -> StorageClient:
+    """The Cloud Storage client (honours STORAGE_EMULATOR_HOST)."""
+
+    def make() -> StorageClient:
+        from google.cloud.storage import Client
+
+        return Client(project=settings().project_id)
+
+    return _get("storage", make)
+
+
+def publisher_client() -> PublisherClient:
+    """The Pub/Sub publisher (honours PUBSUB_EMULATOR_HOST)."""
+
+    def make() -> PublisherClient:
+        from google.cloud.pubsub_v1 import PublisherClient
+
+        return PublisherClient()
+
+    return _get("publisher", make)
+
+
+def tasks_client() -> CloudTasksClient:
+    """The Cloud Tasks client; CLOUD_TASKS_EMULATOR_HOST points it at the local emulator (gRPC)."""
+
+    def make() -> CloudTasksClient:
+        import os
+
+        from google.cloud import tasks_v2
+
+        emulator = os.environ.get("CLOUD_TASKS_EMULATOR_HOST")
+        if not emulator:
+            return tasks_v2.CloudTasksClient()
+        import grpc
+        from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+        channel = grpc.insecure_channel(emulator)
+        return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+
+    return _get("tasks", make)
 
 
 def reset() -> None:

@@ -7,6 +7,7 @@ pydantic-settings without its ~80 ms import on every cold start.
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +35,32 @@ class Settings(BaseModel):
     default_page_size: int = 20
     max_page_size: int = 100
 
+    # Where things live. Terraform sets these per environment; the local stack points them at
+    # its emulators. Topics and queues are JSON maps from logical name (e.g. "batch-completed")
+    # to the resource name; function URLs default to functions_base_url/<prefix><deploy-name>.
+    region: str = "us-central1"
+    datasets_bucket: str = "promptopt-local-datasets"
+    artifacts_bucket: str = "promptopt-local-artifacts"
+    topics: dict[str, str] = Field(default_factory=dict)
+    queues: dict[str, str] = Field(default_factory=dict)
+    tasks_service_account: str | None = None
+    function_prefix: str = ""
+    functions_base_url: str | None = None
+    function_urls: dict[str, str] = Field(default_factory=dict)
+    # Signed upload URLs: their lifetime, and the host they name (the local stack's verifying
+    # stand-in; unset in the cloud, where storage.googleapis.com is used).
+    signed_url_ttl_s: int = Field(900, ge=60, le=7 * 24 * 3600)
+    signed_url_endpoint: str | None = None
+    # A service-account JSON key to sign those URLs with (the local stack's dev signer). Unset in
+    # the cloud, where the function's own identity signs through IAM signBlob instead.
+    signing_key_file: str | None = None
+    # Ingest caps for every dataset file (a file above them fails with a reason that names them).
+    dataset_max_rows: int = Field(1_000_000, ge=1)
+    dataset_max_bytes: int = Field(500 * 1024 * 1024, ge=1)
+    # How long one ingest may hold a version before a redelivery may take it over (the ingest
+    # function's timeout).
+    ingest_lease_s: int = Field(540, ge=10)
+
     # Idempotency-Key replay window and how long an in-flight reservation blocks a retry.
     idempotency_ttl_s: int = 24 * 3600
     idempotency_lease_s: int = 60
@@ -50,6 +77,12 @@ class Settings(BaseModel):
         project = env.get("GOOGLE_CLOUD_PROJECT")
         if project:
             values["project_id"] = project
+        for name in ("topics", "queues", "function_urls"):
+            if name in values:
+                try:
+                    values[name] = json.loads(values[name])
+                except ValueError:
+                    raise ValueError(f"{PREFIX}{name.upper()} is not a JSON object") from None
         return cls.model_validate(values)
 
 

@@ -40,6 +40,12 @@ class HttpTrigger(_Strict):
     success_status: int = 200
     headers: list[str] = Field(default_factory=list, description="request headers the operation reads")
     errors: list[int] = Field(default_factory=list, description="error statuses besides the common ones")
+    max_body_bytes: int | None = Field(
+        None,
+        ge=1,
+        le=32 * 1024 * 1024,
+        description="body cap when larger than the default (gateway max 32 MB)",
+    )
 
     @field_validator("path")
     @classmethod
@@ -137,6 +143,14 @@ class RoleGrant(_Strict):
     why: str
 
 
+class BucketRoleGrant(_Strict):
+    """A role on one of the platform's buckets (logical name), granted to the function's account."""
+
+    bucket: Literal["datasets", "artifacts"]
+    role: str
+    why: str
+
+
 class FunctionSpec(_Strict):
     """One deployed function."""
 
@@ -149,6 +163,8 @@ class FunctionSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     secrets: list[SecretRef] = Field(default_factory=list)
     roles: list[RoleGrant] = Field(default_factory=list)
+    bucket_roles: list[BucketRoleGrant] = Field(default_factory=list)
+    sign_urls: bool = Field(False, description="signs URLs as itself (IAM signBlob on its own account)")
     dependencies: list[str] = Field(description="distribution names this function imports at run time")
 
     @field_validator("name")

@@ -102,7 +102,10 @@ def test_todays_manifests(tmp_path: Path) -> None:
     out = outputs(tmp_path, FUNCTIONS)
     folders = sorted(p.parent.name for p in FUNCTIONS.glob("*/function.yaml"))
     assert sorted(out["functions"]) == folders
-    assert sorted(out["http_functions"]) == folders  # only HTTP functions exist today
+    manifests = {
+        f: yaml.safe_load((FUNCTIONS / f / "function.yaml").read_text(encoding="utf-8")) for f in folders
+    }
+    assert sorted(out["http_functions"]) == [f for f in folders if manifests[f]["trigger"]["type"] == "http"]
     assert out["topics"] == ["batch-completed", "evaluation-completed", "proposal-ready", "schedule-tick"]
     assert list(out["queues"]) == ["inference"]
     assert out["schedules"] == {
@@ -115,6 +118,10 @@ def test_todays_manifests(tmp_path: Path) -> None:
         assert spec["entry_point"] == manifest.get("entry_point", "handle")
         assert spec["roles"] == {r["role"]: r["why"] for r in manifest.get("roles") or []}
         assert spec["resources"]["memory"] == manifest.get("resources", {}).get("memory", "256Mi")
+        assert spec["bucket_roles"] == {
+            f"{r['bucket']}/{r['role']}": r for r in manifest.get("bucket_roles") or []
+        }
+        assert spec["sign_urls"] == manifest.get("sign_urls", False)
 
 
 def test_every_trigger_type(tmp_path: Path) -> None:

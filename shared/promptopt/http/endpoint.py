@@ -107,8 +107,8 @@ def _spec_for(source: str) -> FunctionSpec:
     return read_spec(Path(source).resolve().parent)
 
 
-def _read_json(request: flask.Request) -> Any:
-    limit = settings().max_body_bytes
+def _read_json(request: flask.Request, spec: FunctionSpec) -> Any:
+    limit = spec.http.max_body_bytes or settings().max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes", code="body_too_large")
     raw = request.get_data(cache=True)
@@ -238,7 +238,9 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
             logs.bind(tenant=principal.tenant)
         if spec.http.query_model is None and request.args:
             raise InvalidRequest("this endpoint takes no query parameters", code="unknown_query_parameter")
-        call = Call(request=request, spec=spec, principal=principal, path=path, _json=_read_json(request))
+        call = Call(
+            request=request, spec=spec, principal=principal, path=path, _json=_read_json(request, spec)
+        )
         response = _run(call, handler)
     except ApiError as error:
         headers = {}

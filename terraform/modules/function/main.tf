@@ -61,6 +61,26 @@ resource "google_project_iam_member" "roles" {
   member  = "serviceAccount:${google_service_account.this.email}"
 }
 
+# Storage roles on the one bucket the manifest names (e.g. read the datasets bucket), never the
+# project's every bucket; the reason is the manifest entry's `why`.
+resource "google_storage_bucket_iam_member" "bucket_roles" {
+  for_each = local.f.bucket_roles
+
+  bucket = var.buckets[each.value.bucket]
+  role   = each.value.role
+  member = "serviceAccount:${google_service_account.this.email}"
+}
+
+# why: a function that hands out signed URLs signs them as itself through IAM signBlob (Cloud
+# Functions has no private key), which needs token creation on its own account only.
+resource "google_service_account_iam_member" "sign_as_self" {
+  count = local.f.sign_urls ? 1 : 0
+
+  service_account_id = google_service_account.this.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.this.email}"
+}
+
 # Only the secrets this function's manifest lists, each readable by this function only.
 resource "google_secret_manager_secret_iam_member" "access" {
   for_each = local.f.secrets

@@ -34,6 +34,9 @@ locals {
       secrets   = { for s in try(m.secrets, []) : s.env => { secret = s.secret, version = tostring(try(s.version, "latest")) } }
       # role => why: every role a function holds comes with the manifest's reason.
       roles = { for r in try(m.roles, []) : r.role => r.why }
+      # "bucket/role" => { bucket, role, why }: roles on one platform bucket, not the project.
+      bucket_roles = { for r in try(m.bucket_roles, []) : "${r.bucket}/${r.role}" => r }
+      sign_urls    = try(m.sign_urls, false)
     }
   }
 

@@ -1,0 +1,17 @@
+"""GET /api/v1/datasets — the tenant's datasets, newest first, paginated."""
+
+import functions_framework
+from flask import Request, Response
+
+from promptopt import dataset_catalog
+from promptopt.http import Call, Reply, serve
+from promptopt.models.datasets import DatasetListQuery
+
+
+@functions_framework.http
+def handle(request: Request) -> Response:
+    return serve(request, _list, source=__file__)
+
+
+def _list(call: Call) -> Reply:
+    return Reply(dataset_catalog.list_datasets(principal=call.user, query=call.query(DatasetListQuery)))

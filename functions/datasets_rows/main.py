@@ -1,0 +1,20 @@
+"""GET /api/v1/datasets/{dataset_id}/rows — rows in split order, paginated."""
+
+import functions_framework
+from flask import Request, Response
+
+from promptopt import dataset_rows
+from promptopt.http import Call, Reply, serve
+from promptopt.models.datasets import RowsQuery
+
+
+@functions_framework.http
+def handle(request: Request) -> Response:
+    return serve(request, _rows, source=__file__)
+
+
+def _rows(call: Call) -> Reply:
+    query = call.query(RowsQuery)
+    return Reply(
+        dataset_rows.rows_page(tenant=call.user.tenant, dataset_id=call.path["dataset_id"], query=query)
+    )

@@ -1,0 +1,20 @@
+"""GET /api/v1/datasets/{dataset_id}/sample — n rows chosen by a seed."""
+
+import functions_framework
+from flask import Request, Response
+
+from promptopt import dataset_rows
+from promptopt.http import Call, Reply, serve
+from promptopt.models.datasets import SampleQuery
+
+
+@functions_framework.http
+def handle(request: Request) -> Response:
+    return serve(request, _sample, source=__file__)
+
+
+def _sample(call: Call) -> Reply:
+    query = call.query(SampleQuery)
+    return Reply(
+        dataset_rows.sample_rows(tenant=call.user.tenant, dataset_id=call.path["dataset_id"], query=query)
+    )
