@@ -222,6 +222,22 @@ class ApiClient:
 
     # -- transport ---------------------------------------------------------------------------
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ApiResponse:
+        """Call `path` under /api/v1 with the client's token and retries.
+
+        A POST that carries an Idempotency-Key is retried with the same key; others only when
+        nothing reached the server.
+        """
+        return self._request(method, path, params=params, json=json, headers=headers)
+
     def _request(
         self,
         method: str,

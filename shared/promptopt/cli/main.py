@@ -141,7 +141,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (command modules register their own subcommands)."""
-    from promptopt.cli import auth, evaluate, inference, prompts
+    from promptopt.cli import auth, datasets, evaluate, inference, prompts
 
     parser = argparse.ArgumentParser(
         prog="promptopt",
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     health = groups.add_parser("health", parents=[common], help="check that the API answers")
     health.set_defaults(handler=_health)
     prompts.register(groups, common)
+    datasets.register(groups, common)
     inference.register(groups, common)
     evaluate.register(groups, common)
     auth.register(groups, common)
