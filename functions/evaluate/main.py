@@ -1,10 +1,15 @@
-"""POST /api/v1/evaluate — score predictions against references (pure computation, stores nothing)."""
+"""POST /api/v1/evaluate — score predictions against references (stores nothing).
+
+Deterministic metrics are pure computation; embedding_similarity and llm_judge call a model
+within this request's deadline (provider SDKs load only when such a metric names a real model).
+"""
 
 import functions_framework
 from flask import Request, Response
 
 from promptopt.evaluation.service import score
 from promptopt.http import Call, Reply, serve
+from promptopt.inference.complete import deadline_for
 from promptopt.models.evaluation import EvaluateRequest
 
 
@@ -14,4 +19,9 @@ def handle(request: Request) -> Response:
 
 
 def _evaluate(call: Call) -> Reply:
-    return Reply(score(body=call.body(EvaluateRequest)))
+    result = score(
+        body=call.body(EvaluateRequest),
+        principal=call.user,
+        deadline_s=deadline_for(call.spec.resources.timeout_s),
+    )
+    return Reply(result)

@@ -1,19 +1,27 @@
 """Fake model servers: real HTTP on a free loopback port, so the real client code runs.
 
-`FakeVertex` speaks Vertex AI `generateContent` as google-genai calls it with `vertexai=True`:
-`POST /v1beta1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`.
-`FakeOpenAI` speaks `POST /v1/chat/completions`. Each takes a script of behaviours consumed
-one per request (then `default`), records every request, and is a context manager that
-starts and stops its server thread.
+`FakeVertex` speaks Vertex AI as google-genai calls it with `vertexai=True`, at
+`POST /v1beta1/projects/{p}/locations/{l}/publishers/google/models/{m}:{method}`: `generateContent`,
+and for `embed_content` `predict` (text-embedding-* models: `instances[].content` in,
+`predictions[].embeddings{values, statistics.token_count}` and `metadata.billableCharacterCount`
+out), `embedContent` (one text to a gemini-embedding-* model) and `batchEmbedContents` (several).
+`FakeOpenAI` speaks `POST /v1/chat/completions` and `POST /v1/embeddings`. Each takes a script
+of behaviours consumed one per request (then `default`), records every request, and is a
+context manager that starts and stops its server thread.
+
+Fake embeddings are `embedding_dims` (default 16) hashed character-trigram counts, L2-normalised:
+deterministic, and closer for texts that share more trigrams. Token counts are word counts.
 
 Behaviours: "ok", "429", "500", "503", "400", "malformed", "blocked" (prompt blocked),
 "safety" (candidate finish reason SAFETY / content_filter), "empty" (no candidates / choices),
-"slow" (sleeps `slow_s` first, then ok).
+"slow" (sleeps `slow_s` first, then ok). Embedding routes treat "blocked" and "safety" as ok.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -24,8 +32,20 @@ from typing import Any, ClassVar, Self
 
 VERTEX_PATH = re.compile(
     r"^/v1beta1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
-    r"/publishers/google/models/(?P<model>[^/:]+):generateContent$"
+    r"/publishers/google/models/(?P<model>[^/:]+)"
+    r":(?P<method>generateContent|predict|embedContent|batchEmbedContents)$"
 )
+
+
+def fake_embedding(text: str, dims: int = 16) -> list[float]:
+    """Hashed character-trigram counts, L2-normalised (zero vector for text under 3 characters)."""
+    vector = [0.0] * dims
+    folded = text.casefold()
+    for i in range(len(folded) - 2):
+        digest = hashlib.sha256(folded[i : i + 3].encode()).digest()
+        vector[digest[0] % dims] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector
 
 
 @dataclass
@@ -61,6 +81,7 @@ class FakeServer:
         output_tokens: int = 7,
         latency_s: float = 0.0,
         slow_s: float = 1.0,
+        embedding_dims: int = 16,
     ) -> None:
         for name in [*(script or []), default]:
             if name not in self.behaviours:
@@ -72,6 +93,7 @@ class FakeServer:
         self.output_tokens = output_tokens
         self.latency_s = latency_s
         self.slow_s = slow_s
+        self.embedding_dims = embedding_dims
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -188,7 +210,8 @@ class FakeVertex(FakeServer):
     )
 
     def _handle(self, path: str, headers: dict[str, str], body: Any) -> _Reply:
-        if not VERTEX_PATH.match(path):
+        route = VERTEX_PATH.match(path)
+        if not route:
             return _google_error(404, "NOT_FOUND", f"fake vertex: no route {path}")
         behaviour = self._next(path, headers, body)
         if self.latency_s:
@@ -203,6 +226,8 @@ class FakeVertex(FakeServer):
             return _google_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.")
         if behaviour == "malformed":
             return _Reply(200, b'{"candidates": [{"content": ', content_type="application/json")
+        if route["method"] != "generateContent":
+            return self._embed(route["method"], body, empty=behaviour == "empty")
         usage = {
             "promptTokenCount": self.input_tokens,
             "candidatesTokenCount": self.output_tokens,
@@ -217,6 +242,35 @@ class FakeVertex(FakeServer):
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
         return _json(200, {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "fake"})
 
+    def _embed(self, method: str, body: Any, *, empty: bool) -> _Reply:
+        def vector(text: str) -> dict[str, Any]:
+            return {"values": fake_embedding(text, self.embedding_dims)}
+
+        def text_of(content: dict[str, Any]) -> str:
+            return "".join(part.get("text", "") for part in content.get("parts", []))
+
+        if method == "predict":
+            texts = [instance["content"] for instance in body["instances"]]
+            predictions = [
+                {"embeddings": {**vector(t), "statistics": {"token_count": len(t.split())}}} for t in texts
+            ]
+            billable = sum(len("".join(t.split())) for t in texts)  # Vertex bills non-space characters
+            metadata = {"billableCharacterCount": billable}
+            return _json(200, {"predictions": [] if empty else predictions, "metadata": metadata})
+        if method == "embedContent":
+            text = text_of(body["content"])
+            return _json(
+                200,
+                {"embedding": {"values": []} if empty else vector(text),
+                 "usageMetadata": {"promptTokenCount": len(text.split())}},
+            )  # fmt: skip
+        texts = [text_of(request["content"]) for request in body["requests"]]
+        return _json(
+            200,
+            {"embeddings": [] if empty else [vector(t) for t in texts],
+             "usageMetadata": {"promptTokenCount": sum(len(t.split()) for t in texts)}},
+        )  # fmt: skip
+
 
 class FakeOpenAI(FakeServer):
     """OpenAI-compatible chat completions at /v1/chat/completions (base_url = url + "/v1")."""
@@ -229,7 +283,7 @@ class FakeOpenAI(FakeServer):
         return self.url + "/v1"
 
     def _handle(self, path: str, headers: dict[str, str], body: Any) -> _Reply:
-        if path != "/v1/chat/completions":
+        if path not in ("/v1/chat/completions", "/v1/embeddings"):
             return _json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
         behaviour = self._next(path, headers, body)
         if self.latency_s:
@@ -246,6 +300,8 @@ class FakeOpenAI(FakeServer):
             return _json(400, {"error": {"message": "bad request", "type": "invalid_request_error"}})
         if behaviour == "malformed":
             return _Reply(200, b"<html>not json</html>", content_type="text/html")
+        if path == "/v1/embeddings":
+            return self._embed(body, empty=behaviour == "empty")
         usage = {
             "prompt_tokens": self.input_tokens,
             "completion_tokens": self.output_tokens,
@@ -261,3 +317,17 @@ class FakeOpenAI(FakeServer):
             200,
             {"id": "fake", "object": "chat.completion", "model": model, "choices": [choice], "usage": usage},
         )
+
+    def _embed(self, body: Any, *, empty: bool) -> _Reply:
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        # Served in reverse order: clients must put vectors back by `index`.
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(t, self.embedding_dims)}
+            for i, t in reversed(list(enumerate(texts)))
+        ]
+        tokens = sum(len(t.split()) for t in texts)
+        return _json(
+            200,
+            {"object": "list", "data": [] if empty else data, "model": body.get("model", "fake"),
+             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+        )  # fmt: skip

@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from promptopt import config, secrets
 from promptopt.evaluation import wilson_interval
+from promptopt.llm import gemini, openai_compat, pricing, registry
 from tests.conftest import Api
+from tests.fakes.model_servers import FakeVertex
+from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 
 PATH = "/api/v1/evaluate"
+
+
+@pytest.fixture(autouse=True)
+def _models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PROMPTOPT_FORBID_REAL_MODELS", "1")
+    monkeypatch.delenv("PROMPTOPT_DEFAULT_MODEL", raising=False)
+    monkeypatch.delenv("PROMPTOPT_PRICES", raising=False)
+    monkeypatch.setenv("PROMPTOPT_GEMINI_ACCESS_TOKEN", "fake-token")
+    monkeypatch.setenv("PROMPTOPT_GEMINI_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("PROMPTOPT_GEMINI_RETRY_INITIAL_DELAY_S", "0.01")
+    monkeypatch.setenv("PROMPTOPT_GEMINI_RETRY_MAX_DELAY_S", "0.02")
+    _reset()
+    yield
+    _reset()
+
+
+def _reset() -> None:
+    config.reset()
+    registry.reset()
+    gemini.reset()
+    openai_compat.reset()
+    secrets.reset()
+    pricing.reset()
+
+
+@pytest.fixture(scope="module")
+def vertex() -> Iterator[FakeVertex]:
+    with FakeVertex(
+        reply='{"reason": "matches the reference", "score": 4}', input_tokens=50, output_tokens=10
+    ) as server:
+        yield server
 
 
 def evaluate(api: Api, tenant: str | None, body: Any, role: str = "viewer", **kw: Any) -> Any:
@@ -46,12 +84,15 @@ def test_scores_means_and_intervals(api: Api, tenant: str) -> None:
     assert (numeric["mean"], numeric["n"]) == (0.75, 4)  # 42, 7 and 10~8 (tolerance 2); "forty" has none
     assert (numeric["ci_low"], numeric["ci_high"]) == pytest.approx(wilson_interval(3, 4))
     assert 0 < numeric["ci_low"] < numeric["mean"] < numeric["ci_high"] < 1
-    assert out["rows"] == [
-        {"index": 0, "scores": {"exact_match": 1.0, "numeric": 1.0}},
-        {"index": 1, "scores": {"exact_match": 0.0, "numeric": 1.0}},
-        {"index": 2, "scores": {"exact_match": 0.0, "numeric": 0.0}},
-        {"index": 3, "scores": {"exact_match": 0.0, "numeric": 1.0}},
+    assert [row["scores"] for row in out["rows"]] == [
+        {"exact_match": 1.0, "numeric": 1.0},
+        {"exact_match": 0.0, "numeric": 1.0},
+        {"exact_match": 0.0, "numeric": 0.0},
+        {"exact_match": 0.0, "numeric": 1.0},
     ]
+    assert [row["index"] for row in out["rows"]] == [0, 1, 2, 3]
+    assert all(row["errors"] is None and row["reasons"] is None for row in out["rows"])
+    assert (exact["errors"], exact["usage"], out["cost_usd"]) == (0, None, 0.0)  # no model was called
 
 
 def test_rows_can_be_left_out(api: Api, tenant: str) -> None:
@@ -168,3 +209,168 @@ def test_idempotency_key_is_ignored(api: Api, tenant: str) -> None:
     again = evaluate(api, tenant, body(), headers={"Idempotency-Key": "k-1"})
     assert r.status_code == again.status_code == 200
     assert "Idempotent-Replayed" not in again.headers
+
+
+# Model-backed metrics ----------------------------------------------------------------------
+
+QA = {
+    "predictions": ["The capital of France is Paris", "Paris", "Berlin", "The capital of France is Paris"],
+    "references": ["The capital of France is Paris"] * 4,
+    "inputs": ["What is the capital of France?"] * 4,
+}
+
+
+def test_embedding_similarity_and_llm_judge_with_the_simulator(api: Api, tenant: str) -> None:
+    metrics = [
+        {"name": "embedding_similarity", "params": {"model": "sim:default"}},
+        {"name": "llm_judge", "params": {"model": "sim:default", "rubric": "Same city?", "scale": "0-10"}},
+    ]
+    r = evaluate(api, tenant, {**QA, "metrics": metrics})  # a viewer may use the simulator
+    assert r.status_code == 200, r.get_data(as_text=True)
+    out = r.get_json()
+    similarity, judge = out["metrics"]
+    sim_scores = [row["scores"]["embedding_similarity"] for row in out["rows"]]
+    judge_scores = [row["scores"]["llm_judge"] for row in out["rows"]]
+    assert sim_scores[0] == pytest.approx(1.0)
+    assert sim_scores[0] > sim_scores[1] > sim_scores[2]
+    assert judge_scores[0] == judge_scores[3] == 1.0
+    assert judge_scores[2] == 0.0
+    assert 0.0 < judge_scores[1] < 1.0
+    for summary in (similarity, judge):
+        assert summary["n"] == 4
+        assert 0.0 <= summary["ci_low"] <= summary["mean"] <= summary["ci_high"] <= 1.0
+        assert summary["errors"] == 0
+        assert summary["usage"]["simulated"] is True
+        assert summary["usage"]["cost_usd"] == 0.0
+    assert judge["usage"] == {
+        "model": "sim:default",
+        "calls": 3,  # the repeated row is judged once
+        "input_tokens": judge["usage"]["input_tokens"],
+        "output_tokens": judge["usage"]["output_tokens"],
+        "cost_usd": 0.0,
+        "simulated": True,
+    }
+    assert similarity["usage"]["calls"] == 1
+    assert "simulated judge" in out["rows"][1]["reasons"]["llm_judge"]
+    assert out["rows"][0]["errors"] is None
+    assert out["cost_usd"] == 0.0
+
+
+def test_the_default_model_is_the_deployments(api: Api, tenant: str) -> None:
+    r = evaluate(api, tenant, {**QA, "metrics": [{"name": "llm_judge"}, {"name": "embedding_similarity"}]})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert [m["usage"]["model"] for m in r.get_json()["metrics"]] == ["sim:default", "sim:default"]
+
+
+def test_a_real_model_needs_an_editor_and_reports_cost(
+    api: Api, tenant: str, vertex: FakeVertex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_GEMINI_BASE_URL", vertex.url)
+    vertex.default = "ok"
+    body = {
+        **QA,
+        "metrics": [
+            {"name": "llm_judge", "params": {"model": "gemini:gemini-2.5-flash"}},
+            {
+                "name": "embedding_similarity",
+                "params": {"model": "gemini:text-embedding-005", "threshold": 0.9},
+            },
+        ],
+    }
+    denied = problem(evaluate(api, tenant, body), 403)
+    assert denied["code"] == "role_too_low"
+    r = evaluate(api, tenant, body, role="editor")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    out = r.get_json()
+    judge, similarity = out["metrics"]
+    assert judge["mean"] == 0.75  # the fake grades every row 4 on 1-5
+    assert judge["usage"]["calls"] == 3
+    assert judge["usage"]["cost_usd"] == pytest.approx(3 * (50 * 0.30 + 10 * 2.50) / 1e6)
+    assert similarity["usage"]["model"] == "gemini:text-embedding-005"
+    assert similarity["usage"]["simulated"] is False
+    assert {row["scores"]["embedding_similarity"] for row in out["rows"]} <= {0.0, 1.0}
+    assert out["cost_usd"] == pytest.approx(judge["usage"]["cost_usd"] + similarity["usage"]["cost_usd"])
+
+
+def test_provider_failures_are_typed_errors_not_500s(
+    api: Api, tenant: str, vertex: FakeVertex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_GEMINI_BASE_URL", vertex.url)
+    judge = {**QA, "metrics": [{"name": "llm_judge", "params": {"model": "gemini:gemini-2.5-flash"}}]}
+    vertex.default = "503"
+    try:
+        r = evaluate(api, tenant, judge, role="editor")
+        busy = problem(r, 503)
+        assert busy["code"] == "model_busy"
+        assert int(r.headers["Retry-After"]) > 0
+        assert "llm_judge" in busy["detail"]
+        vertex.default = "400"
+        embed = {**QA, "metrics": [{"name": "embedding_similarity", "params": {"model": "gemini:x-embed"}}]}
+        assert problem(evaluate(api, tenant, embed, role="editor"), 422)["code"] == "model_rejected_request"
+    finally:
+        vertex.default = "ok"
+    monkeypatch.delenv("PROMPTOPT_GEMINI_BASE_URL")
+    _reset()
+    refused = problem(evaluate(api, tenant, judge, role="editor"), 503)
+    assert refused["code"] == "model_not_configured"
+
+
+def test_an_unusable_judge_answer_is_a_row_error(
+    api: Api, tenant: str, vertex: FakeVertex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_GEMINI_BASE_URL", vertex.url)
+    vertex.reply = "I would rather not grade this."
+    try:
+        body = {"predictions": ["a"], "references": ["b"]}
+        metrics = [{"name": "llm_judge", "params": {"model": "gemini:gemini-2.5-flash"}}]
+        r = evaluate(api, tenant, {**body, "metrics": metrics}, role="editor")
+    finally:
+        vertex.reply = '{"reason": "matches the reference", "score": 4}'
+    assert r.status_code == 200, r.get_data(as_text=True)
+    out = r.get_json()
+    assert (out["metrics"][0]["mean"], out["metrics"][0]["errors"]) == (0.0, 1)
+    assert "unusable judge answer" in out["rows"][0]["errors"]["llm_judge"]
+
+
+@pytest.mark.parametrize(
+    ("metric", "status", "code"),
+    [
+        ({"name": "llm_judge", "params": {"model": "nope:x"}}, 400, "unknown_model"),
+        ({"name": "llm_judge", "params": {"scale": "5-1"}}, 400, "invalid_metric_params"),
+        ({"name": "llm_judge", "params": {"judge": "sim:x"}}, 400, "invalid_metric_params"),
+        ({"name": "embedding_similarity", "params": {"threshold": 3}}, 400, "invalid_metric_params"),
+    ],
+    ids=["unknown_provider", "bad_scale", "unknown_param", "bad_threshold"],
+)
+def test_bad_model_metric_params(
+    api: Api, tenant: str, metric: dict[str, Any], status: int, code: str
+) -> None:
+    out = problem(evaluate(api, tenant, {**QA, "metrics": [metric]}), status)
+    assert out["code"] == code
+
+
+def test_the_judge_takes_a_bounded_number_of_rows(api: Api, tenant: str) -> None:
+    rows = {"predictions": ["a"] * 101, "references": ["a"] * 101, "metrics": [{"name": "llm_judge"}]}
+    out = problem(evaluate(api, tenant, rows), 400)
+    assert out["code"] == "too_many_rows"
+    rows["metrics"] = [{"name": "embedding_similarity"}]
+    assert evaluate(api, tenant, rows).status_code == 200
+
+
+def test_deterministic_and_sim_metrics_do_not_import_provider_sdks() -> None:
+    script = f"""
+import sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "shared")!r}]
+from tests.support import claims_header, load_app
+app = load_app("evaluate")
+body = {{"predictions": ["a b", "c"], "references": ["a b", "d"],
+        "metrics": [{{"name": "exact_match"}}, {{"name": "llm_judge"}}, {{"name": "embedding_similarity"}}]}}
+r = app.test_client().post({PATH!r}, json=body, headers=claims_header("t-x", "viewer"))
+assert r.status_code == 200, r.get_data(as_text=True)
+print([m for m in ("google.genai", "google.cloud.firestore", "httpx") if m in sys.modules])
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

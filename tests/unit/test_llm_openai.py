@@ -19,7 +19,7 @@ from promptopt.llm.types import (
     ModelRequestError,
     RetryableModelError,
 )
-from tests.fakes.model_servers import FakeOpenAI
+from tests.fakes.model_servers import FakeOpenAI, fake_embedding
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +128,53 @@ def test_missing_key_and_real_endpoint_are_config_errors(monkeypatch: pytest.Mon
         OpenAICompatProvider("m", base_url="http://127.0.0.1:9/v1").complete(
             CompletionRequest(user_prompt="hi")
         )
+
+
+def test_embed_posts_to_embeddings_in_index_order_with_usage(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_PRICES", '{"openai:text-embedding-test": {"input": 0.5, "output": 0}}')
+    pricing.reset()
+    fake.script("ok")
+    before = fake.count
+    result = make(fake).embed(["the cat sat", "a dog", "fish"], model="text-embedding-test")
+    assert result.vectors == [fake_embedding(t) for t in ("the cat sat", "a dog", "fish")]  # served reversed
+    assert (result.usage.input_tokens, result.calls, result.model) == (6, 1, "openai:text-embedding-test")
+    assert result.cost_usd == pytest.approx(6 * 0.5 / 1e6)
+    (sent,) = fake.requests[before:]
+    assert sent.path == "/v1/embeddings"
+    assert sent.headers["Authorization"] == "Bearer sk-test"
+    assert sent.body == {
+        "model": "text-embedding-test",
+        "input": ["the cat sat", "a dog", "fish"],
+        "encoding_format": "float",
+    }
+
+
+def test_embed_batches_and_defaults_to_a_small_embedding_model(fake: FakeOpenAI) -> None:
+    before = fake.count
+    result = make(fake).embed([f"row {i}" for i in range(300)])
+    sent = fake.requests[before:]
+    assert [len(r.body["input"]) for r in sent] == [256, 44]
+    assert {r.body["model"] for r in sent} == {"text-embedding-3-small"}
+    assert result.calls == 2
+    assert result.vectors[-1] == fake_embedding("row 299")
+    assert result.cost_usd == 0.0  # unconfigured openai models cost 0
+
+
+def test_embed_retries_then_maps_failures(fake: FakeOpenAI) -> None:
+    fake.script("429", "ok")
+    before = fake.count
+    assert len(make(fake).embed(["a"]).vectors) == 1
+    assert fake.count - before == 2
+    fake.script("500", "500", "500")
+    with pytest.raises(RetryableModelError):
+        make(fake).embed(["a"])
+    for behaviour, error in (
+        ("400", ModelRequestError),
+        ("malformed", MalformedResponseError),
+        ("empty", MalformedResponseError),
+    ):
+        fake.script(behaviour)
+        with pytest.raises(error):
+            make(fake).embed(["a"])

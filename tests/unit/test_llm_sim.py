@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import json
 
+import pytest
+
 from promptopt.evaluation import evaluate
 from promptopt.llm import registry
 from promptopt.llm.sim import SimProvider
@@ -102,3 +104,54 @@ def test_usage_cost_schema_and_truncation() -> None:
     short = sim.complete(CompletionRequest(user_prompt="Question: " + GSM[0][0], max_tokens=3))
     assert short.finish_reason == "MAX_TOKENS"
     assert len(short.text.split()) == 3
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))  # the sim's vectors are unit length
+
+
+def test_sim_embeddings_are_deterministic_unit_vectors_where_similar_is_closer() -> None:
+    texts = [
+        "The capital of France is Paris.",
+        "Paris is the capital city of France",
+        "Photosynthesis turns light into chemical energy.",
+        "",
+    ]
+    first = SimProvider("e").embed(texts)
+    again = registry.provider("sim:other").embed(texts)
+    assert first.vectors == again.vectors  # deterministic, and independent of the sim's name
+    assert all(len(v) == 256 for v in first.vectors)
+    assert sum(x * x for x in first.vectors[0]) == pytest.approx(1.0)
+    assert first.vectors[3] == [0.0] * 256  # empty text: the zero vector
+    paris, paraphrase, biology = first.vectors[:3]
+    assert _cos(paris, paraphrase) > 0.5
+    assert abs(_cos(paris, biology)) < 0.2
+    assert _cos(paris, paraphrase) > _cos(paris, biology) + 0.4
+    assert first.model == "sim:e"
+    assert (first.usage.input_tokens, first.cost_usd, first.calls) == (19, 0.0, 1)  # words
+
+
+def test_sim_judge_grades_by_overlap_on_the_requested_scale() -> None:
+    sim = SimProvider()
+
+    def grade(response: str, low: int = 1, high: int = 5) -> dict[str, object]:
+        prompt = (
+            "Give a score.\n<reference>\nThe capital of France is Paris\n</reference>\n"
+            f"<response>\n{response}\n</response>"
+        )
+        schema = {
+            "type": "object",
+            "properties": {"score": {"type": "integer", "minimum": low, "maximum": high}},
+        }
+        return json.loads(sim.complete(CompletionRequest(user_prompt=prompt, response_schema=schema)).text)
+
+    exact, partial, wrong = (
+        grade("The capital of France is Paris"),
+        grade("Paris, I think"),
+        grade("Berlin"),
+    )
+    assert (exact["score"], wrong["score"]) == (5, 1)
+    assert 1 < partial["score"] < 5  # type: ignore[operator]
+    assert "simulated" in str(exact["reason"])
+    assert grade("The capital of France is Paris", 0, 10)["score"] == 10
+    assert grade("Berlin", 0, 10)["score"] == 0

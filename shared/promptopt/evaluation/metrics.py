@@ -18,6 +18,16 @@ MetricResult. Metrics and their params:
 - multiple_choice: BBH style: a reference like `(A)` against the letter the prediction chose
   ("(B)", "B", "answer is (B)", else the last "(X)" in the text); references that are not a
   letter option fall back to exact_match.
+
+Model-backed metrics (MODEL_METRICS) call a model and score all rows at once:
+
+- embedding_similarity: cosine similarity of provider embeddings (promptopt.evaluation.embedding);
+  params model, threshold.
+- llm_judge: a model grades each row by a rubric (promptopt.evaluation.judge); params rubric,
+  scale, model, max_tokens.
+
+`score_rows` returns everything (scores, per-row errors and reasons, model usage); `evaluate`
+returns the scores and their aggregate for any metric.
 """
 
 from __future__ import annotations
@@ -28,10 +38,27 @@ import re
 import string
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from promptopt.evaluation.embedding import PARAMS as EMBEDDING_PARAMS
+from promptopt.evaluation.embedding import embedding_similarity
+from promptopt.evaluation.errors import MetricError
+from promptopt.evaluation.judge import PARAMS as JUDGE_PARAMS
+from promptopt.evaluation.judge import llm_judge
+from promptopt.evaluation.model_calls import Deadline, ModelMetric, ModelUsage
 from promptopt.evaluation.stats import MetricResult, summarize
+
+__all__ = [
+    "METRICS",
+    "METRIC_NAMES",
+    "MODEL_METRICS",
+    "Metric",
+    "MetricError",
+    "MetricScores",
+    "evaluate",
+    "score_rows",
+]
 
 Params = Mapping[str, Any]
 _PUNCT = (
@@ -40,10 +67,6 @@ _PUNCT = (
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _LETTER_REF = re.compile(r"^\(?([A-Z])\)?$")
-
-
-class MetricError(ValueError):
-    """Unknown metric, bad params, or predictions and references of different lengths."""
 
 
 def normalize(text: str) -> str:
@@ -234,18 +257,88 @@ METRICS: dict[str, Metric] = {
 }
 
 
+MODEL_METRICS: dict[str, ModelMetric] = {
+    m.name: m
+    for m in (
+        ModelMetric(
+            "embedding_similarity",
+            embedding_similarity,
+            "cosine similarity of embeddings (params.model, params.threshold)",
+            EMBEDDING_PARAMS,
+        ),
+        ModelMetric(
+            "llm_judge",
+            llm_judge,
+            "a model grades each row by params.rubric on params.scale (params.model)",
+            JUDGE_PARAMS,
+        ),
+    )
+}
+METRIC_NAMES: tuple[str, ...] = tuple(sorted({*METRICS, *MODEL_METRICS}))
+
+
+@dataclass(frozen=True)
+class MetricScores:
+    """Everything one metric produced: per-row scores and their aggregate.
+
+    Model-backed metrics add per-row errors (rows scored 0.0 because the model's answer was
+    unusable), the judge's per-row reasons, and the model usage.
+    """
+
+    scores: list[float]
+    result: MetricResult
+    errors: dict[int, str] = field(default_factory=dict)
+    reasons: dict[int, str] = field(default_factory=dict)
+    usage: ModelUsage | None = None
+
+
+def score_rows(
+    metric: str,
+    predictions: Sequence[str],
+    references: Sequence[str],
+    params: Params | None = None,
+    *,
+    inputs: Sequence[str] | None = None,
+    deadline_s: float | None = None,
+) -> MetricScores:
+    """Score each row with `metric` and aggregate.
+
+    Raises MetricError on an unknown metric, bad params or mismatched lengths; model-backed
+    metrics also raise ModelError subclasses (promptopt.llm.types) when the provider fails,
+    and MetricDeadlineError when their calls outlast `deadline_s` seconds (default 300).
+    """
+    if metric not in METRICS and metric not in MODEL_METRICS:
+        raise MetricError(f"unknown metric {metric!r}; known: {', '.join(METRIC_NAMES)}")
+    if len(predictions) != len(references):
+        raise MetricError(f"{len(predictions)} predictions but {len(references)} references")
+    if inputs is not None and len(inputs) != len(predictions):
+        raise MetricError(f"{len(predictions)} predictions but {len(inputs)} inputs")
+    options = params or {}
+    if metric in MODEL_METRICS:
+        found = MODEL_METRICS[metric].run(
+            predictions, references, options, inputs=inputs, deadline=Deadline(deadline_s)
+        )
+        return MetricScores(
+            scores=found.scores,
+            result=summarize(metric, found.scores),
+            errors=found.errors,
+            reasons=found.reasons,
+            usage=found.usage,
+        )
+    score = METRICS[metric].score
+    scores = [score(p, r, options) for p, r in zip(predictions, references, strict=True)]
+    return MetricScores(scores=scores, result=summarize(metric, scores))
+
+
 def evaluate(
     metric: str,
     predictions: Sequence[str],
     references: Sequence[str],
     params: Params | None = None,
+    *,
+    inputs: Sequence[str] | None = None,
+    deadline_s: float | None = None,
 ) -> tuple[list[float], MetricResult]:
-    """Score each row with `metric` and aggregate; raises MetricError on unknown metric or length mismatch."""
-    found = METRICS.get(metric)
-    if found is None:
-        raise MetricError(f"unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
-    if len(predictions) != len(references):
-        raise MetricError(f"{len(predictions)} predictions but {len(references)} references")
-    options = params or {}
-    scores = [found.score(p, r, options) for p, r in zip(predictions, references, strict=True)]
-    return scores, summarize(metric, scores)
+    """Score each row with `metric` and aggregate (see `score_rows` for errors and model metrics)."""
+    found = score_rows(metric, predictions, references, params, inputs=inputs, deadline_s=deadline_s)
+    return found.scores, found.result

@@ -1,5 +1,7 @@
 """Model calls behind one interface: `provider("gemini:gemini-2.5-flash").complete(request)`.
 
+`provider(...).embed(texts)` embeds texts (the provider's default embedding model unless one is named).
+
 Provider SDKs are imported only when a provider of that kind is first used (cold start).
 """
 
@@ -7,6 +9,7 @@ from promptopt.llm.registry import ModelId, parse_model_id, provider
 from promptopt.llm.types import (
     Completion,
     CompletionRequest,
+    EmbeddingResult,
     EmptyResponseError,
     MalformedResponseError,
     ModelBlockedError,
@@ -21,6 +24,7 @@ from promptopt.llm.types import (
 __all__ = [
     "Completion",
     "CompletionRequest",
+    "EmbeddingResult",
     "EmptyResponseError",
     "MalformedResponseError",
     "ModelBlockedError",

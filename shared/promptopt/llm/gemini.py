@@ -11,7 +11,14 @@ Configuration (constructor arguments win over env):
 - `PROMPTOPT_GEMINI_BASE_URL`: a custom endpoint, e.g. the local fake server in tests;
 - `PROMPTOPT_GEMINI_ACCESS_TOKEN`: a static bearer token instead of ADC (fakes only; real
   deployments use the function's service account through ADC);
-- `PROMPTOPT_GEMINI_RETRY_ATTEMPTS` / `_RETRY_INITIAL_DELAY_S` / `_RETRY_MAX_DELAY_S`.
+- `PROMPTOPT_GEMINI_RETRY_ATTEMPTS` / `_RETRY_INITIAL_DELAY_S` / `_RETRY_MAX_DELAY_S`;
+- `PROMPTOPT_GEMINI_EMBEDDING_MODEL`: the embedding model `embed` uses by default
+  (`text-embedding-005`).
+
+Embeddings go through `client.models.embed_content`, which on Vertex calls `:predict` for
+`text-embedding-*` models and `:embedContent` / `:batchEmbedContents` for `gemini-embedding-*`.
+Vertex takes at most 250 texts and 20,000 input tokens per request (each text is truncated at
+2,048 tokens), so texts are sent in batches under both limits.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +37,15 @@ from promptopt.llm import pricing
 from promptopt.llm.types import (
     Completion,
     CompletionRequest,
+    EmbeddingResult,
     EmptyResponseError,
     MalformedResponseError,
     ModelBlockedError,
     ModelRequestError,
     RetryableModelError,
     Usage,
+    batches,
+    embedding_model_name,
     ensure_endpoint_allowed,
 )
 
@@ -46,6 +57,13 @@ log = logging.getLogger(__name__)
 RETRY_STATUS_CODES = (408, 429, 500, 502, 503, 504)
 # Candidate finish reasons that mean "withheld for policy", not "ran out of tokens".
 _BLOCK_FINISH_REASONS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"})
+DEFAULT_EMBEDDING_MODEL = "text-embedding-005"
+# Vertex embedding limits per request; gemini-embedding-* batches are kept smaller (100, as the
+# Gemini API's batchEmbedContents allows) since their batch endpoint is the newer one.
+_EMBED_MAX_ITEMS = 250
+_EMBED_MAX_ITEMS_GEMINI = 100
+_EMBED_MAX_TOKENS = 20_000
+_EMBED_MAX_TOKENS_PER_TEXT = 2_048
 
 _lock = threading.Lock()
 _clients: dict[tuple[Any, ...], genai.Client] = {}
@@ -92,6 +110,7 @@ class GeminiProvider:
         self.base_url = base_url or os.environ.get("PROMPTOPT_GEMINI_BASE_URL") or None
         self.access_token = access_token or os.environ.get("PROMPTOPT_GEMINI_ACCESS_TOKEN") or None
         self.retry = retry or RetryPolicy.from_env()
+        self.embedding_model = os.environ.get("PROMPTOPT_GEMINI_EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL
 
     def complete(self, request: CompletionRequest) -> Completion:
         """Generate once; maps SDK failures onto the ModelError hierarchy."""
@@ -122,6 +141,59 @@ class GeminiProvider:
             ) from exc
         latency = time.perf_counter() - started
         return self._completion(response, latency)
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        task_type: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> EmbeddingResult:
+        """Embed texts with a Vertex embedding model, batched under Vertex's per-request limits."""
+        from google.genai import errors, types
+
+        name = embedding_model_name("gemini", self.name, model, self.embedding_model)
+        model_id = f"gemini:{name}"
+        client = self._client()
+        config = types.EmbedContentConfig(
+            task_type=task_type,
+            http_options=types.HttpOptions(timeout=max(1, int(timeout_s * 1000))),
+        )
+        max_items = _EMBED_MAX_ITEMS_GEMINI if "gemini" in name else _EMBED_MAX_ITEMS
+        vectors: list[list[float]] = []
+        tokens = characters = calls = 0
+        started = time.perf_counter()
+        for batch in batches(
+            texts,
+            max_items=max_items,
+            max_tokens=_EMBED_MAX_TOKENS,
+            max_tokens_per_text=_EMBED_MAX_TOKENS_PER_TEXT,
+        ):
+            try:
+                response = client.models.embed_content(model=name, contents=list(batch), config=config)
+            except errors.APIError as exc:
+                raise self._api_error(exc, model_id) from exc
+            except _transient_errors() as exc:
+                raise RetryableModelError(f"{model_id}: {type(exc).__name__}: {exc}", model=model_id) from exc
+            except (json.JSONDecodeError, ValueError) as exc:
+                raise MalformedResponseError(
+                    f"{model_id}: unparseable response: {exc}", model=model_id
+                ) from exc
+            calls += 1
+            found, batch_tokens, batch_characters = _embeddings(response, batch, model_id)
+            vectors += found
+            tokens += batch_tokens
+            characters += batch_characters
+        usage = Usage(input_tokens=tokens, input_characters=characters)
+        return EmbeddingResult(
+            vectors=vectors,
+            usage=usage,
+            cost_usd=pricing.cost(model_id, usage),
+            latency_s=time.perf_counter() - started,
+            model=model_id,
+            calls=calls,
+        )
 
     def _completion(self, response: Any, latency: float) -> Completion:
         feedback = response.prompt_feedback
@@ -159,13 +231,14 @@ class GeminiProvider:
             finish_reason=finish,
         )
 
-    def _api_error(self, exc: Any) -> Exception:
+    def _api_error(self, exc: Any, model: str | None = None) -> Exception:
+        model = model or self.model
         status = int(exc.code or 0)
-        message = f"{self.model}: HTTP {status}: {exc.message or exc.status or ''}".strip()
+        message = f"{model}: HTTP {status}: {exc.message or exc.status or ''}".strip()
         if status in RETRY_STATUS_CODES or status >= 500:
             log.warning("gemini call failed after %d attempts: %s", self.retry.attempts, message)
-            return RetryableModelError(message, model=self.model, status=status)
-        return ModelRequestError(message, model=self.model, status=status)
+            return RetryableModelError(message, model=model, status=status)
+        return ModelRequestError(message, model=model, status=status)
 
     def _client(self) -> genai.Client:
         ensure_endpoint_allowed(self.base_url, model=self.model)
@@ -209,6 +282,24 @@ def _make_client(
     return genai.Client(
         vertexai=True, project=project, location=location, credentials=credentials, http_options=http_options
     )
+
+
+def _embeddings(response: Any, batch: Sequence[str], model: str) -> tuple[list[list[float]], int, int]:
+    """Vectors, input tokens and billable characters of one embed_content response."""
+    found = response.embeddings or []
+    if len(found) != len(batch) or any(not item.values for item in found):
+        raise MalformedResponseError(f"{model}: {len(found)} embeddings for {len(batch)} texts", model=model)
+    counts = [item.statistics.token_count for item in found if item.statistics is not None]
+    meta = response.usage_metadata
+    if counts:  # :predict and :embedContent report tokens per text
+        tokens = int(sum(c or 0 for c in counts))
+    elif meta is not None and meta.prompt_token_count is not None:
+        tokens = int(meta.prompt_token_count)
+    else:  # nothing reported: estimate (about 4 characters a token) rather than count it free
+        tokens = sum(max(1, len(text) // 4) for text in batch)
+    billed = response.metadata.billable_character_count if response.metadata is not None else None
+    characters = int(billed) if billed is not None else sum(len(text) for text in batch)
+    return [list(item.values) for item in found], tokens, characters
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:

@@ -6,6 +6,9 @@ treat them as configurable defaults: `PROMPTOPT_PRICES` (JSON) overrides or adds
 `{"gemini:gemini-2.5-flash": {"input": 0.3, "output": 2.5}, "openai:gpt-4o-mini": {...}}`.
 Simulated (`sim:*`) models and unconfigured `openai:*` models cost 0. Output prices include
 thinking tokens, which Gemini bills as output.
+
+Embedding models bill input only. Vertex's `text-embedding-*` models bill input *characters*
+(entries with `"unit": "character"`, priced per 1M characters); `gemini-embedding-*` bills tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 from promptopt.llm.types import Usage
 
@@ -25,16 +29,20 @@ PRICES_ENV = "PROMPTOPT_PRICES"
 
 @dataclass(frozen=True)
 class Price:
-    """USD per one million input and output tokens."""
+    """USD per one million input and output units (tokens, or input characters)."""
 
     input_per_m: float
     output_per_m: float
+    unit: Literal["token", "character"] = "token"
 
 
 DEFAULT_PRICES: dict[str, Price] = {
     "gemini:gemini-2.5-pro": Price(1.25, 10.00),
     "gemini:gemini-2.5-flash": Price(0.30, 2.50),
     "gemini:gemini-2.0-flash": Price(0.15, 0.60),
+    # Embeddings (online): $0.15 per 1M input tokens; $0.000025 per 1,000 input characters.
+    "gemini:gemini-embedding-001": Price(0.15, 0.0),
+    "gemini:text-embedding-005": Price(0.025, 0.0, unit="character"),
 }
 
 
@@ -47,7 +55,10 @@ def price_table() -> dict[str, Price]:
         try:
             overrides = json.loads(raw)
             for model, entry in overrides.items():
-                table[model] = Price(float(entry["input"]), float(entry["output"]))
+                unit = entry.get("unit", "token")
+                if unit not in ("token", "character"):
+                    raise ValueError(f"unit of {model} must be token or character, got {unit!r}")
+                table[model] = Price(float(entry["input"]), float(entry.get("output", 0.0)), unit)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(
                 f"{PRICES_ENV} must be JSON like {{'<model id>': {{'input': 0.3, 'output': 2.5}}}}: {exc}"
@@ -77,7 +88,8 @@ def cost(model: str, usage: Usage) -> float:
         if not model.startswith(("sim:", "openai:")):
             log.warning("no price configured for %s; counting its cost as 0", model)
         return 0.0
-    return (usage.input_tokens * entry.input_per_m + usage.output_tokens * entry.output_per_m) / 1_000_000
+    billed_input = usage.input_characters if entry.unit == "character" else usage.input_tokens
+    return (billed_input * entry.input_per_m + usage.output_tokens * entry.output_per_m) / 1_000_000
 
 
 def reset() -> None:

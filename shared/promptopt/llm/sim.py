@@ -30,6 +30,9 @@ answers: its only input is the CompletionRequest. Its rules:
   same output. Usage counts whitespace-separated words; cost is 0; output is cut at max_tokens
   words (finish reason MAX_TOKENS).
 - With response_schema it answers a JSON object with the schema's properties filled from the answer.
+- A grading request (a prompt with `<reference>` and `<response>` blocks that asks for a score)
+  gets a JSON verdict whose score follows the response's word overlap with the reference, and
+  `embed` returns hashed bag-of-words vectors: see `promptopt.llm.sim_semantic`.
 """
 
 from __future__ import annotations
@@ -40,12 +43,18 @@ import json
 import operator
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promptopt.llm import pricing
-from promptopt.llm.types import Completion, CompletionRequest, Usage
+from promptopt.llm import pricing, sim_semantic
+from promptopt.llm.types import (
+    Completion,
+    CompletionRequest,
+    EmbeddingResult,
+    Usage,
+    embedding_model_name,
+)
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _TIMES = "\u00d7"  # the multiplication sign
@@ -114,14 +123,17 @@ class SimProvider:
         problem = _problem(request.user_prompt)
         rng = _Hasher(self.name, request)
         options = _OPTION.findall(problem)
-        if len(options) >= 2:
+        verdict = sim_semantic.grade(request)
+        if verdict is not None:
+            text, answer = verdict, verdict
+        elif len(options) >= 2:
             text, answer = _multiple_choice(problem, options, style, rng)
         elif len(_numbers(problem)) >= 1:
             text, answer = _arithmetic(problem, style, rng, request.temperature)
         else:
             words = problem.split()[:12]
             text, answer = f"[simulated] Response to: {' '.join(words)}", "simulated"
-        if request.response_schema is not None:
+        if request.response_schema is not None and verdict is None:
             text = json.dumps(_fill_schema(request.response_schema, answer, text))
         words = text.split()
         finish = "STOP"
@@ -135,6 +147,30 @@ class SimProvider:
             latency_s=time.perf_counter() - started,
             model=self.model,
             finish_reason=finish,
+        )
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        task_type: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> EmbeddingResult:
+        """Simulated embeddings (hashed bag of words, 256 dims); usage counts words, cost is 0."""
+        started = time.perf_counter()
+        model_id = f"sim:{embedding_model_name('sim', self.name, model, self.name)}"
+        usage = Usage(
+            input_tokens=sum(len(text.split()) for text in texts),
+            input_characters=sum(len(text) for text in texts),
+        )
+        return EmbeddingResult(
+            vectors=[sim_semantic.embed_text(text) for text in texts],
+            usage=usage,
+            cost_usd=pricing.cost(model_id, usage),
+            latency_s=time.perf_counter() - started,
+            model=model_id,
+            calls=1 if texts else 0,
         )
 
 

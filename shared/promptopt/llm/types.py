@@ -6,7 +6,9 @@ Errors are split by what the caller should do: `RetryableModelError` goes back t
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -17,10 +19,11 @@ _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens billed for one call."""
+    """Tokens billed for one call (and input characters, which some embedding models bill instead)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
+    input_characters: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -60,13 +63,41 @@ class Completion:
     finish_reason: str
 
 
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """One vector per input text (in input order) with what the calls cost."""
+
+    vectors: list[list[float]]
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    model: str
+    calls: int = 1
+
+
 class Provider(Protocol):
-    """Anything that turns a CompletionRequest into a Completion for one model id."""
+    """Anything that completes prompts and embeds texts for one model id."""
 
     model: str
 
     def complete(self, request: CompletionRequest) -> Completion:
         """Call the model once; raises a ModelError subclass on failure."""
+        ...
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        task_type: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> EmbeddingResult:
+        """Embed `texts` (batched as the provider allows); raises a ModelError subclass on failure.
+
+        `model` names the embedding model (bare, or with this provider's prefix); None means the
+        provider's own model when it is an embedding model, else the provider's default one.
+        `task_type` is a hint only some providers use (Vertex: e.g. SEMANTIC_SIMILARITY).
+        """
         ...
 
 
@@ -120,3 +151,39 @@ def ensure_endpoint_allowed(base_url: str | None, *, model: str = "") -> None:
             f"real model endpoint {base_url or '(provider default)'} refused: {FORBID_ENV} is set",
             model=model,
         )
+
+
+def batches(
+    texts: Sequence[str], *, max_items: int, max_tokens: int, max_tokens_per_text: int
+) -> Iterator[list[str]]:
+    """Split `texts` into request-sized batches by count and by a conservative token estimate.
+
+    The estimate is UTF-8 bytes / 3 (about one token per CJK character, under one per three
+    ASCII characters), capped at what the provider reads of one text, so a batch never exceeds
+    a per-request token limit that would make the whole request fail.
+    """
+    batch: list[str] = []
+    tokens = 0
+    for text in texts:
+        estimate = min(max_tokens_per_text, max(1, math.ceil(len(text.encode()) / 3)))
+        if batch and (len(batch) >= max_items or tokens + estimate > max_tokens):
+            yield batch
+            batch, tokens = [], 0
+        batch.append(text)
+        tokens += estimate
+    if batch:
+        yield batch
+
+
+def embedding_model_name(provider: str, own_name: str, requested: str | None, default: str) -> str:
+    """The bare embedding model name a provider should call (see Provider.embed's `model`)."""
+    if requested is None:
+        return own_name if "embed" in own_name.lower() else default
+    prefix, sep, name = requested.partition(":")
+    if not sep:
+        return requested
+    if prefix != provider or not name:
+        raise ModelConfigError(
+            f"embedding model {requested!r} is not a {provider} model", model=f"{provider}:{own_name}"
+        )
+    return name
