@@ -6,6 +6,7 @@ Each process runs from `build/<name>/` with that folder first on PYTHONPATH, so 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -76,6 +77,8 @@ class FunctionHost:
             **os.environ,
             **spec.env,
             **self._env,
+            # Where every function listens, so code that enqueues a Cloud Task can target one.
+            "PROMPTOPT_FUNCTION_URLS": json.dumps(self.urls, sort_keys=True),
             "PROMPTOPT_ENVIRONMENT": "local",
             "THREADS": str(spec.resources.concurrency),
             "PYTHONPATH": str(bundle),

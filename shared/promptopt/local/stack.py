@@ -1,5 +1,10 @@
 """The whole local stack: emulators, every function as bundled, and the local API gateway.
 
+Wired as Terraform wires the cloud (see `wiring`): every function gets the same `PROMPTOPT_*`
+variables; buckets, topics, dead-letter topics and push subscriptions exist; a signed-URL proxy
+stands in for storage.googleapis.com and hosts the bridge that delivers "object finalized" events
+to storage-triggered functions (the storage emulator sends none).
+
     with Stack(StackConfig.ephemeral()) as stack:
         httpx.get(f"{stack.gateway_url}/api/v1/health")
 
@@ -11,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import concurrent.futures
 import contextlib
 import fcntl
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -22,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +37,19 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from promptopt.build import BuildError, build_all
+from promptopt.local import wiring
+from promptopt.local.dev_signer import write_dev_signing_key
 from promptopt.local.emulators import ALL_EMULATORS, Emulators
 from promptopt.local.functions_host import FunctionHost
 from promptopt.local.ports import free_ports, is_port_free
-from promptopt.local.process import ManagedProcess, StartupError, http_probe, stop_all, wait_all
-from promptopt.manifest import TaskTrigger, load_manifest, repo_root
+from promptopt.local.process import ManagedProcess, Probe, StartupError, http_probe, stop_all, wait_all
+from promptopt.local.wiring import Wiring
+from promptopt.manifest import load_manifest, repo_root
 
 log = logging.getLogger("promptopt.local.stack")
+
+SIGNING_KEY_FILE = "signing-key.json"
+READY_PATH = "/_promptopt/ready"  # the storage proxy's readiness (signed_url_proxy.READY_PATH)
 
 # Port fields of StackConfig, with the variable and flag that override each.
 PORT_FIELDS = {
@@ -44,7 +58,8 @@ PORT_FIELDS = {
     "pubsub_port": "PROMPTOPT_PUBSUB_PORT",
     "storage_port": "PROMPTOPT_STORAGE_PORT",
     "tasks_port": "PROMPTOPT_TASKS_PORT",
-    "functions_base_port": "PROMPTOPT_FUNCTIONS_BASE_PORT",
+    "storage_proxy_port": "PROMPTOPT_STORAGE_PROXY_PORT",
+    "functions_base_port": "PROMPTOPT_FUNCTIONS_BASE_PORT",  # keep last (see StackConfig.ephemeral)
 }
 OTHER_FIELDS = {
     "host": "PROMPTOPT_LOCAL_HOST",
@@ -62,7 +77,8 @@ class StackConfig:
     """Where the local stack listens and keeps its state.
 
     `functions_base_port` is the first function's port (the rest follow in manifest order);
-    0 gives each function a free port. `state_dir` (logs, JWKS, lock) defaults to
+    0 gives each function a free port. `storage_proxy_port` is the signed-URL stand-in for
+    storage.googleapis.com. `state_dir` (logs, JWKS, signing key, lock) defaults to
     `<repo>/.promptopt/local`, or with `temporary_state` to a fresh temporary folder removed on stop.
     """
 
@@ -72,6 +88,7 @@ class StackConfig:
     pubsub_port: int = 8682
     storage_port: int = 8683
     tasks_port: int = 8684
+    storage_proxy_port: int = 8685
     functions_base_port: int = 8700
     project: str = "promptopt-local"
     state_dir: Path | None = None
@@ -119,6 +136,8 @@ class Stack:
         self.emulators: Emulators | None = None
         self.functions: FunctionHost | None = None
         self.gateway: ManagedProcess | None = None
+        self.storage_proxy: ManagedProcess | None = None
+        self.wiring: Wiring | None = None
         self._gateway_url: str | None = None
         self._lock: IO[str] | None = None
 
@@ -140,6 +159,21 @@ class Stack:
     def env(self) -> dict[str, str]:
         """Variables that point client libraries at the emulators (and GOOGLE_CLOUD_PROJECT)."""
         return self.emulators.env if self.emulators else {}
+
+    @property
+    def platform_env(self) -> dict[str, str]:
+        """The `PROMPTOPT_*` wiring every function gets (Terraform's platform_env), function URLs included."""
+        if self.wiring is None:
+            return {}
+        return {
+            **self.wiring.env(),
+            "PROMPTOPT_FUNCTION_URLS": json.dumps(self.function_urls, sort_keys=True),
+        }
+
+    @property
+    def storage_proxy_url(self) -> str:
+        """Base URL of the signed-URL proxy (where signed upload URLs point locally)."""
+        return f"http://{self.config.host}:{self.config.storage_proxy_port}"
 
     def exited(self) -> dict[str, int]:
         """Children that have ended since start-up, with their exit status."""
@@ -177,7 +211,13 @@ class Stack:
         cfg = self.config
         if cfg.build:
             build_all(self.root)
-        queues = sorted({s.trigger.queue for s in self.specs if isinstance(s.trigger, TaskTrigger)})
+        key_file = self.state_dir / SIGNING_KEY_FILE
+        self.wiring = wiring.plan(
+            self.specs,
+            project=cfg.project,
+            signed_url_endpoint=self.storage_proxy_url,
+            signing_key_file=str(key_file),
+        )
         self.emulators = Emulators(
             ALL_EMULATORS,
             project=cfg.project,
@@ -189,24 +229,31 @@ class Stack:
                 "tasks": cfg.tasks_port,
             },
             state_dir=self.state_dir,
-            queues=queues,
+            queues=list(self.wiring.queues.values()),
         )
         self.functions = FunctionHost(
             self.specs,
             self.root / "build",
-            env=self.emulators.env,
+            env={**self.emulators.env, **self.wiring.env()},
             state_dir=self.state_dir,
             host=cfg.host,
             base_port=cfg.functions_base_port,
         )
         self.gateway = self._gateway_process(self.functions.urls)
+        self.storage_proxy = self._storage_proxy_process(key_file, self.functions.urls)
         # Nothing connects to an emulator at import time, so every group can boot at once; the
-        # stop order (gateway, functions, emulators) is what keeps shutdown quiet.
+        # stop order (gateway, storage proxy, functions, emulators) is what keeps shutdown quiet.
         self.emulators.launch()
         self.functions.launch()
         if self.gateway:
             self.gateway.start()
+        # Functions read the key only when they sign, so it is made while they boot; the proxy
+        # loads it at start.
+        write_dev_signing_key(key_file, cfg.project)
+        self.storage_proxy.start()
+        wired = self._wire_in_background(time.monotonic() + cfg.timeout_s)
         wait_all(self._processes(), cfg.timeout_s)
+        wired.result()
         if self.gateway:
             self._gateway_url = f"http://{cfg.host}:{cfg.gateway_port}"
         self.startup_s = time.perf_counter() - started
@@ -243,8 +290,62 @@ class Stack:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
+    def _wire_in_background(self, deadline: float) -> concurrent.futures.Future[None]:
+        """Create buckets, topics and subscriptions as soon as Pub/Sub and Storage answer.
+
+        Done beside the other children's boot (the Tasks emulator and the functions take longer), so
+        it adds nothing to start-up. Push subscriptions may name a function not up yet: Pub/Sub retries.
+        """
+        assert self.wiring is not None
+        assert self.emulators is not None
+        assert self.functions is not None
+        plan, urls, env = self.wiring, self.functions.urls, self.emulators.env
+        needed = [p for p in self.emulators.processes if p.name in ("pubsub emulator", "storage emulator")]
+
+        def wire() -> None:
+            for proc in needed:
+                proc.wait_ready(deadline)
+            wiring.apply(
+                plan,
+                self.specs,
+                urls,
+                pubsub_host=env.get("PUBSUB_EMULATOR_HOST"),
+                storage_url=env.get("STORAGE_EMULATOR_HOST"),
+            )
+
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                wire()
+            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread, which raises it
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        threading.Thread(target=run, name="stack-wiring", daemon=True).start()
+        return future
+
+    def _storage_proxy_process(self, key_file: Path, urls: Mapping[str, str]) -> ManagedProcess:
+        """The signed-URL proxy, hosting the bridge that delivers finalized events to functions."""
+        assert self.wiring is not None
+        assert self.emulators is not None
+        cfg = self.config
+        storage = self.emulators.env["STORAGE_EMULATOR_HOST"]
+        argv = [sys.executable, "-m", "promptopt.local.signed_url_proxy", "--host", cfg.host]
+        argv += ["--port", str(cfg.storage_proxy_port), "--emulator", storage, "--key-file", str(key_file)]
+        for bucket, targets in wiring.storage_targets(self.wiring, self.specs, urls).items():
+            argv += [arg for url in targets for arg in ("--bridge-target", f"{bucket}={url}")]
+        return ManagedProcess(
+            "storage proxy",
+            argv,
+            log_path=self.state_dir / "logs" / "storage-proxy.log",
+            probe=_ok_probe(f"{self.storage_proxy_url}{READY_PATH}"),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
     def stop(self) -> None:
-        """Stop the gateway, the functions, then the emulators; release the lock. Idempotent."""
+        """Stop the gateway, storage proxy, functions, then the emulators; release the lock. Idempotent."""
         atexit.unregister(self.stop)
         with _signals_held():
             stop_all(self._processes())
@@ -262,6 +363,8 @@ class Stack:
             procs += self.emulators.processes
         if self.functions:
             procs += self.functions.processes
+        if self.storage_proxy:
+            procs.append(self.storage_proxy)
         if self.gateway:
             procs.append(self.gateway)
         return procs
@@ -318,6 +421,20 @@ class Stack:
         self.stop()
 
 
+def _ok_probe(url: str) -> Probe:
+    """Ready once `url` answers 2xx (http_probe takes any answer; this one waits for "ready")."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def probe() -> bool:
+        try:
+            with opener.open(url, timeout=2):
+                return True
+        except (OSError, ValueError):  # HTTPError (503: not ready yet) is an OSError too
+            return False
+
+    return probe
+
+
 def _importable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -351,6 +468,8 @@ def _summary(stack: Stack) -> str:
         f"promptopt local stack ready in {stack.startup_s or 0:.1f}s",
         f"  gateway     {stack._gateway_url or 'NOT RUNNING (promptopt.local.gateway missing)'}",
         *(f"  {k:<26} {v}" for k, v in sorted(stack.env.items())),
+        f"  signed URLs {stack.storage_proxy_url} (uploads verified, then stored in the emulator)",
+        f"  buckets     {', '.join(sorted(stack.wiring.buckets.values())) if stack.wiring else '-'}",
         f"  functions   {len(ports)}{span}",
         f"  logs        {stack.state_dir / 'logs'}",
         "Ctrl-C stops everything.",
