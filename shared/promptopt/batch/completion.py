@@ -1,0 +1,103 @@
+"""Detecting that every chunk is terminal and taking the job to its next state exactly once.
+
+Each chunk marks its own document `done` and then counts the done chunks (`count()`, one
+aggregation read). Firestore queries see every committed write, so whichever chunk commits last
+sees the full count; several may see it at once. Exactly one of them then creates the marker
+`markers/completed` (create-if-absent); its creator moves the job (running → completed or
+evaluating; budget_exhausted stays) and publishes `batch-completed`, then flags the marker
+published. If it crashes in between, its task is retried and, finding its own unpublished marker,
+finishes the step; a marker left unpublished for `STALE_AFTER` is finished by any later chunk.
+Consumers de-duplicate, so the rare second message is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from promptopt.batch import events, paths
+from promptopt.batch.aggregate import aggregate
+from promptopt.batch.state import now, transition
+from promptopt.batch.writer import ChunkTotals
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference
+
+log = logging.getLogger(__name__)
+
+MARKER = "completed"
+STALE_AFTER = timedelta(minutes=5)
+_TOTAL_FIELDS = ("succeeded", "failed", "cache_hits", "calls", "input_tokens", "output_tokens", "cost_usd")
+
+
+def finish_chunk(job: DocumentReference, chunk: int, totals: ChunkTotals, *, attempt: int) -> None:
+    """Record the chunk as terminal with what its rows consumed (replacing any reservation)."""
+    paths.chunks(job).document(paths.chunk_id(chunk)).set(
+        {"chunk": chunk, "state": "done", "reserved_calls": 0, "attempt": attempt, "updated_at": now()}
+        | totals.as_fields(),
+        merge=True,
+    )
+
+
+def done_chunks(job: DocumentReference) -> int:
+    """How many chunks are terminal (one count() aggregation)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = paths.chunks(job).where(filter=FieldFilter("state", "==", "done"))
+    return int(aggregate(query, count="n").get("n") or 0)
+
+
+def job_totals(job: DocumentReference) -> dict[str, Any]:
+    """Sums over the chunk documents (two aggregation queries: at most five sums each)."""
+    values: dict[str, Any] = {}
+    for names in (_TOTAL_FIELDS[:5], _TOTAL_FIELDS[5:]):
+        values.update(aggregate(paths.chunks(job), sums=[(n, n) for n in names]))
+    totals: dict[str, Any] = {
+        name: int(values.get(name) or 0) for name in _TOTAL_FIELDS if name != "cost_usd"
+    }
+    totals["cost_usd"] = round(float(values.get("cost_usd") or 0.0), 8)
+    return totals
+
+
+def maybe_complete(*, tenant: str, job: DocumentReference, chunks: int, chunk: int) -> bool:
+    """If every chunk is done, take the job's completion step (once); True if this call took it."""
+    from google.api_core import exceptions as gexc
+
+    if done_chunks(job) < chunks:
+        return False
+    marker = paths.marker_ref(job, MARKER)
+    try:
+        marker.create({"by_chunk": chunk, "published": False, "created_at": now()})
+    except (gexc.AlreadyExists, gexc.Conflict):
+        existing = marker.get().to_dict() or {}
+        if existing.get("published"):
+            return False
+        stale = existing.get("created_at") is not None and existing["created_at"] < now() - STALE_AFTER
+        if existing.get("by_chunk") != chunk and not stale:
+            return False  # its creator is finishing the step (or its task will retry it)
+    _complete(tenant, job)
+    marker.update({"published": True, "published_at": now()})
+    return True
+
+
+def _next_status(data: dict[str, Any]) -> str | None:
+    if data.get("status") not in ("queued", "running"):
+        return None
+    return "evaluating" if data.get("evaluation") else "completed"
+
+
+def _complete(tenant: str, job: DocumentReference) -> None:
+    totals = job_totals(job)
+    changed, data = transition(job, to=_next_status, fields={"totals": totals})
+    if data is None:
+        return
+    status = str(data.get("status"))
+    if not changed:
+        # Stopped early (cancelled, budget): freeze the totals now that no chunk will write again.
+        job.update({"totals": totals, "updated_at": now()})
+    log.info(
+        "job %s finished its rows: %s", job.id, status, extra={"fields": {"job_id": job.id, "status": status}}
+    )
+    if status in ("completed", "evaluating", "budget_exhausted"):
+        events.publish(events.BATCH_COMPLETED, {"tenant": tenant, "job_id": job.id, "status": status})

@@ -1,0 +1,163 @@
+"""The evaluation step: consume `batch-completed`, score the job's answers, write metrics onto it.
+
+Push delivery is at-least-once, so the step de-duplicates by job id with a create-if-absent
+marker (`markers/evaluation`) that holds a lease while it runs:
+
+- no marker: create it and evaluate;
+- marker done: a duplicate, acknowledged without work;
+- marker running, lease live: another delivery is evaluating; raise so Pub/Sub redelivers this
+  one later (acknowledging it could lose the message if that other delivery then crashed);
+- marker running, lease expired: its holder crashed; take over (conditional write, one winner).
+
+Scoring: each metric over the rows that have a result. A failed row (the model refused, or its
+retries ran out) scores 0; a row without a reference, or whose reference does not suit the metric
+(a numeric reference without a number), is left out of that metric (its `n` says how many count).
+Means come with 95% confidence intervals (Wilson for 0/1 scores, bootstrap otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from promptopt.batch import events, paths
+from promptopt.batch.admission import reads_reference
+from promptopt.batch.state import now, transition
+from promptopt.batch.view import metric_specs
+from promptopt.evaluation.metrics import METRICS, MetricError
+from promptopt.evaluation.stats import summarize
+
+log = logging.getLogger(__name__)
+
+MARKER = "evaluation"
+LEASE = timedelta(minutes=10)
+
+
+class EvaluationInProgress(RuntimeError):
+    """Another delivery of the same message holds the evaluation lease: redeliver later."""
+
+
+def handle_event(data: Any) -> str:
+    """A `batch-completed` CloudEvent's data (`{"message": {"data": base64 JSON}}`), handled once."""
+    try:
+        payload = events.decode_push(data)
+    except ValueError:
+        # Redelivery cannot fix a message that is not ours: log it and acknowledge.
+        log.error("batch-completed event without a JSON message; dropped")
+        return "malformed"
+    return handle_batch_completed(payload)
+
+
+def handle_batch_completed(payload: dict[str, Any]) -> str:
+    """Evaluate the job a `batch-completed` message names, once; returns what was done."""
+    tenant, job_id = payload.get("tenant"), payload.get("job_id")
+    if not isinstance(tenant, str) or not isinstance(job_id, str) or not paths.JOB_ID_RE.fullmatch(job_id):
+        log.error("batch-completed message without a valid tenant and job_id; dropped")
+        return "malformed"
+    job = paths.job_ref(tenant, job_id)
+    snapshot = job.get()
+    if not snapshot.exists:
+        return "job_not_found"
+    data = snapshot.to_dict() or {}
+    if not data.get("evaluation"):
+        return "no_evaluation"
+    if data.get("status") not in ("evaluating", "budget_exhausted"):
+        return "not_due"
+    if not _claim(job):
+        return "duplicate"
+    evaluation = _score(job, data)
+    _record(job, evaluation, (data.get("evaluation") or {}).get("spec"))
+    paths.marker_ref(job, MARKER).update({"state": "done", "finished_at": now()})
+    events.publish(
+        events.EVALUATION_COMPLETED, {"tenant": tenant, "job_id": job_id, "status": evaluation["status"]}
+    )
+    return "evaluated"
+
+
+def _claim(job: Any) -> bool:
+    """Take the evaluation lease; False for a finished duplicate; EvaluationInProgress if held."""
+    from google.api_core import exceptions as gexc
+
+    marker = paths.marker_ref(job, MARKER)
+    fresh = {"state": "running", "lease_until": now() + LEASE, "created_at": now()}
+    try:
+        marker.create(fresh)
+        return True
+    except (gexc.AlreadyExists, gexc.Conflict):
+        pass
+    snapshot = marker.get()
+    existing = snapshot.to_dict() or {}
+    if existing.get("state") == "done":
+        return False
+    if existing.get("lease_until") is not None and existing["lease_until"] > now():
+        raise EvaluationInProgress(f"job {job.id} is being evaluated by another delivery")
+    try:
+        marker.update(fresh, option=marker._client.write_option(last_update_time=snapshot.update_time))
+    except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
+        raise EvaluationInProgress(f"job {job.id} was taken over by another delivery") from None
+    return True
+
+
+def _rows(job: Any) -> list[dict[str, Any]]:
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    query = paths.results(job).order_by(FieldPath.document_id()).select(["status", "output", "reference"])
+    return [s.to_dict() or {} for s in query.stream()]
+
+
+def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
+    rows = _rows(job)
+    failed = sum(1 for r in rows if r.get("status") != "succeeded")
+    summaries: list[dict[str, Any]] = []
+    try:
+        for spec in metric_specs(data):
+            name, params = spec["name"], spec.get("params") or {}
+            needs_reference = reads_reference(name, params)
+            scores: list[float] = []
+            for row in rows:
+                reference = row.get("reference")
+                if needs_reference and reference is None:
+                    continue
+                if row.get("status") != "succeeded":
+                    scores.append(0.0)
+                    continue
+                try:
+                    scores.append(
+                        METRICS[name].score(str(row.get("output") or ""), str(reference or ""), params)
+                    )
+                except MetricError:  # this row's reference does not suit the metric (e.g. no number)
+                    continue
+            result = summarize(name, scores)
+            summaries.append(
+                {
+                    "name": name,
+                    "mean": result.mean,
+                    "ci_low": result.ci_low,
+                    "ci_high": result.ci_high,
+                    "n": result.n,
+                }
+            )
+    except (MetricError, ValueError, TypeError, KeyError) as exc:
+        detail = str(exc) if isinstance(exc, MetricError) else f"{type(exc).__name__} while scoring"
+        return {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}}
+    return {
+        "status": "completed",
+        "metrics": summaries,
+        "n": len(rows),
+        "failed_rows": failed,
+        "partial": len(rows) < int(data["total_rows"]),
+        "error": None,
+    }
+
+
+def _record(job: Any, evaluation: dict[str, Any], spec: str | None) -> None:
+    """Write the evaluation onto the job; an evaluating job becomes completed (or failed)."""
+    stored = {**evaluation, "spec": spec}
+    target = "completed" if evaluation["status"] == "completed" else "failed"
+    fields: dict[str, Any] = {"evaluation": stored}
+    if target == "failed":
+        fields["error"] = evaluation["error"]
+    changed, current = transition(job, to=target, allowed_from=("evaluating",), fields=fields)
+    if not changed and current is not None:  # budget_exhausted: the status stays, the metrics are added
+        job.update({"evaluation": stored, "updated_at": now()})

@@ -1,0 +1,241 @@
+"""Batch jobs: create (pin the prompt and the rows, enqueue the chunks), read, cancel.
+
+A job pins everything it runs with at creation: the prompt's text (a later version does not
+change a running job), the dataset version, the model and its parameters. With an
+Idempotency-Key the job id derives from the key and the body, so a retried create finds the job
+it already made instead of making another.
+
+What a request may ask for, and how many jobs a tenant may run, is `admission`'s business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from promptopt.batch import admission, paths, source
+from promptopt.batch import chunks as chunk_tasks
+from promptopt.batch.options import BatchOptions, options
+from promptopt.batch.state import now, transition
+from promptopt.batch.view import job_view
+from promptopt.errors import ApiError, Conflict, InvalidRequest, NotFound
+from promptopt.models.batch import ACTIVE_STATUSES, BatchCreate, BatchJob, EvaluationCreate
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference
+
+    from promptopt.auth import Principal
+
+log = logging.getLogger(__name__)
+
+_WRITE_BATCH = 400
+
+
+def new_job_id(tenant: str, body: BatchCreate, idempotency_key: str | None) -> str:
+    """A job id: random, or derived from the Idempotency-Key and the body."""
+    if idempotency_key is None:
+        return "bj_" + secrets.token_hex(10)
+    seed = json.dumps([tenant, idempotency_key, body.model_dump(mode="json")], sort_keys=True)
+    return "bj_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
+
+
+def load_job(principal: Principal, job_id: str) -> tuple[DocumentReference, dict[str, Any]]:
+    """The job's reference and data; 404 for ids of other tenants, unknown or malformed ids."""
+    if not paths.JOB_ID_RE.fullmatch(job_id):
+        raise NotFound(f"batch job {job_id[:40]} not found", code="job_not_found")
+    ref = paths.job_ref(principal.tenant, job_id)
+    snapshot = ref.get()
+    if not snapshot.exists:
+        raise NotFound(f"batch job {job_id} not found", code="job_not_found")
+    return ref, snapshot.to_dict() or {}
+
+
+def get_job(*, principal: Principal, job_id: str) -> BatchJob:
+    """The job with its progress, usage and (for evaluations) metrics."""
+    ref, data = load_job(principal, job_id)
+    return job_view(ref, data)
+
+
+def cancel_job(*, principal: Principal, job_id: str) -> BatchJob:
+    """Stop a queued or running job; chunks not yet run make no calls. Cancelling twice is fine."""
+    ref, data = load_job(principal, job_id)
+    changed, current = transition(
+        ref, to="cancelled", allowed_from=ACTIVE_STATUSES, fields={"stop_reason": "cancelled"}
+    )
+    current = current or data
+    if not changed and current.get("status") != "cancelled":
+        raise Conflict(
+            f"batch job {job_id} is {current.get('status')}; only queued or running jobs can be cancelled",
+            code="job_not_cancellable",
+            job_status=current.get("status"),
+        )
+    log.info("job %s cancelled", job_id, extra={"fields": {"job_id": job_id}})
+    return job_view(ref, current)
+
+
+def create_job(
+    *,
+    principal: Principal,
+    body: BatchCreate,
+    idempotency_key: str | None = None,
+    opts: BatchOptions | None = None,
+) -> BatchJob:
+    """Pin the prompt and rows, write the job, enqueue one task per chunk; the job is then running."""
+    opts = opts or options()
+    tenant = principal.tenant
+    job_id = new_job_id(tenant, body, idempotency_key)
+    ref = paths.job_ref(tenant, job_id)
+    if idempotency_key is not None:
+        existing = ref.get()
+        if existing.exists:
+            return _resume(ref, existing.to_dict() or {})
+    model = _model_id(body.model)
+    system_prompt, template, pin = _resolve_prompt(principal, body)
+    rows = source.resolve(tenant=tenant, body=body, max_rows=opts.max_rows)
+    metrics = body.metrics if isinstance(body, EvaluationCreate) else None
+    admission.check_rows(template, rows)
+    if metrics is not None:
+        admission.check_metrics(metrics, rows)
+    admission.check_capacity(tenant, opts)
+    chunk_size = body.chunk_size or opts.chunk_size
+    n_chunks = chunk_tasks.plan(rows.total_rows, chunk_size)
+    stamp = now()
+    doc: dict[str, Any] = {
+        "job_id": job_id,
+        "kind": "evaluation" if metrics is not None else "batch",
+        "status": "queued",
+        "model": str(model),
+        "provider": model.provider,
+        "system_prompt": system_prompt,
+        "output_prompt": template,
+        "prompt": pin,
+        "temperature": body.temperature,
+        "max_tokens": body.max_tokens,
+        # As JSON text: a schema may hold what Firestore maps cannot (arrays of arrays).
+        "response_schema": json.dumps(body.response_schema) if body.response_schema is not None else None,
+        "source": rows.info,
+        "total_rows": rows.total_rows,
+        "chunk_size": chunk_size,
+        "chunks": n_chunks,
+        "concurrency": body.concurrency or opts.concurrency,
+        "cache": body.cache,
+        "budget": body.budget.model_dump(),
+        "queue": chunk_tasks.queue_for(model.provider),
+        "task_epoch": 0,
+        "stop_reason": None,
+        "error": None,
+        "totals": None,
+        "evaluation": (
+            {"status": "pending", "spec": json.dumps([m.model_dump() for m in metrics])} if metrics else None
+        ),
+        "created_at": stamp,
+        "updated_at": stamp,
+        "finished_at": None,
+        "created_by": principal.subject,
+    }
+    _write(ref, doc, rows, chunk_size)
+    admission.recheck_capacity(ref, tenant, opts)
+    return _enqueue(ref, doc)
+
+
+def _model_id(requested: str | None) -> Any:
+    from promptopt.inference.complete import default_model
+    from promptopt.inference.errors import UnknownModel
+    from promptopt.llm import registry
+    from promptopt.llm.types import ModelConfigError
+
+    try:
+        return registry.parse_model_id(requested or default_model())
+    except ModelConfigError as exc:
+        raise UnknownModel(str(exc)) from None
+
+
+def _resolve_prompt(principal: Principal, body: BatchCreate) -> tuple[str, str, dict[str, Any] | None]:
+    if body.prompt_id is None:
+        if body.output_prompt is None:  # the model validator makes this unreachable
+            raise InvalidRequest("an inline prompt needs output_prompt", code="validation_failed")
+        return body.system_prompt or "", body.output_prompt, None
+    from promptopt import prompts
+    from promptopt.models.prompts import PromptGetQuery
+
+    found = prompts.get_prompt(
+        principal=principal,
+        prompt_id=body.prompt_id,
+        query=PromptGetQuery(version=body.version, label=body.label),
+    )
+    return found.system_prompt, found.output_prompt, {"prompt_id": found.prompt_id, "version": found.version}
+
+
+def _write(ref: DocumentReference, doc: dict[str, Any], rows: source.ResolvedSource, chunk_size: int) -> None:
+    """Inline inputs first (one document per chunk), then the job itself."""
+    from google.api_core import exceptions as gexc
+
+    client = ref._client
+    if rows.inline is not None:
+        documents = source.inline_documents(rows.inline, chunk_size)
+        for start in range(0, len(documents), _WRITE_BATCH):
+            batch = client.batch()
+            for index, item in enumerate(documents[start : start + _WRITE_BATCH], start):
+                batch.set(paths.inputs_ref(ref, index), item)
+            batch.commit()
+    try:
+        ref.create(doc)
+    except (gexc.AlreadyExists, gexc.Conflict):
+        raise Conflict(
+            "a request with this Idempotency-Key is creating this job; retry shortly",
+            code="job_being_created",
+        ) from None
+
+
+def _enqueue(ref: DocumentReference, doc: dict[str, Any]) -> BatchJob:
+    """Enqueue every chunk and move the job to running; an enqueue failure fails the job (503)."""
+    tenant = ref.parent.parent.id
+    try:
+        chunk_tasks.enqueue(
+            tenant=tenant,
+            job_id=ref.id,
+            chunks=range(int(doc["chunks"])),
+            epoch=int(doc.get("task_epoch") or 0),
+            queue=str(doc["queue"]),
+        )
+    except Exception as exc:
+        log.exception("enqueueing job %s failed", ref.id)
+        transition(
+            ref,
+            to="failed",
+            allowed_from=("queued",),
+            fields={"error": {"code": "enqueue_failed", "message": "the chunks could not be queued; retry"}},
+        )
+        if isinstance(exc, ApiError):
+            raise
+        raise chunk_tasks.BatchNotConfigured(
+            "the job's chunks could not be queued; retry the request", code="enqueue_failed", retry_after_s=5
+        ) from exc
+    changed, current = transition(ref, to="running", allowed_from=("queued",))
+    # Just enqueued, nothing has run yet, unless a fast chunk already moved the job on.
+    return job_view(ref, current or doc, fresh=changed)
+
+
+def _resume(ref: DocumentReference, data: dict[str, Any]) -> BatchJob:
+    """A create retried with the same key: finish what the first attempt left undone."""
+    from google.cloud.firestore import DELETE_FIELD
+
+    status = data.get("status")
+    if status == "queued":
+        return _enqueue(ref, data)
+    if status == "failed" and (data.get("error") or {}).get("code") == "enqueue_failed":
+        # Task names of the first attempt may be spent (Cloud Tasks reserves them): a new epoch.
+        epoch = int(data.get("task_epoch") or 0) + 1
+        changed, current = transition(
+            ref,
+            to="queued",
+            allowed_from=("failed",),
+            fields={"task_epoch": epoch, "error": None, "finished_at": DELETE_FIELD},
+        )
+        if changed and current is not None:
+            current["finished_at"] = None
+            return _enqueue(ref, current)
+    return job_view(ref, data)

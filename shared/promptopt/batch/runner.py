@@ -1,0 +1,358 @@
+"""Running one chunk: the body of a Cloud Task, safe to deliver any number of times.
+
+1. One read of the chunk's result ids (`get_all`) says which rows are done; only the others run,
+   so a duplicate delivery of a finished chunk makes no model call at all.
+2. Rows render their template from the row's inputs; cached answers are taken for free, and rows
+   asking the very same call share one (when caching is on).
+3. The budget is checked and this chunk's calls reserved before any call is made.
+4. Calls run on a bounded thread pool. A retryable failure (429, 5xx, timeout) stops new calls;
+   a permanent one is recorded on its row and the chunk goes on.
+5. Results are created per row under deterministic ids, in batches, and flushed even when the
+   run is interrupted, so a retry resumes where the crash left off.
+6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
+   backoff, unless this was the queue's last attempt, which records those rows as failed.
+7. The chunk marks itself done and checks whether the job is complete (see completion).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from promptopt.batch import budget, cache, completion, paths, source
+from promptopt.batch.calls import NOT_RUN, Outcome, call
+from promptopt.batch.chunks import chunk_bounds
+from promptopt.batch.options import BatchOptions, options
+from promptopt.batch.state import transition
+from promptopt.batch.writer import ChunkTotals, ResultWriter, read_done
+from promptopt.errors import ApiError
+from promptopt.llm import registry
+from promptopt.llm.types import CompletionRequest
+from promptopt.models.batch import ACTIVE_STATUSES
+from promptopt.templates import TemplateError, placeholders, render
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 10
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a chunk task, with the attempt counters Cloud Tasks sends as headers."""
+
+    tenant: str
+    job_id: str
+    chunk: int
+    retry_count: int = 0
+    execution_count: int = 0
+
+
+@dataclass
+class ChunkReport:
+    """What a delivery did; `status` "retry" asks the queue to deliver the chunk again later."""
+
+    status: Literal["done", "skipped", "retry"]
+    reason: str = ""
+    calls: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cache_hits: int = 0
+    pending: int = 0
+    retry_after_s: int | None = None
+
+
+@dataclass
+class _Call:
+    """One distinct model call and the rows waiting for its answer."""
+
+    key: str
+    request: CompletionRequest
+    rows: list[source.RowInput] = field(default_factory=list)
+
+
+def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkReport:
+    """Run the pending rows of one chunk; see the module docstring for the steps."""
+    opts = opts or options()
+    job = paths.job_ref(delivery.tenant, delivery.job_id)
+    snapshot = job.get()
+    if not snapshot.exists:
+        log.error("chunk task for unknown job %s", delivery.job_id)
+        return ChunkReport("skipped", reason="job_not_found")
+    data = snapshot.to_dict() or {}
+    n_chunks = int(data["chunks"])
+    if not 0 <= delivery.chunk < n_chunks:
+        log.error("chunk %d is outside job %s (%d chunks)", delivery.chunk, delivery.job_id, n_chunks)
+        return ChunkReport("skipped", reason="chunk_out_of_range")
+    chunk_ref = paths.chunks(job).document(paths.chunk_id(delivery.chunk))
+    record = chunk_ref.get().to_dict() or {}
+    if record.get("state") == "done":  # a duplicate delivery, or the retry of a crashed completion step
+        completion.maybe_complete(tenant=delivery.tenant, job=job, chunks=n_chunks, chunk=delivery.chunk)
+        return ChunkReport("skipped", reason="chunk_already_done")
+    return _Run(delivery, opts, job, data, chunk_ref, record).run()
+
+
+class _Run:
+    """The state of one delivery while it runs."""
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        opts: BatchOptions,
+        job: DocumentReference,
+        data: dict[str, Any],
+        chunk_ref: DocumentReference,
+        record: dict[str, Any],
+    ) -> None:
+        self.delivery = delivery
+        self.opts = opts
+        self.job = job
+        self.data = data
+        self.chunk_ref = chunk_ref
+        self.record = record
+        self.started = time.monotonic()
+        self.is_last = delivery.retry_count + 1 >= opts.max_attempts
+        self.writer = ResultWriter(job)
+        self.totals = ChunkTotals()
+        self.report = ChunkReport("done")
+        self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
+
+    # The steps ---------------------------------------------------------------------------------
+    def run(self) -> ChunkReport:
+        bounds = self.bounds
+        done = read_done(self.job, bounds)
+        for result in done.values():
+            self.totals.add(result)
+        if self.data.get("status") not in ACTIVE_STATUSES:
+            return self._finish(reason=f"job_{self.data.get('status')}")
+        if len(done) == len(bounds):
+            return self._finish(reason="rows_already_done")
+        try:
+            loaded = source.chunk_rows(
+                tenant=self.delivery.tenant, job=self.job, data=self.data, chunk=self.delivery.chunk
+            )
+        except ApiError as exc:  # the pinned dataset version is gone: these rows can never run
+            for row in bounds:
+                if row not in done:
+                    self._record(source.RowInput(row=row, inputs={}), failure=(exc.code, exc.detail))
+            self._flush()
+            return self._finish()
+        rows = [r for r in loaded if r.row not in done]
+        limits = {k: v for k, v in (self.data.get("budget") or {}).items() if v is not None}
+        budget_hit, limit = False, None
+        try:
+            calls = self._prepare(rows)
+            to_run = calls
+            if limits and calls:  # without a budget there is nothing to sum or reserve
+                allowed, limit = budget.allowance(
+                    limits,
+                    budget.job_spent(self.job),
+                    budget.Spent.of_chunk(self.record),
+                    self.totals,
+                    len(calls),
+                )
+                budget_hit, to_run = limit is not None and allowed < len(calls), calls[:allowed]
+                if to_run:
+                    self.chunk_ref.set(
+                        {"chunk": self.delivery.chunk, "state": "running", "reserved_calls": len(to_run)},
+                        merge=True,
+                    )
+            if to_run:
+                self._call_all(to_run)
+        finally:
+            self._flush()
+        if self.report.pending and not self.is_last:
+            if limits:  # what this attempt spent stays visible to other chunks' budget checks
+                self.chunk_ref.set({"reserved_calls": 0, **self.totals.as_fields()}, merge=True)
+            self.report.status, self.report.retry_after_s = "retry", RETRY_AFTER_S
+            return self.report
+        if budget_hit:
+            log.info("job %s reached its budget (%s)", self.job.id, limit)
+            transition(self.job, to="budget_exhausted", fields={"stop_reason": f"budget:{limit}"})
+        return self._finish()
+
+    def _prepare(self, rows: list[source.RowInput]) -> list[_Call]:
+        """Render each row; record rows that cannot run; answer cached ones; group the rest by call."""
+        data = self.data
+        model = str(data["model"])
+        template = str(data["output_prompt"])
+        needed = placeholders(template)
+        schema = json.loads(data["response_schema"]) if data.get("response_schema") else None
+        calls: dict[str, _Call] = {}
+        for row in rows:
+            missing = [name for name in needed if name not in row.inputs]
+            if missing:
+                self._record(
+                    row, failure=("missing_variables", f"the row has no value for: {', '.join(missing)}")
+                )
+                continue
+            try:
+                user_prompt = render(template, row.inputs)
+            except TemplateError as exc:
+                self._record(row, failure=("invalid_template", str(exc)))
+                continue
+            request = CompletionRequest(
+                user_prompt=user_prompt,
+                system_prompt=str(data.get("system_prompt") or ""),
+                temperature=float(data.get("temperature") or 0.0),
+                max_tokens=int(data.get("max_tokens") or 1024),
+                response_schema=schema,
+                timeout_s=self.opts.call_timeout_s,
+            )
+            key = cache.key(model, request) if data.get("cache", True) else f"row-{row.row}"
+            calls.setdefault(key, _Call(key, request)).rows.append(row)
+        if data.get("cache", True) and calls:
+            hits = cache.lookup(self.delivery.tenant, calls)
+            for key, answer in hits.items():
+                for row in calls.pop(key).rows:
+                    self._record(row, cached=answer)
+        return list(calls.values())
+
+    def _call_all(self, calls: list[_Call]) -> None:
+        """Make the calls with bounded concurrency; stop starting new ones on a retryable failure."""
+        provider = registry.provider(str(self.data["model"]))
+        stop = threading.Event()
+        deadline = self.started + self.opts.chunk_deadline_s
+
+        def attempt(item: _Call) -> Outcome:
+            remaining = deadline - time.monotonic()
+            if stop.is_set() or remaining <= 1:
+                return NOT_RUN
+            if remaining < item.request.timeout_s:
+                item.request = _with_timeout(item.request, remaining)
+            return call(provider, item.request)
+
+        concurrency = int(self.data.get("concurrency") or self.opts.concurrency)
+        fresh: dict[str, cache.CachedAnswer] = {}
+        pool = ThreadPoolExecutor(max_workers=min(concurrency, len(calls)), thread_name_prefix="batch-call")
+        try:
+            futures: dict[Future[Outcome], _Call] = {}
+            for item in calls:
+                context = contextvars.copy_context()  # workers log with this delivery's labels
+                futures[pool.submit(context.run, attempt, item)] = item
+            outstanding = set(futures)
+            while outstanding:
+                finished, outstanding = wait(outstanding, return_when=FIRST_COMPLETED)
+                crashed: BaseException | None = None
+                for future in finished:
+                    try:
+                        outcome = future.result()
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others are kept
+                        crashed = crashed or exc
+                        continue
+                    if outcome.kind == "retryable" and not self.is_last:
+                        stop.set()  # the model is busy: back off through the queue, not here
+                    self._settle(futures[future], outcome, fresh)
+                if crashed is not None:
+                    raise crashed
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if fresh:
+                cache.store(self.delivery.tenant, str(self.data["model"]), fresh, self.opts.cache_ttl_s)
+
+    def _settle(self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer]) -> None:
+        if outcome.kind in ("retryable", "not_run"):
+            if self.is_last:
+                code = outcome.code or "not_run"
+                message = outcome.message or "the chunk ran out of time before this row's call"
+                for row in item.rows:
+                    self._record(row, failure=(code, f"{message}; gave up after the last attempt"))
+            else:
+                self.report.pending += len(item.rows)
+            return
+        if outcome.kind == "permanent":
+            for i, row in enumerate(item.rows):
+                self._record(row, failure=(outcome.code, outcome.message), calls=int(i == 0))
+            return
+        completion_ = outcome.completion
+        assert completion_ is not None
+        answer = cache.CachedAnswer(
+            text=completion_.text,
+            finish_reason=completion_.finish_reason,
+            input_tokens=completion_.usage.input_tokens,
+            output_tokens=completion_.usage.output_tokens,
+        )
+        if self.data.get("cache", True):
+            fresh[item.key] = answer
+        for i, row in enumerate(item.rows):
+            if i == 0:
+                self._record(row, answer=answer, cost_usd=completion_.cost_usd, latency_s=outcome.latency_s)
+            else:  # another row of this chunk asked the very same call: it shares the answer
+                self._record(row, cached=answer)
+
+    # Results -----------------------------------------------------------------------------------
+    def _record(
+        self,
+        row: source.RowInput,
+        *,
+        answer: cache.CachedAnswer | None = None,
+        cached: cache.CachedAnswer | None = None,
+        failure: tuple[str, str] | None = None,
+        calls: int = 0,
+        cost_usd: float = 0.0,
+        latency_s: float = 0.0,
+    ) -> None:
+        used = answer or cached
+        doc: dict[str, Any] = {
+            "row": row.row,
+            "status": "failed" if failure else "succeeded",
+            "output": used.text if used else None,
+            "error": {"code": failure[0], "message": failure[1]} if failure else None,
+            "inputs": row.inputs,
+            "reference": row.reference,
+            "dataset_row": row.dataset_row,
+            "split": row.split,
+            "cached": cached is not None,
+            "n_cached": int(cached is not None),
+            "n_failed": int(failure is not None),
+            "n_calls": 1 if answer is not None else calls,
+            "input_tokens": answer.input_tokens if answer else 0,
+            "output_tokens": answer.output_tokens if answer else 0,
+            "cost_usd": round(cost_usd, 8),
+            "latency_ms": round(latency_s * 1000),
+            "finish_reason": used.finish_reason if used else None,
+            "attempt": self.delivery.retry_count,
+        }
+        self.totals.add(doc)
+        if failure:
+            self.report.failed += 1
+        else:
+            self.report.succeeded += 1
+        self.report.cache_hits += doc["n_cached"]
+        self.report.calls += doc["n_calls"]
+        self.writer.add(doc)
+
+    def _flush(self) -> None:
+        self.writer.flush()
+        if self.writer.duplicates:  # a concurrent delivery won some rows: count what was kept
+            self.totals = ChunkTotals()
+            for result in read_done(self.job, self.bounds).values():
+                self.totals.add(result)
+
+    def _finish(self, reason: str = "") -> ChunkReport:
+        completion.finish_chunk(self.job, self.delivery.chunk, self.totals, attempt=self.delivery.retry_count)
+        completion.maybe_complete(
+            tenant=self.delivery.tenant,
+            job=self.job,
+            chunks=int(self.data["chunks"]),
+            chunk=self.delivery.chunk,
+        )
+        if reason:
+            self.report.reason = reason
+            if reason.startswith("job_"):
+                self.report.status = "skipped"
+        return self.report
+
+
+def _with_timeout(request: CompletionRequest, timeout_s: float) -> CompletionRequest:
+    from dataclasses import replace
+
+    return replace(request, timeout_s=max(1.0, timeout_s))

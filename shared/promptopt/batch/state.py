@@ -1,0 +1,80 @@
+"""The job state machine: every status change is a conditional write, so exactly one writer wins.
+
+    queued ──(tasks enqueued)──► running ──(every chunk terminal)──► completed
+       │                           │                             └─► evaluating ──► completed
+       │                           ├──(cancel)──────────────► cancelled
+       │                           └──(a chunk meets the budget)► budget_exhausted
+       └──(enqueue failed)──► failed ──(same Idempotency-Key retried)──► queued
+
+A change reads the job, checks the current status is one it may leave, and writes with the read's
+update time as precondition; a concurrent change makes the write fail and the loop re-reads. The
+job document is written only on these few transitions, never per row, so it is never hot (the
+Firestore emulator times out concurrent transactions on one document; preconditions do not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from promptopt.errors import Conflict
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference
+
+_ATTEMPTS = 8
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"running", "failed", "cancelled", "budget_exhausted", "completed", "evaluating"}),
+    "running": frozenset({"completed", "evaluating", "cancelled", "budget_exhausted", "failed"}),
+    "evaluating": frozenset({"completed", "failed"}),
+    "failed": frozenset({"queued"}),
+    "completed": frozenset(),
+    "cancelled": frozenset(),
+    "budget_exhausted": frozenset(),
+}
+
+
+def now() -> datetime:
+    """The current time (UTC)."""
+    return datetime.now(UTC)
+
+
+def transition(
+    ref: DocumentReference,
+    *,
+    to: str | Callable[[dict[str, Any]], str | None],
+    allowed_from: Collection[str] | None = None,
+    fields: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> tuple[bool, dict[str, Any] | None]:
+    """Move the job to `to` if its status allows; returns (changed, the job as it now is).
+
+    `to` may be a function of the current job (None: no change). `allowed_from` narrows the
+    statuses that may be left (default: any with `to` among its TRANSITIONS). `fields` are written
+    along with the status. Returns (False, None) when the job does not exist.
+    """
+    from google.api_core import exceptions as gexc
+
+    for _ in range(_ATTEMPTS):
+        snapshot = ref.get()
+        if not snapshot.exists:
+            return False, None
+        data = snapshot.to_dict() or {}
+        current = str(data.get("status"))
+        target = to(data) if callable(to) else to
+        if target is None or target not in TRANSITIONS.get(current, frozenset()):
+            return False, data
+        if allowed_from is not None and current not in allowed_from:
+            return False, data
+        extra = fields(data) if callable(fields) else dict(fields or {})
+        stamp = now()
+        update = {**extra, "status": target, "updated_at": stamp}
+        if target in ("completed", "cancelled", "budget_exhausted", "failed"):
+            update.setdefault("finished_at", stamp)
+        try:
+            ref.update(update, option=ref._client.write_option(last_update_time=snapshot.update_time))
+        except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
+            continue  # someone else changed the job meanwhile: look again
+        return True, {**data, **update}
+    raise Conflict("the job is changing too often to update; retry shortly", code="job_busy")

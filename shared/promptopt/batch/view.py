@@ -1,0 +1,116 @@
+"""A job document as the API shows it, with live progress while rows are still being written.
+
+A finished job carries the totals its completion step froze. Until then progress and usage
+are aggregation queries over its results (count and sums; at most five aggregations each, so
+two queries), which cost one read per thousand rows and never touch a counter document.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from promptopt.batch import paths
+from promptopt.batch.aggregate import aggregate
+from promptopt.models.batch import (
+    BatchJob,
+    Budget,
+    EvaluationInfo,
+    JobError,
+    Progress,
+    PromptPin,
+    SourceInfo,
+    Usage,
+)
+from promptopt.models.evaluation import MetricSummary
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference
+
+_LIVE = (
+    ("failed", "n_failed"),
+    ("cache_hits", "n_cached"),
+    ("calls", "n_calls"),
+    ("cost_usd", "cost_usd"),
+)
+_TOKENS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"))
+
+
+def live_totals(job: DocumentReference) -> dict[str, Any]:
+    """Counts and usage summed over the results written so far."""
+    results = paths.results(job)
+    values = aggregate(results, count="n", sums=_LIVE) | aggregate(results, sums=_TOKENS)
+    done, failed = int(values.get("n") or 0), int(values.get("failed") or 0)
+    return {
+        "succeeded": done - failed,
+        "failed": failed,
+        "cache_hits": int(values.get("cache_hits") or 0),
+        "calls": int(values.get("calls") or 0),
+        "input_tokens": int(values.get("input_tokens") or 0),
+        "output_tokens": int(values.get("output_tokens") or 0),
+        "cost_usd": round(float(values.get("cost_usd") or 0.0), 8),
+    }
+
+
+def _evaluation(data: dict[str, Any] | None) -> EvaluationInfo | None:
+    if not data:
+        return None
+    return EvaluationInfo(
+        status=data.get("status", "pending"),
+        metrics=[MetricSummary.model_validate(m) for m in data.get("metrics") or []],
+        n=data.get("n"),
+        failed_rows=data.get("failed_rows"),
+        partial=bool(data.get("partial")),
+        error=JobError.model_validate(data["error"]) if data.get("error") else None,
+    )
+
+
+def metric_specs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an evaluation job asked for (name and params)."""
+    spec = (data.get("evaluation") or {}).get("spec")
+    return list(json.loads(spec)) if spec else []
+
+
+_NOTHING_YET = dict.fromkeys(
+    ("succeeded", "failed", "cache_hits", "calls", "input_tokens", "output_tokens"), 0
+)
+
+
+def job_view(job: DocumentReference, data: dict[str, Any], *, fresh: bool = False) -> BatchJob:
+    """The API representation of a job document (`fresh`: just created, nothing can have run)."""
+    totals = data.get("totals") or ({**_NOTHING_YET, "cost_usd": 0.0} if fresh else live_totals(job))
+    total = int(data["total_rows"])
+    succeeded, failed = int(totals["succeeded"]), int(totals["failed"])
+    return BatchJob(
+        job_id=str(data["job_id"]),
+        kind=data.get("kind", "batch"),
+        status=data["status"],
+        model=str(data["model"]),
+        prompt=PromptPin.model_validate(data["prompt"]) if data.get("prompt") else None,
+        source=SourceInfo.model_validate(data["source"]),
+        chunk_size=int(data["chunk_size"]),
+        chunks=int(data["chunks"]),
+        concurrency=int(data["concurrency"]),
+        cache=bool(data.get("cache", True)),
+        budget=Budget.model_validate(data.get("budget") or {}),
+        progress=Progress(
+            total=total,
+            succeeded=succeeded,
+            failed=failed,
+            pending=max(0, total - succeeded - failed),
+            cache_hits=int(totals["cache_hits"]),
+        ),
+        usage=Usage(
+            calls=int(totals["calls"]),
+            input_tokens=int(totals["input_tokens"]),
+            output_tokens=int(totals["output_tokens"]),
+            cost_usd=float(totals["cost_usd"]),
+        ),
+        stop_reason=data.get("stop_reason"),
+        error=JobError.model_validate(data["error"]) if data.get("error") else None,
+        evaluation=_evaluation(data.get("evaluation")),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        finished_at=data.get("finished_at"),
+        created_by=str(data.get("created_by") or ""),
+    )
