@@ -39,8 +39,10 @@ locals {
     PROMPTOPT_FUNCTIONS_BASE_URL    = "https://${var.region}-${var.project_id}.cloudfunctions.net"
     PROMPTOPT_LOG_LEVEL             = var.log_level
     PROMPTOPT_DEFAULT_MODEL         = var.default_model
-    LOG_EXECUTION_ID                = "true"
-    PYTHONUNBUFFERED                = "1"
+    # The chunk handler writes terminal records on what the queue makes the last attempt.
+    PROMPTOPT_BATCH_MAX_ATTEMPTS = tostring(try(var.queues.inference.max_attempts, 10))
+    LOG_EXECUTION_ID             = "true"
+    PYTHONUNBUFFERED             = "1"
   }
 }
 

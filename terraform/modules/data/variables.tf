@@ -70,6 +70,21 @@ variable "firestore_indexes" {
         { field_path = "prompt_id", order = "DESCENDING" },
       ]
     }
+    datasets_by_created = {
+      collection = "datasets"
+      fields = [
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "dataset_id", order = "DESCENDING" },
+      ]
+    }
+    datasets_by_name = {
+      collection = "datasets"
+      fields = [
+        { field_path = "name", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "dataset_id", order = "DESCENDING" },
+      ]
+    }
     prompts_by_label = {
       collection = "prompts"
       fields = [
@@ -107,5 +122,23 @@ variable "firestore_index_exemptions" {
     { collection = "versions", field = "output_prompt" },
     { collection = "versions", field = "metadata" },
     { collection = "idempotency", field = "body" },
+    # Dataset versions (the same collection group id as prompt versions): offsets, statistics
+    # and bad rows are read with the document, never queried, and can be large.
+    { collection = "versions", field = "offsets" },
+    { collection = "versions", field = "stats" },
+    { collection = "versions", field = "bad_rows" },
+    # Batch jobs: results, inline inputs, pinned prompts and cached answers are read by id. A
+    # chunk of inline rows with many variables would otherwise pass the 40,000 index entries
+    # a document may have.
+    { collection = "results", field = "output" },
+    { collection = "results", field = "inputs" },
+    { collection = "results", field = "reference" },
+    { collection = "results", field = "error" },
+    { collection = "inputs", field = "rows" },
+    { collection = "batch_jobs", field = "system_prompt" },
+    { collection = "batch_jobs", field = "output_prompt" },
+    { collection = "batch_jobs", field = "response_schema" },
+    { collection = "batch_jobs", field = "evaluation" },
+    { collection = "cache", field = "text" },
   ]
 }
