@@ -106,6 +106,8 @@ def _register_drop(obj: FinalizedObject, drop: DroppedFile) -> tuple[str, str, i
         log.warning("dropped file names no existing dataset", extra={"object": obj.name})
         return None
     fmt = drop.format
+    if existing is not None and existing.get("mapping_error") and obj.metadata.get("inputs"):
+        _repair_mapping(tenant, dataset_id, obj, fmt)
     create = None
     if existing is None:
         mapping = mapping_for(_header(obj, fmt), obj.metadata)
@@ -135,6 +137,17 @@ def _register_drop(obj: FinalizedObject, drop: DroppedFile) -> tuple[str, str, i
         allocated = records.allocate_version(tenant, dataset_id, make, claim=claim)
     log.info("dropped file registered", extra={"dataset_id": dataset_id, "version": allocated.version})
     return tenant, dataset_id, allocated.version
+
+
+def _repair_mapping(tenant: str, dataset_id: str, obj: FinalizedObject, fmt: str) -> None:
+    """A dataset whose first drop had no usable mapping takes one from a later file's metadata."""
+    from google.cloud.firestore import DELETE_FIELD
+
+    mapping = mapping_for(_header(obj, fmt), obj.metadata)
+    if isinstance(mapping, ColumnMapping):
+        records.dataset_ref(tenant, dataset_id).update(
+            {"mapping": mapping.model_dump(), "mapping_error": DELETE_FIELD}
+        )
 
 
 def _drop_dataset(dataset_id: str, drop: DroppedFile, mapping: ColumnMapping | None) -> dict[str, Any]:

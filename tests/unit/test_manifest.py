@@ -104,3 +104,13 @@ def test_posts_that_write_honour_idempotency_keys(spec) -> None:  # type: ignore
     writes = any(grant.role == "roles/datastore.user" for grant in spec.roles)
     if writes:
         assert "Idempotency-Key" in spec.http.headers
+
+
+def test_dataset_create_body_cap_fits_inline_content() -> None:
+    from promptopt.manifest import load_manifest
+    from promptopt.models.datasets import MAX_CREATE_BODY_BYTES
+
+    caps = {
+        s.name: s.http.max_body_bytes for s in load_manifest() if s.name.startswith("datasets_") and s.is_http
+    }
+    assert caps["datasets_create"] == caps["datasets_version_create"] == MAX_CREATE_BODY_BYTES

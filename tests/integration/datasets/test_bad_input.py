@@ -104,3 +104,15 @@ def test_a_dropped_file_without_usable_columns_fails_visibly(api: Api, tenant: s
     assert version["status"] == "failed"
     assert version["failure"]["code"] == "no_mapping"
     assert "inputs=" in version["failure"]["reason"]
+
+
+def test_a_later_drop_with_metadata_repairs_the_mapping(api: Api, tenant: str, ingest: Ingest) -> None:
+    name = f"tenants/{tenant}/drop/scores.csv"
+    ingest.put(name, b"answer\n1\n")
+    ingest.deliver(name)
+    ingest.put(name, b"q,answer\nx,1\n", metadata={"inputs": "q", "reference": "answer"})
+    ingest.deliver(name)
+    dataset = api.call("datasets_list", "GET", "/api/v1/datasets", tenant=tenant).get_json()["items"][0]
+    assert dataset["mapping"] == {"inputs": ["q"], "reference": "answer"}
+    statuses = [v["status"] for v in get(api, tenant, dataset["dataset_id"])["versions"]]
+    assert statuses == ["ready", "failed"]
