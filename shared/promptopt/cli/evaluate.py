@@ -1,4 +1,8 @@
-"""`promptopt evaluate FILE --metric NAME ...`: score a JSONL file of predictions and references."""
+"""`promptopt evaluate FILE --metric NAME ...`: score a JSONL file of predictions and references.
+
+The metric names in `--help` come from `promptopt.evaluation`, imported only when help is shown
+(it loads pydantic, which the CLI keeps off its start-up path).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,39 @@ from typing import Any
 
 from promptopt.cli import output
 from promptopt.cli.main import EXIT_OK, CliError, Context
+
+#: Placeholders in help texts that MetricHelpFormatter fills from promptopt.evaluation.
+ALL_METRICS_HELP = "{all_metrics}"
+ROW_METRICS_HELP = "{row_metrics}"
+
+
+def metric_names(*, model_backed: bool = True) -> list[str]:
+    """The metric names the API knows: every one, or only the row-at-a-time (deterministic) ones."""
+    from promptopt.evaluation import METRIC_NAMES, METRICS
+
+    return list(METRIC_NAMES) if model_backed else sorted(METRICS)
+
+
+def metrics_help(*, model_backed: bool = True) -> str:
+    """`contains, exact_match, ...; and, calling a model: embedding_similarity, llm_judge`."""
+    from promptopt.evaluation import MODEL_METRICS
+
+    names = metric_names(model_backed=model_backed)
+    plain = ", ".join(n for n in names if n not in MODEL_METRICS)
+    called = ", ".join(n for n in names if n in MODEL_METRICS)
+    return plain + (f"; and, calling a model: {called}" if called else "")
+
+
+class MetricHelpFormatter(argparse.HelpFormatter):
+    """Fills the metric placeholders of help texts when help is printed (never at start-up)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text and ALL_METRICS_HELP in text:
+            text = text.replace(ALL_METRICS_HELP, metrics_help(model_backed=True).replace("%", "%%"))
+        if text and ROW_METRICS_HELP in text:
+            text = text.replace(ROW_METRICS_HELP, metrics_help(model_backed=False).replace("%", "%%"))
+        return text
 
 
 def read_rows(path: str) -> tuple[list[str], list[str | None]]:
@@ -85,7 +122,10 @@ def register(groups: Any, common: argparse.ArgumentParser) -> None:
         "evaluate",
         parents=[common],
         help="score predictions against references with built-in metrics",
-        description="Score a JSONL file whose lines hold 'prediction' and 'reference'. Nothing is stored.",
+        description="Score a JSONL file whose lines hold 'prediction' and 'reference'. Nothing is stored. "
+        "Model-backed metrics call a model: the API's default model (sim:default locally) unless --param "
+        "METRIC.model=M names one.",
+        formatter_class=MetricHelpFormatter,
     )
     parser.set_defaults(handler=_evaluate)
     parser.add_argument("file", metavar="FILE", help="JSONL: one {prediction, reference} object per line")
@@ -94,8 +134,13 @@ def register(groups: Any, common: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="NAME",
-        help="repeatable: exact_match, contains, regex, token_f1, json_valid, json_schema, numeric, "
-        "multiple_choice",
+        help="repeatable: " + ALL_METRICS_HELP,
     )
-    parser.add_argument("--param", action="append", metavar="METRIC.KEY=VALUE", help="a metric parameter")
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="METRIC.KEY=VALUE",
+        help="a metric parameter, e.g. numeric.tolerance=0.01, regex.pattern=..., llm_judge.rubric=... "
+        "(JSON values are parsed)",
+    )
     parser.add_argument("--rows", action="store_true", help="include per-row scores (with --json)")

@@ -141,7 +141,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (command modules register their own subcommands)."""
-    from promptopt.cli import auth, datasets, evaluate, inference, prompts
+    from promptopt.cli import auth, batch, datasets, evaluate, inference, prompts
 
     parser = argparse.ArgumentParser(
         prog="promptopt",
@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.register(groups, common)
     inference.register(groups, common)
     evaluate.register(groups, common)
+    batch.register(groups, common)
     auth.register(groups, common)
     return parser
 
