@@ -29,9 +29,11 @@ def tenant() -> str:
 
 
 @pytest.fixture
-def api(gateway: httpx.Client, token_for: Callable[..., str], tenant: str) -> httpx.Client:
-    gateway.headers["Authorization"] = f"Bearer {token_for(tenant, 'admin')}"
-    return gateway
+def api(stack: Stack, token_for: Callable[..., str], tenant: str) -> Iterator[httpx.Client]:
+    """A client of its own: the session's `gateway` client must stay anonymous for other tests."""
+    headers = {"Authorization": f"Bearer {token_for(tenant, 'admin')}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=30) as client:
+        yield client
 
 
 def wait_version(api: httpx.Client, dataset_id: str, number: int, timeout_s: float = 30) -> dict[str, Any]:

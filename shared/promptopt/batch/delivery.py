@@ -70,6 +70,8 @@ def _reply(report: ChunkReport) -> flask.Response:
 def handle(request: flask.Request) -> flask.Response:
     """Run the chunk a task names and answer Cloud Tasks."""
     logs.configure()
+    if request.method != "POST":  # readiness probes and stray GETs: not a task, nothing to log
+        return flask.Response(status=405, headers={"Allow": "POST"})
     logs.bind(function="batch_chunk", task=request.headers.get(TASK_NAME_HEADER, ""))
     try:
         try:
