@@ -1,34 +1,72 @@
 """A SIMULATED model (`sim:<name>`): offline and deterministic, for tests and local runs.
 
 It is not a language model. It exists so the optimizer and evaluation code can run end to end
-without network or cost, while prompt wording still changes the score. It never sees reference
-answers: its only input is the CompletionRequest. Its rules:
+without network or cost, while prompt wording still changes the score: it can work out some task
+families, works multi-step problems reliably only when asked to go step by step, and follows an
+answer format only when the prompt states it. It never sees reference answers: its only input is
+the CompletionRequest. Its rules:
 
-- Instructions are read from the whole prompt (system + user), casefolded:
-  * "step by step" -> it works step by step (every operation of a word problem, one per line);
-    otherwise it answers in one shot and only manages the first operation of a word problem.
-  * "####" or "final answer" -> it ends arithmetic answers with a line "#### <number>" (and
-    multiple-choice answers with "Final answer: (X)").
+- Instructions are read from the whole prompt (system + user), casefolded
+  (`promptopt.llm.sim_style`):
+  * "step by step", "step-by-step" or the word "think"/"thinking" -> it works step by step
+    (every operation of a word problem, every move or claim of a task family, one per line);
+    otherwise it answers in one shot: it only manages the first operation of a word problem, and
+    a multi-step family answer (web_of_lies, navigate, object_counting) slips with probability
+    0.45 (a flipped Yes/No, a count off by one), so one-shot accuracy there is about 55%.
+  * "####" or "final answer" -> it ends arithmetic and counting answers with a line
+    "#### <number>" (multiple-choice answers with "Final answer: (X)", Yes/No and True/False
+    answers with "Final answer: <word>").
   * "answer with the letter", "only the letter" or "just the letter" -> for multiple choice it
     replies with the option alone, e.g. "(B)".
-  * With none of these it rambles: the answer is buried mid-text and the text ends with another
-    number (how many numbers it saw) or other option letters, so a last-number/last-letter
-    extractor reads the wrong thing.
+  * A pair of answer words stated as the format: a verb of answering (answer/reply/respond/
+    output/say/write) followed within 30 characters by "true or false" or "yes or no" (also
+    "yes/no", quoted words), or "only"/"just"/"either" right before the pair ("Answer with True
+    or False", "reply with only yes or no") -> the reply is that word alone, e.g. "No". A pair in
+    the problem itself ("True or False is") does not count.
+  * "only the number", "just the number" (also "only the final number", "number only") -> for
+    arithmetic and counting the reply is the number alone.
+  * The answer-only formats (letter, word pair, number) win over showing steps: the reply is the
+    answer alone, and "step by step" still decides how reliably it was worked out.
+  * With no format it rambles: the answer is buried mid-text and the text ends with another
+    number (how many numbers it saw, or how many things a list had) or other option letters, and
+    a Yes/No or True/False answer is hedged with the other word, so a last-number/last-letter
+    extractor or exact_match reads the wrong thing. With steps but no format it ends
+    "So the answer is X." (right for a last-number extractor, wrong for exact_match).
 - The problem is the text after the last "Question:"/"Q:" marker of the user prompt (so few-shot
   demonstrations before it are skipped), else the whole user prompt.
-- Arithmetic: a plain expression (`12 + 7 * 3`) is evaluated exactly. A word problem (two or more
-  numbers) is read left to right: the first number is the start value, each later number applies
-  one operation picked by keywords between the previous number and the end of its own clause
-  (divide: split/shared/divide/equally/among;
-  multiply: each/times/per/every/twice; subtract: gives/eats/loses/spends/sells/uses/away/fewer/
-  less; otherwise add). Anything else gets a deterministic guess.
+- Task families, recognised by their wording and worked out from the question text
+  (`promptopt.llm.sim_tasks`; phrasings as in BIG-Bench Hard):
+  * boolean expressions ("not ( True ) and ( True ) is", at the start of a line): evaluated
+    exactly (parentheses, then not, and, or), one shot or not: True/False.
+  * web of lies ("X lies. Y says X tells the truth. ... Does Z tell the truth?"): Yes/No.
+  * navigate ("... do you return to the starting point? Always face forward. Take 3 steps left.
+    Turn around. Take 2 steps."): the moves are followed on a grid: Yes/No.
+  * object counting ("I have a flute, two cats, ... How many animals do I have?"): quantities of
+    the things of the asked kind (fruits, vegetables, musical instruments, animals, objects) from
+    a small built-in lexicon (`promptopt.llm.sim_counting`): a number.
+  Anything else with a stated word pair ("answer with yes or no") and no options gets a guess in
+  those words (a hash), e.g. BBH sports_understanding, which it cannot judge.
+- Arithmetic: number words are read as digits first (`promptopt.llm.sim_words`: "three" -> 3,
+  "a dozen" -> 12, "twice" -> "2 times", "half" -> 0.5, "two-thirds", "3/4 of" -> 0.75). A plain
+  expression (`12 + 7 * 3`) is evaluated exactly. A word problem (two or more numbers) is read
+  left to right: the first number is the start value, each later number applies one operation
+  picked by keywords in its own clause (from the clause start after the previous number to the
+  clause end after it; clauses end at , . ; ? ! and " and "): a number below 1 followed by
+  "of"/"as" multiplies; else divide: split/shared/divide/equally/among/average/into; multiply:
+  each/times/per/every/twice/"an hour"/"a day"/"a week"/"a month"; subtract: gives/gave/eats/ate/
+  loses/lost/spends/spent/sells/sold/uses/used/away/fewer/less/younger/stole/left; otherwise add.
+  Percentages and units are not understood, so only a share of GSM8K comes out right. Anything
+  else gets a deterministic guess. Arithmetic is tried when the problem has a digit or two or
+  more number words (not counting "one", usually a pronoun).
 - Multiple choice (options written "(A) text"): with "step by step" it picks an option whose
   text equals the computed number if there is one; otherwise the option sharing the most words
   with the question, ties broken by a hash.
-- Temperature > 0 adds arithmetic slips with probability min(0.5, temperature / 4).
+- Temperature > 0 adds slips (arithmetic off by 1 or 2, a flipped word, a count off by one) with
+  probability min(0.5, temperature / 4).
 - Pseudo-randomness is a SHA-256 of (model name, temperature, system, user, purpose): same inputs,
-  same output. Usage counts whitespace-separated words; cost is 0; output is cut at max_tokens
-  words (finish reason MAX_TOKENS).
+  same output (so rewording a prompt changes which one-shot answers slip, not how often). Usage
+  counts whitespace-separated words; cost is 0; output is cut at max_tokens words (finish reason
+  MAX_TOKENS).
 - With response_schema it answers a JSON object with the schema's properties filled from the answer.
 - A grading request (a prompt with `<reference>` and `<response>` blocks that asks for a score)
   gets a JSON verdict whose score follows the response's word overlap with the reference, and
@@ -44,10 +82,11 @@ import operator
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from promptopt.llm import pricing, sim_semantic
+from promptopt.llm import pricing, sim_replies, sim_semantic, sim_tasks
+from promptopt.llm.sim_style import Style, read_style
+from promptopt.llm.sim_words import numerals
 from promptopt.llm.types import (
     Completion,
     CompletionRequest,
@@ -61,12 +100,15 @@ _TIMES = "\u00d7"  # the multiplication sign
 _EXPRESSION = re.compile(r"(?<![\w.])[-(]*\d[\d.]*(?:\s*[-+*/x\u00d7]\s*[(]*\d[\d.]*[)]*)+")
 _OPTION = re.compile(r"\(([A-R])\)\s*([^\n]*?)(?=\s*\([A-R]\)|\n|$)")
 _CLAUSE_END = re.compile(r"[.,;?!]| and ")
+_CLAUSE_START = re.compile(r"[.,;?!](?:\s|$)| and ")
+_FRACTION_OF = re.compile(r"\s*(?:of|as)\b")
 _MARKER = re.compile(r"(?:^|\n)\s*(?:question|q)\s*:", re.IGNORECASE)
 _WORD = re.compile(r"[a-z]{4,}")
+_ONE = re.compile(r"\bone\b", re.IGNORECASE)
 
 _OPS: list[tuple[str, str, tuple[str, ...]]] = [
-    ("/", "divided by", ("split", "shared", "divide", "equally", "among")),
-    ("*", "times", ("each", "times", " per ", "every", "twice")),
+    ("/", "divided by", ("split", "shared", "divide", "equally", "among", "average", "into")),
+    ("*", "times", ("each", "times", " per ", "every", "twice", " an hour", " a day", " a week", " a month")),
     (
         "-",
         "minus",
@@ -86,6 +128,9 @@ _OPS: list[tuple[str, str, tuple[str, ...]]] = [
             "away",
             "fewer",
             "less",
+            "younger",
+            "stole",
+            "left",
         ),
     ),
 ]
@@ -95,13 +140,6 @@ _APPLY: dict[str, Callable[[float, float], float]] = {
     "*": operator.mul,
     "/": lambda a, b: a / b if b else a,
 }
-
-
-@dataclass(frozen=True)
-class _Style:
-    steps: bool
-    final: bool
-    letter: bool
 
 
 class SimProvider:
@@ -114,21 +152,22 @@ class SimProvider:
     def complete(self, request: CompletionRequest) -> Completion:
         """Answer deterministically by the rules in the module docstring."""
         started = time.perf_counter()
-        prompt = f"{request.system_prompt}\n{request.user_prompt}".casefold()
-        style = _Style(
-            steps="step by step" in prompt,
-            final="####" in prompt or "final answer" in prompt,
-            letter=any(k in prompt for k in ("answer with the letter", "only the letter", "just the letter")),
-        )
+        prompt = f"{request.system_prompt}\n{request.user_prompt}"
+        style = read_style(prompt)
         problem = _problem(request.user_prompt)
         rng = _Hasher(self.name, request)
         options = _OPTION.findall(problem)
         verdict = sim_semantic.grade(request)
+        solved = sim_tasks.solve(problem) if verdict is None else None
         if verdict is not None:
             text, answer = verdict, verdict
+        elif solved is not None:
+            text, answer = sim_replies.family_reply(solved, style, rng.unit, request.temperature)
         elif len(options) >= 2:
             text, answer = _multiple_choice(problem, options, style, rng)
-        elif len(_numbers(problem)) >= 1:
+        elif style.words:
+            text, answer = sim_replies.guess_reply(style.words[0], rng.unit)
+        elif _has_numbers(problem):
             text, answer = _arithmetic(problem, style, rng, request.temperature)
         else:
             words = problem.split()[:12]
@@ -195,6 +234,11 @@ def _numbers(text: str) -> list[float]:
     return [float(m.replace(",", "")) for m in _NUMBER.findall(text) if m.replace(",", "").strip("-")]
 
 
+def _has_numbers(problem: str) -> bool:
+    """A digit, or two or more number words ("three", "twice", "a dozen"; "one" alone is a pronoun)."""
+    return bool(_numbers(problem)) or len(_numbers(numerals(_ONE.sub("", problem)))) >= 2
+
+
 def _fmt(value: float) -> str:
     if abs(value - round(value)) < 1e-9:
         return str(round(value))
@@ -233,6 +277,7 @@ def _safe_eval(expression: str) -> float | None:
 
 def _solve(problem: str) -> tuple[list[str], float] | None:
     """Steps (as text) and the answer, or None when the problem is not recognised."""
+    problem = numerals(problem)
     match = _EXPRESSION.search(problem)
     if match and any(op in match.group(0) for op in "+-*/x" + _TIMES):
         value = _safe_eval(match.group(0).strip())
@@ -244,25 +289,31 @@ def _solve(problem: str) -> tuple[list[str], float] | None:
     value = spans[0][2]
     steps: list[str] = []
     for i in range(1, len(spans)):
-        # The words since the previous number plus the rest of this number's clause.
+        # This number's clause: the words since the previous number (from the start of the clause
+        # they reach into) plus the rest of the clause after it.
         following = problem[spans[i][1] : spans[i + 1][0] if i + 1 < len(spans) else len(problem)]
-        context = (
-            problem[spans[i - 1][1] : spans[i][0]] + _CLAUSE_END.split(following, maxsplit=1)[0]
-        ).lower()
+        before = problem[spans[i - 1][1] : spans[i][0]]
+        starts = list(_CLAUSE_START.finditer(before))
+        if starts:
+            before = before[starts[-1].end() :]
+        context = (before + _CLAUSE_END.split(following, maxsplit=1)[0]).lower()
         symbol, word = "+", "plus"
-        for op_symbol, op_word, keys in _OPS:
-            if any(k in context for k in keys):
-                symbol, word = op_symbol, op_word
-                break
+        if spans[i][2] < 1 and _FRACTION_OF.match(following):
+            symbol, word = "*", "times"  # "0.5 of the balls", "0.25 as many"
+        else:
+            for op_symbol, op_word, keys in _OPS:
+                if any(k in context for k in keys):
+                    symbol, word = op_symbol, op_word
+                    break
         result = _APPLY[symbol](value, spans[i][2])
         steps.append(f"{_fmt(value)} {word} {_fmt(spans[i][2])} is {_fmt(result)}")
         value = result
     return steps, value
 
 
-def _arithmetic(problem: str, style: _Style, rng: _Hasher, temperature: float) -> tuple[str, str]:
+def _arithmetic(problem: str, style: Style, rng: _Hasher, temperature: float) -> tuple[str, str]:
     solved = _solve(problem)
-    seen = _numbers(problem)
+    seen = _numbers(numerals(problem))
     if solved is None:
         steps, value = ["I could not work this out, so I estimate"], float(int(rng.unit("guess") * 100))
     else:
@@ -273,6 +324,8 @@ def _arithmetic(problem: str, style: _Style, rng: _Hasher, temperature: float) -
     if temperature > 0 and rng.unit("slip") < min(0.5, temperature / 4):
         value += (-2, -1, 1, 2)[int(rng.unit("delta") * 4)]
     answer = _fmt(value)
+    if style.number_only:
+        return answer, answer
     if style.steps:
         lines = ["Let's think step by step."]
         lines += [f"Step {i}: {step}." for i, step in enumerate(steps, 1)]
@@ -289,7 +342,7 @@ def _arithmetic(problem: str, style: _Style, rng: _Hasher, temperature: float) -
 
 
 def _multiple_choice(
-    problem: str, options: list[tuple[str, str]], style: _Style, rng: _Hasher
+    problem: str, options: list[tuple[str, str]], style: Style, rng: _Hasher
 ) -> tuple[str, str]:
     stem = problem[: problem.find(f"({options[0][0]})")]
     chosen: str | None = None

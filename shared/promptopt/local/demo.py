@@ -2,10 +2,13 @@
 
 Each step runs the real `promptopt` command in a subprocess against the local gateway with a
 token from the local dev issuer, and its output is shown as the user would see it. After the
-prompt steps it creates a dataset from a bundled file (GSM8K) and evaluates two versions of the
-prompt over its test split as batch jobs (Cloud Tasks, then the Pub/Sub evaluation step), with
-each metric's 95% confidence interval. The model is the offline simulator (`sim:default`), and
-the output says so: the scores measure how a prompt steers it, not a language model.
+prompt steps (a prompt for BIG-Bench Hard's navigate task, improved over three versions: the
+bare question, then the answer format, then step-by-step work) it creates a dataset from a
+bundled file (bbh/navigate) and evaluates the three versions over its test split as batch jobs
+(Cloud Tasks, then the Pub/Sub evaluation step), with each metric's 95% confidence interval:
+the format score rises from version 1 to 2, and accuracy from 2 to 3 with the format unchanged.
+The model is the offline simulator (`sim:default`), and the output says so: the scores measure
+how a prompt steers its rules (promptopt.llm.sim), not a language model.
 """
 
 from __future__ import annotations
@@ -57,19 +60,33 @@ class Demo:
         return data
 
 
+# A navigate question (BIG-Bench Hard phrasing) for the one-off call.
+NAVIGATE_QUESTION = (
+    "If you follow these instructions, do you return to the starting point? Always face forward. "
+    "Take 3 steps left. Take 2 steps forward. Take 3 steps right. Take 2 steps backward."
+    "\nOptions:\n- Yes\n- No"
+)
+ANSWER_FORMAT = "Answer with Yes or No."
+STEP_BY_STEP = "Think step by step, then answer with Yes or No."
+
+
 def walkthrough(demo: Demo, workdir: Path) -> str:
-    """Create, update, inspect and label a prompt; run it once; score some answers; its id."""
+    """Create, update, inspect and label a prompt; run it once; score some answers; its id.
+
+    The versions are the prompt's improvements: 1 the bare question, 2 with the answer format,
+    3 (based on 2) also asking for step-by-step work. The evaluation compares all three.
+    """
     created = demo.json(
         "prompts",
         "create",
         "--name",
-        "gsm8k-solver",
+        "navigate",
         "--system-prompt",
-        "You are a careful math tutor.",
+        "You follow movement instructions.",
         "--output-prompt",
-        "Question: {question}\nAnswer with the final number.",
+        "{input}",
         "--metadata",
-        "task=gsm8k",
+        "task=bbh/navigate",
         "owner=demo",
     )
     prompt_id = str(created["prompt_id"])
@@ -79,10 +96,10 @@ def walkthrough(demo: Demo, workdir: Path) -> str:
         "prompts",
         "update",
         prompt_id,
-        "--system-prompt",
-        "You are a careful math tutor. Reason step by step, then give the number.",
+        "--output-prompt",
+        f"{{input}}\n{ANSWER_FORMAT}",
         "--message",
-        "ask for step-by-step reasoning",
+        "state the answer format",
     )
     demo.run("prompts", "label", prompt_id, "production", "--version", "1")
     demo.run("prompts", "label", prompt_id, "staging", "--version", "2")
@@ -93,29 +110,27 @@ def walkthrough(demo: Demo, workdir: Path) -> str:
         "--base-version",
         "2",
         "--output-prompt",
-        "Question: {question}\nShow your work, then end with '#### <number>'.",
+        f"{{input}}\n{STEP_BY_STEP}",
         "--message",
-        "use the GSM8K answer format",
+        "ask for step-by-step work",
     )
     demo.run("prompts", "versions", prompt_id)
     demo.run("prompts", "get", prompt_id, "--label", "production")
     demo.run("prompts", "label", prompt_id, "production", "--version", "3")
     demo.run("prompts", "list")
     # One call through the offline simulator (the local default model), by label.
-    question = "Natalia sold 48 clips in April and 24 in May. How many clips did she sell in total?"
-    demo.run("complete", "--prompt-id", prompt_id, "--label", "production", "--var", f"question={question}")
+    demo.run("complete", "--prompt-id", prompt_id, "--label", "production", "--input", NAVIGATE_QUESTION)
     predictions = workdir / "predictions.jsonl"
     predictions.write_text(
-        '{"prediction": "She sold 72 clips. #### 72", "reference": "48 + 24 = 72 #### 72"}\n'
-        '{"prediction": "The answer is 5", "reference": "2 + 2 = 4 #### 4"}\n',
+        '{"prediction": "No", "reference": "No"}\n{"prediction": "I would say yes.", "reference": "Yes"}\n',
         encoding="utf-8",
     )
-    demo.run("evaluate", str(predictions), "--metric", "numeric", "--metric", "exact_match")
+    demo.run("evaluate", str(predictions), "--metric", "exact_match", "--metric", "contains")
     return prompt_id
 
 
-# The answer ends with "#### <number>": the format version 3 of the prompt asks for.
-FORMAT_PATTERN = r"####\s*-?[\d,]+(\.\d+)?\s*$"
+# The answer is the word Yes or No alone: the format versions 2 and 3 of the prompt ask for.
+FORMAT_PATTERN = r"^\s*(Yes|No)\s*$"
 
 
 def _field(text: str, name: str) -> str:
@@ -137,65 +152,61 @@ def _interval(metric: dict[str, float]) -> str:
     return f"{metric['mean']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
 
 
+def _apart(low: dict[str, float], high: dict[str, float]) -> bool:
+    """`high` is above `low` and their 95% intervals do not overlap."""
+    return high["ci_low"] > low["ci_high"]
+
+
 def evaluation_walkthrough(demo: Demo, prompt_id: str) -> None:
-    """A bundled dataset, then two versions of the prompt evaluated over its test split as batch jobs."""
+    """A bundled dataset, then the prompt's three versions evaluated over its test split as batch jobs."""
     print(
-        "\n# Evaluation: GSM8K (bundled), scored by batch jobs on sim:default, the offline SIMULATOR "
-        "(deterministic rules, not a language model)."
+        "\n# Evaluation: BIG-Bench Hard navigate (bundled), scored by batch jobs on sim:default, the offline "
+        "SIMULATOR (deterministic rules, not a language model)."
     )
     demo.run("datasets", "bundled")
-    created = demo.run("datasets", "create", "--bundled", "gsm8k/test-300", "--wait")
+    created = demo.run("datasets", "create", "--bundled", "bbh/navigate", "--wait")
     dataset_id = _field(created, "dataset_id")
-    demo.run("datasets", "sample", dataset_id, "-n", "3", "--split", "test")
-    scoring = ["--metric", "numeric", "--metric", "regex", "--param", f"regex.pattern={FORMAT_PATTERN}"]
+    demo.run("datasets", "sample", dataset_id, "-n", "2", "--split", "test")
+    scoring = ["--metric", "exact_match", "--metric", "regex", "--param", f"regex.pattern={FORMAT_PATTERN}"]
     print(
-        "\n# numeric: the final number is right; regex: the answer ends with '#### <number>'. "
-        "Version 1 of the prompt names no format."
+        "\n# exact_match: the answer is right (and nothing else); regex: the answer is Yes or No alone "
+        "(the format). Version 1 of the prompt is the bare question."
     )
     source = ["--dataset", dataset_id, "--split", "test"]
-    before = demo.run(
-        "batch",
-        "evaluate",
-        "--prompt-id",
-        prompt_id,
-        "--version",
-        "1",
-        *source,
-        *scoring,
-        "--wait",
-        notes=True,
-    )
-    print("\n# Version 3 (label production) asks for step-by-step work ending with '#### <number>'.")
-    after = demo.run(
-        "batch",
-        "evaluate",
-        "--prompt-id",
-        prompt_id,
-        "--label",
-        "production",
-        *source,
-        *scoring,
-        "--wait",
-        notes=True,
-    )
-    better_job = _field(after, "job_id")
-    demo.run("batch", "results", better_job, "--page-size", "3")
-    old, new = _metrics(demo, _field(before, "job_id")), _metrics(demo, better_job)
-    print("\n# version 1 -> version 3 (mean [95% CI]) on the simulator:")
-    for name, meaning in (("regex", "format followed"), ("numeric", "right number")):
-        print(f"#   {meaning:<16} {_interval(old[name])}  ->  {_interval(new[name])}")
-    if new["regex"]["mean"] <= old["regex"]["mean"]:
-        raise SystemExit("demo step failed: the format score did not go up")
-    apart = new["regex"]["ci_low"] > old["regex"]["ci_high"]
-    print(
-        "# The format score went up"
-        + (" and the intervals do not overlap." if apart else ", but the intervals overlap.")
-        + (
-            " Accuracy barely moves (its intervals overlap): the simulator follows a stated format, but "
-            "cannot do GSM8K's arithmetic (it reads digits, not words like 'three')."
-            if new["numeric"]["ci_low"] <= old["numeric"]["ci_high"]
-            else " Accuracy went up too, and its intervals do not overlap."
+    notes = {
+        "1": "the bare question",
+        "2": f"adds '{ANSWER_FORMAT}'",
+        "3": f"asks '{STEP_BY_STEP}' (label production)",
+    }
+    jobs: dict[str, str] = {}
+    for version, what in notes.items():
+        if version != "1":
+            print(f"\n# Version {version} {what}.")
+        selector = ["--label", "production"] if version == "3" else ["--version", version]
+        done = demo.run(
+            "batch", "evaluate", "--prompt-id", prompt_id, *selector, *source, *scoring, "--wait", notes=True
         )
+        jobs[version] = _field(done, "job_id")
+    demo.run("batch", "results", jobs["3"], "--page-size", "3")
+    scores = {version: _metrics(demo, job) for version, job in jobs.items()}
+    print("\n# mean [95% CI] per version, on the simulator:")
+    print(f"#   {'version':<8} {'format (regex)':<24} accuracy (exact_match)")
+    for version, what in notes.items():
+        row = scores[version]
+        print(f"#   {version:<8} {_interval(row['regex']):<24} {_interval(row['exact_match']):<24} {what}")
+    one, two, three = scores["1"], scores["2"], scores["3"]
+    if not _apart(one["regex"], two["regex"]):
+        raise SystemExit("demo step failed: stating the format did not raise the format score")
+    if not _apart(two["exact_match"], three["exact_match"]):
+        raise SystemExit("demo step failed: step-by-step work did not raise accuracy beyond the intervals")
+    print(
+        "# 1 -> 2: stating the format makes the answers gradeable (format "
+        f"{one['regex']['mean']:.2f} -> {two['regex']['mean']:.2f}, intervals apart), but answering in one "
+        f"go the simulator gets only {two['exact_match']['mean']:.0%} of these multi-step questions right.\n"
+        "# 2 -> 3: the format stays, and asking for step-by-step work raises accuracy "
+        f"{two['exact_match']['mean']:.2f} -> {three['exact_match']['mean']:.2f}, intervals apart: the "
+        "simulator then follows every move. These are the simulator's rules (promptopt.llm.sim), not a "
+        "measurement of a language model."
     )
 
 
