@@ -3,7 +3,8 @@
 They are not fields of `promptopt.config.Settings` so that this room stays self-contained; the
 read is a handful of dictionary lookups, cheap enough to need no cache (and no reset in tests).
 
-- `PROMPTOPT_BATCH_CHUNK_SIZE` (50): rows per task when a request names none.
+- `PROMPTOPT_BATCH_CHUNK_SIZE` (unset): rows per task when a request names none; unset, 8 rounds
+  of the concurrency (256 at 32), at most 500 (see `jobs.default_chunk_size`).
 - `PROMPTOPT_BATCH_CONCURRENCY` (32): model calls in flight per chunk when a request names none.
 - `PROMPTOPT_BATCH_MAX_ACTIVE_JOBS` (5): a tenant's queued plus running jobs; beyond it, 429.
 - `PROMPTOPT_BATCH_MAX_ROWS` (100000): rows one job may hold.
@@ -27,7 +28,7 @@ PREFIX = "PROMPTOPT_BATCH_"
 class BatchOptions:
     """The batch tunables in force."""
 
-    chunk_size: int = 50
+    chunk_size: int = 0  # 0: jobs.default_chunk_size(concurrency)
     concurrency: int = 32
     max_active_jobs: int = 5
     max_rows: int = 100_000

@@ -62,7 +62,9 @@ def http_client() -> httpx.Client:
     if _http is None:
         with _lock:
             if _http is None:
-                _http = httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+                # Keep every connection a chunk's 32 concurrent calls (x requests per instance)
+                # open: a smaller idle pool re-opens ~90% of them, a TLS handshake each.
+                _http = httpx.Client(limits=httpx.Limits(max_connections=128, max_keepalive_connections=128))
     return _http
 
 

@@ -93,7 +93,9 @@ class BatchCreate(RequestModel):
     max_tokens: int = Field(1024, ge=1, le=8192)
     response_schema: Annotated[dict[str, Any], AfterValidator(_check_schema)] | None = None
     budget: Budget = Field(default_factory=Budget)
-    chunk_size: int | None = Field(None, ge=1, le=MAX_CHUNK_SIZE, description="rows per task (default 50)")
+    chunk_size: int | None = Field(
+        None, ge=1, le=MAX_CHUNK_SIZE, description="rows per task (default 8 x concurrency, at most 500)"
+    )
     concurrency: int | None = Field(
         None, ge=1, le=MAX_CONCURRENCY, description="model calls in flight per chunk (default 32)"
     )

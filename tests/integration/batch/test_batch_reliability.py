@@ -69,7 +69,9 @@ def test_every_task_delivered_twice_costs_no_extra_call(batch: Batch, openai: Fa
 def test_a_crash_after_half_a_chunk_resumes_where_it_stopped(
     batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = batch.started({**PROMPT, "rows": rows(10), "model": "openai:gpt-test", "concurrency": 1})
+    job = batch.started(
+        {**PROMPT, "rows": rows(10), "model": "openai:gpt-test", "concurrency": 1, "chunk_size": 10}
+    )
     (task,) = batch.infra.tasks(job["job_id"])
     real = registry.provider("openai:gpt-test")
 
