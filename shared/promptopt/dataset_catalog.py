@@ -75,11 +75,8 @@ def delete_dataset(*, principal: Principal, dataset_id: str) -> None:
         raise NotFound(f"no dataset {dataset_id!r}", code="dataset_not_found")
     ref.update({"deleting": True})
     bucket = storage_client().bucket(settings().datasets_bucket)
-    dropped = [
-        (v.to_dict() or {}).get("object")
-        for v in ref.collection("versions").stream()
-        if (v.to_dict() or {}).get("origin") == "bucket_drop"
-    ]
+    versions = [v.to_dict() or {} for v in ref.collection("versions").stream()]
+    dropped = [v.get("object") for v in versions if v.get("origin") == "bucket_drop"]
     blobs = list(bucket.list_blobs(prefix=dataset_prefix(tenant, dataset_id)))
     blobs += [bucket.blob(name) for name in dropped if name]
     for blob in blobs:

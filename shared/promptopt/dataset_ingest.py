@@ -30,8 +30,8 @@ from promptopt.config import settings
 from promptopt.datasets import IngestLimits, StatsAccumulator, assign_split, parse, row_key
 from promptopt.datasets.canonical import dumps_row
 from promptopt.datasets.infer import HEAD_BYTES, header_fields, mapping_for
-from promptopt.datasets.layout import SPLITS, DroppedFile, Ignored, SourceUpload, classify, split_object
-from promptopt.datasets.models import ColumnMapping
+from promptopt.datasets.layout import SPLITS, DroppedFile, Ignored, classify, split_object
+from promptopt.datasets.models import ColumnMapping, Format
 from promptopt.datasets.splits import SplitProportions
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def handle_finalized(obj: FinalizedObject) -> str:
         tenant, dataset_id, version = located
     else:
         tenant, dataset_id, version = kind.tenant, kind.dataset_id, kind.version
-    return _ingest_version(obj, tenant, dataset_id, version)
+    return _ingest_version(obj, tenant, dataset_id, version, kind.format)
 
 
 def _ignored(obj: FinalizedObject, why: Ignored) -> str:
@@ -182,7 +182,7 @@ def _generation(obj: FinalizedObject) -> int | None:
 # -- one version ------------------------------------------------------------------------------
 
 
-def _ingest_version(obj: FinalizedObject, tenant: str, dataset_id: str, version: int) -> str:
+def _ingest_version(obj: FinalizedObject, tenant: str, dataset_id: str, version: int, fmt: Format) -> str:
     ref = records.version_ref(tenant, dataset_id, version)
     head = records.dataset_ref(tenant, dataset_id).get()
     if not head.exists or (head.to_dict() or {}).get("deleting"):
@@ -196,7 +196,7 @@ def _ingest_version(obj: FinalizedObject, tenant: str, dataset_id: str, version:
     if dataset.get("mapping_error"):
         return _fail(ref, claim_time, "no_mapping", dataset["mapping_error"])
     try:
-        return _process(obj, tenant, dataset_id, version, dataset, ref, claim_time, attempt)
+        return _process(obj, tenant, dataset_id, version, fmt, dataset, ref, claim_time, attempt)
     except BaseException:
         _release(ref, claim_time)  # let the redelivery take over now rather than after the lease
         raise
@@ -268,6 +268,7 @@ def _process(
     tenant: str,
     dataset_id: str,
     version: int,
+    fmt: Format,
     dataset: dict[str, Any],
     ref: Any,
     claim_time: Any,
@@ -300,7 +301,7 @@ def _process(
     sizes = dict.fromkeys(SPLITS, 0)
     offsets: dict[str, list[int]] = {split: [] for split in SPLITS}
     with reader:
-        parsed = parse(reader, fmt=_format_of(obj, dataset), mapping=mapping, limits=limits)
+        parsed = parse(reader, fmt=fmt, mapping=mapping, limits=limits)
         try:
             for row in parsed:
                 split = assign_split(row_key(row), seed, proportions)
@@ -358,14 +359,6 @@ def _process(
         "dataset version ready", extra={"dataset_id": dataset_id, "version": version, "rows": outcome.rows_ok}
     )
     return "ready"
-
-
-def _format_of(obj: FinalizedObject, dataset: dict[str, Any]) -> Any:
-    """The file's format: its extension for API uploads and drops, else the dataset's."""
-    kind = classify(obj.name)
-    if isinstance(kind, SourceUpload | DroppedFile):
-        return kind.format
-    return dataset["format"]
 
 
 def _fail(ref: Any, claim_time: Any, code: str, reason: str, extra: dict[str, Any] | None = None) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from promptopt import dataset_records as records
 from promptopt.clients import storage_client
+from promptopt.config import settings
 from promptopt.datasets.layout import SPLITS, split_object
 from promptopt.datasets.splits import sample
 from promptopt.errors import Conflict, InvalidRequest
@@ -91,8 +92,6 @@ def _row(data: dict[str, Any], split: str) -> DatasetRow:
 
 
 def _bucket() -> str:
-    from promptopt.config import settings
-
     return settings().datasets_bucket
 
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from promptopt.cli import output
+from promptopt.cli import argtypes, output
 from promptopt.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Context
 
 # Kept here (not imported from promptopt.auth) so building the parser stays free of pydantic;
@@ -25,16 +25,6 @@ def _tenant(text: str) -> str:
             "starting with a letter or digit"
         )
     return text
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def _dev_token(args: argparse.Namespace, ctx: Context) -> int:
@@ -140,7 +130,7 @@ def register(
     )
     dev.add_argument("--subject", default="dev-user", metavar="S", help="the token's sub (default dev-user)")
     dev.add_argument(
-        "--ttl", type=_positive_int, default=3600, metavar="SECONDS", help="lifetime (default 3600)"
+        "--ttl", type=argtypes.positive_int, default=3600, metavar="SECONDS", help="lifetime (default 3600)"
     )
 
     claims = command(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 from urllib.parse import quote
 
-from promptopt.cli import output
+from promptopt.cli import argtypes, output
 from promptopt.cli.evaluate import ROW_METRICS_HELP, MetricHelpFormatter, parse_params
 from promptopt.cli.main import EXIT_FAILURE, EXIT_OK, CliError, Context
 from promptopt.cli.prompts import (
@@ -36,7 +36,6 @@ from promptopt.cli.prompts import (
     _add_text_option,
     _collect,
     _more_hint,
-    _positive_int,
     _text_option,
 )
 
@@ -592,26 +591,6 @@ def _cancel(args: argparse.Namespace, ctx: Context) -> int:
 # -- parser -------------------------------------------------------------------------------------------
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
-def _temperature(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 2.0:
-        raise argparse.ArgumentTypeError("must be between 0 and 2")
-    return value
-
-
 def _add_waiting(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--wait",
@@ -621,7 +600,7 @@ def _add_waiting(parser: argparse.ArgumentParser, what: str) -> None:
     )
     parser.add_argument(
         "--wait-timeout",
-        type=_positive_float,
+        type=argtypes.positive_float,
         default=DEFAULT_WAIT_TIMEOUT_S,
         metavar="S",
         help=f"with --wait: stop waiting after S seconds (default {DEFAULT_WAIT_TIMEOUT_S:g}, exit 1; the "
@@ -639,7 +618,9 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
     )
     prompt.add_argument("--prompt-id", metavar="ID", help="a stored prompt (latest version by default)")
     selector = prompt.add_mutually_exclusive_group()
-    selector.add_argument("--version", type=_positive_int, metavar="N", help="with --prompt-id: this version")
+    selector.add_argument(
+        "--version", type=argtypes.positive_int, metavar="N", help="with --prompt-id: this version"
+    )
     selector.add_argument("--label", metavar="L", help="with --prompt-id: the version this label names")
     _add_text_option(prompt, "output_prompt", "the inline output template", required=False)
     _add_text_option(prompt, "system_prompt", "the inline system prompt", required=False)
@@ -654,7 +635,7 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
         'variables (and "reference", the expected output), or {"inputs": {...}, "reference": "..."}',
     )
     rows.add_argument(
-        "--dataset-version", type=_positive_int, metavar="N", help="with --dataset: this version"
+        "--dataset-version", type=argtypes.positive_int, metavar="N", help="with --dataset: this version"
     )
     rows.add_argument("--split", choices=SPLITS, help="with --dataset: only this split (default: all three)")
 
@@ -662,15 +643,28 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--model", metavar="M", help="e.g. sim:default, gemini:gemini-2.5-flash (default: the API's)"
     )
-    model.add_argument("--temperature", type=_temperature, metavar="T", help="0 to 2 (default 0)")
-    model.add_argument("--max-tokens", type=_positive_int, metavar="N", help="per answer (default 1024)")
-    model.add_argument("--budget-calls", type=_positive_int, metavar="N", help="stop after N model calls")
+    model.add_argument("--temperature", type=argtypes.temperature, metavar="T", help="0 to 2 (default 0)")
     model.add_argument(
-        "--budget-tokens", type=_positive_int, metavar="N", help="stop after N tokens in and out"
+        "--max-tokens", type=argtypes.positive_int, metavar="N", help="per answer (default 1024)"
     )
-    model.add_argument("--budget-usd", type=_positive_float, metavar="X", help="stop after X US dollars")
-    model.add_argument("--chunk-size", type=_positive_int, metavar="N", help="rows per task (default 50)")
-    model.add_argument("--concurrency", type=_positive_int, metavar="N", help="calls in flight per task")
+    model.add_argument(
+        "--budget-calls", type=argtypes.positive_int, metavar="N", help="stop after N model calls"
+    )
+    model.add_argument(
+        "--budget-tokens", type=argtypes.positive_int, metavar="N", help="stop after N tokens in and out"
+    )
+    model.add_argument(
+        "--budget-usd", type=argtypes.positive_float, metavar="X", help="stop after X US dollars"
+    )
+    model.add_argument(
+        "--chunk-size",
+        type=argtypes.positive_int,
+        metavar="N",
+        help="rows per task (default 8 x concurrency, at most 500)",
+    )
+    model.add_argument(
+        "--concurrency", type=argtypes.positive_int, metavar="N", help="calls in flight per task"
+    )
     model.add_argument(
         "--no-cache",
         action="store_true",

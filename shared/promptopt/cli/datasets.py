@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
-from promptopt.cli import output
+from promptopt.cli import argtypes, output
 from promptopt.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Context
-from promptopt.cli.prompts import _add_paging, _collect, _more_hint, _positive_int
+from promptopt.cli.prompts import _add_paging, _collect, _more_hint
 
 if TYPE_CHECKING:
     import httpx
@@ -895,43 +895,13 @@ def _bundled(args: argparse.Namespace, ctx: Context) -> int:
 # -- parser ----------------------------------------------------------------------------------------
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value <= 2**31 - 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 2147483647")
-    return value
-
-
 def _add_sending(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait", action="store_true", help="wait until the version is ready or failed (exit 1 if failed)"
     )
     parser.add_argument(
         "--wait-timeout",
-        type=_seconds,
+        type=argtypes.positive_float,
         default=DEFAULT_WAIT_TIMEOUT_S,
         metavar="S",
         help=f"with --wait: give up after S seconds (default {DEFAULT_WAIT_TIMEOUT_S:g}, exit 1)",
@@ -994,7 +964,7 @@ def register(
         "--splits", metavar="T,V,T", help="train,validation,test shares summing to 1 (default 0.6,0.2,0.2)"
     )
     create.add_argument(
-        "--split-seed", type=_seed, metavar="N", help="seed of the split assignment (default 0)"
+        "--split-seed", type=argtypes.seed, metavar="N", help="seed of the split assignment (default 0)"
     )
     create.add_argument(
         "--skip-bad-rows",
@@ -1003,7 +973,7 @@ def register(
     )
     create.add_argument(
         "--max-bad-fraction",
-        type=_fraction,
+        type=argtypes.fraction,
         metavar="F",
         help="with --skip-bad-rows: fail the file above this share of bad rows (default 0.05)",
     )
@@ -1031,17 +1001,23 @@ def register(
 
     sample = command("sample", _sample, help="a deterministic sample of rows (same seed, same rows)")
     sample.add_argument("dataset_id", metavar="DATASET_ID", help="dataset id (ds_...)")
-    sample.add_argument("-n", type=_positive_int, default=10, metavar="N", help="rows (default 10, max 1000)")
-    sample.add_argument("--split", choices=SPLITS, help="only this split")
-    sample.add_argument("--seed", type=_seed, default=0, metavar="S", help="sampling seed (default 0)")
     sample.add_argument(
-        "--version", type=_positive_int, metavar="N", help="default: the newest ready version"
+        "-n", type=argtypes.positive_int, default=10, metavar="N", help="rows (default 10, max 1000)"
+    )
+    sample.add_argument("--split", choices=SPLITS, help="only this split")
+    sample.add_argument(
+        "--seed", type=argtypes.seed, default=0, metavar="S", help="sampling seed (default 0)"
+    )
+    sample.add_argument(
+        "--version", type=argtypes.positive_int, metavar="N", help="default: the newest ready version"
     )
 
     rows = command("rows", _rows, help="page through the rows of a version")
     rows.add_argument("dataset_id", metavar="DATASET_ID", help="dataset id (ds_...)")
     rows.add_argument("--split", choices=SPLITS, help="only this split")
-    rows.add_argument("--version", type=_positive_int, metavar="N", help="default: the newest ready version")
+    rows.add_argument(
+        "--version", type=argtypes.positive_int, metavar="N", help="default: the newest ready version"
+    )
     _add_paging(rows, "rows")
 
     delete = command("delete", _delete, help="delete a dataset, its versions and files (admin)")

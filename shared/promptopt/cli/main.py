@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from promptopt.cli import output
+from promptopt.cli import argtypes, output
 
 if TYPE_CHECKING:
     from promptopt.cli.client import ApiClient, ApiError, TransportError
@@ -90,26 +90,6 @@ def _version() -> str:
         return "dev"
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """Global options; leaf commands repeat them (suppressed defaults) so they work in either place."""
 
@@ -126,14 +106,14 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
     parser.add_argument(
         "--timeout",
         metavar="S",
-        type=_positive_float,
+        type=argtypes.positive_float,
         default=default(DEFAULT_TIMEOUT_S),
         help=f"seconds to wait for each request (default {DEFAULT_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--retries",
         metavar="N",
-        type=_non_negative_int,
+        type=argtypes.non_negative_int,
         default=default(DEFAULT_RETRIES),
         help=f"retries on connection errors and 429/502/503/504 (default {DEFAULT_RETRIES})",
     )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promptopt.cli import output
+from promptopt.cli import argtypes, output
 from promptopt.cli.main import EXIT_OK, CliError, Context, shell_quote
 
 if TYPE_CHECKING:
@@ -293,18 +293,10 @@ def _label(args: argparse.Namespace, ctx: Context) -> int:
 # -- parser ----------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
 def _add_paging(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--page-size", type=_positive_int, metavar="N", help=f"{what} per page (API max 100)")
+    parser.add_argument(
+        "--page-size", type=argtypes.positive_int, metavar="N", help=f"{what} per page (API max 100)"
+    )
     parser.add_argument("--page-token", metavar="T", help="continue from a previous page's token")
     parser.add_argument("--all", action="store_true", help="follow next_page_token to the last page")
 
@@ -337,7 +329,7 @@ def register(
     get = command("get", _get, help="show a version (the latest, or by --version / --label)")
     get.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
     selector = get.add_mutually_exclusive_group()
-    selector.add_argument("--version", type=_positive_int, metavar="N", help="this version number")
+    selector.add_argument("--version", type=argtypes.positive_int, metavar="N", help="this version number")
     selector.add_argument("--label", metavar="L", help="the version this label points at")
 
     listing = command("list", _list, help="list prompts, newest first")
@@ -355,7 +347,7 @@ def register(
     update.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
     update.add_argument(
         "--base-version",
-        type=_positive_int,
+        type=argtypes.positive_int,
         metavar="N",
         help="the version this edit is based on; fails (HTTP 412) if it is no longer the latest",
     )
@@ -379,5 +371,7 @@ def register(
     label.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
     label.add_argument("label", metavar="LABEL", help="e.g. production (lowercase letters, digits, - and _)")
     action = label.add_mutually_exclusive_group(required=True)
-    action.add_argument("--version", type=_positive_int, metavar="N", help="the version the label points at")
+    action.add_argument(
+        "--version", type=argtypes.positive_int, metavar="N", help="the version the label points at"
+    )
     action.add_argument("--remove", action="store_true", help="remove the label")
