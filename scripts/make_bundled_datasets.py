@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from promptopt.datasets.splits import sample
+from promptopt.datasets.files.splits import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data"
@@ -186,7 +186,7 @@ Every file is JSONL (UTF-8, one JSON object per line); every value is a string e
 
 Of the {of_rows} problems in upstream `test.jsonl`, the {rows} whose `sha256(f"{seed}:{{question}}")`
 is smallest (seed {seed}, keyed by the question text), written in their original file order:
-`promptopt.datasets.splits.sample(problems, {rows}, seed={seed}, key=question)`. The choice depends
+`promptopt.datasets.files.splits.sample(problems, {rows}, seed={seed}, key=question)`. The choice depends
 only on the seed and the question texts, not on Python's version or the order of the file.
 
 ## Sources and licences

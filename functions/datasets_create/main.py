@@ -3,9 +3,9 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import dataset_uploads
+from promptopt.datasets import uploads as dataset_uploads
+from promptopt.datasets.models import DatasetCreate
 from promptopt.http import Call, Reply, serve
-from promptopt.models.datasets import DatasetCreate
 
 
 @functions_framework.http

@@ -3,7 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import dataset_catalog
+from promptopt.datasets import catalog as dataset_catalog
 from promptopt.http import Call, Reply, serve
 
 

@@ -3,7 +3,8 @@
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from promptopt import dataset_ingest, logs
+from promptopt import logs
+from promptopt.datasets import ingest as dataset_ingest
 
 
 @functions_framework.cloud_event

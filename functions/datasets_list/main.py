@@ -3,9 +3,9 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import dataset_catalog
+from promptopt.datasets import catalog as dataset_catalog
+from promptopt.datasets.models import DatasetListQuery
 from promptopt.http import Call, Reply, serve
-from promptopt.models.datasets import DatasetListQuery
 
 
 @functions_framework.http

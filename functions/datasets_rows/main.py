@@ -3,9 +3,9 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import dataset_rows
+from promptopt.datasets import rows as dataset_rows
+from promptopt.datasets.models import RowsQuery
 from promptopt.http import Call, Reply, serve
-from promptopt.models.datasets import RowsQuery
 
 
 @functions_framework.http

@@ -3,9 +3,9 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import dataset_rows
+from promptopt.datasets import rows as dataset_rows
+from promptopt.datasets.models import SampleQuery
 from promptopt.http import Call, Reply, serve
-from promptopt.models.datasets import SampleQuery
 
 
 @functions_framework.http

@@ -3,9 +3,9 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import dataset_uploads
+from promptopt.datasets import uploads as dataset_uploads
+from promptopt.datasets.models import DatasetVersionCreate
 from promptopt.http import Call, Reply, serve
-from promptopt.models.datasets import DatasetVersionCreate
 
 
 @functions_framework.http

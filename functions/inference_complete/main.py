@@ -5,7 +5,7 @@ from flask import Request, Response
 
 from promptopt.http import Call, Reply, serve
 from promptopt.inference import complete as inference
-from promptopt.models.inference import CompletionCreate
+from promptopt.inference.models import CompletionCreate
 
 
 @functions_framework.http

@@ -3,8 +3,8 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import prompts
 from promptopt.http import Call, Reply, serve
+from promptopt.prompts import service as prompts
 
 
 @functions_framework.http

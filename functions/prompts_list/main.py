@@ -3,9 +3,9 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt import prompts
 from promptopt.http import Call, Reply, serve
-from promptopt.models.prompts import PromptListQuery
+from promptopt.prompts import service as prompts
+from promptopt.prompts.models import PromptListQuery
 
 
 @functions_framework.http

@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 
 from promptopt.auth import encode_userinfo
-from promptopt.build import build_all
 from promptopt.local.emulators import Emulators
 from promptopt.local.ports import free_port
 from promptopt.manifest import load_manifest, repo_root
+from promptopt.tooling.build import build_all
 
 BASELINE = """
 import functions_framework
@@ -50,9 +50,10 @@ HEADERS = {"X-Apigateway-Api-Userinfo": encode_userinfo({"sub": "bench", "tenant
 def seed(env: dict[str, str]) -> str:
     """Create one prompt with a label so every route has something to answer 200 with."""
     os.environ.update(env)
-    from promptopt import clients, config, prompts
+    from promptopt import clients, config
     from promptopt.auth import principal_from_claims
-    from promptopt.models.prompts import PromptCreate
+    from promptopt.prompts import service as prompts
+    from promptopt.prompts.models import PromptCreate
 
     config.reset()
     clients.reset()
@@ -77,7 +78,7 @@ def recipe(name: str, pid: str) -> tuple[str, str, dict[str, Any]]:
         "prompts_versions": ("GET", f"/api/v1/prompts/{pid}/versions", {}),
         "prompts_label_set": ("PUT", f"/api/v1/prompts/{pid}/labels/production", {"json": {"version": 1}}),
         "prompts_label_delete": ("DELETE", f"/api/v1/prompts/{pid}/labels/bench", {}),
-        "evaluate": (
+        "evaluation_score": (
             "POST",
             "/api/v1/evaluate",
             {"json": {"predictions": ["4"], "references": ["4"], "metrics": [{"name": "exact_match"}]}},
@@ -152,8 +153,8 @@ def main() -> int:
         (baseline_dir / "main.py").write_text(BASELINE)
 
         def label_bench() -> None:
-            from promptopt import prompts
             from promptopt.auth import principal_from_claims
+            from promptopt.prompts import service as prompts
 
             who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
             prompts.set_label(principal=who, prompt_id=pid, label="bench", version=1)

@@ -2,7 +2,7 @@
 
 Nothing is delivered by hand here: the Cloud Tasks emulator dispatches every chunk task over HTTP
 to the batch_chunk function's own process, the last chunk publishes batch-completed on the
-Pub/Sub emulator, and its push subscription delivers it to the batch_evaluate function's process.
+Pub/Sub emulator, and its push subscription delivers it to the batch_score function's process.
 """
 
 from __future__ import annotations

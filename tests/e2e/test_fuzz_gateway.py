@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
 from promptopt.local.stack import Stack
-from promptopt.openapi import build_spec, render_spec, sample_values
+from promptopt.tooling.openapi import build_spec, render_spec, sample_values
 
 pytestmark = pytest.mark.e2e
 

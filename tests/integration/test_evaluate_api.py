@@ -53,7 +53,7 @@ def vertex() -> Iterator[FakeVertex]:
 
 
 def evaluate(api: Api, tenant: str | None, body: Any, role: str = "viewer", **kw: Any) -> Any:
-    return api.call("evaluate", "POST", PATH, tenant=tenant, role=role, json=body, **kw)
+    return api.call("evaluation_score", "POST", PATH, tenant=tenant, role=role, json=body, **kw)
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -362,7 +362,7 @@ def test_deterministic_and_sim_metrics_do_not_import_provider_sdks() -> None:
 import sys
 sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "shared")!r}]
 from tests.support import claims_header, load_app
-app = load_app("evaluate")
+app = load_app("evaluation_score")
 body = {{"predictions": ["a b", "c"], "references": ["a b", "d"],
         "metrics": [{{"name": "exact_match"}}, {{"name": "llm_judge"}}, {{"name": "embedding_similarity"}}]}}
 r = app.test_client().post({PATH!r}, json=body, headers=claims_header("t-x", "viewer"))

@@ -14,9 +14,9 @@ from promptopt import secrets
 from promptopt.auth import Principal, Role
 from promptopt.inference import ModelBusy
 from promptopt.inference import complete as inference
+from promptopt.inference.models import CompletionCreate
 from promptopt.llm import gemini, openai_compat, pricing, registry
 from promptopt.llm.types import Completion, CompletionRequest
-from promptopt.models.inference import CompletionCreate
 from tests.conftest import Api
 from tests.fakes.model_servers import FakeOpenAI, FakeVertex
 from tests.support import ROOT

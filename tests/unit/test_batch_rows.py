@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from promptopt.batch import budget, cache, calls
+from promptopt.batch.models import BatchCreate, EvaluationCreate
 from promptopt.batch.writer import ChunkTotals
 from promptopt.llm import types
-from promptopt.llm.sim import SimProvider
-from promptopt.models.batch import BatchCreate, EvaluationCreate
+from promptopt.llm.sim.provider import SimProvider
 
 REQUEST = types.CompletionRequest(user_prompt="What is 2 + 3?")
 

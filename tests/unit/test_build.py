@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from promptopt.build import BuildError, Lock, build_all, build_function
 from promptopt.manifest import load_manifest
+from promptopt.tooling.build import BuildError, Lock, build_all, build_function
 from tests.support import ROOT
 
 

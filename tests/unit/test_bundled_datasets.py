@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from promptopt.datasets import ColumnMapping, parse
+from promptopt.datasets.files import ColumnMapping, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "shared" / "datasets"

@@ -31,7 +31,7 @@ from promptopt.cli.main import main
 from promptopt.cli.prompts import parse_metadata
 from promptopt.errors import ApiError, NotFound, PreconditionFailed, PreconditionRequired
 from promptopt.http.problems import from_api_error, from_validation
-from promptopt.models.prompts import (
+from promptopt.prompts.models import (
     LabelResult,
     LabelSet,
     PromptCreate,
@@ -43,8 +43,8 @@ from promptopt.models.prompts import (
     VersionPage,
     version_id,
 )
-from promptopt.prompts import etag, parse_if_match
-from promptopt.templates import placeholders
+from promptopt.prompts.service import etag, parse_if_match
+from promptopt.prompts.templates import placeholders
 
 Reply = tuple[int, dict[str, str], Any]
 

@@ -22,10 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from promptopt.cli import batch as cli_batch
-from promptopt.cli import client as cli_client
-from promptopt.cli.main import main
-from promptopt.models.batch import (
+from promptopt.batch.models import (
     MAX_INLINE_ROWS,
     BatchCreate,
     BatchJob,
@@ -40,7 +37,10 @@ from promptopt.models.batch import (
     SourceInfo,
     Usage,
 )
-from promptopt.models.evaluation import MetricSummary
+from promptopt.cli import batch as cli_batch
+from promptopt.cli import client as cli_client
+from promptopt.cli.main import main
+from promptopt.evaluation.models import MetricSummary
 
 Reply = tuple[int, dict[str, str], bytes]
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

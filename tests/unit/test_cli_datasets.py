@@ -25,10 +25,10 @@ from pydantic import BaseModel, ValidationError
 from promptopt.cli import client as cli_client
 from promptopt.cli import datasets as cli_datasets
 from promptopt.cli.main import main
-from promptopt.datasets import IngestLimits, ParseOutcome, StatsAccumulator, parse
-from promptopt.datasets.canonical import row_key
-from promptopt.datasets.splits import assign_split, sample
-from promptopt.models.datasets import (
+from promptopt.datasets.files import IngestLimits, ParseOutcome, StatsAccumulator, parse
+from promptopt.datasets.files.canonical import row_key
+from promptopt.datasets.files.splits import assign_split, sample
+from promptopt.datasets.models import (
     Dataset,
     DatasetCreate,
     DatasetCreated,

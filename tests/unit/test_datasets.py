@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from promptopt.datasets import (
+from promptopt.datasets.files import (
     CanonicalRow,
     ColumnMapping,
     Format,

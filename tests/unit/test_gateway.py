@@ -26,12 +26,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from multidict import CIMultiDict
 
-from promptopt import openapi
 from promptopt.auth import USERINFO_HEADER, decode_userinfo
+from promptopt.http.models import Problem
 from promptopt.local import dev_issuer
 from promptopt.local.gateway import MAX_REQUEST_BYTES, create_app
 from promptopt.manifest import repo_root
-from promptopt.models.common import Problem
+from promptopt.tooling import openapi
 
 ISSUER = dev_issuer.DEV_ISSUER
 AUDIENCE = dev_issuer.DEV_AUDIENCE

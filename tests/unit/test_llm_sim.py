@@ -9,7 +9,7 @@ import pytest
 
 from promptopt.evaluation import evaluate
 from promptopt.llm import registry
-from promptopt.llm.sim import SimProvider
+from promptopt.llm.sim.provider import SimProvider
 from promptopt.llm.types import CompletionRequest
 
 # GSM8K-like items the simulator can read left to right; references in GSM8K "#### n" form.

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from promptopt.evaluation import evaluate
-from promptopt.llm.sim import SimProvider
-from promptopt.llm.sim_style import read_style
-from promptopt.llm.sim_tasks import solve
-from promptopt.llm.sim_words import numerals
+from promptopt.llm.sim.provider import SimProvider
+from promptopt.llm.sim.style import read_style
+from promptopt.llm.sim.tasks import solve
+from promptopt.llm.sim.words import numerals
 from promptopt.llm.types import CompletionRequest
 
 BBH = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bbh"

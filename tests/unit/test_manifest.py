@@ -107,8 +107,8 @@ def test_posts_that_write_honour_idempotency_keys(spec) -> None:  # type: ignore
 
 
 def test_dataset_create_body_cap_fits_inline_content() -> None:
+    from promptopt.datasets.models import MAX_CREATE_BODY_BYTES
     from promptopt.manifest import load_manifest
-    from promptopt.models.datasets import MAX_CREATE_BODY_BYTES
 
     caps = {
         s.name: s.http.max_body_bytes for s in load_manifest() if s.name.startswith("datasets_") and s.is_http

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from promptopt import openapi
+from promptopt.http.models import RequestModel
 from promptopt.manifest import load_manifest, repo_root
-from promptopt.models.common import RequestModel
+from promptopt.tooling import openapi
 
 ALLOWED_VARIABLES = {"jwt_issuer", "jwt_jwks_uri", "jwt_audiences"}
 # JSON Schema keywords Swagger 2.0 does not know; none may survive the conversion.

@@ -1,6 +1,6 @@
 import pytest
 
-from promptopt.templates import TemplateError, placeholders, render
+from promptopt.prompts.templates import TemplateError, placeholders, render
 
 
 def test_placeholders_in_order_without_duplicates() -> None:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import paths, source
 from promptopt.batch.aggregate import aggregate
+from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions
 from promptopt.errors import ApiError, InvalidRequest
-from promptopt.models.batch import ACTIVE_STATUSES
-from promptopt.templates import placeholders
+from promptopt.prompts.templates import placeholders
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference

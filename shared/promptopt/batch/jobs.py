@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import admission, paths, source
 from promptopt.batch import chunks as chunk_tasks
+from promptopt.batch.models import ACTIVE_STATUSES, MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import now, transition
 from promptopt.batch.view import job_view
 from promptopt.errors import ApiError, Conflict, InvalidRequest, NotFound
-from promptopt.models.batch import ACTIVE_STATUSES, MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
@@ -170,8 +170,8 @@ def _resolve_prompt(principal: Principal, body: BatchCreate) -> tuple[str, str, 
         if body.output_prompt is None:  # the model validator makes this unreachable
             raise InvalidRequest("an inline prompt needs output_prompt", code="validation_failed")
         return body.system_prompt or "", body.output_prompt, None
-    from promptopt import prompts
-    from promptopt.models.prompts import PromptGetQuery
+    from promptopt.prompts import service as prompts
+    from promptopt.prompts.models import PromptGetQuery
 
     found = prompts.get_prompt(
         principal=principal,

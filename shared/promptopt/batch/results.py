@@ -7,7 +7,7 @@ from typing import Any
 from promptopt.auth import Principal
 from promptopt.batch import paths
 from promptopt.batch.jobs import load_job
-from promptopt.models.batch import BatchResultRow, ResultsPage, ResultsQuery, RowError
+from promptopt.batch.models import BatchResultRow, ResultsPage, ResultsQuery, RowError
 from promptopt.store.pagination import decode_token, encode_token, page_size
 
 _FIELDS = [

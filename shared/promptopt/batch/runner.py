@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from promptopt.batch import budget, cache, completion, paths, source
 from promptopt.batch.calls import NOT_RUN, Outcome, call
 from promptopt.batch.chunks import chunk_bounds
+from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import transition
 from promptopt.batch.writer import ChunkTotals, ResultWriter, read_done
 from promptopt.errors import ApiError
 from promptopt.llm import registry
 from promptopt.llm.types import CompletionRequest
-from promptopt.models.batch import ACTIVE_STATUSES
-from promptopt.templates import TemplateError, placeholders, render
+from promptopt.prompts.templates import TemplateError, placeholders, render
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference

@@ -1,7 +1,7 @@
 """Where a job's rows come from: inline rows (stored per chunk at creation) or a dataset version.
 
 A dataset job pins the version it resolved, so a newer upload never changes a running job. The
-dataset room (`promptopt.dataset_rows`) is imported lazily: inline jobs never load it.
+dataset room (`promptopt.datasets.rows`) is imported lazily: inline jobs never load it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from promptopt.errors import InvalidRequest
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
 
-    from promptopt.models.batch import BatchCreate
+    from promptopt.batch.models import BatchCreate
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def resolve(*, tenant: str, body: BatchCreate, max_rows: int) -> ResolvedSource:
         )
     if body.dataset is None:  # the model validator makes this unreachable
         raise InvalidRequest("give dataset or rows", code="validation_failed")
-    from promptopt import dataset_rows
+    from promptopt.datasets import rows as dataset_rows
 
     ready = dataset_rows.resolve_version(
         tenant=tenant, dataset_id=body.dataset.dataset_id, version=body.dataset.version
@@ -96,7 +96,7 @@ def chunk_rows(*, tenant: str, job: DocumentReference, data: dict[str, Any], chu
             RowInput(row=row, inputs=dict(item.get("inputs") or {}), reference=item.get("reference"))
             for row, item in zip(bounds, stored, strict=False)
         ]
-    from promptopt import dataset_rows
+    from promptopt.datasets import rows as dataset_rows
 
     rows = dataset_rows.read_rows(
         tenant=tenant,

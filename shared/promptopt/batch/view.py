@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import paths
 from promptopt.batch.aggregate import aggregate
-from promptopt.models.batch import (
+from promptopt.batch.models import (
     BatchJob,
     Budget,
     EvaluationInfo,
@@ -22,7 +22,7 @@ from promptopt.models.batch import (
     SourceInfo,
     Usage,
 )
-from promptopt.models.evaluation import MetricSummary
+from promptopt.evaluation.models import MetricSummary
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference

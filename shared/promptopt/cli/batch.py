@@ -47,7 +47,7 @@ POLL_INTERVALS_S: tuple[float, ...] = (0.5, 1.0, 1.0, 2.0)
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
 #: Off a terminal, a progress line is written at most this often (and on every status change).
 LOG_EVERY_S = 5.0
-#: Inline rows a job takes (promptopt.models.batch.MAX_INLINE_ROWS) and the API's body cap.
+#: Inline rows a job takes (promptopt.batch.models.MAX_INLINE_ROWS) and the API's body cap.
 MAX_INLINE_ROWS = 2_000
 MAX_BODY_BYTES = 1_048_576
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "budget_exhausted"})

@@ -1,32 +1,4 @@
-"""Dataset files to canonical rows: streaming parse and validation, splits, samples, statistics.
+"""Datasets: uploads, bucket drops and ingest into versioned splits; records, rows and samples.
 
-Pure library (no HTTP, no GCP clients): the ingest function hands it a blob reader and a sink.
+Modules: uploads, ingest, records, catalog, rows, models (the API's schemas); files/ parses the files.
 """
-
-from __future__ import annotations
-
-from promptopt.datasets.canonical import CanonicalRow, dumps_row, row_key, write_jsonl
-from promptopt.datasets.models import BadRow, ColumnMapping, Format, IngestLimits, ParseOutcome
-from promptopt.datasets.parse import ParsedRows, parse
-from promptopt.datasets.splits import Split, SplitProportions, assign_split, sample
-from promptopt.datasets.stats import DatasetStats, StatsAccumulator
-
-__all__ = [
-    "BadRow",
-    "CanonicalRow",
-    "ColumnMapping",
-    "DatasetStats",
-    "Format",
-    "IngestLimits",
-    "ParseOutcome",
-    "ParsedRows",
-    "Split",
-    "SplitProportions",
-    "StatsAccumulator",
-    "assign_split",
-    "dumps_row",
-    "parse",
-    "row_key",
-    "sample",
-    "write_jsonl",
-]

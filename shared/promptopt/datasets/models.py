@@ -1,68 +1,207 @@
-"""What an ingest is told (column mapping, limits) and what it reports back (bad rows, outcome)."""
+"""Dataset schemas: a dataset is a name, a column mapping and a chain of immutable versions.
+
+A version is created by the API (signed upload URL or inline content) or by a file dropped into
+the bucket; the ingest step moves it from `pending` through `processing` to `ready` or `failed`.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, StringConstraints, model_validator
 
-Format = Literal["csv", "jsonl"]
-BadRowPolicy = Literal["reject_file", "skip_bad_rows"]
+from promptopt.datasets.files.models import BadRow, BadRowPolicy, ColumnMapping, Format
+from promptopt.datasets.files.splits import Split, SplitProportions
+from promptopt.datasets.files.stats import DatasetStats
+from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
+
+# Inline content travels inside the JSON body; larger files go through the signed URL.
+MAX_INLINE_BYTES = 5 * 1024 * 1024
+# The JSON body around inline content: base64 grows it by a third, plus the other fields.
+MAX_CREATE_BODY_BYTES = 7 * 1024 * 1024 + 64 * 1024
+DEFAULT_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+# pending: waiting for the file (signed URL) or for ingestion to start; ready and failed are final.
+VersionStatus = Literal["pending", "processing", "ready", "failed"]
+Origin = Literal["signed_url", "inline", "bucket_drop"]
 
 
-class ColumnMapping(BaseModel):
-    """Which source columns (CSV) or fields (JSONL) feed the template and which holds the answer."""
+class _Content(RequestModel):
+    """Inline file content: text (UTF-8 as sent) or base64 bytes (any encoding); at most one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    inputs: list[str] = Field(
-        min_length=1, description="template variables, each the name of a source column/field"
+    content: str | None = Field(None, description="the whole file as text (at most 5 MB)")
+    content_base64: str | None = Field(None, description="the whole file, base64-encoded (at most 5 MB)")
+    upload_max_bytes: int | None = Field(
+        None, ge=1, description="with a signed URL: the largest file the URL accepts (default 200 MiB)"
     )
-    reference: str | None = Field(None, description="the expected-output column/field, if any")
 
-    @field_validator("inputs")
-    @classmethod
-    def _distinct_names(cls, names: list[str]) -> list[str]:
-        stripped = [name.strip() for name in names]
-        if any(not name for name in stripped):
-            raise ValueError("input names must not be empty")
-        if len(set(stripped)) != len(stripped):
-            raise ValueError("input names must be distinct")
-        return stripped
+    @model_validator(mode="after")
+    def _one_content(self) -> _Content:
+        if self.content is not None and self.content_base64 is not None:
+            raise ValueError("give content or content_base64, not both")
+        if self.upload_max_bytes is not None and self.inline_bytes() is not None:
+            raise ValueError("upload_max_bytes applies to signed-URL uploads, not inline content")
+        data = self.inline_bytes()
+        if data is not None and len(data) > MAX_INLINE_BYTES:
+            raise ValueError(
+                f"inline content is above {MAX_INLINE_BYTES} bytes; upload through the signed URL"
+            )
+        return self
+
+    def inline_bytes(self) -> bytes | None:
+        """The inline file as bytes, or None when the caller will use the signed URL."""
+        if self.content is not None:
+            return self.content.encode("utf-8")
+        if self.content_base64 is not None:
+            try:
+                return base64.b64decode(self.content_base64, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("content_base64 is not valid base64") from None
+        return None
 
 
-class IngestLimits(BaseModel):
-    """Caps that keep one ingest bounded in time and memory; the defaults suit a 1 GiB function."""
+class DatasetCreate(_Content):
+    """Body of POST /api/v1/datasets: the dataset and its version 1."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_rows: int = Field(100_000, ge=1, description="data rows (good + bad) before the file fails")
-    max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="file size before the file fails")
-    max_field_chars: int = Field(100_000, ge=1, description="characters in one mapped value")
-    max_row_bytes: int = Field(1024 * 1024, ge=1, description="UTF-8 bytes of one row's source text")
-    max_bad_rows_reported: int = Field(20, ge=0, description="bad rows kept in the outcome")
+    name: Name
+    format: Format
+    mapping: ColumnMapping
+    description: Description = ""
+    splits: SplitProportions = Field(default_factory=SplitProportions)
+    split_seed: int = Field(0, ge=0, le=2**31 - 1, description="changing it reshuffles the splits")
     bad_row_policy: BadRowPolicy = "reject_file"
-    max_bad_fraction: float = Field(
-        0.05, ge=0.0, le=1.0, description="with skip_bad_rows: the file fails above this bad fraction"
-    )
+    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0)
 
 
-class BadRow(BaseModel):
-    """One row that was not ingested, with the reason a person can act on."""
+class DatasetVersionCreate(_Content):
+    """Body of POST /api/v1/datasets/{dataset_id}/versions: a new file for an existing dataset."""
 
-    line: int = Field(description="1-based line of the file where the row starts")
+
+class UploadTarget(ResponseModel):
+    """Where and how to PUT the file: send exactly these headers, before `expires_at`."""
+
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+    object: str = Field(description="gs:// path the file will have")
+
+
+class VersionFailure(ResponseModel):
+    """Why a version failed, in words a person can act on."""
+
+    code: str
     reason: str
 
 
-class ParseOutcome(BaseModel):
-    """The summary of one parse: final once the row iterator is exhausted.
+class DatasetVersion(ResponseModel):
+    """One version of a dataset; immutable once ready or failed."""
 
-    Rows yielded before `failed` became true must be discarded by the caller.
-    """
-
-    rows_ok: int = 0
-    rows_bad: int = 0
+    dataset_id: str
+    version: int
+    status: VersionStatus
+    origin: Origin
+    format: Format
+    source: str = Field(description="gs:// path of the uploaded file")
+    created_at: datetime
+    updated_at: datetime
+    ready_at: datetime | None = None
+    bytes: int | None = None
+    rows_ok: int | None = None
+    rows_bad: int | None = None
     bad_rows: list[BadRow] = Field(default_factory=list, description="the first bad rows, in file order")
-    failed: bool = False
-    failure_reason: str | None = None
-    bytes_read: int = 0
+    failure: VersionFailure | None = None
+    stats: DatasetStats | None = None
+
+
+class Dataset(ResponseModel):
+    """A dataset with its newest versions (newest first)."""
+
+    dataset_id: str
+    name: str
+    description: str
+    format: Format
+    mapping: ColumnMapping
+    splits: SplitProportions
+    split_seed: int
+    bad_row_policy: BadRowPolicy
+    max_bad_fraction: float
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    latest_version: int | None = Field(None, description="the newest ready version")
+    version_count: int
+    versions: list[DatasetVersion] = Field(default_factory=list)
+
+
+class DatasetCreated(ResponseModel):
+    """Response of the create calls: the dataset, the new version, and where to upload."""
+
+    dataset: Dataset
+    version: DatasetVersion
+    upload: UploadTarget | None = Field(None, description="absent when the content was sent inline")
+
+
+class DatasetPage(Page[Dataset]):
+    """GET /api/v1/datasets."""
+
+
+class DatasetListQuery(PageQuery):
+    """GET /api/v1/datasets: newest first, optionally by name."""
+
+    name: Name | None = None
+
+
+class DatasetGetQuery(RequestModel):
+    """GET /api/v1/datasets/{dataset_id}."""
+
+    versions: int = Field(20, ge=0, le=100, description="how many of the newest versions to include")
+
+
+class DatasetRow(ResponseModel):
+    """One ingested row."""
+
+    row: int = Field(description="0-based position among the version's good rows")
+    line: int = Field(description="1-based line of the source file where the row starts")
+    split: Split
+    inputs: dict[str, str]
+    reference: str | None
+
+
+class SampleQuery(RequestModel):
+    """GET /api/v1/datasets/{dataset_id}/sample: the same seed gives the same rows."""
+
+    n: int = Field(10, ge=1, le=1000)
+    split: Split | None = None
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    version: int | None = Field(None, ge=1, description="default: the newest ready version")
+
+
+class DatasetSample(ResponseModel):
+    """A deterministic sample of one version."""
+
+    dataset_id: str
+    version: int
+    split: Split | None
+    seed: int
+    rows: list[DatasetRow]
+
+
+class RowsQuery(PageQuery):
+    """GET /api/v1/datasets/{dataset_id}/rows: rows in split order (train, validation, test)."""
+
+    split: Split | None = None
+    version: int | None = Field(None, ge=1, description="default: the newest ready version")
+
+
+class RowPage(Page[DatasetRow]):
+    """One page of rows."""
+
+    dataset_id: str
+    version: int

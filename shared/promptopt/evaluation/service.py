@@ -16,8 +16,7 @@ from promptopt.evaluation.errors import MetricError
 from promptopt.evaluation.metrics import MODEL_METRICS, MetricScores, score_rows
 from promptopt.evaluation.model_calls import Deadline, metric_model
 from promptopt.evaluation.model_errors import api_error
-from promptopt.llm.types import ModelConfigError
-from promptopt.models.evaluation import (
+from promptopt.evaluation.models import (
     MAX_JUDGE_ROWS,
     EvaluateRequest,
     EvaluateResult,
@@ -26,6 +25,7 @@ from promptopt.models.evaluation import (
     MetricUsage,
     RowScores,
 )
+from promptopt.llm.types import ModelConfigError
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal

@@ -9,7 +9,7 @@ from flask import Response
 from pydantic import ValidationError
 
 from promptopt.errors import ApiError, InvalidRequest
-from promptopt.models.common import FieldError, Problem
+from promptopt.http.models import FieldError, Problem
 
 PROBLEM_TYPE_BASE = "https://promptopt.dev/problems/"
 CONTENT_TYPE = "application/problem+json"

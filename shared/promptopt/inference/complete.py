@@ -34,6 +34,7 @@ from promptopt.inference.errors import (
     ModelRejectedRequest,
     UnknownModel,
 )
+from promptopt.inference.models import CompletionCreate, CompletionResult, PromptRef, TokenUsage
 from promptopt.llm import registry
 from promptopt.llm.types import (
     FORBID_ENV,
@@ -47,8 +48,7 @@ from promptopt.llm.types import (
     ModelRequestError,
     RetryableModelError,
 )
-from promptopt.models.inference import CompletionCreate, CompletionResult, PromptRef, TokenUsage
-from promptopt.templates import TemplateError, placeholders, render
+from promptopt.prompts.templates import TemplateError, placeholders, render
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
@@ -138,8 +138,8 @@ def _resolve_prompt(principal: Principal, body: CompletionCreate) -> tuple[str, 
         if body.output_prompt is None:  # the model validator makes this unreachable
             raise InvalidRequest("an inline prompt needs output_prompt", code="validation_failed")
         return body.system_prompt or "", body.output_prompt, None
-    from promptopt import prompts  # Firestore only when a stored prompt is named
-    from promptopt.models.prompts import PromptGetQuery
+    from promptopt.prompts import service as prompts  # Firestore only when a stored prompt is named
+    from promptopt.prompts.models import PromptGetQuery
 
     found = prompts.get_prompt(
         principal=principal,

@@ -60,7 +60,7 @@ def _make(parsed: ModelId) -> Provider:
         from promptopt.llm.openai_compat import OpenAICompatProvider
 
         return OpenAICompatProvider(parsed.name)
-    from promptopt.llm.sim import SimProvider
+    from promptopt.llm.sim.provider import SimProvider
 
     return SimProvider(parsed.name)
 

@@ -8,7 +8,7 @@ bundled file (bbh/navigate) and evaluates the three versions over its test split
 (Cloud Tasks, then the Pub/Sub evaluation step), with each metric's 95% confidence interval:
 the format score rises from version 1 to 2, and accuracy from 2 to 3 with the format unchanged.
 The model is the offline simulator (`sim:default`), and the output says so: the scores measure
-how a prompt steers its rules (promptopt.llm.sim), not a language model.
+how a prompt steers its rules (promptopt.llm.sim.provider), not a language model.
 """
 
 from __future__ import annotations
@@ -205,8 +205,8 @@ def evaluation_walkthrough(demo: Demo, prompt_id: str) -> None:
         f"go the simulator gets only {two['exact_match']['mean']:.0%} of these multi-step questions right.\n"
         "# 2 -> 3: the format stays, and asking for step-by-step work raises accuracy "
         f"{two['exact_match']['mean']:.2f} -> {three['exact_match']['mean']:.2f}, intervals apart: the "
-        "simulator then follows every move. These are the simulator's rules (promptopt.llm.sim), not a "
-        "measurement of a language model."
+        "simulator then follows every move. These are the simulator's rules (promptopt.llm.sim), "
+        "not a measurement of a language model."
     )
 
 

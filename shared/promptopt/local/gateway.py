@@ -219,7 +219,7 @@ def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Ro
 def _problem(
     status: int, code: str, title: str, detail: str, instance: str, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    """A problem+json response in the shape of promptopt.models.common.Problem."""
+    """A problem+json response in the shape of promptopt.http.models.Problem."""
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,

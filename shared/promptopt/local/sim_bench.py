@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptopt.evaluation import MetricResult, evaluate
-from promptopt.llm.sim import SimProvider
+from promptopt.llm.sim.provider import SimProvider
 from promptopt.llm.types import CompletionRequest
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"

@@ -36,7 +36,6 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any
 
-from promptopt.build import BuildError, build_all
 from promptopt.local import wiring
 from promptopt.local.dev_signer import write_dev_signing_key
 from promptopt.local.emulators import ALL_EMULATORS, Emulators
@@ -45,6 +44,7 @@ from promptopt.local.ports import free_ports, is_port_free
 from promptopt.local.process import ManagedProcess, Probe, StartupError, http_probe, stop_all, wait_all
 from promptopt.local.wiring import Wiring
 from promptopt.manifest import load_manifest, repo_root
+from promptopt.tooling.build import BuildError, build_all
 
 log = logging.getLogger("promptopt.local.stack")
 

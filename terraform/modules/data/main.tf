@@ -23,7 +23,7 @@ resource "google_firestore_database" "this" {
   }
 }
 
-# Composite indexes for the queries the store issues (see shared/promptopt/prompts.py).
+# Composite indexes for the queries the store issues (see shared/promptopt/prompts/service.py).
 resource "google_firestore_index" "this" {
   for_each = var.firestore_indexes
 

@@ -149,7 +149,7 @@ class Batch:
     tenant: str
 
     def create(self, body: dict[str, Any], *, path: str = "/api/v1/inference/batch", **kw: Any) -> Any:
-        function = "inference_evaluate" if path.endswith("/evaluate") else "inference_batch_create"
+        function = "batch_evaluation_create" if path.endswith("/evaluate") else "batch_create"
         return self.api.call(function, "POST", path, tenant=self.tenant, role="editor", json=body, **kw)
 
     def started(self, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
@@ -160,7 +160,7 @@ class Batch:
 
     def get(self, job_id: str) -> dict[str, Any]:
         response = self.api.call(
-            "inference_batch_get",
+            "batch_get",
             "GET",
             f"/api/v1/inference/batch/{job_id}",
             tenant=self.tenant,
@@ -172,7 +172,7 @@ class Batch:
 
     def cancel(self, job_id: str) -> Any:
         return self.api.call(
-            "inference_batch_cancel", "POST", f"/api/v1/inference/batch/{job_id}/cancel", tenant=self.tenant,
+            "batch_cancel", "POST", f"/api/v1/inference/batch/{job_id}/cancel", tenant=self.tenant,
             role="editor",
         )  # fmt: skip
 
@@ -181,7 +181,7 @@ class Batch:
         while True:
             params = {**query, "page_size": 7, **({"page_token": token} if token else {})}
             response = self.api.call(
-                "inference_batch_results", "GET", f"/api/v1/inference/batch/{job_id}/results",
+                "batch_results", "GET", f"/api/v1/inference/batch/{job_id}/results",
                 tenant=self.tenant, role="viewer", query_string=params,
             )  # fmt: skip
             assert response.status_code == 200, response.get_data(as_text=True)
@@ -218,7 +218,7 @@ class Batch:
 
     def push(self, envelope: dict[str, Any]) -> Any:
         """One push delivery of a Pub/Sub message to the evaluation function."""
-        return self.api.client("batch_evaluate").post("/", json=envelope)
+        return self.api.client("batch_score").post("/", json=envelope)
 
 
 @pytest.fixture

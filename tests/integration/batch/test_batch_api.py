@@ -137,21 +137,21 @@ def test_evaluation_requests_are_checked_before_anything_runs(batch: Batch) -> N
 
 def test_viewers_cannot_start_jobs_and_other_tenants_cannot_see_them(batch: Batch) -> None:
     response = batch.api.call(
-        "inference_batch_create", "POST", "/api/v1/inference/batch", tenant=batch.tenant, role="viewer",
+        "batch_create", "POST", "/api/v1/inference/batch", tenant=batch.tenant, role="viewer",
         json={**INLINE, "rows": rows(1)},
     )  # fmt: skip
     assert response.status_code == 403
     job = batch.started({**INLINE, "rows": rows(1)})
     for function, method, suffix in (
-        ("inference_batch_get", "GET", ""),
-        ("inference_batch_results", "GET", "/results"),
-        ("inference_batch_cancel", "POST", "/cancel"),
+        ("batch_get", "GET", ""),
+        ("batch_results", "GET", "/results"),
+        ("batch_cancel", "POST", "/cancel"),
     ):
         path = f"/api/v1/inference/batch/{job['job_id']}{suffix}"
         other = batch.api.call(function, method, path, tenant="t-someone-else", role="admin")
         assert (other.status_code, other.get_json()["code"]) == (404, "job_not_found")
     missing = batch.api.call(
-        "inference_batch_get", "GET", "/api/v1/inference/batch/not-a-job", tenant=batch.tenant, role="viewer"
+        "batch_get", "GET", "/api/v1/inference/batch/not-a-job", tenant=batch.tenant, role="viewer"
     )
     assert missing.status_code == 404
 
@@ -169,7 +169,7 @@ def test_a_tenant_runs_a_capped_number_of_jobs(batch: Batch, monkeypatch: pytest
 
 def test_concurrent_creates_never_exceed_the_cap(batch: Batch, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROMPTOPT_BATCH_MAX_ACTIVE_JOBS", "3")
-    app = batch.api.client("inference_batch_create").application
+    app = batch.api.client("batch_create").application
     headers = claims_header(batch.tenant, "editor")
 
     def create(i: int) -> int:

@@ -1,0 +1,86 @@
+"""Reading and deleting datasets: one dataset with its versions, the paginated listing, DELETE."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from promptopt.auth import Principal
+from promptopt.clients import firestore_client, storage_client
+from promptopt.config import settings
+from promptopt.datasets import records
+from promptopt.datasets.files.layout import DATASET_ID_RE, dataset_prefix
+from promptopt.datasets.models import Dataset, DatasetGetQuery, DatasetListQuery, DatasetPage
+from promptopt.errors import NotFound
+from promptopt.store.pagination import decode_token, encode_token, page_size
+from promptopt.store.paths import tenant_collection
+
+log = logging.getLogger(__name__)
+
+
+def get_dataset(*, principal: Principal, dataset_id: str, query: DatasetGetQuery) -> Dataset:
+    """The dataset with its newest `query.versions` versions (status, statistics, errors)."""
+    head = records.load_dataset(principal.tenant, dataset_id).to_dict() or {}
+    versions = records.newest_versions(principal.tenant, dataset_id, query.versions)
+    return records.dataset_model(head, versions)
+
+
+def _list_cursor(values: list[Any]) -> tuple[datetime, str]:
+    created, dataset_id = values
+    if not isinstance(dataset_id, str) or not DATASET_ID_RE.fullmatch(dataset_id):
+        raise ValueError("bad cursor")
+    return datetime.fromisoformat(created), dataset_id
+
+
+def list_datasets(*, principal: Principal, query: DatasetListQuery) -> DatasetPage:
+    """Datasets newest first (without their versions), optionally by exact name."""
+    from google.cloud.firestore import Query
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    scope = {"name": query.name}
+    cursor = decode_token(query.page_token, scope, _list_cursor)
+    size = page_size(query.page_size)
+    q: Any = tenant_collection(principal.tenant, records.COLLECTION)
+    if query.name is not None:
+        q = q.where(filter=FieldFilter("name", "==", query.name))
+    q = q.order_by("created_at", direction=Query.DESCENDING).order_by(
+        "dataset_id", direction=Query.DESCENDING
+    )
+    if cursor is not None:
+        q = q.start_after({"created_at": cursor[0], "dataset_id": cursor[1]})
+    snapshots = list(q.limit(size + 1).stream())
+    visible = [s.to_dict() or {} for s in snapshots[:size]]
+    items = [records.dataset_model(data) for data in visible if not data.get("deleting")]
+    token = None
+    if len(snapshots) > size:
+        last = visible[-1]
+        token = encode_token([last["created_at"].isoformat(), last["dataset_id"]], scope)
+    return DatasetPage(items=items, next_page_token=token)
+
+
+def delete_dataset(*, principal: Principal, dataset_id: str) -> None:
+    """Remove the dataset's files and documents. Safe to repeat after a partial failure.
+
+    The dataset is marked `deleting` first, so it disappears from reads at once and a late
+    ingest event for it is ignored; files go next, the documents last.
+    """
+    tenant = principal.tenant
+    ref = records.dataset_ref(tenant, dataset_id)
+    snapshot = ref.get() if DATASET_ID_RE.fullmatch(dataset_id) else None
+    if snapshot is None or not snapshot.exists:
+        raise NotFound(f"no dataset {dataset_id!r}", code="dataset_not_found")
+    ref.update({"deleting": True})
+    bucket = storage_client().bucket(settings().datasets_bucket)
+    versions = [v.to_dict() or {} for v in ref.collection("versions").stream()]
+    dropped = [v.get("object") for v in versions if v.get("origin") == "bucket_drop"]
+    blobs = list(bucket.list_blobs(prefix=dataset_prefix(tenant, dataset_id)))
+    blobs += [bucket.blob(name) for name in dropped if name]
+    for blob in blobs:
+        with contextlib.suppress(gexc.NotFound):  # a repeated DELETE after a partial failure
+            blob.delete()
+    firestore_client().recursive_delete(ref)
+    log.info("dataset deleted", extra={"dataset_id": dataset_id, "objects": len(blobs)})

@@ -1,0 +1,1 @@
+"""Experiments: optimization runs of a prompt against a dataset and a metric."""

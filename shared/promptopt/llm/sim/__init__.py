@@ -1,0 +1,1 @@
+"""The offline model simulator (`sim:<name>`): deterministic, labelled as simulated everywhere."""

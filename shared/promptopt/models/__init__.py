@@ -1,1 +1,0 @@
-"""API and domain schemas (pydantic). Request models reject unknown fields."""

@@ -1,0 +1,1 @@
+"""Prompts: immutable versions, labels and lineage (service), templates, request/response models."""

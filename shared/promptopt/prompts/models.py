@@ -1,0 +1,170 @@
+"""Prompt schemas: a prompt is a chain of immutable versions with movable labels."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
+from promptopt.prompts.templates import TemplateError, placeholders
+
+LABEL_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+MAX_PROMPT_CHARS = 50_000
+MAX_METADATA_BYTES = 16_384
+MAX_METADATA_KEYS = 50
+
+Label = Annotated[str, StringConstraints(pattern=LABEL_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+MetadataValue = str | int | float | bool | None
+
+
+def _check_template(value: str) -> str:
+    try:
+        names = placeholders(value)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from None
+    if not names:
+        raise ValueError("output_prompt needs at least one placeholder, e.g. {input}")
+    return value
+
+
+Template = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS), AfterValidator(_check_template)
+]
+SystemPrompt = Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)]
+
+
+def _check_metadata(value: dict[str, MetadataValue] | None) -> dict[str, MetadataValue] | None:
+    if value is None:
+        return None
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"metadata holds at most {MAX_METADATA_KEYS} keys")
+    for key in value:
+        if not 1 <= len(key) <= 64 or key.startswith("__"):
+            raise ValueError(f"metadata key {key[:70]!r} must be 1-64 characters and not start with __")
+    if len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+    return value
+
+
+Metadata = Annotated[dict[str, MetadataValue], AfterValidator(_check_metadata)]
+
+
+class PromptCreate(RequestModel):
+    """Body of POST /api/v1/prompts."""
+
+    name: Name | None = None
+    system_prompt: SystemPrompt = ""
+    output_prompt: Template = Field(description="template with {placeholders}, e.g. 'Q: {input}'")
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class PromptUpdate(RequestModel):
+    """Body of PUT /api/v1/prompts/{prompt_id}: fields left out are kept from the base version."""
+
+    name: Name | None = None
+    system_prompt: SystemPrompt | None = None
+    output_prompt: Template | None = None
+    metadata: Metadata | None = None
+    message: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        None, description="why this version exists (shown in the lineage)"
+    )
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> PromptUpdate:
+        if all(v is None for v in (self.name, self.system_prompt, self.output_prompt, self.metadata)):
+            raise ValueError("give at least one of name, system_prompt, output_prompt, metadata")
+        return self
+
+
+class LabelSet(RequestModel):
+    """Body of PUT /api/v1/prompts/{prompt_id}/labels/{label}: point the label at a version."""
+
+    version: int = Field(ge=1)
+
+
+class PromptGetQuery(RequestModel):
+    """GET /api/v1/prompts/{prompt_id}: the latest version, or one by number or label."""
+
+    version: int | None = Field(None, ge=1)
+    label: Label | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> PromptGetQuery:
+        if self.version is not None and self.label is not None:
+            raise ValueError("give version or label, not both")
+        return self
+
+
+class PromptListQuery(PageQuery):
+    """GET /api/v1/prompts: newest first, optionally filtered."""
+
+    name: Name | None = None
+    label: Label | None = None
+
+
+class VersionsQuery(PageQuery):
+    """GET /api/v1/prompts/{prompt_id}/versions: newest version first."""
+
+
+class Provenance(ResponseModel):
+    """Where a version came from: a person's edit or an optimizer step."""
+
+    source: Literal["user", "optimizer"] = "user"
+    message: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class PromptVersion(ResponseModel):
+    """One immutable version of a prompt."""
+
+    prompt_id: str
+    version: int
+    version_id: str = Field(description="<prompt_id>@<version>")
+    parent_id: str | None = Field(description="version_id this one was based on; null for version 1")
+    name: str | None
+    system_prompt: str
+    output_prompt: str
+    variables: list[str] = Field(description="placeholders of output_prompt")
+    metadata: dict[str, MetadataValue]
+    labels: list[str] = Field(description="labels pointing at this version now")
+    provenance: Provenance
+    created_at: datetime
+    created_by: str
+
+
+class PromptSummary(ResponseModel):
+    """A prompt in a listing."""
+
+    prompt_id: str
+    name: str | None
+    latest_version: int
+    labels: dict[str, int]
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+
+
+class PromptPage(Page[PromptSummary]):
+    """A page of prompts."""
+
+
+class VersionPage(Page[PromptVersion]):
+    """A page of a prompt's versions, newest first, with the current labels."""
+
+    labels: dict[str, int]
+
+
+class LabelResult(ResponseModel):
+    """The labels of a prompt after a change."""
+
+    prompt_id: str
+    labels: dict[str, int]
+
+
+def version_id(prompt_id: str, version: int) -> str:
+    """The id naming one version."""
+    return f"{prompt_id}@{version}"

@@ -1,0 +1,360 @@
+"""Prompts: create, read, version, list and label. Every version is immutable.
+
+Layout: `tenants/{t}/prompts/{id}` holds the head (latest version number, labels, and a copy of
+the latest version so the common read is one document get) and `.../versions/{n:08d}` the
+versions. A new version is written with a *create* precondition in
+the same atomic batch as the head, so two writers based on the same version can never both
+succeed (the loser gets 412) and no transaction contends on the head document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from google.api_core import exceptions as gexc
+
+from promptopt.auth import Principal
+from promptopt.errors import InvalidRequest, NotFound, PreconditionFailed
+from promptopt.prompts.models import (
+    LABEL_PATTERN,
+    LabelResult,
+    PromptCreate,
+    PromptGetQuery,
+    PromptListQuery,
+    PromptPage,
+    PromptSummary,
+    PromptUpdate,
+    PromptVersion,
+    Provenance,
+    VersionPage,
+    VersionsQuery,
+    version_id,
+)
+from promptopt.prompts.templates import placeholders
+from promptopt.store.pagination import decode_token, encode_token, page_size
+from promptopt.store.paths import tenant_collection
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference, DocumentSnapshot
+
+COLLECTION = "prompts"
+_PROMPT_ID_RE = re.compile(r"^pr_[0-9a-f]{20}$")
+_LABEL_RE = re.compile(LABEL_PATTERN)
+_SUMMARY_FIELDS = ["prompt_id", "name", "latest_version", "labels", "created_at", "updated_at", "created_by"]
+
+
+def _head_ref(tenant: str, prompt_id: str) -> DocumentReference:
+    return tenant_collection(tenant, COLLECTION).document(prompt_id)
+
+
+def _version_ref(head: DocumentReference, version: int) -> DocumentReference:
+    return head.collection("versions").document(f"{version:08d}")
+
+
+def new_prompt_id(tenant: str, body: PromptCreate, idempotency_key: str | None = None) -> str:
+    """A prompt id: random, or derived from the Idempotency-Key and the body when one is given.
+
+    The derived id makes the write itself idempotent: a retry whose idempotency record was lost
+    (a crash after the commit, a timeout that actually landed) collides instead of creating twice.
+    """
+    if idempotency_key is None:
+        return "pr_" + secrets.token_hex(10)
+    seed = json.dumps([tenant, idempotency_key, body.model_dump(mode="json")], sort_keys=True)
+    return "pr_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
+
+
+def parse_label(value: str) -> str:
+    """A label from a URL path, validated like labels in bodies."""
+    if not _LABEL_RE.fullmatch(value):
+        raise InvalidRequest(
+            "labels are 1-32 lowercase letters, digits, '-' or '_', starting with a letter",
+            code="invalid_label",
+        )
+    return value
+
+
+def etag(version: int) -> str:
+    """The strong ETag of a version (quoted, as HTTP wants it)."""
+    return f'"v{version}"'
+
+
+def parse_if_match(value: str) -> int | None:
+    """The version an If-Match header names; None for `*` (whatever is current)."""
+    value = value.strip()
+    if value == "*":
+        return None
+    if value.startswith('"v') and value.endswith('"') and value[2:-1].isdigit():
+        return int(value[2:-1])
+    raise PreconditionFailed(
+        f'If-Match {value[:40]!r} is not an ETag of this API (expected e.g. "v3")', code="bad_etag"
+    )
+
+
+def _version_from(data: dict[str, Any], labels: dict[str, int]) -> PromptVersion:
+    number = int(data["version"])
+    return PromptVersion(
+        prompt_id=data["prompt_id"],
+        version=number,
+        version_id=version_id(data["prompt_id"], number),
+        parent_id=data.get("parent_id"),
+        name=data.get("name"),
+        system_prompt=data["system_prompt"],
+        output_prompt=data["output_prompt"],
+        variables=placeholders(data["output_prompt"]),
+        metadata=data.get("metadata") or {},
+        labels=sorted(label for label, v in labels.items() if v == number),
+        provenance=Provenance.model_validate(data.get("provenance") or {}),
+        created_at=data["created_at"],
+        created_by=data["created_by"],
+    )
+
+
+def _summary_from(snapshot: DocumentSnapshot) -> PromptSummary:
+    data = snapshot.to_dict() or {}
+    return PromptSummary(
+        prompt_id=snapshot.id,
+        name=data.get("name"),
+        latest_version=data["latest_version"],
+        labels=data.get("labels") or {},
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        created_by=data["created_by"],
+    )
+
+
+def _head(principal: Principal, prompt_id: str) -> DocumentSnapshot:
+    # An id this API could never have issued is simply absent (and never reaches Firestore).
+    if not _PROMPT_ID_RE.fullmatch(prompt_id):
+        raise NotFound(f"prompt {prompt_id[:40]} not found", code="prompt_not_found")
+    snapshot = _head_ref(principal.tenant, prompt_id).get()
+    if not snapshot.exists:
+        raise NotFound(f"prompt {prompt_id} not found", code="prompt_not_found")
+    return snapshot
+
+
+def create_prompt(
+    *,
+    principal: Principal,
+    body: PromptCreate,
+    provenance: Provenance | None = None,
+    idempotency_key: str | None = None,
+) -> PromptVersion:
+    """Create a prompt with its version 1 (once per Idempotency-Key and body)."""
+    prompt_id = new_prompt_id(principal.tenant, body, idempotency_key)
+    now = datetime.now(UTC)
+    head = _head_ref(principal.tenant, prompt_id)
+    version_doc: dict[str, Any] = {
+        "prompt_id": prompt_id,
+        "version": 1,
+        "parent_id": None,
+        "name": body.name,
+        "system_prompt": body.system_prompt,
+        "output_prompt": body.output_prompt,
+        "metadata": body.metadata,
+        "provenance": (provenance or Provenance()).model_dump(),
+        "created_at": now,
+        "created_by": principal.subject,
+    }
+    batch = head._client.batch()
+    batch.create(
+        head,
+        {
+            "prompt_id": prompt_id,
+            "name": body.name,
+            "latest_version": 1,
+            "labels": {},
+            "label_names": [],
+            "created_at": now,
+            "updated_at": now,
+            "created_by": principal.subject,
+            "latest": version_doc,
+        },
+    )
+    batch.create(_version_ref(head, 1), version_doc)
+    try:
+        batch.commit()
+    except (gexc.AlreadyExists, gexc.Conflict):
+        if idempotency_key is None:
+            raise
+        # An earlier delivery of this very request already created it: answer with that.
+        existing = _version_ref(head, 1).get()
+        return _version_from(existing.to_dict() or {}, {})
+    return _version_from(version_doc, {})
+
+
+def get_prompt(*, principal: Principal, prompt_id: str, query: PromptGetQuery) -> PromptVersion:
+    """The latest version, or the one named by number or label."""
+    head = _head(principal, prompt_id)
+    data = head.to_dict() or {}
+    labels: dict[str, int] = data.get("labels") or {}
+    if query.label is not None:
+        if query.label not in labels:
+            raise NotFound(f"prompt {prompt_id} has no label {query.label!r}", code="label_not_found")
+        number = labels[query.label]
+    else:
+        number = query.version or int(data["latest_version"])
+    if number == data["latest_version"] and "latest" in data:
+        return _version_from(data["latest"], labels)
+    snapshot = _version_ref(head.reference, number).get()
+    if not snapshot.exists:
+        raise NotFound(f"prompt {prompt_id} has no version {number}", code="version_not_found")
+    return _version_from(snapshot.to_dict() or {}, labels)
+
+
+def update_prompt(
+    *,
+    principal: Principal,
+    prompt_id: str,
+    if_match: int | None,
+    body: PromptUpdate,
+    provenance: Provenance | None = None,
+) -> PromptVersion:
+    """Create the next version from the one If-Match names (None: the current latest)."""
+    head = _head(principal, prompt_id)
+    data = head.to_dict() or {}
+    latest = int(data["latest_version"])
+    base = latest if if_match is None else if_match
+    if base != latest:
+        raise PreconditionFailed(
+            f"prompt {prompt_id} is at version {latest}, not {base}; fetch it and retry",
+            code="version_mismatch",
+            current_etag=etag(latest),
+        )
+    base_doc = data.get("latest") or _version_ref(head.reference, base).get().to_dict() or {}
+    number = base + 1
+    now = datetime.now(UTC)
+    name = body.name if body.name is not None else base_doc.get("name")
+    version_doc: dict[str, Any] = {
+        "prompt_id": prompt_id,
+        "version": number,
+        "parent_id": version_id(prompt_id, base),
+        "name": name,
+        "system_prompt": body.system_prompt if body.system_prompt is not None else base_doc["system_prompt"],
+        "output_prompt": body.output_prompt if body.output_prompt is not None else base_doc["output_prompt"],
+        "metadata": body.metadata if body.metadata is not None else base_doc.get("metadata") or {},
+        "provenance": (provenance or Provenance(message=body.message)).model_dump(),
+        "created_at": now,
+        "created_by": principal.subject,
+    }
+    batch = head.reference._client.batch()
+    batch.create(_version_ref(head.reference, number), version_doc)
+    batch.update(
+        head.reference, {"latest_version": number, "updated_at": now, "name": name, "latest": version_doc}
+    )
+    try:
+        batch.commit()
+    except gexc.Aborted:
+        raise  # contention, not a lost race: surfaces as 503 so the client retries
+    except (gexc.AlreadyExists, gexc.Conflict):
+        raise PreconditionFailed(
+            f"prompt {prompt_id} changed while this update was made; fetch it and retry",
+            code="version_mismatch",
+        ) from None
+    return _version_from(version_doc, data.get("labels") or {})
+
+
+def _list_cursor(values: list[Any]) -> tuple[datetime, str]:
+    created, prompt_id = values  # exactly two, else ValueError
+    if (
+        not isinstance(created, str)
+        or not isinstance(prompt_id, str)
+        or not _PROMPT_ID_RE.fullmatch(prompt_id)
+    ):
+        raise ValueError("malformed cursor")
+    return datetime.fromisoformat(created), prompt_id
+
+
+def _versions_cursor(values: list[Any]) -> int:
+    (version,) = values
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError("malformed cursor")
+    return version
+
+
+def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
+    """Prompts newest first, optionally filtered by name or label."""
+    from google.cloud.firestore import Query
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    scope = {"name": query.name, "label": query.label}
+    cursor = decode_token(query.page_token, scope, _list_cursor)
+    size = page_size(query.page_size)
+    q: Any = tenant_collection(principal.tenant, COLLECTION)
+    if query.name is not None:
+        q = q.where(filter=FieldFilter("name", "==", query.name))
+    if query.label is not None:
+        q = q.where(filter=FieldFilter("label_names", "array_contains", query.label))
+    q = q.order_by("created_at", direction=Query.DESCENDING).order_by("prompt_id", direction=Query.DESCENDING)
+    q = q.select(_SUMMARY_FIELDS)  # the head carries the latest version's text; a listing needs none of it
+    if cursor is not None:
+        q = q.start_after({"created_at": cursor[0], "prompt_id": cursor[1]})
+    snapshots = list(q.limit(size + 1).stream())
+    items = [_summary_from(s) for s in snapshots[:size]]
+    token = None
+    if len(snapshots) > size:
+        last = items[-1]
+        token = encode_token([last.created_at.isoformat(), last.prompt_id], scope)
+    return PromptPage(items=items, next_page_token=token)
+
+
+def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery) -> VersionPage:
+    """A prompt's versions, newest first, each with its parent: the lineage."""
+    from google.cloud.firestore import Query
+
+    head = _head(principal, prompt_id)
+    labels: dict[str, int] = (head.to_dict() or {}).get("labels") or {}
+    scope = {"prompt": prompt_id}
+    cursor = decode_token(query.page_token, scope, _versions_cursor)
+    size = page_size(query.page_size)
+    q = head.reference.collection("versions").order_by("version", direction=Query.DESCENDING)
+    if cursor is not None:
+        q = q.start_after({"version": cursor})
+    snapshots = list(q.limit(size + 1).stream())
+    items = [_version_from(s.to_dict() or {}, labels) for s in snapshots[:size]]
+    token = encode_token([items[-1].version], scope) if len(snapshots) > size else None
+    return VersionPage(items=items, labels=labels, next_page_token=token)
+
+
+def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> LabelResult:
+    """Point `label` at `version` (creating or moving it)."""
+    from google.cloud.firestore import ArrayUnion
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    head = _head(principal, prompt_id)
+    if not _version_ref(head.reference, version).get().exists:
+        raise NotFound(f"prompt {prompt_id} has no version {version}", code="version_not_found")
+    head.reference.update(
+        {
+            FieldPath("labels", label).to_api_repr(): version,
+            "label_names": ArrayUnion([label]),
+            "updated_at": datetime.now(UTC),
+        }
+    )
+    labels = dict((head.to_dict() or {}).get("labels") or {})
+    labels[label] = version
+    return LabelResult(prompt_id=prompt_id, labels=labels)
+
+
+def remove_label(*, principal: Principal, prompt_id: str, label: str) -> LabelResult:
+    """Remove `label` from the prompt; removing an absent label is a 404."""
+    from google.cloud.firestore import DELETE_FIELD, ArrayRemove
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    head = _head(principal, prompt_id)
+    labels = dict((head.to_dict() or {}).get("labels") or {})
+    if label not in labels:
+        raise NotFound(f"prompt {prompt_id} has no label {label!r}", code="label_not_found")
+    head.reference.update(
+        {
+            FieldPath("labels", label).to_api_repr(): DELETE_FIELD,
+            "label_names": ArrayRemove([label]),
+            "updated_at": datetime.now(UTC),
+        }
+    )
+    labels.pop(label)
+    return LabelResult(prompt_id=prompt_id, labels=labels)

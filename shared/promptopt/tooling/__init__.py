@@ -1,0 +1,1 @@
+"""Developer tooling (bundle builder, OpenAPI generator): never bundled into a function."""
