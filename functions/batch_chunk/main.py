@@ -4,8 +4,9 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.batch import delivery
+from promptopt.http import serve_task
 
 
 @functions_framework.http
 def handle(request: Request) -> Response:
-    return delivery.handle(request)
+    return serve_task(request, delivery.run, model=delivery.ChunkTask, source=__file__)

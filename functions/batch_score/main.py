@@ -1,18 +1,13 @@
-"""Pub/Sub (batch-completed): evaluate the finished job once, however often the message arrives."""
+"""Pub/Sub (batch-completed): score the finished job once, however often the message arrives."""
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from promptopt import logs
 from promptopt.batch import evaluation_step
+from promptopt.http import serve_event
 
 
 @functions_framework.cloud_event
 def handle(event: CloudEvent) -> None:
-    # No blanket except: an exception (EvaluationInProgress included) makes Pub/Sub redeliver.
-    logs.configure()
-    logs.bind(function="batch_score", event=str(event["id"]))
-    try:
-        evaluation_step.handle_event(event.data)
-    finally:
-        logs.clear()
+    # EvaluationInProgress (another delivery holds the lease) propagates: Pub/Sub redelivers.
+    serve_event(event, evaluation_step.handle, model=evaluation_step.BatchCompleted, source=__file__)

@@ -3,18 +3,20 @@
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from promptopt import logs
-from promptopt.datasets import ingest as dataset_ingest
+from promptopt.datasets import ingest
+from promptopt.http import Delivery, serve_event
 
 
 @functions_framework.cloud_event
 def handle(event: CloudEvent) -> None:
-    # No blanket except: data problems end as a failed version inside the library; anything
-    # raised here is an infrastructure fault, and raising makes Eventarc redeliver.
-    logs.configure()
-    obj = dataset_ingest.FinalizedObject.from_event(event.data)
-    logs.bind(function="datasets_ingest", object=f"gs://{obj.bucket}/{obj.name}")
-    try:
-        dataset_ingest.handle_finalized(obj)
-    finally:
-        logs.clear()
+    # Data problems end as a failed version inside the library; anything raised is an
+    # infrastructure fault, and serve_event lets it propagate so Eventarc redelivers.
+    serve_event(event, _ingest, model=ingest.FinalizedObject, source=__file__, on_expired=_expired)
+
+
+def _ingest(obj: ingest.FinalizedObject, _delivery: Delivery) -> str:
+    return ingest.handle_finalized(obj)
+
+
+def _expired(obj: ingest.FinalizedObject, _delivery: Delivery) -> None:
+    ingest.expire(obj)

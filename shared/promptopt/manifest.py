@@ -235,6 +235,12 @@ def read_spec(function_dir: Path) -> FunctionSpec:
     return FunctionSpec.model_validate(data)
 
 
+@functools.lru_cache(maxsize=8)
+def spec_for_main(source: str) -> FunctionSpec:
+    """The spec of the function whose entry point is the file `source` (a main.py's `__file__`)."""
+    return read_spec(Path(source).resolve().parent)
+
+
 def load_function_spec(function_dir: Path) -> FunctionSpec:
     """Read and validate one function's manifest; its name must match its folder."""
     path = function_dir / MANIFEST_FILE

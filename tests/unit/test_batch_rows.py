@@ -34,8 +34,10 @@ class Raising:
         (types.ModelRequestError("bad", status=400), "permanent", "model_rejected_request"),
         (types.EmptyResponseError("empty"), "permanent", "model_bad_response"),
         (types.MalformedResponseError("junk"), "permanent", "model_bad_response"),
-        (types.ModelConfigError("no key"), "permanent", "model_not_configured"),
-        (types.ModelError("other"), "permanent", "model_error"),
+        (types.ModelConfigError("openai:x: no API key"), "permanent", "model_not_configured"),
+        (types.ModelConfigError("invalid model id 'x'"), "permanent", "unknown_model"),
+        (types.ModelRequestError("gone", status=404), "permanent", "unknown_model"),
+        (types.ModelError("other"), "permanent", "model_bad_response"),
         (RuntimeError("a bug or a dropped connection"), "retryable", "internal"),
     ],
 )

@@ -11,22 +11,11 @@ Messages name the model and the upstream status, never the prompt or the answer.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from promptopt.llm.types import (
-    Completion,
-    CompletionRequest,
-    EmptyResponseError,
-    MalformedResponseError,
-    ModelBlockedError,
-    ModelConfigError,
-    ModelError,
-    ModelRequestError,
-    Provider,
-    RetryableModelError,
-)
+from promptopt.llm.errors import classify
+from promptopt.llm.types import Completion, CompletionRequest, Provider
 
 log = logging.getLogger(__name__)
 
@@ -47,42 +36,19 @@ class Outcome:
 NOT_RUN = Outcome("not_run")
 
 
-def _status(exc: ModelError) -> str:
-    return f" (HTTP {exc.status})" if exc.status else ""
-
-
-def _is_credentials_error(exc: Exception) -> bool:
-    gauth = sys.modules.get("google.auth.exceptions")
-    return gauth is not None and isinstance(exc, gauth.GoogleAuthError)
-
-
 def call(provider: Provider, request: CompletionRequest) -> Outcome:
     """Call the model once (the provider's own bounded retries included) and classify the result."""
     model = provider.model
     try:
         completion = provider.complete(request)
-    except RetryableModelError as exc:
-        return Outcome(
-            "retryable", code="model_busy", message=f"{model} is rate-limited or unavailable{_status(exc)}"
-        )
-    except ModelBlockedError as exc:
-        return Outcome(
-            "permanent", code="model_blocked", message=f"{model} blocked the prompt or answer ({exc.reason})"
-        )
-    except ModelRequestError as exc:
-        return Outcome(
-            "permanent", code="model_rejected_request", message=f"{model} rejected the request{_status(exc)}"
-        )
-    except (EmptyResponseError, MalformedResponseError) as exc:
-        what = "no text" if isinstance(exc, EmptyResponseError) else "a response that could not be parsed"
-        return Outcome("permanent", code="model_bad_response", message=f"{model} answered {what}")
-    except ModelConfigError:
-        return Outcome("permanent", code="model_not_configured", message=f"{model} is not configured here")
-    except ModelError as exc:
-        return Outcome("permanent", code="model_error", message=f"{model} failed ({type(exc).__name__})")
     except Exception as exc:
-        if _is_credentials_error(exc):
-            return Outcome("permanent", code="model_not_configured", message=f"{model} has no credentials")
-        log.warning("model call %s raised %s", model, type(exc).__name__, exc_info=True)
-        return Outcome("retryable", code="internal", message=f"{model} call failed ({type(exc).__name__})")
+        failure = classify(exc, model=model)
+        if failure is None:  # unexpected: retrying is the safe choice (the last attempt records it)
+            log.warning("model call %s raised %s", model, type(exc).__name__, exc_info=True)
+            return Outcome(
+                "retryable", code="internal", message=f"{model} call failed ({type(exc).__name__})"
+            )
+        return Outcome(
+            "retryable" if failure.retryable else "permanent", code=failure.code, message=failure.message
+        )
     return Outcome("ok", completion=completion, latency_s=completion.latency_s)

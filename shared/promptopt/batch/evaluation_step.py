@@ -21,12 +21,17 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from promptopt import logs
 from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
 from promptopt.batch.state import now, transition
 from promptopt.batch.view import metric_specs
 from promptopt.evaluation.metrics import METRICS, MetricError
 from promptopt.evaluation.stats import summarize
+from promptopt.http.events import Delivery
+from promptopt.store import markers
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +39,23 @@ MARKER = "evaluation"
 LEASE = timedelta(minutes=10)
 
 
-class EvaluationInProgress(RuntimeError):
+class EvaluationInProgress(markers.StepBusy):
     """Another delivery of the same message holds the evaluation lease: redeliver later."""
 
 
-def handle_event(data: Any) -> str:
-    """A `batch-completed` CloudEvent's data (`{"message": {"data": base64 JSON}}`), handled once."""
-    try:
-        payload = events.decode_push(data)
-    except ValueError:
-        # Redelivery cannot fix a message that is not ours: log it and acknowledge.
-        log.error("batch-completed event without a JSON message; dropped")
-        return "malformed"
-    return handle_batch_completed(payload)
+class BatchCompleted(BaseModel):
+    """The `batch-completed` message: ids only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant: str = Field(min_length=1, max_length=128)
+    job_id: str = Field(pattern=paths.JOB_ID_RE.pattern)
+
+
+def handle(message: BatchCompleted, _delivery: Delivery) -> str:
+    """The batch_score entry point's handler: evaluate the job once (EvaluationInProgress: redeliver)."""
+    logs.bind(tenant=message.tenant, job_id=message.job_id)
+    return handle_batch_completed(message.model_dump())
 
 
 def handle_batch_completed(payload: dict[str, Any]) -> str:
@@ -68,7 +77,7 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
         return "duplicate"
     evaluation = _score(job, data)
     _record(job, evaluation, (data.get("evaluation") or {}).get("spec"))
-    paths.marker_ref(job, MARKER).update({"state": "done", "finished_at": now()})
+    markers.finish(paths.marker_ref(job, MARKER))
     events.publish(
         events.EVALUATION_COMPLETED, {"tenant": tenant, "job_id": job_id, "status": evaluation["status"]}
     )
@@ -77,26 +86,10 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
 
 def _claim(job: Any) -> bool:
     """Take the evaluation lease; False for a finished duplicate; EvaluationInProgress if held."""
-    from google.api_core import exceptions as gexc
-
-    marker = paths.marker_ref(job, MARKER)
-    fresh = {"state": "running", "lease_until": now() + LEASE, "created_at": now()}
     try:
-        marker.create(fresh)
-        return True
-    except (gexc.AlreadyExists, gexc.Conflict):
-        pass
-    snapshot = marker.get()
-    existing = snapshot.to_dict() or {}
-    if existing.get("state") == "done":
-        return False
-    if existing.get("lease_until") is not None and existing["lease_until"] > now():
-        raise EvaluationInProgress(f"job {job.id} is being evaluated by another delivery")
-    try:
-        marker.update(fresh, option=marker._client.write_option(last_update_time=snapshot.update_time))
-    except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
-        raise EvaluationInProgress(f"job {job.id} was taken over by another delivery") from None
-    return True
+        return markers.claim(paths.marker_ref(job, MARKER), lease=LEASE) == "claimed"
+    except markers.StepBusy as exc:
+        raise EvaluationInProgress(f"job {job.id} is being evaluated by another delivery") from exc
 
 
 def _rows(job: Any) -> list[dict[str, Any]]:

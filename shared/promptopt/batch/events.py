@@ -6,14 +6,15 @@ because push delivery is at-least-once and a publisher may publish again after a
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from typing import Any
 
 from promptopt.config import settings
+from promptopt.http.events import decode_push
 
 log = logging.getLogger(__name__)
+__all__ = ["BATCH_COMPLETED", "EVALUATION_COMPLETED", "decode_push", "publish", "topic_path"]
 
 BATCH_COMPLETED = "batch-completed"
 EVALUATION_COMPLETED = "evaluation-completed"
@@ -42,15 +43,3 @@ def publish(name: str, payload: dict[str, Any]) -> str | None:
     message_id: str = publisher_client().publish(topic, data, **attributes).result(timeout=_PUBLISH_TIMEOUT_S)
     log.info("published %s %s", name, message_id, extra={"fields": {"topic": name, **attributes}})
     return message_id
-
-
-def decode_push(data: Any) -> dict[str, Any]:
-    """The JSON payload of a Pub/Sub message as a CloudEvent carries it (`{"message": {"data": b64}}`)."""
-    message = data.get("message") if isinstance(data, dict) else None
-    raw = message.get("data") if isinstance(message, dict) else None
-    if not isinstance(raw, str | bytes):
-        raise ValueError("the event holds no Pub/Sub message data")
-    decoded = json.loads(base64.b64decode(raw))
-    if not isinstance(decoded, dict):
-        raise ValueError("the message data is not a JSON object")
-    return decoded

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from promptopt import logs
 from promptopt.clients import storage_client
 from promptopt.config import settings
 from promptopt.datasets import records
@@ -43,30 +44,41 @@ class IngestBusy(RuntimeError):
     """Another delivery holds this version's lease; raising makes the trigger redeliver later."""
 
 
-@dataclass(frozen=True)
-class FinalizedObject:
-    """The fields of a storage "object finalized" event that ingestion uses."""
+class FinalizedObject(BaseModel):
+    """The fields of a storage "object finalized" event (the GCS object resource) that ingestion uses."""
 
-    bucket: str
-    name: str
-    generation: str
-    size: int
-    metadata: dict[str, str]
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bucket: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    generation: str = ""
+    size: int = Field(0, ge=0)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("generation", mode="before")
+    @classmethod
+    def _generation_text(cls, value: Any) -> str:  # GCS sends it as a string, some bridges as a number
+        return "" if value is None else str(value)
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size_number(cls, value: Any) -> Any:  # a numeric string in the object resource
+        return 0 if value in (None, "") else value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_text(cls, value: Any) -> Any:
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
     @classmethod
     def from_event(cls, data: dict[str, Any]) -> FinalizedObject:
         """From the CloudEvent data (the GCS object resource)."""
-        return cls(
-            bucket=str(data["bucket"]),
-            name=str(data["name"]),
-            generation=str(data.get("generation") or ""),
-            size=int(data.get("size") or 0),
-            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
-        )
+        return cls.model_validate(data)
 
 
 def handle_finalized(obj: FinalizedObject) -> str:
     """Ingest one finalized object; returns what happened (for logs and tests)."""
+    logs.bind(object=f"gs://{obj.bucket}/{obj.name}")
     cfg = settings()
     if obj.bucket != cfg.datasets_bucket:
         return _ignored(obj, Ignored(f"bucket {obj.bucket!r} is not the datasets bucket"))
@@ -384,3 +396,25 @@ def _delete_quietly(blobs: Any) -> None:
     for blob in blobs:
         with contextlib.suppress(gexc.NotFound):
             blob.delete()
+
+
+def expire(obj: FinalizedObject) -> str:
+    """The trigger gave up on this object (too old to retry): an unfinished version fails with a reason.
+
+    Without this, an object whose every delivery failed would leave its version `pending` or
+    `processing` forever.
+    """
+    kind = classify(obj.name)
+    if obj.bucket != settings().datasets_bucket or isinstance(kind, Ignored | DroppedFile):
+        return "ignored"  # a dropped file's version is found by its claim; the sweeper finishes it
+    ref = records.version_ref(kind.tenant, kind.dataset_id, kind.version)
+    snapshot = ref.get()
+    status = (snapshot.to_dict() or {}).get("status") if snapshot.exists else None
+    if status not in ("pending", "processing"):
+        return "final"
+    return _fail(
+        ref,
+        snapshot.update_time,
+        "ingest_gave_up",
+        "the file could not be ingested before its upload event expired; upload it again as a new version",
+    )

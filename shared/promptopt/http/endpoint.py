@@ -7,14 +7,12 @@ the handler and turns every error into a problem+json response.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import flask
@@ -33,7 +31,7 @@ from promptopt.errors import (
     UnsupportedMediaType,
 )
 from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
-from promptopt.manifest import FunctionSpec, read_spec
+from promptopt.manifest import FunctionSpec, spec_for_main
 
 log = logging.getLogger("promptopt.http")
 M = TypeVar("M", bound=BaseModel)
@@ -100,11 +98,6 @@ class Call:
                 code="if_match_required",
             )
         return value
-
-
-@functools.lru_cache(maxsize=8)
-def _spec_for(source: str) -> FunctionSpec:
-    return read_spec(Path(source).resolve().parent)
 
 
 def _read_json(request: flask.Request, spec: FunctionSpec) -> Any:
@@ -230,7 +223,7 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
     logs.bind(trace=trace)
     started = time.perf_counter()
     try:
-        spec = _spec_for(source)
+        spec = spec_for_main(source)
         logs.bind(function=spec.name)
         path = _route(spec, request)
         principal = _authenticate(spec, request)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,30 +23,11 @@ from typing import TYPE_CHECKING
 
 from promptopt.config import settings
 from promptopt.errors import InvalidRequest
-from promptopt.inference.errors import (
-    RETRY_AFTER_S,
-    MissingVariables,
-    ModelBadResponse,
-    ModelBlocked,
-    ModelBusy,
-    ModelNotConfigured,
-    ModelRejectedRequest,
-    UnknownModel,
-)
+from promptopt.inference.errors import RETRY_AFTER_S, MissingVariables, ModelBusy, UnknownModel, api_error
 from promptopt.inference.models import CompletionCreate, CompletionResult, PromptRef, TokenUsage
 from promptopt.llm import registry
-from promptopt.llm.types import (
-    FORBID_ENV,
-    Completion,
-    CompletionRequest,
-    EmptyResponseError,
-    MalformedResponseError,
-    ModelBlockedError,
-    ModelConfigError,
-    ModelError,
-    ModelRequestError,
-    RetryableModelError,
-)
+from promptopt.llm.errors import classify
+from promptopt.llm.types import Completion, CompletionRequest, ModelConfigError
 from promptopt.prompts.templates import TemplateError, placeholders, render
 
 if TYPE_CHECKING:
@@ -192,43 +172,15 @@ def _call(model: ModelId, request: CompletionRequest, timeout_s: float) -> Compl
 def _call_mapped(model: ModelId, request: CompletionRequest, timeout_s: float) -> Completion:
     try:
         return _call(model, request, timeout_s)
-    except RetryableModelError as exc:
-        _log_failure(model, exc)
-        raise ModelBusy(
-            f"{model} is rate-limited or unavailable{_status(exc)}; retry later", retry_after_s=RETRY_AFTER_S
-        ) from exc
-    except ModelBlockedError as exc:
-        _log_failure(model, exc)
-        raise ModelBlocked(
-            f"{model} blocked the prompt or its answer ({exc.reason})", reason=exc.reason
-        ) from exc
-    except ModelRequestError as exc:
-        _log_failure(model, exc)
-        if exc.status == 404:
-            raise UnknownModel(f"the provider reports no model {model} (HTTP 404)") from exc
-        raise ModelRejectedRequest(
-            f"{model} rejected the request{_status(exc)}; check max_tokens, response_schema and the prompt",
-            upstream_status=exc.status,
-        ) from exc
-    except (EmptyResponseError, MalformedResponseError) as exc:
-        _log_failure(model, exc)
-        what = "no text" if isinstance(exc, EmptyResponseError) else "a response that could not be parsed"
-        raise ModelBadResponse(f"{model} answered {what}") from exc
-    except ModelConfigError as exc:
-        _log_failure(model, exc)
-        raise ModelNotConfigured(_config_hint(model, exc)) from exc
-    except ModelError as exc:  # a subclass added later: not the caller's fault, not ours to hide
-        _log_failure(model, exc)
-        raise ModelBadResponse(f"{model} failed ({type(exc).__name__})") from exc
     except Exception as exc:
-        if _is_credentials_error(exc):
-            _log_failure(model, exc)
-            raise ModelNotConfigured(_config_hint(model, exc)) from exc
-        raise
-
-
-def _status(exc: ModelError) -> str:
-    return f" (HTTP {exc.status})" if exc.status else ""
+        failure = classify(exc, model=str(model))
+        if failure is None:
+            raise
+        _log_failure(model, exc)
+        error = api_error(failure)
+        if failure.kind == "rejected":
+            error.detail += "; check max_tokens, response_schema and the prompt"
+        raise error from exc
 
 
 def _log_failure(model: ModelId, exc: Exception) -> None:
@@ -245,29 +197,3 @@ def _log_failure(model: ModelId, exc: Exception) -> None:
             }
         },
     )
-
-
-def _config_hint(model: ModelId, exc: Exception) -> str:
-    if FORBID_ENV in str(exc):
-        return (
-            f"{model}: only local model endpoints are allowed here ({FORBID_ENV} is set); "
-            "point the provider's base URL setting at a local server"
-        )
-    if model.provider == "openai":
-        return (
-            f"{model}: no API key; set PROMPTOPT_SECRET_OPENAI_API_KEY "
-            "(in the cloud, from the Secret Manager secret openai-api-key)"
-        )
-    if model.provider == "gemini":
-        return (
-            f"{model}: no credentials for Vertex AI; the function's service account needs "
-            "roles/aiplatform.user (Application Default Credentials), or set PROMPTOPT_GEMINI_ACCESS_TOKEN "
-            "for a local fake"
-        )
-    return f"{model}: not configured ({type(exc).__name__})"
-
-
-def _is_credentials_error(exc: Exception) -> bool:
-    # google.auth is loaded only once a Gemini client exists; without it this cannot be one.
-    gauth = sys.modules.get("google.auth.exceptions")
-    return gauth is not None and isinstance(exc, gauth.GoogleAuthError)

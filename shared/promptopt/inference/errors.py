@@ -6,6 +6,7 @@ Details name the model, the upstream status and the reason, never prompt or answ
 from __future__ import annotations
 
 from promptopt.errors import ApiError, InvalidRequest, Unprocessable
+from promptopt.llm.errors import Failure
 
 RETRY_AFTER_S = 5
 
@@ -50,3 +51,19 @@ class ModelBadResponse(ApiError):
     """The model answered nothing usable (no text, or a response that could not be parsed)."""
 
     status, code, title = 502, "model_bad_response", "Bad response from the model"
+
+
+def api_error(failure: Failure, *, context: str = "") -> ApiError:
+    """The API error for a classified model failure; `context` (e.g. "metric judge: ") leads the detail."""
+    detail = context + failure.message
+    if failure.kind == "busy":
+        return ModelBusy(f"{detail}; retry later", retry_after_s=RETRY_AFTER_S)
+    if failure.kind == "blocked":
+        return ModelBlocked(detail, reason=failure.reason)
+    if failure.kind == "rejected":
+        return ModelRejectedRequest(detail, upstream_status=failure.upstream_status)
+    if failure.kind == "unknown_model":
+        return UnknownModel(detail)
+    if failure.kind == "not_configured":
+        return ModelNotConfigured(detail)
+    return ModelBadResponse(detail)
