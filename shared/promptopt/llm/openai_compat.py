@@ -10,10 +10,8 @@ default embedding model from `PROMPTOPT_OPENAI_EMBEDDING_MODEL` (default text-em
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +20,7 @@ from typing import Any
 import httpx
 
 from promptopt import secrets
+from promptopt.backoff import Backoff
 from promptopt.llm import pricing
 from promptopt.llm.types import (
     Completion,
@@ -192,10 +191,10 @@ class OpenAICompatProvider:
         return body
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        delay = random.uniform(0, self.backoff_s * 2**attempt)  # noqa: S311 - jitter, not crypto
-        if retry_after:
-            with contextlib.suppress(ValueError):  # an HTTP date: ignore it, use our own delay
-                delay = max(delay, min(float(retry_after), _MAX_RETRY_AFTER_S))
+        policy = Backoff(
+            initial_s=self.backoff_s, max_s=60.0, jitter=True, max_retry_after_s=_MAX_RETRY_AFTER_S
+        )
+        delay = policy.delay(attempt, retry_after)
         log.info("%s: transient failure, retry %d in %.2fs", self.model, attempt + 1, delay)
         time.sleep(delay)
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from promptopt.backoff import Backoff
+
 log = logging.getLogger("promptopt.local.storage_bridge")
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -56,7 +58,10 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        return min(self.max_backoff_s, self.initial_backoff_s * self.multiplier ** (attempt - 1))
+        policy = Backoff(
+            initial_s=self.initial_backoff_s, max_s=self.max_backoff_s, multiplier=self.multiplier
+        )
+        return policy.delay(attempt - 1)
 
 
 def event_id(bucket: str, name: str, generation: str) -> str:
