@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from promptopt.manifest import BUNDLED_SPEC_FILE, MANIFEST_FILE, FunctionSpec
 
+from promptopt.manifest import BUNDLED_SPEC_FILE, MANIFEST_FILE, FunctionSpec
 from tests.infra.infra_hcl import FUNCTIONS, TERRAFORM
 from tests.infra.tools import require_tool
 
@@ -114,7 +114,9 @@ def evaluate(
     )
     if applied.returncode != 0:
         return applied
-    return subprocess.run([*tf, "output", "-json", "all"], capture_output=True, text=True, env=env, check=True)
+    return subprocess.run(
+        [*tf, "output", "-json", "all"], capture_output=True, text=True, env=env, check=True
+    )
 
 
 def outputs(
@@ -126,7 +128,9 @@ def outputs(
 
 
 def consumed_topics(manifests: dict[str, dict[str, Any]]) -> set[str]:
-    return {m["trigger"]["topic"] for m in manifests.values() if m["trigger"]["type"] in ("pubsub", "scheduler")}
+    return {
+        m["trigger"]["topic"] for m in manifests.values() if m["trigger"]["type"] in ("pubsub", "scheduler")
+    }
 
 
 def test_todays_manifests(terraform_bin: str, tmp_path: Path) -> None:
@@ -135,7 +139,9 @@ def test_todays_manifests(terraform_bin: str, tmp_path: Path) -> None:
     out = outputs(terraform_bin, tmp_path, FUNCTIONS, build)
     folders = sorted(p.parent.name for p in FUNCTIONS.glob(f"*/{MANIFEST_FILE}"))
     assert sorted(out["functions"]) == folders
-    manifests = {f: yaml.safe_load((FUNCTIONS / f / MANIFEST_FILE).read_text(encoding="utf-8")) for f in folders}
+    manifests = {
+        f: yaml.safe_load((FUNCTIONS / f / MANIFEST_FILE).read_text(encoding="utf-8")) for f in folders
+    }
     assert sorted(out["http_functions"]) == [f for f in folders if manifests[f]["trigger"]["type"] == "http"]
     assert sorted(out["task_functions"]) == [f for f in folders if manifests[f]["trigger"]["type"] == "task"]
     # Every topic has a consumer among the manifests, and every consumed topic exists.
@@ -152,7 +158,9 @@ def test_todays_manifests(terraform_bin: str, tmp_path: Path) -> None:
         assert spec["entry_point"] == manifest.get("entry_point", "handle")
         assert spec["roles"] == {r["role"]: r["why"] for r in manifest.get("roles") or []}
         assert spec["resources"]["memory"] == manifest.get("resources", {}).get("memory", "256Mi")
-        assert spec["bucket_roles"] == {f"{r['bucket']}/{r['role']}": r for r in manifest.get("bucket_roles") or []}
+        assert spec["bucket_roles"] == {
+            f"{r['bucket']}/{r['role']}": r for r in manifest.get("bucket_roles") or []
+        }
         assert spec["sign_urls"] == manifest.get("sign_urls", False)
 
 
@@ -177,7 +185,9 @@ def test_every_trigger_type(terraform_bin: str, tmp_path: Path) -> None:
     assert out["secret_ids"] == ["openai-api-key"]
     assert out["has_storage_triggers"] is True
     assert specs["on_batch"]["topic"] == "batch-completed"
-    assert specs["on_batch"]["secrets"] == {"OPENAI_API_KEY": {"secret": "openai-api-key", "version": "latest"}}
+    assert specs["on_batch"]["secrets"] == {
+        "OPENAI_API_KEY": {"secret": "openai-api-key", "version": "latest"}
+    }
     assert specs["ingest"]["bucket"] == "datasets"
     assert specs["ingest"]["event_type"] == "google.cloud.storage.object.v1.finalized"
     assert specs["ingest"]["resources"] == {
@@ -220,7 +230,9 @@ def test_an_unbuilt_manifest_fails_the_plan(terraform_bin: str, tmp_path: Path) 
         ),
     ],
 )
-def test_bad_bundles_fail_the_plan(terraform_bin: str, tmp_path: Path, change: dict[str, Any], message: str) -> None:
+def test_bad_bundles_fail_the_plan(
+    terraform_bin: str, tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
     # The builder refuses most of these; Terraform checks again in case a bundle was edited by hand.
     functions, build = tmp_path / "functions", tmp_path / "build"
     doc = write_manifest(functions, "bad", {"trigger": {"type": "task", "queue": "inference"}})
