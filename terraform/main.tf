@@ -44,7 +44,7 @@ locals {
     PROMPTOPT_LOG_LEVEL             = var.log_level
     PROMPTOPT_DEFAULT_MODEL         = var.default_model
     # The chunk handler writes terminal records on what the queue makes the last attempt.
-    PROMPTOPT_BATCH_MAX_ATTEMPTS = tostring(try(var.queues.inference.max_attempts, 10))
+    PROMPTOPT_BATCH_MAX_ATTEMPTS = tostring(coalesce(try(var.queues.inference.max_attempts, null), 10))
     LOG_EXECUTION_ID             = "true"
     PYTHONUNBUFFERED             = "1"
   }
