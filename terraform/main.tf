@@ -1,30 +1,36 @@
 # promptopt: everything one environment needs. Called by environments/<env>/main.tf.
 #
-# The function list is never written here: every functions/<name>/function.yaml is read with
-# fileset + yamldecode, normalised by modules/manifest and deployed through one for_each'd
-# function module. Topics, queues, schedules and secrets that manifests reference are added to
-# the platform's own.
+# The function list is never written here. functions/<name>/function.yaml is the source of truth;
+# scripts/build validates each one (shared/promptopt/manifest.py), applies its defaults and writes
+# build/<name>/function.json into the bundle. Terraform reads those files, so the manifest is
+# normalised once, in Python; modules/manifest only derives names and checks that every manifest
+# was built. Task targets and the other functions are two calls of the same function module:
+# the task targets come first so the functions that enqueue tasks can be told their run.app URLs.
 
 locals {
   repo_root = coalesce(var.repo_root, "${path.module}/..")
-  zip_dir   = coalesce(var.zip_dir, "${local.repo_root}/build/zips/${var.environment}")
+  build_dir = "${local.repo_root}/build"
+  zip_dir   = coalesce(var.zip_dir, "${local.build_dir}/zips/${var.environment}")
 
-  # The single source of truth: every functions/<name>/function.yaml.
-  manifest_files = fileset("${local.repo_root}/functions", "*/function.yaml")
-  manifests = {
-    for f in local.manifest_files : dirname(f) => yamldecode(file("${local.repo_root}/functions/${f}"))
+  # Which functions exist: every functions/<name>/function.yaml ...
+  manifest_folders = toset([for f in fileset("${local.repo_root}/functions", "*/function.yaml") : dirname(f)])
+  # ... as the builder validated and normalised it (bundles of removed functions are ignored).
+  bundled_manifests = {
+    for f in fileset(local.build_dir, "*/function.json") :
+    dirname(f) => jsondecode(file("${local.build_dir}/${f}")) if contains(local.manifest_folders, dirname(f))
   }
 
-  functions = module.manifest.functions
+  functions       = module.manifest.functions
+  task_functions  = { for k, f in local.functions : k => f if f.trigger_type == "task" }
+  other_functions = { for k, f in local.functions : k => f if f.trigger_type != "task" }
 
   labels = merge(var.labels, { app = "promptopt", environment = var.environment })
-
-  pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
   jwt_issuer    = coalesce(var.jwt_issuer, "https://securetoken.google.com/${var.project_id}")
   jwt_audiences = coalesce(var.jwt_audiences, var.project_id)
 
-  # What every function is told about its environment (read by promptopt.config as PROMPTOPT_*).
+  # What every function is told about its environment (read by promptopt.config as PROMPTOPT_*;
+  # terraform/README.md lists them and tests/infra checks that the code reads each one).
   platform_env = {
     GOOGLE_CLOUD_PROJECT            = var.project_id
     PROMPTOPT_ENVIRONMENT           = var.environment
@@ -35,37 +41,32 @@ locals {
     PROMPTOPT_TOPICS                = jsonencode(module.messaging.topic_ids)
     PROMPTOPT_QUEUES                = jsonencode(module.messaging.queue_ids)
     PROMPTOPT_TASKS_SERVICE_ACCOUNT = module.identities.tasks_email
-    PROMPTOPT_FUNCTION_PREFIX       = "${var.environment}-"
-    PROMPTOPT_FUNCTIONS_BASE_URL    = "https://${var.region}-${var.project_id}.cloudfunctions.net"
     PROMPTOPT_LOG_LEVEL             = var.log_level
     PROMPTOPT_DEFAULT_MODEL         = var.default_model
     # The chunk handler writes terminal records on what the queue makes the last attempt.
-    PROMPTOPT_BATCH_MAX_ATTEMPTS = tostring(try(var.queues.inference.max_attempts, 10))
+    PROMPTOPT_BATCH_MAX_ATTEMPTS = tostring(coalesce(try(var.queues.inference.max_attempts, null), 10))
     LOG_EXECUTION_ID             = "true"
     PYTHONUNBUFFERED             = "1"
   }
+
+  # Cloud Tasks targets by manifest name -> run.app URL (service_config[0].uri). Cloud Run counts
+  # Cloud Tasks requests as internal only when they are sent to the run.app URL, so tasks target
+  # it (and use it as the OIDC audience), never the cloudfunctions.net URL.
+  task_function_urls = { for k, m in module.task_function : k => m.uri }
 }
 
-# Defaults, derived topics/queues/schedules/secrets and sanity checks (provider-free).
+# Derived names, topics/queues/schedules/secrets and sanity checks (provider-free).
 module "manifest" {
   source = "./modules/manifest"
 
-  manifests     = local.manifests
-  environment   = var.environment
-  base_topics   = var.topics
-  base_queues   = var.queues
-  base_secrets  = var.secrets
-  schedule_tick = var.schedule_tick
+  functions        = local.bundled_manifests
+  manifest_folders = local.manifest_folders
+  environment      = var.environment
+  base_queues      = var.queues
+  base_secrets     = var.secrets
 }
 
-data "google_project" "this" {
-  project_id = var.project_id
-}
-
-data "google_storage_project_service_account" "this" {
-  project = var.project_id
-}
-
+# APIs and the Google service agents the platform grants roles to (first step of a first deploy).
 module "services" {
   source = "./modules/services"
 
@@ -77,10 +78,9 @@ module "identities" {
 
   project_id            = var.project_id
   environment           = var.environment
-  pubsub_service_agent  = local.pubsub_service_agent
-  storage_service_agent = data.google_storage_project_service_account.this.email_address
+  pubsub_service_agent  = module.services.pubsub_service_agent
+  storage_service_agent = module.services.storage_service_agent
   enable_storage_events = module.manifest.has_storage_triggers
-  sources_bucket        = module.data.sources_bucket
 
   depends_on = [module.services]
 }
@@ -88,9 +88,10 @@ module "identities" {
 module "secrets" {
   source = "./modules/secrets"
 
-  project_id = var.project_id
-  secret_ids = module.manifest.secret_ids
-  labels     = local.labels
+  project_id  = var.project_id
+  environment = var.environment
+  secret_ids  = module.manifest.secret_ids
+  labels      = local.labels
 
   depends_on = [module.services]
 }
@@ -116,7 +117,7 @@ module "messaging" {
   region               = var.region
   environment          = var.environment
   labels               = local.labels
-  pubsub_service_agent = local.pubsub_service_agent
+  pubsub_service_agent = module.services.pubsub_service_agent
   topics               = module.manifest.topics
   queues               = module.manifest.queues
   schedules            = module.manifest.schedules
@@ -124,21 +125,23 @@ module "messaging" {
   depends_on = [module.services]
 }
 
-module "function" {
+# Cloud Tasks targets, deployed first (their URLs are handed to the functions that enqueue).
+module "task_function" {
   source   = "./modules/function"
-  for_each = local.functions
+  for_each = local.task_functions
 
-  spec        = each.value
-  project_id  = var.project_id
-  region      = var.region
-  environment = var.environment
-  labels      = local.labels
-  runtime     = var.runtime
+  spec         = each.value
+  platform_env = local.platform_env
 
-  source_dir     = "${local.repo_root}/build/${each.key}"
+  project_id     = var.project_id
+  region         = var.region
+  environment    = var.environment
+  labels         = local.labels
+  runtime        = var.runtime
+  source_dir     = "${local.build_dir}/${each.key}"
   zip_dir        = local.zip_dir
   sources_bucket = module.data.sources_bucket
-  platform_env   = local.platform_env
+  iam_wait       = var.iam_propagation_wait
 
   build_service_account       = module.identities.build_id
   gateway_service_account     = module.identities.gateway_email
@@ -146,12 +149,49 @@ module "function" {
   tasks_service_account_name  = module.identities.tasks_name
   pubsub_push_service_account = module.identities.pubsub_push_email
   eventarc_service_account    = module.identities.eventarc_email
-  pubsub_service_agent        = local.pubsub_service_agent
+  pubsub_service_agent        = module.services.pubsub_service_agent
+  shared_grants               = module.identities.grants
 
   topic_ids             = module.messaging.topic_ids
   dead_letter_topic_ids = module.messaging.dead_letter_topic_ids
   buckets               = module.data.buckets
   secret_ids            = module.secrets.ids
+  secret_names          = module.secrets.names
+  max_delivery_attempts = var.max_delivery_attempts
+}
+
+# Every other function: HTTP endpoints, Pub/Sub, scheduler and storage handlers.
+module "function" {
+  source   = "./modules/function"
+  for_each = local.other_functions
+
+  spec         = each.value
+  platform_env = merge(local.platform_env, { PROMPTOPT_FUNCTION_URLS = jsonencode(local.task_function_urls) })
+
+  project_id     = var.project_id
+  region         = var.region
+  environment    = var.environment
+  labels         = local.labels
+  runtime        = var.runtime
+  source_dir     = "${local.build_dir}/${each.key}"
+  zip_dir        = local.zip_dir
+  sources_bucket = module.data.sources_bucket
+  iam_wait       = var.iam_propagation_wait
+
+  build_service_account       = module.identities.build_id
+  gateway_service_account     = module.identities.gateway_email
+  tasks_service_account       = module.identities.tasks_email
+  tasks_service_account_name  = module.identities.tasks_name
+  pubsub_push_service_account = module.identities.pubsub_push_email
+  eventarc_service_account    = module.identities.eventarc_email
+  pubsub_service_agent        = module.services.pubsub_service_agent
+  shared_grants               = module.identities.grants
+
+  topic_ids             = module.messaging.topic_ids
+  dead_letter_topic_ids = module.messaging.dead_letter_topic_ids
+  buckets               = module.data.buckets
+  secret_ids            = module.secrets.ids
+  secret_names          = module.secrets.names
   max_delivery_attempts = var.max_delivery_attempts
 }
 

@@ -11,7 +11,7 @@ output "api_config_id" {
 output "functions" {
   description = "Manifest name -> deployed function name, trigger type and runtime service account."
   value = {
-    for k, f in module.function : k => {
+    for k, f in merge(module.task_function, module.function) : k => {
       name            = f.name
       trigger         = f.trigger_type
       service_account = f.service_account_email
@@ -35,7 +35,7 @@ output "sources_bucket" {
 }
 
 output "firestore_database" {
-  description = "Firestore database id."
+  description = "Firestore database id (promptopt-<environment>; PROMPTOPT_FIRESTORE_DATABASE)."
   value       = module.data.firestore_database
 }
 
@@ -47,6 +47,11 @@ output "queues" {
 output "topics" {
   description = "Logical topic name -> Pub/Sub topic name."
   value       = module.messaging.topic_names
+}
+
+output "secrets" {
+  description = "Logical secret id -> Secret Manager secret id (<environment>-<id>); add a version to each before functions start."
+  value       = module.secrets.names
 }
 
 output "scheduler_jobs" {

@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "environment" {
-  description = "Environment name (dev, prod): prefixes resource names so two environments can share a project."
+  description = "Environment name (dev, prod): prefixes every resource name (and names the Firestore database) so two environments can share a project."
   type        = string
 
   validation {
@@ -98,20 +98,23 @@ variable "jwt_audiences" {
 }
 
 variable "secrets" {
-  description = "Secret Manager secret ids the platform creates (values are added with gcloud, never via Terraform)."
+  description = "Logical ids of extra secrets to create besides those manifests mount (each becomes <environment>-<id>; values are added with gcloud, never via Terraform)."
   type        = list(string)
-  default     = ["openai-api-key", "signing-key"]
-}
-
-variable "topics" {
-  description = "Pub/Sub topics of the experiment pipeline (each gets a dead-letter topic)."
-  type        = list(string)
-  default     = ["batch-completed", "evaluation-completed", "proposal-ready", "schedule-tick"]
+  default     = []
 }
 
 variable "queues" {
-  description = "Cloud Tasks queues by logical name (see modules/messaging for the settings and defaults)."
-  type        = any
+  description = "Cloud Tasks queue settings by logical name (unset settings take modules/messaging's defaults)."
+  type = map(object({
+    max_dispatches_per_second = optional(number)
+    max_concurrent_dispatches = optional(number)
+    max_attempts              = optional(number)
+    max_retry_duration        = optional(string)
+    min_backoff               = optional(string)
+    max_backoff               = optional(string)
+    max_doublings             = optional(number)
+    log_sampling_ratio        = optional(number)
+  }))
   default = {
     inference = {
       max_dispatches_per_second = 5
@@ -126,20 +129,14 @@ variable "queues" {
   }
 }
 
-variable "schedule_tick" {
-  description = "Cloud Scheduler job publishing to schedule-tick (the function that starts due runs consumes it); null disables it."
-  type = object({
-    schedule  = string
-    time_zone = optional(string, "Etc/UTC")
-  })
-  default = {
-    schedule  = "*/5 * * * *"
-    time_zone = "Etc/UTC"
-  }
-}
-
 variable "max_delivery_attempts" {
   description = "Push deliveries before a Pub/Sub message goes to its dead-letter topic (5-100)."
   type        = number
   default     = 10
+}
+
+variable "iam_propagation_wait" {
+  description = "How long functions wait after their role grants are created or changed (IAM changes take a while to propagate; the provider's Cloud Functions examples wait 60s)."
+  type        = string
+  default     = "60s"
 }

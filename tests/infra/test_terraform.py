@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.infra.infra_hcl import FUNCTIONS, REPO, TERRAFORM, Module, Resource
+from tests.infra.tools import missing, require_tool
 
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 ENVIRONMENTS = ("dev", "prod")
@@ -47,9 +47,7 @@ def attr_values(node: Any, key: str) -> list[Any]:
 
 
 def test_terraform_fmt_is_clean() -> None:
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        pytest.skip("terraform binary not installed; fmt is checked where it is (dev machines, CI)")
+    terraform = require_tool("terraform")
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
         capture_output=True,
@@ -69,17 +67,36 @@ def test_every_module_has_the_four_standard_files(tf_folders: list[Path]) -> Non
 # --- the manifest drives the functions ------------------------------------------------------
 
 
-def test_root_reads_the_manifests_with_fileset_and_yamldecode(tf: dict[str, Module]) -> None:
+def test_root_reads_the_builders_manifests(tf: dict[str, Module]) -> None:
+    # Which functions exist comes from functions/*/function.yaml; what each one is, from the
+    # builder's validated build/<name>/function.json (normalised once, in Python).
     root = tf["."]
-    assert 'fileset("${local.repo_root}/functions", "*/function.yaml")' in root.text
-    assert "yamldecode(file(" in root.locals["manifests"]
+    assert 'fileset("${local.repo_root}/functions", "*/function.yaml")' in root.locals["manifest_folders"]
+    assert 'fileset(local.build_dir, "*/function.json")' in root.locals["bundled_manifests"]
+    assert "jsondecode(file(" in root.locals["bundled_manifests"]
+    assert "yamldecode" not in root.text
+    assert root.locals["build_dir"] == "${local.repo_root}/build"
     assert root.locals["functions"] == "${module.manifest.functions}"
-    assert root.modules["manifest"]["manifests"] == "${local.manifests}"
-    function = root.modules["function"]
-    assert function["source"] == "./modules/function"
-    assert function["for_each"] == "${local.functions}"
-    assert function["spec"] == "${each.value}"
-    assert function["source_dir"] == "${local.repo_root}/build/${each.key}"
+    assert root.modules["manifest"]["functions"] == "${local.bundled_manifests}"
+    assert root.modules["manifest"]["manifest_folders"] == "${local.manifest_folders}"
+    # Task targets and every other function: two calls of the one function module.
+    calls = {name: root.modules[name] for name in ("task_function", "function")}
+    assert calls["task_function"]["for_each"] == "${local.task_functions}"
+    assert calls["function"]["for_each"] == "${local.other_functions}"
+    assert 'f.trigger_type == "task"' in root.locals["task_functions"]
+    assert 'f.trigger_type != "task"' in root.locals["other_functions"]
+    for call in calls.values():
+        assert call["source"] == "./modules/function"
+        assert call["spec"] == "${each.value}"
+        assert call["source_dir"] == "${local.build_dir}/${each.key}"
+
+
+def test_terraform_does_not_normalise_the_manifest_again(tf: dict[str, Module]) -> None:
+    manifest = tf["modules/manifest"]
+    assert "try(" not in manifest.locals["functions"]
+    for folder in ("modules/manifest", "modules/function", "."):
+        for name, variable in tf[folder].variables.items():
+            assert variable.get("type") not in ("${any}", "any"), f"{folder}: var.{name} is untyped"
 
 
 def test_no_function_is_named_in_terraform(manifests: dict[str, dict[str, Any]]) -> None:
@@ -117,7 +134,7 @@ def test_each_function_has_its_own_service_account_with_exactly_its_manifest_rol
     assert roles.body["member"] == "serviceAccount:${google_service_account.this.email}"
     functions = tf["modules/manifest"].locals["functions"]
     assert "r.role => r.why" in functions
-    assert "try(m.roles, [])" in functions
+    assert "m.roles" in functions
 
 
 def test_service_account_ids_and_names_fit_gcp_limits(manifests: dict[str, dict[str, Any]]) -> None:
@@ -229,13 +246,7 @@ def test_every_topic_has_a_dead_letter_topic(tf: dict[str, Module]) -> None:
     assert topics["this"].body["for_each"] == topics["dead_letter"].body["for_each"]
     (publisher,) = messaging.of_type("google_pubsub_topic_iam_member")
     assert publisher.body["role"] == "roles/pubsub.publisher"
-    root_defaults = tf["."].variables["topics"]["default"]
-    assert set(root_defaults) == {
-        "batch-completed",
-        "evaluation-completed",
-        "proposal-ready",
-        "schedule-tick",
-    }
+    assert tf["."].modules["messaging"]["topics"] == "${module.manifest.topics}"
 
 
 def test_event_triggers_retry_and_use_the_trigger_account(all_resources: list[Resource]) -> None:
@@ -261,10 +272,14 @@ def test_tasks_queue_has_rate_limits_and_backoff(tf: dict[str, Module]) -> None:
     assert inference["max_backoff"]
 
 
-def test_scheduler_publishes_to_schedule_tick(tf: dict[str, Module]) -> None:
+def test_scheduler_jobs_publish_only_to_topics_their_function_consumes(tf: dict[str, Module]) -> None:
     (job,) = tf["modules/messaging"].of_type("google_cloud_scheduler_job")
     assert "google_pubsub_topic.this" in job.block("pubsub_target")["topic_name"]  # type: ignore[index]
-    assert 'topic = "schedule-tick"' in tf["modules/manifest"].locals["schedules"]
+    schedules = tf["modules/manifest"].locals["schedules"]
+    assert 'if f.trigger_type == "scheduler"' in schedules
+    assert "topic = f.topic" in schedules
+    # No platform tick: a job whose topic nobody reads would publish into the void.
+    assert "schedule_tick" not in "".join(m.text for m in tf.values())
 
 
 # --- secrets --------------------------------------------------------------------------------
@@ -311,7 +326,7 @@ def test_gateway_config_reads_the_openapi_template(tf: dict[str, Module]) -> Non
     assert tf["."].modules["gateway"]["openapi_template"] == "${path.module}/api/openapi.yaml"
     (config,) = gateway.of_type("google_api_gateway_api_config")
     assert config.body["lifecycle"][0]["create_before_destroy"] is True
-    assert "sha256(local.document)" in gateway.locals["config_id"]
+    assert "sha256(jsonencode(local.config_inputs))" in gateway.locals["config_id"]
     assert config.body["api_config_id"] == "${local.config_id}"
     backend = config.block("gateway_config")["backend_config"][0]  # type: ignore[index]
     assert backend["google_service_account"] == "${var.gateway_service_account}"
@@ -332,7 +347,7 @@ def test_firebase_auth_is_the_default_issuer(tf: dict[str, Module]) -> None:
 def test_openapi_template_only_uses_known_placeholders(manifests: dict[str, dict[str, Any]]) -> None:
     spec = TERRAFORM / "api" / "openapi.yaml"
     if not spec.is_file():
-        pytest.skip("terraform/api/openapi.yaml is generated by the OpenAPI builder and not present yet")
+        missing("terraform/api/openapi.yaml is generated by the OpenAPI builder and not present yet")
     placeholders = set(re.findall(r"\$\{([^}]*)\}", spec.read_text(encoding="utf-8")))
     http = {n for n, m in manifests.items() if m["trigger"]["type"] == "http"}
     allowed = {f"backends.{n}" for n in http} | {"jwt_issuer", "jwt_jwks_uri", "jwt_audiences"}
@@ -359,7 +374,7 @@ def test_source_zip_is_content_addressed(tf: dict[str, Module]) -> None:
     assert build["runtime"] == "${var.runtime}"
     assert tf["modules/function"].variables["runtime"]["default"] == "python311"
     assert build["entry_point"] == "${local.f.entry_point}"
-    assert 'try(m.entry_point, "handle")' in tf["modules/manifest"].locals["functions"]
+    assert "entry_point = m.entry_point" in tf["modules/manifest"].locals["functions"]
 
 
 # --- stateful resources are protected -------------------------------------------------------

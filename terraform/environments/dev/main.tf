@@ -22,6 +22,5 @@ module "promptopt" {
   firestore_location = var.firestore_location
   firestore_pitr     = var.firestore_pitr
   log_level          = var.log_level
-  schedule_tick      = var.schedule_tick
   labels             = var.labels
 }

@@ -16,12 +16,6 @@ firestore_pitr = false
 
 log_level = "DEBUG"
 
-# A slower tick in dev keeps Scheduler and function invocations low.
-schedule_tick = {
-  schedule  = "*/15 * * * *"
-  time_zone = "Etc/UTC"
-}
-
 labels = {
   owner = "your-team"
 }

@@ -15,11 +15,6 @@ firestore_pitr = true
 
 log_level = "INFO"
 
-schedule_tick = {
-  schedule  = "*/5 * * * *"
-  time_zone = "Etc/UTC"
-}
-
 labels = {
   owner = "your-team"
 }

@@ -33,17 +33,6 @@ variable "log_level" {
   default     = "INFO"
 }
 
-variable "schedule_tick" {
-  description = "The schedule-tick Cloud Scheduler job (null disables it)."
-  type = object({
-    schedule  = string
-    time_zone = optional(string, "Etc/UTC")
-  })
-  default = {
-    schedule = "*/5 * * * *"
-  }
-}
-
 variable "labels" {
   description = "Extra labels for every labelled resource."
   type        = map(string)

@@ -10,6 +10,10 @@ terraform {
       source  = "hashicorp/google-beta"
       version = ">= 6.0, < 7.0"
     }
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9"
+    }
     archive = {
       source  = "hashicorp/archive"
       version = ">= 2.4"

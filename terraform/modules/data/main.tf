@@ -4,11 +4,15 @@
 locals {
   firestore_location = coalesce(var.firestore_location, var.region)
   bucket_prefix      = "${var.project_id}-${var.environment}"
+  # Each environment has its own named database (ids are 4-63 characters), so two environments in
+  # one project neither share data nor collide on indexes, TTL policies or exemptions, which all
+  # belong to their database. The functions are told the id in PROMPTOPT_FIRESTORE_DATABASE.
+  firestore_database = "promptopt-${var.environment}"
 }
 
 resource "google_firestore_database" "this" {
   project                           = var.project_id
-  name                              = var.firestore_database
+  name                              = local.firestore_database
   location_id                       = local.firestore_location
   type                              = "FIRESTORE_NATIVE"
   concurrency_mode                  = "PESSIMISTIC"

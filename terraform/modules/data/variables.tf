@@ -19,12 +19,6 @@ variable "labels" {
   default     = {}
 }
 
-variable "firestore_database" {
-  description = "Firestore database id."
-  type        = string
-  default     = "(default)"
-}
-
 variable "firestore_location" {
   description = "Firestore location (e.g. nam5, eur3, us-central1); null means the region."
   type        = string

@@ -1,5 +1,5 @@
-# One deployed function, driven by its manifest (functions/<name>/function.yaml, normalised by
-# modules/manifest). The root module instantiates this once per manifest with for_each; nothing
+# One deployed function, driven by its manifest (functions/<name>/function.yaml as the builder
+# validated it, plus the names modules/manifest derives). The root module instantiates this once per manifest with for_each; nothing
 # here names a particular function.
 #
 # Per function: its own runtime service account holding exactly the manifest's roles, the source
@@ -119,6 +119,25 @@ resource "google_storage_bucket_object" "source" {
   content_type = "application/zip"
 }
 
+# IAM grants take effect some time after the API accepts them. Creating the function right after
+# its grants fails intermittently: the build cannot read its source, the revision cannot read its
+# secrets, the storage trigger is rejected. So the function waits for every grant it relies on,
+# its own and the shared ones (build account, Eventarc receiver, storage agent publisher, Pub/Sub
+# agent token creator), and then for propagation, as the provider's Cloud Functions examples do
+# (time_sleep after the builder's grants). A changed grant re-runs the wait (triggers).
+resource "time_sleep" "iam_propagation" {
+  create_duration = var.iam_wait
+
+  triggers = merge(
+    var.shared_grants,
+    { for k, g in google_project_iam_member.roles : "project ${k}" => g.id },
+    { for k, g in google_storage_bucket_iam_member.bucket_roles : "bucket ${k}" => g.etag },
+    { for k, g in google_secret_manager_secret_iam_member.access : "secret ${k}" => g.etag },
+    { for i, g in google_service_account_iam_member.sign_as_self : "sign_as_self" => g.etag },
+    { for i, g in google_service_account_iam_member.act_as_tasks_invoker : "act_as_tasks_invoker" => g.etag },
+  )
+}
+
 resource "google_cloudfunctions2_function" "this" {
   #checkov:skip=CKV_GCP_124:HTTP functions must accept API Gateway traffic from the internet; IAM (run.invoker for the gateway account only) is the gate, and every other function is ALLOW_INTERNAL_ONLY.
   project     = var.project_id
@@ -159,8 +178,9 @@ resource "google_cloudfunctions2_function" "this" {
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret
-        version    = secret_environment_variables.value.version
+        # The secret's id in Secret Manager (<environment>-<logical id>), not its full name.
+        secret  = var.secret_names[secret_environment_variables.value.secret]
+        version = secret_environment_variables.value.version
       }
     }
   }
@@ -184,7 +204,9 @@ resource "google_cloudfunctions2_function" "this" {
 
   depends_on = [
     google_project_iam_member.roles,
+    google_storage_bucket_iam_member.bucket_roles,
     google_secret_manager_secret_iam_member.access,
+    time_sleep.iam_propagation,
   ]
 }
 

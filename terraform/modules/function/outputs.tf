@@ -4,7 +4,7 @@ output "name" {
 }
 
 output "uri" {
-  description = "HTTPS URI of the function (its Cloud Run service)."
+  description = "run.app URL of the function's Cloud Run service (service_config[0].uri), not its cloudfunctions.net URL."
   value       = google_cloudfunctions2_function.this.service_config[0].uri
 }
 

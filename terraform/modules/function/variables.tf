@@ -1,6 +1,39 @@
 variable "spec" {
-  description = "One function's manifest, normalised by modules/manifest (schema: shared/promptopt/manifest.py)."
-  type        = any
+  description = "One function as modules/manifest outputs it: the builder's manifest plus derived names and role maps."
+  type = object({
+    name         = string
+    description  = string
+    entry_point  = string
+    trigger_type = string
+    topic        = optional(string)
+    queue        = optional(string)
+    bucket       = optional(string)
+    event_type   = optional(string)
+    schedule     = optional(string)
+    time_zone    = optional(string)
+    deploy_name  = string
+    account_id   = string
+    resources = object({
+      memory        = string
+      cpu           = string
+      timeout_s     = number
+      min_instances = number
+      max_instances = number
+      concurrency   = number
+    })
+    env = map(string)
+    secrets = map(object({
+      secret  = string
+      version = string
+    }))
+    roles = map(string)
+    bucket_roles = map(object({
+      bucket = string
+      role   = string
+      why    = string
+    }))
+    sign_urls = bool
+  })
 }
 
 variable "project_id" {
@@ -105,9 +138,27 @@ variable "buckets" {
 }
 
 variable "secret_ids" {
-  description = "Secret id -> fully qualified secret id, for the secrets the manifest lists."
+  description = "Logical secret id -> fully qualified secret id, for the secrets the manifest lists."
   type        = map(string)
   default     = {}
+}
+
+variable "secret_names" {
+  description = "Logical secret id -> Secret Manager secret id (<environment>-<logical id>)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "shared_grants" {
+  description = "Ids of the shared role grants a function relies on (modules/identities); the function waits for them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "iam_wait" {
+  description = "How long to wait for IAM propagation after grants are created or changed."
+  type        = string
+  default     = "60s"
 }
 
 variable "max_delivery_attempts" {

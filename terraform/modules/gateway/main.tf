@@ -10,9 +10,15 @@ locals {
     jwt_jwks_uri  = var.jwt_jwks_uri
     jwt_audiences = var.jwt_audiences
   })
-  # API configs are immutable: a changed document is a new config id, created before the old one
-  # is destroyed so the gateway always points at a live config.
-  config_id = "${var.name}-${substr(sha256(local.document), 0, 12)}"
+  # API configs are immutable: a change to anything that defines one (its document or the account
+  # the gateway calls backends as) must produce a new config id, created before the old one is
+  # destroyed so the gateway always points at a live config. Hashing the document alone would
+  # reuse the live id when only the account changes, and create_before_destroy would then collide.
+  config_inputs = {
+    document                = local.document
+    gateway_service_account = var.gateway_service_account
+  }
+  config_id = "${var.name}-${substr(sha256(jsonencode(local.config_inputs)), 0, 12)}"
 }
 
 resource "google_api_gateway_api" "this" {

@@ -68,11 +68,15 @@ resource "google_project_iam_member" "build_artifact_writer" {
   member  = "serviceAccount:${google_service_account.build.email}"
 }
 
-# why: read the function source zips (this bucket only).
-resource "google_storage_bucket_iam_member" "build_source_reader" {
-  bucket = var.sources_bucket
-  role   = "roles/storage.objectViewer"
-  member = "serviceAccount:${google_service_account.build.email}"
+# why: a gen2 build fetches its source from the Google-managed gcf-v2-sources-<number>-<region>
+# bucket (Cloud Functions copies our zip there), not from our sources bucket. That bucket is
+# created by Google on the first deploy, so a bucket-level grant cannot exist before the build
+# needs it; the role is granted on the project, as the provider's "Cloudfunctions2 Basic Builder"
+# example does (hashicorp/terraform-provider-google#20571). Read-only: the build never writes objects.
+resource "google_project_iam_member" "build_object_viewer" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.build.email}"
 }
 
 # why: the Pub/Sub service agent mints the OIDC tokens of push deliveries for pubsub_push.

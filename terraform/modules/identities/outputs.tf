@@ -32,3 +32,17 @@ output "build_email" {
   description = "Function build service account."
   value       = google_service_account.build.email
 }
+
+output "grants" {
+  description = "Id of every role grant above: functions wait for these (and for IAM propagation) before they are created."
+  value = merge(
+    {
+      eventarc_receiver          = google_project_iam_member.eventarc_receiver.id
+      build_log_writer           = google_project_iam_member.build_log_writer.id
+      build_artifact_writer      = google_project_iam_member.build_artifact_writer.id
+      build_object_viewer        = google_project_iam_member.build_object_viewer.id
+      pubsub_agent_token_creator = google_service_account_iam_member.pubsub_agent_token_creator.id
+    },
+    { for i, g in google_project_iam_member.storage_agent_publisher : "storage_agent_publisher_${i}" => g.id },
+  )
+}

@@ -23,8 +23,3 @@ variable "enable_storage_events" {
   type        = bool
   default     = false
 }
-
-variable "sources_bucket" {
-  description = "Bucket of function source zips (the build account may read it)."
-  type        = string
-}

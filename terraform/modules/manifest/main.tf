@@ -1,25 +1,24 @@
-# Pure logic, no providers: turns the decoded manifests (functions/*/function.yaml, read by the
-# root module with fileset + yamldecode) into uniform per-function specs with defaults applied
-# (mirroring shared/promptopt/manifest.py), and derives the topics, queues, schedules and secrets
-# they reference. Being provider-free, tests/infra evaluates it with the real terraform binary.
+# Pure logic, no providers. Its input is what the bundle builder wrote for every function:
+# build/<name>/function.json, the manifest (functions/<name>/function.yaml) validated and with every
+# default applied by shared/promptopt/manifest.py. Nothing is normalised again here; this module
+# only derives values (deployed names, account ids, role maps) and the topics, queues, schedules
+# and secrets the functions reference. Being provider-free, tests/infra evaluates it with the real
+# terraform binary.
 
 locals {
-  resource_defaults = { memory = "256Mi", cpu = "1", timeout_s = 60, min_instances = 0, max_instances = 10, concurrency = 80 }
-
   functions = {
-    for key, m in var.manifests : key => {
-      folder       = key
+    for key, m in var.functions : key => {
       name         = m.name
       description  = m.description
-      entry_point  = try(m.entry_point, "handle")
+      entry_point  = m.entry_point
       trigger_type = m.trigger.type
-      # Trigger details, null where they do not apply (only the selected branch is evaluated).
-      topic      = contains(["pubsub", "scheduler"], m.trigger.type) ? m.trigger.topic : null
-      queue      = m.trigger.type == "task" ? m.trigger.queue : null
-      bucket     = m.trigger.type == "storage" ? m.trigger.bucket : null
-      event_type = m.trigger.type == "storage" ? try(m.trigger.event_type, "google.cloud.storage.object.v1.finalized") : null
-      schedule   = m.trigger.type == "scheduler" ? m.trigger.schedule : null
-      time_zone  = m.trigger.type == "scheduler" ? try(m.trigger.time_zone, "Etc/UTC") : null
+      # Trigger details, null where they do not apply.
+      topic      = m.trigger.topic
+      queue      = m.trigger.queue
+      bucket     = m.trigger.bucket
+      event_type = m.trigger.event_type
+      schedule   = m.trigger.schedule
+      time_zone  = m.trigger.time_zone
 
       deploy_name = "${var.environment}-${replace(m.name, "_", "-")}"
       # Service account ids are 6-30 characters; long names keep a readable head plus a hash.
@@ -29,36 +28,39 @@ locals {
         : "${trimsuffix(substr("${var.environment}-fn-${replace(m.name, "_", "-")}", 0, 23), "-")}-${substr(sha1("${var.environment}-fn-${replace(m.name, "_", "-")}"), 0, 6)}"
       )
 
-      resources = merge(local.resource_defaults, try(m.resources, {}))
-      env       = { for k, v in try(m.env, {}) : k => tostring(v) }
-      secrets   = { for s in try(m.secrets, []) : s.env => { secret = s.secret, version = tostring(try(s.version, "latest")) } }
+      resources = m.resources
+      env       = m.env
+      # env var => { secret (logical id, as the manifest names it), version }.
+      secrets = { for s in m.secrets : s.env => { secret = s.secret, version = s.version } }
       # role => why: every role a function holds comes with the manifest's reason.
-      roles = { for r in try(m.roles, []) : r.role => r.why }
+      roles = { for r in m.roles : r.role => r.why }
       # "bucket/role" => { bucket, role, why }: roles on one platform bucket, not the project.
-      bucket_roles = { for r in try(m.bucket_roles, []) : "${r.bucket}/${r.role}" => r }
-      sign_urls    = try(m.sign_urls, false)
+      bucket_roles = { for r in m.bucket_roles : "${r.bucket}/${r.role}" => r }
+      sign_urls    = m.sign_urls
     }
   }
 
   http_functions = [for k, f in local.functions : k if f.trigger_type == "http"]
 
-  topics = distinct(concat(var.base_topics, [for f in local.functions : f.topic if f.topic != null]))
+  # Only topics some function consumes: a message published to a topic without a subscription is
+  # lost, so a topic exists exactly when a pubsub or scheduler function reads it. A publisher
+  # whose topic does not exist finds no entry in PROMPTOPT_TOPICS and skips the publish.
+  topics = sort(distinct([for f in local.functions : f.topic if f.topic != null]))
 
   queues = merge({ for f in local.functions : f.queue => {} if f.queue != null }, var.base_queues)
 
-  # The platform tick (unless schedule_tick is null) plus one job per scheduler manifest.
-  schedules = merge(
-    { for k, v in { "schedule-tick" = var.schedule_tick } : k => merge(v, { topic = "schedule-tick" }) if v != null },
-    {
-      for k, f in local.functions : "fn-${replace(k, "_", "-")}" => {
-        schedule  = f.schedule
-        topic     = f.topic
-        time_zone = f.time_zone
-      } if f.trigger_type == "scheduler"
-    },
-  )
+  # One Cloud Scheduler job per scheduler manifest (each publishes to the topic its function reads).
+  schedules = {
+    for k, f in local.functions : "fn-${replace(k, "_", "-")}" => {
+      schedule  = f.schedule
+      topic     = f.topic
+      time_zone = f.time_zone
+    } if f.trigger_type == "scheduler"
+  }
 
-  secret_ids = distinct(concat(var.base_secrets, flatten([for f in local.functions : [for s in values(f.secrets) : s.secret]])))
+  secret_ids = sort(distinct(concat(var.base_secrets, flatten([for f in local.functions : [for s in values(f.secrets) : s.secret]]))))
+
+  missing_bundles = sort(tolist(setsubtract(var.manifest_folders, keys(var.functions))))
 
   trigger_types   = ["http", "pubsub", "storage", "task", "scheduler"]
   primitive_roles = ["roles/owner", "roles/editor", "roles/viewer"]

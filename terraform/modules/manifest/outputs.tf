@@ -1,7 +1,11 @@
 output "functions" {
-  description = "Folder name -> normalised function spec (defaults applied)."
+  description = "Folder name -> function spec: the builder's manifest plus derived names and role maps."
   value       = local.functions
 
+  precondition {
+    condition     = length(local.missing_bundles) == 0
+    error_message = "No build/<name>/function.json for ${join(", ", local.missing_bundles)}: run scripts/build before terraform (scripts/deploy does)."
+  }
   precondition {
     condition     = alltrue([for k, f in local.functions : f.name == k])
     error_message = "Every manifest's name must equal its folder name."
@@ -18,6 +22,12 @@ output "functions" {
     condition     = length(distinct([for f in local.functions : f.account_id])) == length(local.functions)
     error_message = "Two functions map to the same service account id; rename one."
   }
+  # Task functions are deployed before the others so that enqueuers can be given their run.app
+  # URLs (PROMPTOPT_FUNCTION_URLS); a task function therefore cannot know them itself.
+  precondition {
+    condition     = alltrue([for f in local.functions : !(f.trigger_type == "task" && contains(keys(f.roles), "roles/cloudtasks.enqueuer"))])
+    error_message = "A task-triggered function cannot enqueue Cloud Tasks (roles/cloudtasks.enqueuer): task targets are deployed first and cannot be told task URLs."
+  }
 }
 
 output "http_functions" {
@@ -25,8 +35,13 @@ output "http_functions" {
   value       = local.http_functions
 }
 
+output "task_functions" {
+  description = "Folder names of the Cloud Tasks targets (deployed before the functions that enqueue to them)."
+  value       = [for k, f in local.functions : k if f.trigger_type == "task"]
+}
+
 output "topics" {
-  description = "Every topic to create: the platform's plus those manifests subscribe to."
+  description = "Every topic to create: exactly those a pubsub or scheduler function consumes."
   value       = local.topics
 }
 
@@ -36,12 +51,12 @@ output "queues" {
 }
 
 output "schedules" {
-  description = "Cloud Scheduler jobs by name."
+  description = "Cloud Scheduler jobs by name (one per scheduler manifest)."
   value       = local.schedules
 }
 
 output "secret_ids" {
-  description = "Every secret to create: the platform's plus those manifests list."
+  description = "Logical ids of every secret to create: the platform's plus those manifests mount."
   value       = local.secret_ids
 }
 

@@ -1,6 +1,49 @@
-variable "manifests" {
-  description = "Folder name -> decoded functions/<folder>/function.yaml."
-  type        = any
+variable "functions" {
+  description = "Folder name -> build/<folder>/function.json: the builder's validated manifest with every default applied (schema: shared/promptopt/manifest.py FunctionSpec)."
+  type = map(object({
+    name        = string
+    description = string
+    entry_point = string
+    # One shape for every trigger type; the attributes of other types are absent (null).
+    trigger = object({
+      type       = string
+      topic      = optional(string)
+      queue      = optional(string)
+      bucket     = optional(string)
+      event_type = optional(string)
+      schedule   = optional(string)
+      time_zone  = optional(string)
+    })
+    resources = object({
+      memory        = string
+      cpu           = string
+      timeout_s     = number
+      min_instances = number
+      max_instances = number
+      concurrency   = number
+    })
+    env = map(string)
+    secrets = list(object({
+      env     = string
+      secret  = string
+      version = string
+    }))
+    roles = list(object({
+      role = string
+      why  = string
+    }))
+    bucket_roles = list(object({
+      bucket = string
+      role   = string
+      why    = string
+    }))
+    sign_urls = bool
+  }))
+}
+
+variable "manifest_folders" {
+  description = "Folders holding a functions/<folder>/function.yaml: every one must have been built."
+  type        = set(string)
 }
 
 variable "environment" {
@@ -8,29 +51,23 @@ variable "environment" {
   type        = string
 }
 
-variable "base_topics" {
-  description = "Platform topics created whether or not a manifest subscribes to them."
-  type        = list(string)
-  default     = []
-}
-
 variable "base_queues" {
-  description = "Platform Cloud Tasks queues (settings override what manifests imply)."
-  type        = any
-  default     = {}
+  description = "Platform Cloud Tasks queue settings by logical name (they win over what manifests imply)."
+  type = map(object({
+    max_dispatches_per_second = optional(number)
+    max_concurrent_dispatches = optional(number)
+    max_attempts              = optional(number)
+    max_retry_duration        = optional(string)
+    min_backoff               = optional(string)
+    max_backoff               = optional(string)
+    max_doublings             = optional(number)
+    log_sampling_ratio        = optional(number)
+  }))
+  default = {}
 }
 
 variable "base_secrets" {
-  description = "Platform secrets created whether or not a manifest lists them."
+  description = "Platform secrets created whether or not a manifest mounts them."
   type        = list(string)
   default     = []
-}
-
-variable "schedule_tick" {
-  description = "The platform schedule-tick job, or null."
-  type = object({
-    schedule  = string
-    time_zone = optional(string, "Etc/UTC")
-  })
-  default = null
 }

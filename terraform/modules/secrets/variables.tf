@@ -3,8 +3,13 @@ variable "project_id" {
   type        = string
 }
 
+variable "environment" {
+  description = "Environment name; prefixes every secret id."
+  type        = string
+}
+
 variable "secret_ids" {
-  description = "Secret ids to create (the platform's plus every secret a manifest references)."
+  description = "Logical secret ids to create (the platform's plus every secret a manifest mounts)."
   type        = list(string)
 }
 

@@ -16,6 +16,8 @@ variable "services" {
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    # signBlob: functions sign upload URLs as themselves (Cloud Functions holds no private key).
+    "iamcredentials.googleapis.com",
     "logging.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
