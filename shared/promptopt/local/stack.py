@@ -230,6 +230,7 @@ class Stack:
             },
             state_dir=self.state_dir,
             queues=list(self.wiring.queues.values()),
+            retry=self.wiring.queue_retry,
         )
         self.functions = FunctionHost(
             self.specs,
