@@ -82,7 +82,7 @@ def write_manifest(folder: Path, name: str, extra: dict[str, Any]) -> dict[str, 
 
 
 def write_bundle(build: Path, name: str, spec: FunctionSpec | dict[str, Any]) -> None:
-    """What scripts/build writes into build/<name>/ for Terraform (promptopt.build._stage)."""
+    """What scripts/build writes into build/<name>/ for Terraform (promptopt.tooling.build._stage)."""
     (build / name).mkdir(parents=True, exist_ok=True)
     text = spec.model_dump_json(indent=2) if isinstance(spec, FunctionSpec) else json.dumps(spec)
     (build / name / BUNDLED_SPEC_FILE).write_text(text + "\n", encoding="utf-8")

@@ -32,6 +32,7 @@ from promptopt.local import dev_issuer
 from promptopt.local.gateway import MAX_REQUEST_BYTES, create_app
 from promptopt.manifest import repo_root
 from promptopt.tooling import openapi
+from tests.unit.test_gateway_refusals import GatewayTestServer
 
 ISSUER = dev_issuer.DEV_ISSUER
 AUDIENCE = dev_issuer.DEV_AUDIENCE
@@ -110,7 +111,7 @@ async def gateway(
         url = backend_url or str(server.make_url("")).rstrip("/")
         names = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
         app = create_app(spec, dict.fromkeys(names, url), dev_issuer.jwks(issuer_dir), ISSUER, [AUDIENCE])
-        async with TestClient(TestServer(app)) as client:
+        async with TestClient(GatewayTestServer(app)) as client:
             yield client
 
 

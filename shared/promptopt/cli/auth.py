@@ -16,6 +16,9 @@ ROLES = ("viewer", "editor", "admin")
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _TENANT_RE = re.compile(TENANT_PATTERN)
 FIREBASE_APP_NAME = "promptopt-cli"
+# promptopt.local.dev_issuer.MAX_TTL_S (an ID token's hour, the most the local gateway accepts),
+# kept here so building the parser imports no crypto; a unit test proves they match.
+MAX_DEV_TOKEN_TTL_S = 3600
 
 
 def _tenant(text: str) -> str:
@@ -25,6 +28,15 @@ def _tenant(text: str) -> str:
             "starting with a letter or digit"
         )
     return text
+
+
+def _ttl(text: str) -> int:
+    value = argtypes.positive_int(text)
+    if value > MAX_DEV_TOKEN_TTL_S:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_DEV_TOKEN_TTL_S} (an ID token's lifetime; the gateway refuses more)"
+        )
+    return value
 
 
 def _dev_token(args: argparse.Namespace, ctx: Context) -> int:
@@ -130,7 +142,11 @@ def register(
     )
     dev.add_argument("--subject", default="dev-user", metavar="S", help="the token's sub (default dev-user)")
     dev.add_argument(
-        "--ttl", type=argtypes.positive_int, default=3600, metavar="SECONDS", help="lifetime (default 3600)"
+        "--ttl",
+        type=_ttl,
+        default=MAX_DEV_TOKEN_TTL_S,
+        metavar="SECONDS",
+        help=f"lifetime, at most {MAX_DEV_TOKEN_TTL_S} (default {MAX_DEV_TOKEN_TTL_S})",
     )
 
     claims = command(

@@ -24,6 +24,9 @@ from promptopt.auth import ROLE_CLAIM, TENANT_CLAIM
 
 DEV_ISSUER = "https://dev-issuer.promptopt.local"
 DEV_AUDIENCE = "promptopt-local"
+# Firebase Auth and Identity Platform ID tokens live one hour; the local gateway accepts no longer
+# lifetime, so a dev token cannot outlive what production would issue.
+MAX_TTL_S = 3600
 PRIVATE_KEY_FILE = "private.pem"
 _lock = threading.Lock()
 _keys: dict[Path, tuple[rsa.RSAPrivateKey, str]] = {}
@@ -106,8 +109,11 @@ def mint_token(
     """An RS256 token for `subject` in `tenant` with `role`, valid for `ttl_s` seconds.
 
     `extra_claims` are merged last, so tests can override any standard claim (for example an
-    expired `exp` or a foreign `aud`).
+    expired `exp` or a foreign `aud`). A `ttl_s` over MAX_TTL_S is a ValueError (the gateway
+    would refuse the token); a negative one gives an expired token.
     """
+    if ttl_s > MAX_TTL_S:
+        raise ValueError(f"a dev token lives at most {MAX_TTL_S} s (an ID token's lifetime), not {ttl_s}")
     key, kid = _load(issuer_dir)
     now = int(time.time())
     claims: dict[str, Any] = {

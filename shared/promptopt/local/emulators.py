@@ -5,10 +5,13 @@
 
 All requested emulators start at once (about 2.5 s for the four on this machine, Firestore alone
 about 1 s); each is ready when it answers HTTP (the Tasks emulator speaks only gRPC: TCP accept).
+The Tasks emulator runs through `tasks_emulator`, which makes it back off failed tasks per queue as
+Cloud Tasks does (queues given no retry config get the Cloud Tasks API's defaults).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -32,6 +35,7 @@ from promptopt.local.process import (
     tcp_probe,
     wait_all,
 )
+from promptopt.local.task_retry import RetryConfig
 
 log = logging.getLogger("promptopt.local.emulators")
 
@@ -80,7 +84,11 @@ def _venv_tool(name: str) -> str:
 
 
 def _command(
-    name: EmulatorName, host: str, port: int, queues: Sequence[str]
+    name: EmulatorName,
+    host: str,
+    port: int,
+    queues: Sequence[str],
+    retry: Mapping[str, RetryConfig] | None = None,
 ) -> tuple[list[str], dict[str, str], Probe]:
     """argv, extra environment and readiness probe of one emulator."""
     sdk = gcloud_sdk_root() / "platform"
@@ -98,11 +106,13 @@ def _command(
         tool = _venv_tool("gcp-storage-emulator")
         argv = [tool, "start", "--host", host, "--port", str(port), "--in-memory"]
         return argv, {}, http_probe(f"http://{host}:{port}/")
-    # The Tasks emulator always binds localhost (its --host flag is the task *target*) and speaks gRPC.
-    argv = [_venv_tool("gcloud-tasks-emulator"), "start", "--port", str(port)]
+    # gcloud-tasks-emulator, with backoff (see tasks_emulator); it binds every interface, speaks gRPC.
+    argv = [sys.executable, "-m", "promptopt.local.tasks_emulator", "--port", str(port)]
     for queue in queues:
-        argv += ["--default-queue", queue]
-    return argv, {}, tcp_probe(host, port)
+        argv += ["--queue", queue]
+    configs = {q: c.to_json() for q, c in (retry or {}).items()}
+    argv += ["--retry", json.dumps(configs, sort_keys=True)]
+    return argv, {"PYTHONUNBUFFERED": "1"}, tcp_probe(host, port)
 
 
 def queue_path(project: str, queue: str, location: str = DEFAULT_TASKS_LOCATION) -> str:
@@ -124,6 +134,7 @@ class Emulators:
         ports: Mapping[str, int] | None = None,
         state_dir: Path | None = None,
         queues: Sequence[str] = (),
+        retry: Mapping[str, RetryConfig] | None = None,
         timeout_s: float = 60.0,
     ) -> None:
         """Describe the emulators; nothing starts before `start()` (or `with`).
@@ -135,6 +146,7 @@ class Emulators:
             ports: fixed ports by emulator name; missing ones get free ports.
             state_dir: where logs go; a temporary folder (removed on stop) when None.
             queues: Cloud Tasks queues to create, as ids or full resource names.
+            retry: each queue's retry config (by id or full name); others get the API's defaults.
             timeout_s: how long all of them together may take to become ready.
         """
         self.which: tuple[EmulatorName, ...] = tuple(dict.fromkeys(which))
@@ -150,6 +162,7 @@ class Emulators:
         self._own_state = state_dir is None
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="promptopt-emulators-"))
         self.queues = tuple(queue_path(project, q) for q in queues)
+        self.retry = {queue_path(project, q): c for q, c in (retry or {}).items()}
         self.timeout_s = timeout_s
         self.startup_s: float | None = None
         self._processes = self._build_processes()
@@ -171,7 +184,7 @@ class Emulators:
         base_env = {**os.environ, "GOOGLE_CLOUD_PROJECT": self.project}
         processes = []
         for name, endpoint in self.endpoints.items():
-            argv, extra, probe = _command(name, self.host, endpoint.port, self.queues)
+            argv, extra, probe = _command(name, self.host, endpoint.port, self.queues, self.retry)
             processes.append(
                 ManagedProcess(
                     f"{name} emulator",

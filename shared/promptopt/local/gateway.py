@@ -6,6 +6,15 @@ the JWKS (signature by `kid`, issuer, audience, expiry); the verified claims rea
 `X-Apigateway-Api-Userinfo` (base64url JSON), the caller's `Authorization` moves to
 `X-Forwarded-Authorization`, and a client can never send its own claims header.
 
+Every refusal the gateway itself makes is `application/problem+json` (RFC 9457) with a stable
+`code`, including those aiohttp's HTTP parser makes before any handler runs (a request line over
+MAX_URL_BYTES is a 414, a header line over MAX_HEADER_BYTES or more than MAX_HEADERS headers a 431,
+any other malformed request a 400). Tokens are refused when they live longer than an ID token
+(`dev_issuer.MAX_TTL_S`, one hour, as Firebase and Identity Platform issue them). Request bodies are
+passed through byte for byte and never decoded: a body sent with a `Content-Encoding` other than
+`identity` is refused with 415 (`Accept-Encoding: identity`), because the functions read bodies as
+plain JSON and a gateway that inflated them would accept a 32 MB decompression bomb.
+
     python -m promptopt.local.gateway --spec terraform/api/openapi.yaml --port 8080 \\
         --backend health=http://127.0.0.1:8101 --jwks-file ~/.config/promptopt/dev-issuer/jwks.json
 """
@@ -30,20 +39,32 @@ from typing import Any
 import aiohttp
 import jwt
 import yaml
-from aiohttp import web
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 from yarl import URL
 
 from promptopt.auth import USERINFO_HEADER, encode_userinfo
+from promptopt.local.dev_issuer import MAX_TTL_S
 
 log = logging.getLogger("promptopt.local.gateway")
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # API Gateway's request size limit
 DEFAULT_DEADLINE_S = 15.0  # x-google-backend's default deadline
 LEEWAY_S = 30
+# The longest token lifetime accepted (exp - iat), and how far ahead exp may lie: an ID token's hour.
+MAX_TOKEN_LIFETIME_S = MAX_TTL_S
+# HTTP parser limits. A header is held to what the functions' gunicorn accepts (8190), so a long
+# one is refused here as a problem rather than by the backend in text; the two limits differ so a
+# LineTooLong tells which was exceeded: the request target (414) or a header (431).
+MAX_URL_BYTES = 16384
+MAX_HEADER_BYTES = 8190
+MAX_HEADERS = 128
 SECURITY_NAME = "promptopt_jwt"
-PROBLEM_TYPE_BASE = "https://promptopt.dev/problems/"  # as promptopt.http.problems (which needs flask)
+# As promptopt.http.problems, which needs flask; tests/unit/test_gateway_refusals.py keeps them equal.
+PROBLEM_TYPE_BASE = "https://promptopt.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+IDENTITY_ENCODINGS = frozenset({"", "identity"})
 JWKS_PATH = "/.well-known/jwks.json"
 
 # Hop-by-hop headers (RFC 9110 7.6.1) plus those the gateway sets itself.
@@ -170,14 +191,27 @@ class TokenVerifier:
                     audience=self._audiences,
                     issuer=self._issuer,
                     leeway=LEEWAY_S,
-                    options={"require": ["exp", "iss", "aud", "sub"]},
+                    options={"require": ["exp", "iat", "iss", "aud", "sub"]},
                 )
+                _check_lifetime(claims)
                 return claims
             except jwt.InvalidSignatureError as exc:
                 error = exc
             except jwt.PyJWTError as exc:
                 raise TokenError(f"the token is not accepted: {exc}") from None
         raise TokenError(f"the token is not accepted: {error}")
+
+
+def _check_lifetime(claims: Mapping[str, Any]) -> None:
+    """Refuse tokens that live longer than an ID token (PyJWT has checked exp, iat and nbf)."""
+    try:
+        exp, iat = float(claims["exp"]), float(claims["iat"])
+    except (TypeError, ValueError):
+        raise TokenError("the token's exp and iat must be numbers") from None
+    if exp - iat > MAX_TOKEN_LIFETIME_S:
+        raise TokenError(f"the token lives {exp - iat:.0f} s; at most {MAX_TOKEN_LIFETIME_S} s is accepted")
+    if exp - time.time() > MAX_TOKEN_LIFETIME_S + LEEWAY_S:
+        raise TokenError(f"the token expires more than {MAX_TOKEN_LIFETIME_S} s from now")
 
 
 def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Route]:
@@ -217,20 +251,43 @@ def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Ro
 
 
 def _problem(
-    status: int, code: str, title: str, detail: str, instance: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None,
+    headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """A problem+json response in the shape of promptopt.http.models.Problem."""
-    body = {
+    """A problem+json response in the shape of promptopt.http.models.Problem (null members left out)."""
+    body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
         "status": status,
         "detail": detail,
         "code": code,
-        "instance": instance,
     }
+    if instance is not None:
+        body["instance"] = instance
     response = web.Response(body=json.dumps(body).encode(), status=status, headers=headers)
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def _refuse_encoding(request: web.Request) -> web.Response | None:
+    """A 415 for a body in any content coding but identity (bodies are never decoded here)."""
+    codings = [c.strip().lower() for c in request.headers.getall("Content-Encoding", [])]
+    codings = [c for part in codings for c in part.split(",")]
+    unsupported = sorted({c.strip() for c in codings} - IDENTITY_ENCODINGS)
+    if not unsupported:
+        return None
+    return _problem(
+        415,
+        "unsupported_content_encoding",
+        "Unsupported content encoding",
+        f"request bodies must not be encoded (Content-Encoding: {', '.join(unsupported)}); send them as is",
+        request.path,
+        {"Accept-Encoding": "identity"},
+    )
 
 
 def _trace_header() -> str:
@@ -332,10 +389,18 @@ class _Gateway:
             if isinstance(outcome, web.Response):
                 return outcome
             userinfo = outcome
+        if request.body_exists:
+            refusal = _refuse_encoding(request)
+            if refusal is not None:
+                return refusal
         try:
             body = await request.read() if request.body_exists else None
         except web.HTTPRequestEntityTooLarge:
             return self._too_large(request)
+        except web.RequestPayloadError as exc:  # a truncated body, a broken chunked encoding
+            return _problem(
+                400, "invalid_body", "Bad request", f"the body could not be read: {exc}", request.path
+            )
         return await self._forward(request, op, self._forward_headers(request, userinfo), body)
 
     def _too_large(self, request: web.Request) -> web.Response:
@@ -403,6 +468,85 @@ class _Gateway:
 _STATE = web.AppKey("promptopt_gateway", _Gateway)
 
 
+class _ProblemRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering malformed requests and handler crashes as problems.
+
+    aiohttp answers what its HTTP parser refuses (before any route or middleware runs) and any
+    exception a handler lets escape through `handle_error`, in text/plain; this is the one place
+    that sees them all.
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """The problem for one refused or failed request; the connection is closed after it."""
+        if status >= 500:
+            super().handle_error(request, status, exc, message)  # logs the traceback; raises if sent
+            problem = _problem(500, "gateway_error", "Internal error", "the gateway failed", None)
+        else:
+            if request.writer.output_size > 0:
+                raise ConnectionError("a response was already sent; cannot send the error")
+            problem = _parser_problem(exc, self.max_line_size)
+            log.info("refused a malformed request from %s: %s", request.remote, problem.status)
+        problem.force_close()
+        return problem
+
+
+def _parser_problem(exc: BaseException | None, max_line_size: int) -> web.Response:
+    """The problem for a request aiohttp's parser refused; the request's bytes are not echoed."""
+    if isinstance(exc, http_exceptions.LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else None
+        if limit == max_line_size:
+            return _problem(
+                414, "uri_too_long", "URI too long", f"the request line exceeds {max_line_size} bytes", None
+            )
+        return _problem(
+            431,
+            "header_fields_too_large",
+            "Request header fields too large",
+            f"a header line exceeds {limit} bytes",
+            None,
+        )
+    if isinstance(exc, http_exceptions.BadHttpMessage) and "too many headers" in str(exc).lower():
+        return _problem(
+            431,
+            "header_fields_too_large",
+            "Request header fields too large",
+            f"more than {MAX_HEADERS} header fields",
+            None,
+        )
+    reason = type(exc).__name__ if exc is not None else "malformed request"
+    return _problem(
+        400, "malformed_request", "Bad request", f"the request is not valid HTTP/1.1 ({reason})", None
+    )
+
+
+class _ProblemServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class GatewayRunner(web.AppRunner):
+    """The runner to serve `create_app` with: its parser limits, no body decoding, problem refusals."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("max_line_size", MAX_URL_BYTES)
+        kwargs.setdefault("max_field_size", MAX_HEADER_BYTES)
+        kwargs.setdefault("max_headers", MAX_HEADERS)
+        kwargs.setdefault("auto_decompress", False)  # bodies pass through as sent
+        super().__init__(app, **kwargs)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # Same state, one overridden factory method: each connection gets a _ProblemRequestHandler.
+        server.__class__ = _ProblemServer
+        return server
+
+
 def create_app(
     spec: Mapping[str, Any],
     backends: Mapping[str, str],
@@ -450,7 +594,7 @@ def _parse_backends(items: list[str]) -> dict[str, str]:
 
 async def serve(app: web.Application, host: str, port: int) -> None:
     """Run until SIGTERM or SIGINT; print one ready line with the bound address."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = GatewayRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()

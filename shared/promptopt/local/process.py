@@ -76,10 +76,10 @@ class ManagedProcess:
         """The leader's process id (also its process group id), once started."""
         return self._proc.pid if self._proc else None
 
-    def start(self) -> None:
-        """Launch the process without waiting for it to be ready."""
+    def start(self, *, append: bool = False) -> None:
+        """Launch the process without waiting for it to be ready (`append`: keep the log so far)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as out:
+        with self.log_path.open("ab" if append else "wb") as out:
             self._proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -90,6 +90,24 @@ class ManagedProcess:
                 start_new_session=True,
             )
         log.debug("started %s (pid %s): %s", self.name, self._proc.pid, " ".join(self.argv))
+
+    def restart(self, timeout_s: float = 5.0) -> None:
+        """Start the process again after it ended, keeping its log.
+
+        What is left of its old process group is killed first: a framework's workers outliving
+        their parent would still hold the port.
+        """
+        proc = self._proc
+        if proc is not None:
+            proc.poll()
+            if _group_alive(proc.pid):
+                _signal_group(proc.pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout_s
+                while _group_alive(proc.pid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        with self.log_path.open("ab") as out:
+            out.write(f"--- restarting {self.name} ---\n".encode())
+        self.start(append=True)
 
     def exited(self) -> int | None:
         """The exit status if the process has ended, else None."""

@@ -42,6 +42,7 @@ from promptopt.local.emulators import ALL_EMULATORS, Emulators
 from promptopt.local.functions_host import FunctionHost
 from promptopt.local.ports import free_ports, is_port_free
 from promptopt.local.process import ManagedProcess, Probe, StartupError, http_probe, stop_all, wait_all
+from promptopt.local.supervisor import Supervisor
 from promptopt.local.wiring import Wiring
 from promptopt.manifest import load_manifest, repo_root
 from promptopt.tooling.build import BuildError, build_all
@@ -138,6 +139,7 @@ class Stack:
         self.gateway: ManagedProcess | None = None
         self.storage_proxy: ManagedProcess | None = None
         self.wiring: Wiring | None = None
+        self.supervisor: Supervisor | None = None
         self._gateway_url: str | None = None
         self._lock: IO[str] | None = None
 
@@ -230,6 +232,7 @@ class Stack:
             },
             state_dir=self.state_dir,
             queues=list(self.wiring.queues.values()),
+            retry=self.wiring.queue_retry,
         )
         self.functions = FunctionHost(
             self.specs,
@@ -256,6 +259,10 @@ class Stack:
         wired.result()
         if self.gateway:
             self._gateway_url = f"http://{cfg.host}:{cfg.gateway_port}"
+        # A function that dies is started again, as Cloud Run starts a new instance; so are the
+        # stateless gateway and storage stand-in. Emulators hold their data in memory: only reported.
+        stateless = [*self.functions.processes, self.storage_proxy, *([self.gateway] if self.gateway else [])]
+        self.supervisor = Supervisor(stateless, report_only=self.emulators.processes).start()
         self.startup_s = time.perf_counter() - started
         log.info("local stack ready in %.2fs (state in %s)", self.startup_s, self.state_dir)
 
@@ -347,6 +354,9 @@ class Stack:
     def stop(self) -> None:
         """Stop the gateway, storage proxy, functions, then the emulators; release the lock. Idempotent."""
         atexit.unregister(self.stop)
+        if self.supervisor is not None:  # first, so nothing is restarted while stopping
+            self.supervisor.stop()
+            self.supervisor = None
         with _signals_held():
             stop_all(self._processes())
         self._gateway_url = None
@@ -526,14 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _watch(stack: Stack) -> None:
-    """Block until interrupted, reporting once each child that dies meanwhile."""
-    reported: set[str] = set()
+    """Block until interrupted; the stack's supervisor restarts and reports children that die."""
     while True:
         time.sleep(1)
-        for name, status in stack.exited().items():
-            if name not in reported:
-                reported.add(name)
-                log.error("%s exited with status %s; see %s", name, status, stack.state_dir / "logs")
 
 
 if __name__ == "__main__":

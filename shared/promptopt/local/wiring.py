@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from promptopt.local.emulators import DEFAULT_TASKS_LOCATION, queue_path
+from promptopt.local.task_retry import RetryConfig
 from promptopt.manifest import FunctionSpec, PubsubTrigger, SchedulerTrigger, StorageTrigger, TaskTrigger
 
 log = logging.getLogger("promptopt.local.wiring")
@@ -31,6 +32,25 @@ log = logging.getLogger("promptopt.local.wiring")
 # keeps the two in step.
 PLATFORM_TOPICS = ("batch-completed", "evaluation-completed", "proposal-ready", "schedule-tick")
 PLATFORM_QUEUES = ("inference",)
+# Each queue's retry_config: var.queues' default settings (terraform/variables.tf) over
+# modules/messaging's optional() defaults, which queues only manifests name get.
+# tests/unit/test_task_retry.py keeps both in step with Terraform.
+QUEUE_RETRY_DEFAULTS: dict[str, object] = {
+    "max_attempts": 10,
+    "max_retry_duration": "3600s",
+    "min_backoff": "2s",
+    "max_backoff": "300s",
+    "max_doublings": 5,
+}
+PLATFORM_QUEUE_RETRY: dict[str, dict[str, object]] = {
+    "inference": {
+        "max_attempts": 10,
+        "max_retry_duration": "3600s",
+        "min_backoff": "2s",
+        "max_backoff": "300s",
+        "max_doublings": 5,
+    },
+}
 LOGICAL_BUCKETS = ("datasets", "artifacts")
 # modules/function's push subscription and var.max_delivery_attempts.
 MAX_DELIVERY_ATTEMPTS = 10
@@ -57,6 +77,7 @@ class Wiring:
     signed_url_endpoint: str | None = None
     signing_key_file: str | None = None
     dead_letter_topics: dict[str, str] = field(default_factory=dict)
+    queue_retry: dict[str, RetryConfig] = field(default_factory=dict)  # by full queue name
 
     def env(self) -> dict[str, str]:
         """The `PROMPTOPT_*` variables Terraform's platform_env sets (function URLs come from the host)."""
@@ -68,6 +89,10 @@ class Wiring:
             "PROMPTOPT_TOPICS": json.dumps(self.topics, sort_keys=True),
             "PROMPTOPT_QUEUES": json.dumps(self.queues, sort_keys=True),
         }
+        inference = self.queues.get("inference")
+        if inference in self.queue_retry:
+            # main.tf: the chunk handler writes terminal records on what the queue makes the last attempt.
+            env["PROMPTOPT_BATCH_MAX_ATTEMPTS"] = str(self.queue_retry[inference].max_attempts)
         if self.signed_url_endpoint:
             env["PROMPTOPT_SIGNED_URL_ENDPOINT"] = self.signed_url_endpoint
         if self.signing_key_file:
@@ -98,6 +123,11 @@ def queue_names(specs: Sequence[FunctionSpec]) -> list[str]:
     return list(dict.fromkeys([*PLATFORM_QUEUES, *named]))
 
 
+def queue_retry_config(queue: str) -> RetryConfig:
+    """The retry_config Terraform gives a logical queue."""
+    return RetryConfig.from_terraform({**QUEUE_RETRY_DEFAULTS, **PLATFORM_QUEUE_RETRY.get(queue, {})})
+
+
 def plan(
     specs: Sequence[FunctionSpec],
     *,
@@ -108,12 +138,14 @@ def plan(
 ) -> Wiring:
     """The local resource names for these functions (nothing is created)."""
     topics = topic_names(specs)
+    queues = {q: queue_path(project, q, region) for q in queue_names(specs)}
     return Wiring(
         project=project,
         region=region,
         topics={t: f"projects/{project}/topics/{t}" for t in topics},
         dead_letter_topics={t: f"projects/{project}/topics/{t}-dead-letter" for t in topics},
-        queues={q: queue_path(project, q, region) for q in queue_names(specs)},
+        queues=queues,
+        queue_retry={path: queue_retry_config(q) for q, path in queues.items()},
         buckets={b: f"{project}-{b}" for b in LOGICAL_BUCKETS},
         signed_url_endpoint=signed_url_endpoint,
         signing_key_file=signing_key_file,
