@@ -33,6 +33,7 @@ from promptopt.prompts.models import (
     Provenance,
     VersionPage,
     VersionsQuery,
+    check_assignable_label,
     version_id,
 )
 from promptopt.prompts.templates import placeholders
@@ -323,7 +324,11 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
 
 
 def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> LabelResult:
-    """Point `label` at `version` (creating or moving it)."""
+    """Point `label` at `version` (creating or moving it); reserved names are refused."""
+    try:
+        check_assignable_label(label)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), code="reserved_label") from None
     from google.cloud.firestore import ArrayUnion
     from google.cloud.firestore_v1.field_path import FieldPath
 
