@@ -186,8 +186,9 @@ def test_null_reference_for_a_metric_that_reads_it(api: Api, tenant: str) -> Non
 )
 def test_bad_metric_params_are_400(api: Api, tenant: str, metric: dict[str, Any]) -> None:
     out = problem(evaluate(api, tenant, body(predictions=["{}"] * 4, metrics=[metric])), 400)
-    assert out["code"] == "invalid_metric_params"
-    assert out["extra"] == {"metric": metric["name"]}
+    assert out["code"] == "validation_failed"  # refused at the door, before any row is scored
+    (error,) = out["errors"]
+    assert error["loc"] == "body.metrics.0"
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
@@ -337,7 +338,7 @@ def test_an_unusable_judge_answer_is_a_row_error(
     [
         ({"name": "llm_judge", "params": {"model": "nope:x"}}, 400, "unknown_model"),
         ({"name": "llm_judge", "params": {"scale": "5-1"}}, 400, "invalid_metric_params"),
-        ({"name": "llm_judge", "params": {"judge": "sim:x"}}, 400, "invalid_metric_params"),
+        ({"name": "llm_judge", "params": {"judge": "sim:x"}}, 400, "validation_failed"),
         ({"name": "embedding_similarity", "params": {"threshold": 3}}, 400, "invalid_metric_params"),
     ],
     ids=["unknown_provider", "bad_scale", "unknown_param", "bad_threshold"],

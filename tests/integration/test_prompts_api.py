@@ -390,16 +390,19 @@ def test_hand_made_page_tokens_are_400(api: Api, tenant: str, cursor: object) ->
     import base64
     import json as _json
 
-    from promptopt.store.pagination import _fingerprint
+    from promptopt.store.pagination import _fingerprint, encode_token
 
-    for path, scope in (("/api/v1/prompts", {"name": None, "label": None}),):
-        raw = _json.dumps({"c": cursor, "s": _fingerprint(scope)}).encode()
-        token = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-        r = api.call("prompts_list", "GET", path, tenant=tenant, query_string={"page_token": token})
+    scope: dict[str, Any] = {"name": None, "label": None}
+    raw = _json.dumps({"c": cursor, "s": _fingerprint(scope)}).encode()
+    unsigned = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    # Unsigned, and (defence in depth) signed by this deployment yet holding a malformed cursor.
+    for token in (unsigned, encode_token(cursor, scope, tenant=tenant)):  # type: ignore[arg-type]
+        r = api.call(
+            "prompts_list", "GET", "/api/v1/prompts", tenant=tenant, query_string={"page_token": token}
+        )
         assert (r.status_code, r.get_json()["code"]) == (400, "invalid_page_token")
     pid = create(api, tenant).get_json()["prompt_id"]
-    raw = _json.dumps({"c": ["abc"], "s": _fingerprint({"prompt": pid})}).encode()
-    token = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    token = encode_token(["abc"], {"prompt": pid}, tenant=tenant)
     r = api.call(
         "prompts_versions",
         "GET",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptopt.evaluation import METRICS, MetricError, evaluate, wilson_interval
-from promptopt.evaluation.metrics import _subset_errors, choice_letter, normalize
+from promptopt.evaluation.metrics import choice_letter, normalize
 from promptopt.evaluation.stats import bootstrap_interval, summarize
 
 
@@ -47,11 +47,12 @@ def test_json_metrics() -> None:
     assert score("json_schema", "nope", "", schema=schema) == 0.0
     with pytest.raises(MetricError):
         score("json_schema", "{}", "")
-    # The fallback used when jsonschema is not installed in a function bundle.
-    assert _subset_errors({"a": 1}, schema) == []
-    assert _subset_errors({"a": True}, schema)
-    assert _subset_errors({}, schema)
-    assert _subset_errors([1, 2], {"type": "array", "items": {"type": "number"}, "maxItems": 1})
+    array = {"type": "array", "items": {"type": "number"}, "maxItems": 1}
+    assert score("json_schema", "[1]", "", schema=array) == 1.0
+    assert score("json_schema", "[1, 2]", "", schema=array) == 0.0
+    local = {"$defs": {"n": {"type": "integer"}}, "type": "array", "items": {"$ref": "#/$defs/n"}}
+    assert score("json_schema", "[1, 2]", "", schema=local) == 1.0
+    assert score("json_schema", '[1, "2"]', "", schema=local) == 0.0
 
 
 def test_numeric_gsm8k_style() -> None:

@@ -6,20 +6,23 @@ metrics), answers 202 at once, and is then read with GET /api/v1/inference/batch
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from promptopt.evaluation.models import MAX_METRICS, MetricRequest, MetricSummary
-from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
-from promptopt.inference.models import MAX_SCHEMA_BYTES, MAX_VARIABLES, VariableName, VariableValue
+from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
+from promptopt.inference.models import MAX_VARIABLES, VariableName, VariableValue, check_response_schema
 from promptopt.prompts.models import Label, SystemPrompt, Template
 
 MAX_INLINE_ROWS = 2_000
 MAX_CHUNK_SIZE = 500
 MAX_CONCURRENCY = 64
+# Budgets far beyond any real job, yet well inside what Firestore's 64-bit integers hold.
+MAX_BUDGET_CALLS = 10**12
+MAX_BUDGET_TOKENS = 10**15
+MAX_BUDGET_USD = 10**9
 
 # queued: created, tasks being enqueued; running: tasks enqueued; evaluating: every row is
 # terminal and the evaluation step is due. completed, failed, cancelled, budget_exhausted are final.
@@ -30,12 +33,6 @@ EvaluationStatus = Literal["pending", "completed", "failed"]
 
 ACTIVE_STATUSES: tuple[str, ...] = ("queued", "running")
 FINAL_STATUSES: tuple[str, ...] = ("completed", "failed", "cancelled", "budget_exhausted")
-
-
-def _check_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(json.dumps(value).encode()) > MAX_SCHEMA_BYTES:
-        raise ValueError(f"response_schema is larger than {MAX_SCHEMA_BYTES} bytes as JSON")
-    return value
 
 
 def _check_row_variables(value: dict[str, str]) -> dict[str, str]:
@@ -57,7 +54,7 @@ class DatasetSource(RequestModel):
     """Rows of a ready dataset version (the job pins the version it resolved)."""
 
     dataset_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    version: int | None = Field(None, ge=1, description="default: the newest ready version")
+    version: int | None = Field(None, ge=1, le=MAX_VERSION, description="default: the newest ready version")
     split: Literal["train", "validation", "test"] | None = Field(
         None, description="one split; default: train, validation and test in that order"
     )
@@ -66,9 +63,13 @@ class DatasetSource(RequestModel):
 class Budget(RequestModel):
     """Hard limits checked before each chunk runs; a job that reaches one stops as budget_exhausted."""
 
-    max_calls: int | None = Field(None, ge=1, description="model calls (cache hits are free)")
-    max_tokens: int | None = Field(None, ge=1, description="input plus output tokens")
-    max_cost_usd: float | None = Field(None, gt=0, description="cost from the price table")
+    max_calls: int | None = Field(
+        None, ge=1, le=MAX_BUDGET_CALLS, description="model calls (cache hits are free)"
+    )
+    max_tokens: int | None = Field(None, ge=1, le=MAX_BUDGET_TOKENS, description="input plus output tokens")
+    max_cost_usd: float | None = Field(
+        None, gt=0, le=MAX_BUDGET_USD, allow_inf_nan=False, description="cost from the price table"
+    )
 
 
 class BatchCreate(RequestModel):
@@ -80,7 +81,9 @@ class BatchCreate(RequestModel):
     """
 
     prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    version: int | None = Field(None, ge=1, description="with prompt_id: this version (default: latest)")
+    version: int | None = Field(
+        None, ge=1, le=MAX_VERSION, description="with prompt_id: this version (default: latest)"
+    )
     label: Label | None = Field(None, description="with prompt_id: the version this label points at")
     system_prompt: SystemPrompt | None = None
     output_prompt: Template | None = None
@@ -91,7 +94,7 @@ class BatchCreate(RequestModel):
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=1, le=8192)
-    response_schema: Annotated[dict[str, Any], AfterValidator(_check_schema)] | None = None
+    response_schema: Annotated[dict[str, Any], AfterValidator(check_response_schema)] | None = None
     budget: Budget = Field(default_factory=Budget)
     chunk_size: int | None = Field(
         None, ge=1, le=MAX_CHUNK_SIZE, description="rows per task (default 8 x concurrency, at most 500)"

@@ -49,7 +49,7 @@ def list_results(*, principal: Principal, job_id: str, query: ResultsQuery) -> R
 
     ref, _ = load_job(principal, job_id)
     scope = {"job": job_id, "status": query.status}
-    after = decode_token(query.page_token, scope, _cursor)
+    after = decode_token(query.page_token, scope, _cursor, tenant=principal.tenant)
     size = page_size(query.page_size)
     results = paths.results(ref)
     q: Any = results
@@ -60,5 +60,5 @@ def list_results(*, principal: Principal, job_id: str, query: ResultsQuery) -> R
         q = q.start_after({FieldPath.document_id(): results.document(paths.row_id(after))})
     snapshots = list(q.select(_FIELDS).limit(size + 1).stream())
     items = [_row(s.to_dict() or {}) for s in snapshots[:size]]
-    token = encode_token([items[-1].row], scope) if len(snapshots) > size else None
+    token = encode_token([items[-1].row], scope, tenant=principal.tenant) if len(snapshots) > size else None
     return ResultsPage(job_id=job_id, items=items, next_page_token=token)

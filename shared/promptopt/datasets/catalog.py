@@ -42,7 +42,7 @@ def list_datasets(*, principal: Principal, query: DatasetListQuery) -> DatasetPa
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     scope = {"name": query.name}
-    cursor = decode_token(query.page_token, scope, _list_cursor)
+    cursor = decode_token(query.page_token, scope, _list_cursor, tenant=principal.tenant)
     size = page_size(query.page_size)
     q: Any = tenant_collection(principal.tenant, records.COLLECTION)
     if query.name is not None:
@@ -58,7 +58,9 @@ def list_datasets(*, principal: Principal, query: DatasetListQuery) -> DatasetPa
     token = None
     if len(snapshots) > size:
         last = visible[-1]
-        token = encode_token([last["created_at"].isoformat(), last["dataset_id"]], scope)
+        token = encode_token(
+            [last["created_at"].isoformat(), last["dataset_id"]], scope, tenant=principal.tenant
+        )
     return DatasetPage(items=items, next_page_token=token)
 
 

@@ -16,13 +16,14 @@ from pydantic import Field, StringConstraints, model_validator
 from promptopt.datasets.files.models import BadRow, BadRowPolicy, ColumnMapping, Format
 from promptopt.datasets.files.splits import Split, SplitProportions
 from promptopt.datasets.files.stats import DatasetStats
-from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
+from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
 
 # Inline content travels inside the JSON body; larger files go through the signed URL.
 MAX_INLINE_BYTES = 5 * 1024 * 1024
 # The JSON body around inline content: base64 grows it by a third, plus the other fields.
 MAX_CREATE_BODY_BYTES = 7 * 1024 * 1024 + 64 * 1024
 DEFAULT_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
+MAX_UPLOAD_BYTES = 5 * 1024**4  # Cloud Storage's largest object
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
@@ -37,7 +38,10 @@ class _Content(RequestModel):
     content: str | None = Field(None, description="the whole file as text (at most 5 MB)")
     content_base64: str | None = Field(None, description="the whole file, base64-encoded (at most 5 MB)")
     upload_max_bytes: int | None = Field(
-        None, ge=1, description="with a signed URL: the largest file the URL accepts (default 200 MiB)"
+        None,
+        ge=1,
+        le=MAX_UPLOAD_BYTES,
+        description="with a signed URL: the largest file the URL accepts (default 200 MiB)",
     )
 
     @model_validator(mode="after")
@@ -180,7 +184,7 @@ class SampleQuery(RequestModel):
     n: int = Field(10, ge=1, le=1000)
     split: Split | None = None
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    version: int | None = Field(None, ge=1, description="default: the newest ready version")
+    version: int | None = Field(None, ge=1, le=MAX_VERSION, description="default: the newest ready version")
 
 
 class DatasetSample(ResponseModel):
@@ -197,7 +201,7 @@ class RowsQuery(PageQuery):
     """GET /api/v1/datasets/{dataset_id}/rows: rows in split order (train, validation, test)."""
 
     split: Split | None = None
-    version: int | None = Field(None, ge=1, description="default: the newest ready version")
+    version: int | None = Field(None, ge=1, le=MAX_VERSION, description="default: the newest ready version")
 
 
 class RowPage(Page[DatasetRow]):

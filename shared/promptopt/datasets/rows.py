@@ -123,7 +123,7 @@ def rows_page(*, tenant: str, dataset_id: str, query: RowsQuery) -> RowPage:
     """One page of rows; the token pins the version so pages never mix versions."""
     ready = resolve_version(tenant=tenant, dataset_id=dataset_id, version=query.version)
     scope = {"dataset": dataset_id, "version": query.version, "split": query.split}
-    cursor = decode_token(query.page_token, scope, _rows_cursor)
+    cursor = decode_token(query.page_token, scope, _rows_cursor, tenant=tenant)
     version, start = cursor if cursor else (ready.version, 0)
     if version != ready.version:  # a page token from before a newer version became the latest
         ready = resolve_version(tenant=tenant, dataset_id=dataset_id, version=version)
@@ -134,7 +134,9 @@ def rows_page(*, tenant: str, dataset_id: str, query: RowsQuery) -> RowPage:
         if len(items) >= size:
             break
     end = start + len(items)
-    token = encode_token([ready.version, end], scope) if end < ready.count(query.split) else None
+    token = (
+        encode_token([ready.version, end], scope, tenant=tenant) if end < ready.count(query.split) else None
+    )
     return RowPage(items=items, next_page_token=token, dataset_id=dataset_id, version=ready.version)
 
 

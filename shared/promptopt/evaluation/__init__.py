@@ -4,7 +4,7 @@ Deterministic metrics (METRICS) score one row at a time; model-backed metrics (M
 embedding_similarity, llm_judge) call a model, importing its SDK only then.
 """
 
-from promptopt.evaluation.errors import MetricError
+from promptopt.evaluation.errors import MetricError, RowMetricError
 from promptopt.evaluation.metrics import (
     METRIC_NAMES,
     METRICS,
@@ -28,6 +28,7 @@ __all__ = [
     "MetricScores",
     "ModelMetric",
     "ModelUsage",
+    "RowMetricError",
     "bootstrap_interval",
     "evaluate",
     "score_rows",

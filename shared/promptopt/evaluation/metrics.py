@@ -5,13 +5,13 @@ MetricResult. Metrics and their params:
 
 - exact_match: normalised equality (casefold, collapse whitespace, strip, strip punctuation at ends).
 - contains: the normalised reference occurs in the normalised prediction.
-- regex: `params["pattern"]` is searched in the prediction; `{reference}` in the pattern is replaced
-  by the escaped reference; `params["ignore_case"]` (default False).
+- regex: `params["pattern"]` (RE2 syntax, run in linear time by promptopt.safe_regex) is searched in
+  the prediction; `{reference}` in the pattern is replaced by the escaped reference;
+  `params["ignore_case"]` (default False).
 - token_f1: SQuAD-style token F1 over normalised tokens (continuous).
 - json_valid: the prediction (``` fences stripped) parses as JSON.
-- json_schema: it parses and validates against `params["schema"]`, with the `jsonschema` package when
-  importable (it is not a runtime dependency), else a built-in subset: type, properties, required,
-  additionalProperties (false), items, enum, minItems/maxItems, minimum/maximum.
+- json_schema: it parses and validates against `params["schema"]` (promptopt.user_schemas: local
+  references only, nothing is ever fetched, regex keywords on RE2).
 - numeric: GSM8K style: the reference's number after `####` (else its last number) against the
   prediction's number after its last `####` (else its last number); `params["tolerance"]` absolute
   (default 1e-6). Commas and `$` are ignored.
@@ -26,14 +26,17 @@ Model-backed metrics (MODEL_METRICS) call a model and score all rows at once:
 - llm_judge: a model grades each row by a rubric (promptopt.evaluation.judge); params rubric,
   scale, model, max_tokens.
 
+Params are checked by promptopt.evaluation.params before any row is scored; a row that cannot be
+scored (a text beyond a limit) scores 0 with a per-row error (RowMetricError).
+
 `score_rows` returns everything (scores, per-row errors and reasons, model usage); `evaluate`
 returns the scores and their aggregate for any metric.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import re
 import string
 from collections import Counter
@@ -41,12 +44,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptopt import safe_regex
 from promptopt.evaluation.embedding import PARAMS as EMBEDDING_PARAMS
 from promptopt.evaluation.embedding import embedding_similarity
-from promptopt.evaluation.errors import MetricError
+from promptopt.evaluation.errors import MetricError, RowMetricError
 from promptopt.evaluation.judge import PARAMS as JUDGE_PARAMS
 from promptopt.evaluation.judge import llm_judge
 from promptopt.evaluation.model_calls import Deadline, ModelMetric, ModelUsage
+from promptopt.evaluation.params import REFERENCE_PLACEHOLDER, check_metric_params
 from promptopt.evaluation.stats import MetricResult, summarize
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "Metric",
     "MetricError",
     "MetricScores",
+    "RowMetricError",
     "evaluate",
     "score_rows",
 ]
@@ -90,12 +96,22 @@ def regex(prediction: str, reference: str, params: Params) -> float:
     pattern = params.get("pattern")
     if not isinstance(pattern, str) or not pattern:
         raise MetricError("regex metric needs params.pattern (a non-empty string)")
-    pattern = pattern.replace("{reference}", re.escape(reference))
+    limit = safe_regex.MAX_PATTERN_CHARS
+    if REFERENCE_PLACEHOLDER in pattern:
+        pattern = pattern.replace(REFERENCE_PLACEHOLDER, safe_regex.escape(reference))
+        limit = safe_regex.MAX_EXPANDED_PATTERN_CHARS
     try:
-        compiled = re.compile(pattern, re.IGNORECASE if params.get("ignore_case") else 0)
-    except re.error as exc:
-        raise MetricError(f"invalid regex pattern: {exc}") from None
-    return float(compiled.search(prediction) is not None)
+        program = safe_regex.compile_pattern(
+            pattern, ignore_case=bool(params.get("ignore_case")), max_chars=limit, what="params.pattern"
+        )
+    except safe_regex.UnsafePatternError as exc:
+        if limit == safe_regex.MAX_PATTERN_CHARS:
+            raise MetricError(str(exc)) from None
+        raise RowMetricError(f"with this row's reference, {exc}") from None
+    try:
+        return float(safe_regex.search(program, prediction))
+    except safe_regex.UnsafePatternError as exc:
+        raise RowMetricError(str(exc)) from None
 
 
 def _tokens(text: str) -> list[str]:
@@ -118,7 +134,7 @@ def _parse_json(text: str) -> tuple[bool, Any]:
     fenced = _FENCE.match(text)
     try:
         return True, json.loads(fenced.group(1) if fenced else text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting beyond the parser's depth is not usable JSON
         return False, None
 
 
@@ -132,61 +148,31 @@ def json_schema(prediction: str, reference: str, params: Params) -> float:
     schema = params.get("schema")
     if not isinstance(schema, dict):
         raise MetricError("json_schema metric needs params.schema (a JSON Schema object)")
+    check = _schema_validator(json.dumps(schema, sort_keys=True))
     ok, value = _parse_json(prediction)
     if not ok:
         return 0.0
+    from referencing.exceptions import Unresolvable
+
     try:
-        import jsonschema
-    except ImportError:
-        return float(not _subset_errors(value, schema))
+        return float(check.is_valid(value))
+    except Unresolvable:
+        raise MetricError("params.schema has a reference that does not resolve") from None
+    except (RecursionError, safe_regex.UnsafePatternError):
+        raise RowMetricError(
+            "the prediction is too deep or too long to validate against params.schema"
+        ) from None
+
+
+@functools.lru_cache(maxsize=32)
+def _schema_validator(canonical: str) -> Any:
+    """The checked, fetch-free validator of a schema (cached: it is used once per row)."""
+    from promptopt.user_schemas import UserSchemaError, validator
+
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise MetricError(f"invalid JSON schema: {exc.message}") from None
-    return float(jsonschema.validators.validator_for(schema)(schema).is_valid(value))
-
-
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-}
-
-
-def _subset_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
-    """Minimal JSON Schema validation used when the jsonschema package is absent."""
-    errors: list[str] = []
-    kinds = schema.get("type")
-    if kinds is not None:
-        allowed = [kinds] if isinstance(kinds, str) else list(kinds)
-        if not any(_TYPES.get(k, lambda _v: True)(value) for k in allowed):
-            return [f"expected type {kinds}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append("not in enum")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append("below minimum")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append("above maximum")
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        errors += [f"missing {k}" for k in schema.get("required", []) if k not in value]
-        for key, item in value.items():
-            if key in props:
-                errors += _subset_errors(item, props[key])
-            elif schema.get("additionalProperties") is False:
-                errors.append(f"unexpected {key}")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", math.inf):
-            errors.append("item count")
-        if isinstance(schema.get("items"), dict):
-            for item in value:
-                errors += _subset_errors(item, schema["items"])
-    return errors
+        return validator(json.loads(canonical))
+    except UserSchemaError as exc:
+        raise MetricError(f"params.schema: {exc}") from None
 
 
 def _final_number(text: str) -> float | None:
@@ -203,9 +189,11 @@ def numeric(prediction: str, reference: str, params: Params) -> float:
     """GSM8K-style final-number comparison within params["tolerance"] (absolute, default 1e-6)."""
     expected = _final_number(reference)
     if expected is None:
-        raise MetricError(f"numeric metric: reference has no number: {reference[:80]!r}")
+        raise MetricError("numeric metric: a reference has no number")
     got = _final_number(prediction)
-    tolerance = float(params.get("tolerance", 1e-6))
+    tolerance = params.get("tolerance", 1e-6)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
+        raise MetricError("params.tolerance must be a number")
     return float(got is not None and abs(got - expected) <= tolerance)
 
 
@@ -325,9 +313,17 @@ def score_rows(
             reasons=found.reasons,
             usage=found.usage,
         )
+    check_metric_params(metric, options)
     score = METRICS[metric].score
-    scores = [score(p, r, options) for p, r in zip(predictions, references, strict=True)]
-    return MetricScores(scores=scores, result=summarize(metric, scores))
+    scores: list[float] = []
+    errors: dict[int, str] = {}
+    for index, (prediction, reference) in enumerate(zip(predictions, references, strict=True)):
+        try:
+            scores.append(score(prediction, reference, options))
+        except RowMetricError as exc:
+            scores.append(0.0)
+            errors[index] = str(exc)
+    return MetricScores(scores=scores, result=summarize(metric, scores), errors=errors)
 
 
 def evaluate(

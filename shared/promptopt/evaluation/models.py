@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from promptopt.evaluation import METRIC_NAMES, METRICS
+from promptopt.evaluation.params import check_metric_params
 from promptopt.http.models import RequestModel, ResponseModel
 
 MAX_ROWS = 5_000
@@ -51,9 +52,15 @@ class MetricRequest(RequestModel):
     params: dict[str, Any] = Field(
         default_factory=dict,
         description=(
-            "metric parameters: regex {pattern, ignore_case}, json_schema {schema}, numeric {tolerance}"
+            "metric parameters: regex {pattern, ignore_case}, json_schema {schema}, numeric {tolerance}; "
+            "regex patterns are RE2 syntax, schemas may only hold local ($ref '#...') references"
         ),
     )
+
+    @model_validator(mode="after")
+    def _known_params(self) -> MetricRequest:
+        check_metric_params(self.name, self.params)  # a MetricError is a ValueError: a 400 naming it
+        return self
 
 
 class EvaluateMetric(MetricRequest):

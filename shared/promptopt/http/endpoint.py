@@ -30,6 +30,7 @@ from promptopt.errors import (
     PreconditionRequired,
     UnsupportedMediaType,
 )
+from promptopt.http import json_body
 from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
 from promptopt.manifest import FunctionSpec, spec_for_main
 
@@ -65,9 +66,9 @@ class Call:
         return self.principal
 
     def body(self, model: type[M]) -> M:
-        """The JSON body validated against `model`."""
+        """The JSON body validated strictly against `model` (JSON has types: "1" is not 1)."""
         try:
-            return model.model_validate(self._json)
+            return model.model_validate(self._json, strict=True)
         except ValidationError as exc:
             raise from_validation(exc, "body") from None
 
@@ -80,7 +81,7 @@ class Call:
                 f"query parameter {repeated[0]!r} is given more than once", code="repeated_param"
             )
         try:
-            return model.model_validate(dict(args.items()))
+            return model.model_validate(dict(args.items()), strict=False)
         except ValidationError as exc:
             raise from_validation(exc, "query") from None
 
@@ -111,12 +112,7 @@ def _read_json(request: flask.Request, spec: FunctionSpec) -> Any:
         return None
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json", code="json_required")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    except RecursionError:
-        raise InvalidRequest("the body nests too deeply", code="invalid_json") from None
+    return json_body.loads(raw)  # duplicate keys, NaN/Infinity and non-int64 integers are 400s
 
 
 def _route(spec: FunctionSpec, request: flask.Request) -> dict[str, str]:

@@ -8,12 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
+# Version numbers, counts and sizes stay far inside Firestore's signed 64-bit integers.
+MAX_VERSION = 2**31 - 1
+
 
 class RequestModel(BaseModel):
-    """Base for request bodies and queries: unknown fields are an error; strings are kept as sent."""
+    """Base for request bodies and queries: unknown fields are an error; strings are kept as sent.
+
+    Bodies are validated strictly (`Call.body`: no "1" for 1, no 1 for true); queries laxly, since
+    every query value arrives as a string. Floats must be finite everywhere.
+    """
 
     # Schemas are built on first use: a function imports every model of its resource but uses few.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, allow_inf_nan=False)
 
 
 class ResponseModel(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Response
@@ -14,6 +15,22 @@ from promptopt.http.models import FieldError, Problem
 PROBLEM_TYPE_BASE = "https://promptopt.dev/problems/"
 CONTENT_TYPE = "application/problem+json"
 
+# Problems name things; they never carry the caller's text. Whatever a message quotes (an id from
+# the path, a dict key, a placeholder) is cut to a short prefix, and every text field is capped.
+MAX_DETAIL_CHARS = 300
+MAX_NAME_CHARS = 40
+_LONG_RUN = re.compile(r"[^\s/.,;:'\"()\[\]{}]" + f"{{{MAX_NAME_CHARS + 1},}}")
+
+
+def shorten(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """`text` with every run longer than a name cut to MAX_NAME_CHARS, and at most `limit` long."""
+    text = _LONG_RUN.sub(lambda m: m.group(0)[:MAX_NAME_CHARS] + "…", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    return {k: shorten(v, MAX_NAME_CHARS * 2) if isinstance(v, str) else v for k, v in extra.items()}
+
 
 def problem_body(
     *, status: int, code: str, title: str, detail: str, instance: str | None = None, **extra: Any
@@ -24,11 +41,11 @@ def problem_body(
         type=PROBLEM_TYPE_BASE + code,
         title=title,
         status=status,
-        detail=detail,
+        detail=shorten(detail),
         code=code,
-        instance=instance,
+        instance=None if instance is None else shorten(instance, 200),
         errors=errors,
-        extra=extra or None,
+        extra=_short_extra(extra) or None,
     )
 
 
@@ -54,8 +71,8 @@ def from_validation(error: ValidationError, where: str) -> InvalidRequest:
     """A 400 listing each invalid field; input values are not echoed (they may be prompt text)."""
     errors = [
         FieldError(
-            loc=".".join([where, *(str(p) for p in item["loc"])]),
-            msg=item["msg"],
+            loc=shorten(".".join([where, *(str(p)[:MAX_NAME_CHARS] for p in item["loc"])]), 200),
+            msg=shorten(item["msg"]),
             type=item["type"],
         )
         for item in error.errors(include_url=False, include_input=False)

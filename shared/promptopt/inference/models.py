@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from promptopt.http.models import RequestModel, ResponseModel
+from promptopt.http.models import MAX_VERSION, RequestModel, ResponseModel
+from promptopt.json_values import check_json_value
 from promptopt.prompts.models import MAX_PROMPT_CHARS, Label, SystemPrompt, Template
+from promptopt.user_schemas import check_user_schema
 
 MAX_VARIABLES = 100
 MAX_SCHEMA_BYTES = 32_768
@@ -23,9 +25,14 @@ def _check_variables(value: dict[str, str] | None) -> dict[str, str] | None:
     return value
 
 
-def _check_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(json.dumps(value).encode()) > MAX_SCHEMA_BYTES:
+def check_response_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A `response_schema` is bounded JSON, a valid JSON Schema, with local references only."""
+    if value is None:
+        return None
+    check_json_value(value, what="response_schema")
+    if len(json.dumps(value).encode()) > MAX_SCHEMA_BYTES:
         raise ValueError(f"response_schema is larger than {MAX_SCHEMA_BYTES} bytes as JSON")
+    check_user_schema(value)  # UserSchemaError is a ValueError: a 400 with an errors entry
     return value
 
 
@@ -42,7 +49,9 @@ class CompletionCreate(RequestModel):
     prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         None, description="a stored prompt (this tenant's); excludes system_prompt/output_prompt"
     )
-    version: int | None = Field(None, ge=1, description="with prompt_id: this version (default: latest)")
+    version: int | None = Field(
+        None, ge=1, le=MAX_VERSION, description="with prompt_id: this version (default: latest)"
+    )
     label: Label | None = Field(None, description="with prompt_id: the version this label points at")
     system_prompt: SystemPrompt | None = Field(None, description="inline prompt: the system instruction")
     output_prompt: Template | None = Field(
@@ -59,7 +68,7 @@ class CompletionCreate(RequestModel):
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=1, le=8192, description="cap on output tokens")
-    response_schema: Annotated[dict[str, Any], AfterValidator(_check_schema)] | None = Field(
+    response_schema: Annotated[dict[str, Any], AfterValidator(check_response_schema)] | None = Field(
         None, description="a JSON Schema object the answer must follow (the model answers JSON)"
     )
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
+from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
+from promptopt.json_values import check_json_value
 from promptopt.prompts.templates import TemplateError, placeholders
 
 LABEL_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+# Names a reader could take for a selector rather than a label: GET /prompts/{id} without a
+# selector means the latest version, and "vN" is how ETags name version N.
+RESERVED_LABELS = frozenset({"latest", "head", "current", "version", "versions"})
+_VERSION_LIKE = re.compile(r"^v\d+$")
 MAX_PROMPT_CHARS = 50_000
 MAX_METADATA_BYTES = 16_384
 MAX_METADATA_KEYS = 50
@@ -44,7 +50,8 @@ def _check_metadata(value: dict[str, MetadataValue] | None) -> dict[str, Metadat
         raise ValueError(f"metadata holds at most {MAX_METADATA_KEYS} keys")
     for key in value:
         if not 1 <= len(key) <= 64 or key.startswith("__"):
-            raise ValueError(f"metadata key {key[:70]!r} must be 1-64 characters and not start with __")
+            raise ValueError("metadata keys must be 1-64 characters and not start with __")
+    check_json_value(value, what="metadata", max_depth=1)
     if len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
     return value
@@ -83,13 +90,21 @@ class PromptUpdate(RequestModel):
 class LabelSet(RequestModel):
     """Body of PUT /api/v1/prompts/{prompt_id}/labels/{label}: point the label at a version."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
+
+
+def check_assignable_label(label: str) -> str:
+    """Raise ValueError for a label name that is reserved (see RESERVED_LABELS); returns it."""
+    if label in RESERVED_LABELS or _VERSION_LIKE.match(label):
+        reserved = ", ".join(sorted(RESERVED_LABELS))
+        raise ValueError(f"label names {reserved} and v<number> are reserved")
+    return label
 
 
 class PromptGetQuery(RequestModel):
     """GET /api/v1/prompts/{prompt_id}: the latest version, or one by number or label."""
 
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
     label: Label | None = None
 
     @model_validator(mode="after")

@@ -33,6 +33,7 @@ from promptopt.prompts.models import (
     Provenance,
     VersionPage,
     VersionsQuery,
+    check_assignable_label,
     version_id,
 )
 from promptopt.prompts.templates import placeholders
@@ -282,7 +283,7 @@ def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     scope = {"name": query.name, "label": query.label}
-    cursor = decode_token(query.page_token, scope, _list_cursor)
+    cursor = decode_token(query.page_token, scope, _list_cursor, tenant=principal.tenant)
     size = page_size(query.page_size)
     q: Any = tenant_collection(principal.tenant, COLLECTION)
     if query.name is not None:
@@ -298,7 +299,7 @@ def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     token = None
     if len(snapshots) > size:
         last = items[-1]
-        token = encode_token([last.created_at.isoformat(), last.prompt_id], scope)
+        token = encode_token([last.created_at.isoformat(), last.prompt_id], scope, tenant=principal.tenant)
     return PromptPage(items=items, next_page_token=token)
 
 
@@ -309,19 +310,25 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
     head = _head(principal, prompt_id)
     labels: dict[str, int] = (head.to_dict() or {}).get("labels") or {}
     scope = {"prompt": prompt_id}
-    cursor = decode_token(query.page_token, scope, _versions_cursor)
+    cursor = decode_token(query.page_token, scope, _versions_cursor, tenant=principal.tenant)
     size = page_size(query.page_size)
     q = head.reference.collection("versions").order_by("version", direction=Query.DESCENDING)
     if cursor is not None:
         q = q.start_after({"version": cursor})
     snapshots = list(q.limit(size + 1).stream())
     items = [_version_from(s.to_dict() or {}, labels) for s in snapshots[:size]]
-    token = encode_token([items[-1].version], scope) if len(snapshots) > size else None
+    token = (
+        encode_token([items[-1].version], scope, tenant=principal.tenant) if len(snapshots) > size else None
+    )
     return VersionPage(items=items, labels=labels, next_page_token=token)
 
 
 def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> LabelResult:
-    """Point `label` at `version` (creating or moving it)."""
+    """Point `label` at `version` (creating or moving it); reserved names are refused."""
+    try:
+        check_assignable_label(label)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), code="reserved_label") from None
     from google.cloud.firestore import ArrayUnion
     from google.cloud.firestore_v1.field_path import FieldPath
 

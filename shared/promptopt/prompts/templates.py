@@ -29,7 +29,10 @@ def placeholders(template: str) -> list[str]:
         if field == "":
             raise TemplateError("empty placeholder {} (name it, e.g. {input})")
         if not _IDENT.match(field):
-            raise TemplateError(f"placeholder {{{field}}} is not a plain name")
+            # Not echoed: what stands between the braces may be prompt text, not a name.
+            raise TemplateError(
+                "a placeholder is not a plain name (letters, digits and _, at most 64, e.g. {input})"
+            )
         if spec or conversion:
             raise TemplateError(f"placeholder {{{field}}} may not carry a conversion or format spec")
         if field not in names:

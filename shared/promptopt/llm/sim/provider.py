@@ -82,10 +82,10 @@ import operator
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from promptopt.llm import pricing
 from promptopt.llm.sim import replies as sim_replies
+from promptopt.llm.sim import schema_fill
 from promptopt.llm.sim import semantic as sim_semantic
 from promptopt.llm.sim import tasks as sim_tasks
 from promptopt.llm.sim.style import Style, read_style
@@ -94,6 +94,7 @@ from promptopt.llm.types import (
     Completion,
     CompletionRequest,
     EmbeddingResult,
+    ModelRequestError,
     Usage,
     embedding_model_name,
 )
@@ -176,7 +177,11 @@ class SimProvider:
             words = problem.split()[:12]
             text, answer = f"[simulated] Response to: {' '.join(words)}", "simulated"
         if request.response_schema is not None and verdict is None:
-            text = json.dumps(_fill_schema(request.response_schema, answer, text))
+            try:
+                text = json.dumps(schema_fill.fill(request.response_schema, answer, text))
+            except schema_fill.SchemaFillError as exc:
+                # What a real provider does with a schema it cannot follow: a 400 for this request.
+                raise ModelRequestError(str(exc), model=self.model, status=400) from None
         words = text.split()
         finish = "STOP"
         if len(words) > request.max_tokens:
@@ -378,33 +383,3 @@ def _multiple_choice(
         f"and ({others[-1]}) are tempting too, it is hard to say.",
         chosen,
     )
-
-
-def _fill_schema(schema: dict[str, Any], answer: str, text: str) -> Any:
-    kind = schema.get("type")
-    if kind == "object" or "properties" in schema:
-        props = schema.get("properties") or {}
-        if not props:
-            return {"answer": answer}
-        return {name: _fill_value(name, sub, answer, text) for name, sub in props.items()}
-    return _fill_value("answer", schema, answer, text)
-
-
-def _fill_value(name: str, schema: dict[str, Any], answer: str, text: str) -> Any:
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if kind in ("number", "integer"):
-        try:
-            number = float(answer)
-        except ValueError:
-            number = 0.0
-        return int(number) if kind == "integer" else number
-    if kind == "boolean":
-        return True
-    if kind == "array":
-        items = schema.get("items") or {}
-        return [_fill_value(name, items, answer, text)] if items else []
-    if kind == "object":
-        return _fill_schema(schema, answer, text)
-    return answer if "answer" in name.lower() else text

@@ -79,9 +79,12 @@ def grade(request: CompletionRequest) -> str | None:
 
 
 def _scale(schema: dict[str, Any] | None, prompt: str) -> tuple[int, int]:
-    prop = ((schema or {}).get("properties") or {}).get("score") or {}
-    if isinstance(prop.get("minimum"), int | float) and isinstance(prop.get("maximum"), int | float):
-        return int(prop["minimum"]), int(prop["maximum"])
+    props = (schema or {}).get("properties") if isinstance(schema, dict) else None
+    prop = props.get("score") if isinstance(props, dict) else None
+    bounds = [prop.get(k) for k in ("minimum", "maximum")] if isinstance(prop, dict) else []
+    numbers = [float(b) for b in bounds if isinstance(b, int | float) and math.isfinite(b)]
+    if len(numbers) == 2:
+        return int(numbers[0]), int(numbers[1])
     found = _SCALE.search(prompt)
     if found and int(found.group(1)) < int(found.group(2)):
         return int(found.group(1)), int(found.group(2))
