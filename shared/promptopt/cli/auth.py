@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
 from typing import Any
 
 from promptopt.cli import argtypes, output
-from promptopt.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Context
+from promptopt.cli.core.commands import Groups, command_group
+from promptopt.cli.core.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Context, Handler
 
 # Kept here (not imported from promptopt.auth) so building the parser stays free of pydantic;
 # a unit test proves they match the API's own rules.
@@ -117,18 +117,14 @@ def _set_claims(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def register(
-    groups: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     """Add the `auth` group and its commands to the top-level subparsers."""
-    group = groups.add_parser("auth", help="tokens for the local stack, claims for production users")
-    commands = group.add_subparsers(dest="command", metavar="<command>", required=True)
+    add = command_group(
+        groups, common, "auth", help="tokens for the local stack, claims for production users"
+    )
 
-    def command(
-        name: str, handler: Callable[[argparse.Namespace, Context], int], **kwargs: Any
-    ) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, parents=[common], **kwargs)
-        parser.set_defaults(handler=handler)
+    def command(name: str, handler: Handler, **kwargs: Any) -> argparse.ArgumentParser:
+        parser = add(name, handler, **kwargs)
         parser.add_argument("--tenant", type=_tenant, required=True, metavar="T", help="tenant id")
         parser.add_argument("--role", choices=ROLES, required=True, help="role in the tenant")
         return parser

@@ -19,31 +19,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from promptopt.cli import argtypes, output
+from promptopt.cli.core.commands import Groups, add_text_option, command_group, text_option
+from promptopt.cli.core.context import EXIT_FAILURE, EXIT_OK, CliError, Context
+from promptopt.cli.core.paging import add_paging, collect, more_hint
+from promptopt.cli.core.waiting import StatusLine, wait_until
 from promptopt.cli.evaluate import ROW_METRICS_HELP, MetricHelpFormatter, parse_params
-from promptopt.cli.main import EXIT_FAILURE, EXIT_OK, CliError, Context
-from promptopt.cli.prompts import (
-    _add_paging,
-    _add_text_option,
-    _collect,
-    _more_hint,
-    _text_option,
-)
 
 if TYPE_CHECKING:
     from promptopt.cli.client import ApiClient, ApiResponse
 
-#: Seconds between polls of `--wait` (the last value repeats).
-POLL_INTERVALS_S: tuple[float, ...] = (0.5, 1.0, 1.0, 2.0)
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
 #: Off a terminal, a progress line is written at most this often (and on every status change).
 LOG_EVERY_S = 5.0
@@ -155,8 +146,8 @@ def read_inputs(path: str) -> list[dict[str, Any]]:
 def job_body(args: argparse.Namespace) -> dict[str, Any]:
     """The create request for the command's options (shared by run and evaluate)."""
     body: dict[str, Any] = {}
-    output_prompt = _text_option(args, "output_prompt")
-    system_prompt = _text_option(args, "system_prompt")
+    output_prompt = text_option(args, "output_prompt")
+    system_prompt = text_option(args, "system_prompt")
     if args.prompt_id:
         if output_prompt is not None or system_prompt is not None:
             raise CliError("give --prompt-id or an inline --output-prompt, not both")
@@ -361,58 +352,6 @@ def show_job(job: dict[str, Any]) -> None:
 # -- waiting --------------------------------------------------------------------------------------------
 
 
-class ProgressLine:
-    """A job's progress on stderr: redrawn in place on a terminal, a line now and then otherwise."""
-
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        every_s: float = LOG_EVERY_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every_s, self.clock = every_s, clock
-        self._width = 0
-        self._last: str | None = None
-        self._last_status: str | None = None
-        self._written_at: float | None = None
-
-    def show(self, text: str, status: str, elapsed_s: float) -> None:
-        """The job's current progress (`text`) while it is `status`."""
-        if self.tty:
-            line = f"{text}  {elapsed_s:.0f}s"
-            self.stream.write("\r" + line + " " * max(self._width - len(line), 0))
-            self._width = len(line)
-            self.stream.flush()
-            return
-        now = self.clock()
-        due = self._written_at is None or now - self._written_at >= self.every_s
-        if text != self._last and (status != self._last_status or due):
-            self._write(text)
-        self._last_status = status
-
-    def finish(self, text: str) -> None:
-        """The job settled: end the line (on a terminal) or log its final state (off one)."""
-        if self.tty:
-            self.clear()
-        elif text != self._last:
-            self._write(text)
-
-    def clear(self) -> None:
-        """Leave the redrawn line so what follows starts on a clean one."""
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
-        self._last, self._written_at = text, self.clock()
-
-
 def settled(job: dict[str, Any]) -> bool:
     """Final, and an evaluation stopped at its budget has its metrics (they follow shortly)."""
     status = job.get("status")
@@ -424,38 +363,54 @@ def settled(job: dict[str, Any]) -> bool:
     return True
 
 
+def progress_line() -> StatusLine:
+    """The status line of a wait: a live bar on a terminal, a line now and then otherwise."""
+    return StatusLine(every_s=LOG_EVERY_S, bar=True)
+
+
 def wait_for_job(
-    batches: BatchApi, job_id: str, *, timeout_s: float, progress: ProgressLine | None = None
+    batches: BatchApi, job_id: str, *, timeout_s: float, line: StatusLine | None = None
 ) -> dict[str, Any]:
     """Poll the job until it settles; the job as it then is."""
-    progress = progress or ProgressLine()
-    started = time.monotonic()
-    polls = 0
+    line = line or progress_line()
+
+    def show(job: dict[str, Any], _: float) -> None:
+        progress = job.get("progress") or {}
+        done = int(progress.get("succeeded") or 0) + int(progress.get("failed") or 0)
+        line.show(
+            progress_text(job),
+            key=str(job.get("status")),
+            completed=done,
+            total=progress.get("total") or None,
+        )
+
+    def timed_out(job: dict[str, Any], elapsed: float) -> CliError:
+        return CliError(
+            f"{job_id} is still {job.get('status')} after {elapsed:.0f}s and keeps running; follow "
+            f"it with: promptopt batch get {job_id} --wait (or stop it: promptopt batch cancel {job_id})",
+            EXIT_FAILURE,
+        )
+
     try:
-        while True:
-            job: dict[str, Any] = batches.get(job_id).body or {}
-            if settled(job):
-                progress.finish(progress_text(job))
-                return job
-            elapsed = time.monotonic() - started
-            progress.show(progress_text(job), str(job.get("status")), elapsed)
-            if elapsed >= timeout_s:
-                progress.clear()
-                raise CliError(
-                    f"{job_id} is still {job.get('status')} after {elapsed:.0f}s and keeps running; follow "
-                    f"it with: promptopt batch get {job_id} --wait (or stop it: promptopt batch cancel "
-                    f"{job_id})",
-                    EXIT_FAILURE,
-                )
-            time.sleep(POLL_INTERVALS_S[min(polls, len(POLL_INTERVALS_S) - 1)] if POLL_INTERVALS_S else 0)
-            polls += 1
+        job = wait_until(
+            lambda: batches.get(job_id).body or {},
+            settled=settled,
+            show=show,
+            timed_out=timed_out,
+            timeout_s=timeout_s,
+        )
     except KeyboardInterrupt:
-        progress.clear()
+        line.clear()
         output.note(
             f"stopped waiting; {job_id} keeps running: promptopt batch get {job_id}, or stop it with "
             f"promptopt batch cancel {job_id}"
         )
         raise
+    except BaseException:
+        line.clear()
+        raise
+    line.finish(progress_text(job))
+    return job
 
 
 def outcome(job: dict[str, Any]) -> int:
@@ -536,7 +491,7 @@ def _get(args: argparse.Namespace, ctx: Context) -> int:
 def _results(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.client() as api:
         batches = BatchApi(api)
-        page = _collect(
+        page = collect(
             args,
             lambda token: batches.results(
                 args.job_id, status=args.status, page_size=args.page_size, page_token=token
@@ -569,7 +524,7 @@ def _results(args: argparse.Namespace, ctx: Context) -> int:
     command = ["promptopt", "batch", "results", args.job_id]
     if args.status:
         command += ["--status", args.status]
-    _more_hint(command, args, page.get("next_page_token"))
+    more_hint(command, args, page.get("next_page_token"))
     return EXIT_OK
 
 
@@ -622,8 +577,8 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
         "--version", type=argtypes.positive_int, metavar="N", help="with --prompt-id: this version"
     )
     selector.add_argument("--label", metavar="L", help="with --prompt-id: the version this label names")
-    _add_text_option(prompt, "output_prompt", "the inline output template", required=False)
-    _add_text_option(prompt, "system_prompt", "the inline system prompt", required=False)
+    add_text_option(prompt, "output_prompt", "the inline output template", required=False)
+    add_text_option(prompt, "system_prompt", "the inline system prompt", required=False)
 
     rows = parser.add_argument_group("the rows: a dataset (--dataset) or a JSONL file (--inputs)")
     source = rows.add_mutually_exclusive_group(required=True)
@@ -679,19 +634,11 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
     _add_waiting(parser, "follow the job until it ends")
 
 
-def register(
-    groups: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     """Add the `batch` group and its commands to the top-level subparsers."""
-    group = groups.add_parser("batch", help="run a prompt over a dataset as a job; evaluate it with metrics")
-    commands = group.add_subparsers(dest="command", metavar="<command>", required=True)
-
-    def command(
-        name: str, handler: Callable[[argparse.Namespace, Context], int], **kwargs: Any
-    ) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, parents=[common], **kwargs)
-        parser.set_defaults(handler=handler)
-        return parser
+    command = command_group(
+        groups, common, "batch", help="run a prompt over a dataset as a job; evaluate it with metrics"
+    )
 
     run = command(
         "run",
@@ -737,7 +684,7 @@ def register(
     results = command("results", _results, help="the rows' answers, in row order")
     results.add_argument("job_id", metavar="JOB_ID", help="job id (bj_...)")
     results.add_argument("--status", choices=ROW_STATUSES, help="only rows that succeeded or failed")
-    _add_paging(results, "rows")
+    add_paging(results, "rows")
 
     cancel = command(
         "cancel",

@@ -12,7 +12,6 @@ retried too.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,10 +20,10 @@ from urllib.parse import quote
 
 import httpx
 
+from promptopt.cli.retries import call_with_retries
+
 API_PREFIX = "/api/v1"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-#: Seconds to wait before the 1st, 2nd, 3rd... retry (the last value repeats).
-RETRY_BACKOFF_S: tuple[float, ...] = (0.3, 0.8, 2.0)
 #: A server's Retry-After is honoured up to this many seconds.
 MAX_RETRY_AFTER_S = 10.0
 IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
@@ -104,9 +103,7 @@ def _problem_from(response: httpx.Response) -> dict[str, Any]:
     }
 
 
-def _retry_after(response: httpx.Response | None) -> float:
-    if response is None:
-        return 0.0
+def _retry_after(response: httpx.Response) -> float:
     try:
         return min(float(response.headers.get("retry-after", "0")), MAX_RETRY_AFTER_S)
     except ValueError:  # an HTTP-date: not worth parsing for a CLI, use our own backoff
@@ -249,31 +246,29 @@ class ApiClient:
     ) -> ApiResponse:
         url = f"{self.base_url}{API_PREFIX}{path}"
         idempotent_post = method == "POST" and headers is not None and "Idempotency-Key" in headers
-        attempt = 0
-        while True:
-            attempt += 1
-            response: httpx.Response | None = None
-            failure: TransportError | None = None
+
+        def attempt(number: int) -> tuple[httpx.Response, int]:
             try:
                 # The same headers (so the same Idempotency-Key) go out on every attempt.
                 response = self._http.request(
                     method, API_PREFIX + path, params=params, json=json, headers=headers
                 )
             except httpx.ConnectError as exc:
-                failure = TransportError("connect", url, str(exc) or "connection failed", attempt)
+                raise TransportError("connect", url, str(exc) or "connection failed", number) from None
             except httpx.TimeoutException as exc:
-                failure = TransportError("timeout", url, str(exc) or type(exc).__name__, attempt)
+                raise TransportError("timeout", url, str(exc) or type(exc).__name__, number) from None
             except httpx.TransportError as exc:
-                failure = TransportError("network", url, str(exc) or type(exc).__name__, attempt)
-            if response is not None and not self._retryable(response, idempotent_post):
-                return self._finish(response, method, url, attempt)
-            if attempt > self.retries:
-                if failure is not None:
-                    raise failure
-                assert response is not None
-                return self._finish(response, method, url, attempt)
-            backoff = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)] if RETRY_BACKOFF_S else 0.0
-            time.sleep(max(backoff, _retry_after(response)))
+                raise TransportError("network", url, str(exc) or type(exc).__name__, number) from None
+            return response, number
+
+        response, attempts = call_with_retries(
+            attempt,
+            retries=self.retries,
+            retry_result=lambda answer: self._retryable(answer[0], idempotent_post),
+            retry_error=TransportError,
+            wait_hint=lambda answer: _retry_after(answer[0]),
+        )
+        return self._finish(response, method, url, attempts)
 
     @staticmethod
     def _retryable(response: httpx.Response, idempotent_post: bool) -> bool:

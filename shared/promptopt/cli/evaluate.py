@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.cli import output
-from promptopt.cli.main import EXIT_OK, CliError, Context
+from promptopt.cli.core.commands import Groups, top_level
+from promptopt.cli.core.context import EXIT_OK, CliError, Context
 
 #: Placeholders in help texts that MetricHelpFormatter fills from promptopt.evaluation.
 ALL_METRICS_HELP = "{all_metrics}"
@@ -116,18 +117,19 @@ def _evaluate(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def register(groups: Any, common: argparse.ArgumentParser) -> None:
+def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     """Add the `evaluate` command to the top-level subparsers."""
-    parser = groups.add_parser(
+    parser = top_level(
+        groups,
+        common,
         "evaluate",
-        parents=[common],
+        _evaluate,
         help="score predictions against references with built-in metrics",
         description="Score a JSONL file whose lines hold 'prediction' and 'reference'. Nothing is stored. "
         "Model-backed metrics call a model: the API's default model (sim:default locally) unless --param "
         "METRIC.model=M names one.",
         formatter_class=MetricHelpFormatter,
     )
-    parser.set_defaults(handler=_evaluate)
     parser.add_argument("file", metavar="FILE", help="JSONL: one {prediction, reference} object per line")
     parser.add_argument(
         "--metric",

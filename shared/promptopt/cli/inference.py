@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from promptopt.cli import output
-from promptopt.cli.main import EXIT_OK, CliError, Context
+from promptopt.cli.core.commands import Groups, top_level
+from promptopt.cli.core.context import EXIT_OK, CliError, Context
 
 
 def parse_variables(items: list[str]) -> dict[str, str]:
@@ -67,11 +68,13 @@ def _complete(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def register(groups: Any, common: argparse.ArgumentParser) -> None:
+def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     """Add the `complete` command to the top-level subparsers."""
-    parser = groups.add_parser(
+    parser = top_level(
+        groups,
+        common,
         "complete",
-        parents=[common],
+        _complete,
         help="run a prompt once against a model",
         description="Render a stored (--prompt-id) or inline (--output-prompt) prompt and call a model once.",
     )

@@ -1,10 +1,14 @@
 """Rendering for the CLI: JSON documents for scripts, concise aligned text for people.
 
 Results go to stdout; errors, hints and notes go to stderr so that piping stdout stays clean.
+Tables are drawn by rich: with a header rule, styles and the terminal's width on a terminal, and as
+plain columns separated by two spaces anywhere else (files, pipes, `grep`), so output that scripts
+or logs read stays the same on every terminal. rich is imported only when a table is drawn.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,17 +56,34 @@ def cell(value: Any, limit: int = MAX_CELL) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by two spaces; the last column is not padded."""
-    body = [[cell(v) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in body:
-        for i, text in enumerate(row):
-            widths[i] = max(widths[i], len(text))
-    lines = []
-    for row in [list(headers), *body]:
-        padded = [text.ljust(widths[i]) for i, text in enumerate(row[:-1])]
-        lines.append("  ".join([*padded, row[-1]]).rstrip())
-    return "\n".join(lines)
+    """A table of `rows` under `headers`, each cell one line (see `cell`), as text to emit."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    tty = sys.stdout.isatty()
+    grid = Table(
+        box=box.SIMPLE_HEAD if tty else None,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+        header_style="bold" if tty else "",
+    )
+    for header in headers:
+        grid.add_column(header, no_wrap=not tty, overflow="fold")
+    for row in rows:
+        grid.add_row(*(cell(v) for v in row))
+    # Off a terminal the table takes the room it needs (never wrapped at a guessed width).
+    console = Console(
+        file=io.StringIO(),
+        force_terminal=tty,
+        width=None if tty else 100_000,
+        no_color=not tty,
+        highlight=False,
+    )
+    console.print(grid)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> str:
@@ -85,3 +106,12 @@ def metadata_text(metadata: Mapping[str, Any] | None) -> str:
     return ", ".join(
         f"{k}={v}" if isinstance(v, str) else f"{k}={json.dumps(v)}" for k, v in sorted(metadata.items())
     )
+
+
+def human_bytes(count: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")

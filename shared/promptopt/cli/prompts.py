@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from promptopt.cli import argtypes, output
-from promptopt.cli.main import EXIT_OK, CliError, Context, shell_quote
+from promptopt.cli.core.commands import Groups, add_text_option, command_group, emit_result, text_option
+from promptopt.cli.core.context import EXIT_OK, CliError, Context
+from promptopt.cli.core.paging import add_paging, collect, more_hint
 
 if TYPE_CHECKING:
     from promptopt.cli.client import ApiResponse
@@ -45,33 +45,6 @@ def parse_metadata(items: Sequence[str]) -> dict[str, MetadataValue]:
             raise CliError(f"--metadata {item!r}: values must be a string, number, boolean or null")
         metadata[key] = value
     return metadata
-
-
-def _read_text(path: str, option: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"{option} {path}: cannot read it ({exc})") from None
-
-
-def _text_option(args: argparse.Namespace, name: str) -> str | None:
-    """The value of --NAME or the content of --NAME-file (argparse makes them exclusive)."""
-    path = getattr(args, f"{name}_file")
-    if path is not None:
-        return _read_text(path, f"--{name.replace('_', '-')}-file")
-    value: str | None = getattr(args, name)
-    return value
-
-
-def _add_text_option(parser: argparse.ArgumentParser, name: str, what: str, *, required: bool) -> None:
-    flag = "--" + name.replace("_", "-")
-    group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument(flag, dest=name, metavar="TEXT", help=what)
-    group.add_argument(
-        f"{flag}-file", dest=f"{name}_file", metavar="FILE", help=f"read {what} from FILE (- for stdin)"
-    )
 
 
 # -- human views -----------------------------------------------------------------------------
@@ -111,20 +84,12 @@ def _show_version(reply: ApiResponse, *, texts: bool) -> None:
     output.emit(text)
 
 
-def _emit(ctx: Context, reply: ApiResponse, human: Callable[[], None]) -> int:
-    if ctx.json:
-        output.emit_json(reply.body)
-    else:
-        human()
-    return EXIT_OK
-
-
 # -- commands --------------------------------------------------------------------------------
 
 
 def _create(args: argparse.Namespace, ctx: Context) -> int:
-    body: dict[str, Any] = {"output_prompt": _text_option(args, "output_prompt")}
-    system = _text_option(args, "system_prompt")
+    body: dict[str, Any] = {"output_prompt": text_option(args, "output_prompt")}
+    system = text_option(args, "system_prompt")
     if system is not None:
         body["system_prompt"] = system
     if args.name is not None:
@@ -139,19 +104,19 @@ def _create(args: argparse.Namespace, ctx: Context) -> int:
             output.note("note: this Idempotency-Key was used before; showing the prompt it created")
         _show_version(reply, texts=False)
 
-    return _emit(ctx, reply, human)
+    return emit_result(ctx, reply.body, human)
 
 
 def _get(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.client() as api:
         reply = api.get_prompt(args.prompt_id, version=args.version, label=args.label)
-    return _emit(ctx, reply, lambda: _show_version(reply, texts=True))
+    return emit_result(ctx, reply.body, lambda: _show_version(reply, texts=True))
 
 
 def _update(args: argparse.Namespace, ctx: Context) -> int:
     body: dict[str, Any] = {}
     for name in ("system_prompt", "output_prompt"):
-        value = _text_option(args, name)
+        value = text_option(args, name)
         if value is not None:
             body[name] = value
     if args.name is not None:
@@ -169,42 +134,7 @@ def _update(args: argparse.Namespace, ctx: Context) -> int:
             latest = api.get_prompt(args.prompt_id)
             if_match = latest.etag or f'"v{latest.body["version"]}"'
         reply = api.update_prompt(args.prompt_id, body, if_match=if_match)
-    return _emit(ctx, reply, lambda: _show_version(reply, texts=False))
-
-
-def _pages(fetch: Callable[[str | None], ApiResponse], first_token: str | None) -> Iterator[ApiResponse]:
-    """Every page from `first_token` on, stopping if the server ever repeats a token."""
-    token, seen = first_token, set()
-    while True:
-        reply = fetch(token)
-        yield reply
-        token = (reply.body or {}).get("next_page_token")
-        if not token or token in seen:
-            return
-        seen.add(token)
-
-
-def _collect(args: argparse.Namespace, fetch: Callable[[str | None], ApiResponse]) -> dict[str, Any]:
-    """One page, or with --all every page merged into one page-shaped document."""
-    if not args.all:
-        body: dict[str, Any] = fetch(args.page_token).body or {}
-        return body
-    merged: dict[str, Any] = {}
-    items: list[Any] = []
-    for reply in _pages(fetch, args.page_token):
-        page = reply.body or {}
-        items.extend(page.get("items") or [])
-        merged.update(page)
-    merged["items"] = items
-    merged["next_page_token"] = None
-    return merged
-
-
-def _more_hint(command: list[str], args: argparse.Namespace, token: str | None) -> None:
-    if token and not args.all:
-        if args.page_size is not None:
-            command += ["--page-size", str(args.page_size)]
-        output.note(f"more: {shell_quote([*command, '--page-token', token])}   (or --all)")
+    return emit_result(ctx, reply.body, lambda: _show_version(reply, texts=False))
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
@@ -215,7 +145,7 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
                 name=args.name, label=args.label, page_size=args.page_size, page_token=token
             )
 
-        page = _collect(args, fetch)
+        page = collect(args, fetch)
     if ctx.json:
         output.emit_json(page)
         return EXIT_OK
@@ -239,7 +169,7 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
     for flag, value in (("--name", args.name), ("--label", args.label)):
         if value is not None:
             command += [flag, value]
-    _more_hint(command, args, page.get("next_page_token"))
+    more_hint(command, args, page.get("next_page_token"))
     return EXIT_OK
 
 
@@ -249,7 +179,7 @@ def _versions(args: argparse.Namespace, ctx: Context) -> int:
         def fetch(token: str | None) -> ApiResponse:
             return api.list_versions(args.prompt_id, page_size=args.page_size, page_token=token)
 
-        page = _collect(args, fetch)
+        page = collect(args, fetch)
     if ctx.json:
         output.emit_json(page)
         return EXIT_OK
@@ -270,7 +200,7 @@ def _versions(args: argparse.Namespace, ctx: Context) -> int:
     header = ["VERSION", "PARENT", "LABELS", "SOURCE", "CREATED_BY", "CREATED_AT", "MESSAGE"]
     output.emit(f"prompt {args.prompt_id}  labels: {output.labels_text(page.get('labels') or {})}")
     output.emit(output.table(header, rows))
-    _more_hint(["promptopt", "prompts", "versions", args.prompt_id], args, page.get("next_page_token"))
+    more_hint(["promptopt", "prompts", "versions", args.prompt_id], args, page.get("next_page_token"))
     return EXIT_OK
 
 
@@ -287,37 +217,19 @@ def _label(args: argparse.Namespace, ctx: Context) -> int:
         labels = (reply.body or {}).get("labels") or {}
         output.emit(f"{done}\nlabels: {output.labels_text(labels)}")
 
-    return _emit(ctx, reply, human)
+    return emit_result(ctx, reply.body, human)
 
 
 # -- parser ----------------------------------------------------------------------------------
 
 
-def _add_paging(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--page-size", type=argtypes.positive_int, metavar="N", help=f"{what} per page (API max 100)"
-    )
-    parser.add_argument("--page-token", metavar="T", help="continue from a previous page's token")
-    parser.add_argument("--all", action="store_true", help="follow next_page_token to the last page")
-
-
-def register(
-    groups: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     """Add the `prompts` group and its commands to the top-level subparsers."""
-    group = groups.add_parser("prompts", help="create, read, update, list and label prompts")
-    commands = group.add_subparsers(dest="command", metavar="<command>", required=True)
-
-    def command(
-        name: str, handler: Callable[[argparse.Namespace, Context], int], **kwargs: Any
-    ) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, parents=[common], **kwargs)
-        parser.set_defaults(handler=handler)
-        return parser
+    command = command_group(groups, common, "prompts", help="create, read, update, list and label prompts")
 
     create = command("create", _create, help="create a prompt (version 1)")
-    _add_text_option(create, "output_prompt", "the output template, with {placeholders}", required=True)
-    _add_text_option(create, "system_prompt", "the system prompt", required=False)
+    add_text_option(create, "output_prompt", "the output template, with {placeholders}", required=True)
+    add_text_option(create, "system_prompt", "the system prompt", required=False)
     create.add_argument("--name", help="a display name")
     create.add_argument("--metadata", nargs="+", action="extend", metavar="KEY=VALUE", help=METADATA_HELP)
     create.add_argument(
@@ -335,7 +247,7 @@ def register(
     listing = command("list", _list, help="list prompts, newest first")
     listing.add_argument("--name", help="only prompts with exactly this name")
     listing.add_argument("--label", metavar="L", help="only prompts carrying this label")
-    _add_paging(listing, "prompts")
+    add_paging(listing, "prompts")
 
     update = command(
         "update",
@@ -351,8 +263,8 @@ def register(
         metavar="N",
         help="the version this edit is based on; fails (HTTP 412) if it is no longer the latest",
     )
-    _add_text_option(update, "system_prompt", "the new system prompt", required=False)
-    _add_text_option(update, "output_prompt", "the new output template", required=False)
+    add_text_option(update, "system_prompt", "the new system prompt", required=False)
+    add_text_option(update, "output_prompt", "the new output template", required=False)
     update.add_argument("--name", help="a new display name")
     update.add_argument(
         "--metadata",
@@ -365,7 +277,7 @@ def register(
 
     versions = command("versions", _versions, help="show the lineage: versions, parents, labels")
     versions.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
-    _add_paging(versions, "versions")
+    add_paging(versions, "versions")
 
     label = command("label", _label, help="point a label at a version, or remove it")
     label.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
