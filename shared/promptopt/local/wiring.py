@@ -28,9 +28,9 @@ from promptopt.manifest import FunctionSpec, PubsubTrigger, SchedulerTrigger, St
 
 log = logging.getLogger("promptopt.local.wiring")
 
-# The defaults of terraform/variables.tf (var.topics, var.queues); tests/e2e/test_local_wiring.py
-# keeps the two in step.
-PLATFORM_TOPICS = ("batch-completed", "evaluation-completed", "proposal-ready", "schedule-tick")
+# var.queues' default (terraform/variables.tf); tests/e2e/test_local_wiring.py keeps the two in step.
+# Topics, as in modules/manifest, are exactly those some manifest consumes: a message published to a
+# topic nobody reads would be lost.
 PLATFORM_QUEUES = ("inference",)
 # Each queue's retry_config: var.queues' default settings (terraform/variables.tf) over
 # modules/messaging's optional() defaults, which queues only manifests name get.
@@ -112,9 +112,9 @@ class Wiring:
 
 
 def topic_names(specs: Sequence[FunctionSpec]) -> list[str]:
-    """Every logical topic: the platform's plus those manifests subscribe to (modules/manifest)."""
+    """Every logical topic: those the manifests subscribe to (as modules/manifest derives them)."""
     named = [s.trigger.topic for s in specs if isinstance(s.trigger, PubsubTrigger | SchedulerTrigger)]
-    return list(dict.fromkeys([*PLATFORM_TOPICS, *named]))
+    return sorted(set(named))
 
 
 def queue_names(specs: Sequence[FunctionSpec]) -> list[str]:
