@@ -517,7 +517,7 @@ def test_evaluate_wait_prints_the_metrics_with_their_intervals(cli: Cli) -> None
         {"name": "numeric", "params": {"tolerance": 0.5}},
         {"name": "exact_match", "params": {}},
     ]
-    assert "evaluating (scoring the answers)" in err
+    assert "evaluating (every row is done; the answers are scored next)" in err
     assert "METRIC       MEAN   95% CI          N" in out
     assert "numeric      0.500  [0.300, 0.700]  10" in out
     assert "completed over 10 rows (1 failed rows score 0)" in out
