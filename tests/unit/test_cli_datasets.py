@@ -44,7 +44,11 @@ from promptopt.datasets.models import (
 
 Reply = tuple[int, dict[str, str], bytes]
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-UPLOAD_HEADERS = {"Content-Type": "application/x-ndjson", "x-goog-content-length-range": "0,{max}"}
+UPLOAD_HEADERS = {
+    "Content-Type": "application/x-ndjson",
+    "x-goog-content-length-range": "0,{max}",
+    "x-goog-if-generation-match": "0",
+}
 EXPIRED_XML = (
     "<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code><Message>Invalid argument."
     "</Message><Details>The provided token has expired. Request signature expired at: "
@@ -423,6 +427,7 @@ def test_a_large_file_is_put_to_the_signed_url_with_exactly_its_headers(cli: Cli
     assert put.body == source.read_bytes()
     assert put.headers["content-type"] == "application/x-ndjson"
     assert put.headers["x-goog-content-length-range"] == f"0,{size}"
+    assert put.headers["x-goog-if-generation-match"] == "0"  # the URL writes once
     assert put.headers["content-length"] == str(size)
     assert "authorization" not in put.headers  # the bearer token never goes to storage
     assert "idempotency-key" not in put.headers

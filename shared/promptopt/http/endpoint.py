@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
-from promptopt import logs
+from promptopt import json_depth, logs
 from promptopt.auth import USERINFO_HEADER, Principal, principal_from_header
 from promptopt.config import settings
 from promptopt.errors import (
@@ -119,11 +119,13 @@ def _read_json(request: flask.Request, spec: FunctionSpec) -> Any:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json", code="json_required")
     try:
-        return json.loads(raw)
+        return json_depth.loads(raw)
+    except json_depth.TooDeep:
+        raise InvalidRequest(
+            f"the body nests too deeply (at most {json_depth.MAX_DEPTH} levels)", code="invalid_json"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    except RecursionError:
-        raise InvalidRequest("the body nests too deeply", code="invalid_json") from None
 
 
 def _route(spec: FunctionSpec, request: flask.Request) -> dict[str, str]:
