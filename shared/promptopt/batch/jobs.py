@@ -108,7 +108,7 @@ def create_job(
     system_prompt, template, pin = _resolve_prompt(principal, body)
     rows = source.resolve(tenant=tenant, body=body, max_rows=opts.max_rows)
     metrics = body.metrics if isinstance(body, EvaluationCreate) else None
-    admission.check_rows(template, rows)
+    admission.check_rows(template, rows, tenant=tenant)
     if metrics is not None:
         admission.check_metrics(metrics, rows)
     admission.check_capacity(tenant, opts)
