@@ -1,4 +1,4 @@
-"""POST /api/v1/inference/batch/{job_id}/cancel — stop a queued or running job."""
+"""POST /api/v1/inference/batch/{job_id}/cancel — stop a job that has not finished."""
 
 import functions_framework
 from flask import Request, Response

@@ -4,8 +4,10 @@
                             max_bytes=100 * 2**20, ttl_s=900)
     httpx.put(upload.url, content=data, headers=upload.headers)
 
-The content type and `x-goog-content-length-range: 0,<max_bytes>` are signed headers, so Cloud
-Storage itself refuses another type or a larger body; the client must send exactly `headers`.
+The content type, `x-goog-content-length-range: 0,<max_bytes>` and `x-goog-if-generation-match: 0`
+are signed headers, so Cloud Storage itself refuses another type, a larger body, or a second
+upload to the same URL (412: the object exists; a URL writes once, never replaces a file that was
+already ingested). The client must send exactly `headers`.
 
 Who signs: with `PROMPTOPT_SIGNING_KEY_FILE` (the local stack's dev key) the key signs in-process;
 against a bare storage emulator (tests; it ignores signatures) a throwaway key does; otherwise
@@ -26,6 +28,8 @@ from promptopt.clients import storage_client
 from promptopt.config import settings
 
 LENGTH_RANGE_HEADER = "x-goog-content-length-range"
+# Create-only: GCS refuses the write (412) when the object already exists.
+GENERATION_MATCH_HEADER = "x-goog-if-generation-match"
 MAX_TTL_S = 7 * 24 * 3600  # the V4 limit
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
@@ -53,7 +57,7 @@ def signed_put_url(
 
     Args:
         bucket: the real bucket name.
-        object_name: the object to create (or overwrite).
+        object_name: the object to create (once: the URL cannot overwrite it).
         content_type: the only Content-Type the upload may carry.
         max_bytes: the largest body accepted (Cloud Storage answers 400 EntityTooLarge beyond it).
         ttl_s: seconds the URL stays valid (1 to 7 days' worth).
@@ -78,13 +82,17 @@ def signed_put_url(
         expiration=timedelta(seconds=ttl_s),
         content_type=content_type,
         # A fresh dict: the library adds Content-Type and Host to the one it is given.
-        headers={LENGTH_RANGE_HEADER: length_range},
+        headers={LENGTH_RANGE_HEADER: length_range, GENERATION_MATCH_HEADER: "0"},
         api_access_endpoint=settings().signed_url_endpoint or None,
         **_signer(),
     )
     return SignedUpload(
         url=url,
-        headers={"Content-Type": content_type, LENGTH_RANGE_HEADER: length_range},
+        headers={
+            "Content-Type": content_type,
+            LENGTH_RANGE_HEADER: length_range,
+            GENERATION_MATCH_HEADER: "0",
+        },
         expires_at=expires_at,
     )
 

@@ -252,6 +252,42 @@ def test_an_expired_url_is_refused(signing: str, bucket: str) -> None:
     assert clients.storage_client().bucket(bucket).get_blob("late.csv") is None
 
 
+def test_a_signed_url_writes_once(signing: str, bucket: str) -> None:
+    # A second PUT must never replace a file that may already be ingested (GCS: 412, the URL is
+    # signed with x-goog-if-generation-match: 0; the emulator ignores it, so the proxy enforces it).
+    upload = sign(bucket, "tenants/t1/datasets/ds_x/v1/source.csv")
+    first = httpx.put(upload.url, content=b"question,answer\n" + b"q,a\n" * 1000, headers=upload.headers)
+    assert first.status_code == 200, first.text
+    blob = clients.storage_client().bucket(bucket).get_blob("tenants/t1/datasets/ds_x/v1/source.csv")
+    assert blob is not None
+    again = httpx.put(upload.url, content=b"question,answer\nx,y\n", headers=upload.headers)
+    assert (again.status_code, xml_code(again)) == (412, "PreconditionFailed")
+    after = clients.storage_client().bucket(bucket).get_blob("tenants/t1/datasets/ds_x/v1/source.csv")
+    assert after is not None
+    assert (after.generation, after.size) == (blob.generation, blob.size)
+    # Leaving the precondition out breaks the signature: it is a signed header.
+    unsigned = {k: v for k, v in upload.headers.items() if k != "x-goog-if-generation-match"}
+    stripped = httpx.put(upload.url, content=b"question,answer\nx,y\n", headers=unsigned)
+    assert stripped.status_code == 403
+
+
+def test_concurrent_puts_of_one_url_store_one_object(signing: str, bucket: str) -> None:
+    upload = sign(bucket, "race.csv")
+    answers: list[int] = []
+
+    def put(i: int) -> None:
+        answers.append(
+            httpx.put(upload.url, content=f"a,b\n{i},{i}\n".encode(), headers=upload.headers).status_code
+        )
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [200] + [412] * 4
+
+
 def test_a_missing_bucket_is_reported_as_gcs_does(signing: str, storage_url: str) -> None:
     upload = sign("no-such-bucket-" + uuid.uuid4().hex[:8], "a.csv")
     response = httpx.put(upload.url, content=b"a\n", headers=upload.headers)

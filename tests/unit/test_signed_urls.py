@@ -82,9 +82,16 @@ def test_a_signed_url_passes_with_the_headers_it_names(verifier: V4Verifier) -> 
     parts = urllib.parse.urlsplit(upload.url)
     assert f"{parts.scheme}://{parts.netloc}" == ENDPOINT
     assert parts.path == f"/{BUCKET}/tenants/t1/drop/data.csv"
-    assert upload.headers == {"Content-Type": "text/csv", "x-goog-content-length-range": "0,1234"}
+    assert upload.headers == {
+        "Content-Type": "text/csv",
+        "x-goog-content-length-range": "0,1234",
+        "x-goog-if-generation-match": "0",  # create-only: the URL writes once
+    }
     query = dict(urllib.parse.parse_qsl(parts.query))
-    assert query["X-Goog-SignedHeaders"] == "content-type;host;x-goog-content-length-range"
+    assert (
+        query["X-Goog-SignedHeaders"]
+        == "content-type;host;x-goog-content-length-range;x-goog-if-generation-match"
+    )
     assert query["X-Goog-Expires"] == "600"
 
     verified = verifier.verify(request_for(upload.url, upload.headers))

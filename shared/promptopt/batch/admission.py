@@ -33,9 +33,13 @@ class TooManyJobs(ApiError):
     status, code, title = 429, "too_many_jobs", "Too many running jobs"
 
 
-def check_rows(template: str, rows: source.ResolvedSource) -> None:
-    """Inline rows must fill every placeholder (dataset rows are checked as they run)."""
+def check_rows(template: str, rows: source.ResolvedSource, *, tenant: str | None = None) -> None:
+    """Inline rows, and a dataset version's input fields, must fill every placeholder."""
     if rows.inline is None:
+        if tenant is not None and rows.info.get("type") == "dataset":
+            from promptopt.batch.variables import check_dataset
+
+            check_dataset(tenant, template, rows.info)
         return
     needed = placeholders(template)
     for index, row in enumerate(rows.inline):

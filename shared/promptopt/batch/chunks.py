@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,9 @@ def _task(queue: str, url: str, task: ChunkTask, epoch: int, deadline_s: int) ->
     }
 
 
-def enqueue(*, tenant: str, job_id: str, chunks: range, epoch: int, queue: str, deadline_s: int = 600) -> int:
+def enqueue(
+    *, tenant: str, job_id: str, chunks: Sequence[int], epoch: int, queue: str, deadline_s: int = 600
+) -> int:
     """Create one task per chunk, in parallel; an existing task of the same name counts as created.
 
     Returns how many tasks were newly created. Any other failure propagates after every create

@@ -4,10 +4,11 @@ Each chunk marks its own document `done` and then counts the done chunks (`count
 aggregation read). Firestore queries see every committed write, so whichever chunk commits last
 sees the full count; several may see it at once. Exactly one of them then creates the marker
 `markers/completed` (create-if-absent); its creator moves the job (running → completed or
-evaluating; budget_exhausted stays) and publishes `batch-completed`, then flags the marker
+evaluating; budget_exhausted stays) with `batch-completed` recorded in the outbox in the same
+batch (published at once, and redriven until Pub/Sub acknowledges it), then flags the marker
 published. If it crashes in between, its task is retried and, finding its own unpublished marker,
-finishes the step; a marker left unpublished for `STALE_AFTER` is finished by any later chunk.
-Consumers de-duplicate, so the rare second message is harmless.
+finishes the step; a marker left unpublished for `STALE_AFTER` is finished by any later chunk (or
+the sweeper). Consumers de-duplicate, so the rare second message is harmless.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from promptopt import outbox
 from promptopt.batch import events, paths
 from promptopt.batch.aggregate import aggregate
 from promptopt.batch.state import now, transition
@@ -87,9 +89,18 @@ def _next_status(data: dict[str, Any]) -> str | None:
     return "evaluating" if data.get("evaluation") else "completed"
 
 
+def _announce(tenant: str, job: DocumentReference) -> Any:
+    def messages(_data: dict[str, Any], target: str) -> list[outbox.Message]:
+        return [events.completed(tenant, job.id, target)]
+
+    return messages
+
+
 def _complete(tenant: str, job: DocumentReference) -> None:
     totals = job_totals(job)
-    changed, data = transition(job, to=_next_status, fields={"totals": totals})
+    changed, data = transition(
+        job, to=_next_status, fields={"totals": totals}, messages=_announce(tenant, job)
+    )
     if data is None:
         return
     status = str(data.get("status"))
@@ -99,5 +110,6 @@ def _complete(tenant: str, job: DocumentReference) -> None:
     log.info(
         "job %s finished its rows: %s", job.id, status, extra={"fields": {"job_id": job.id, "status": status}}
     )
-    if status in ("completed", "evaluating", "budget_exhausted"):
-        events.publish(events.BATCH_COMPLETED, {"tenant": tenant, "job_id": job.id, "status": status})
+    if not changed and status in ("completed", "evaluating", "budget_exhausted"):
+        # A budget stop, or a retried step whose change is already made: make sure it is announced.
+        outbox.ensure(events.completed(tenant, job.id, status))

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptopt import logs
+from promptopt import logs, outbox
 from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
 from promptopt.batch.state import now, transition
@@ -76,12 +76,9 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
     if not _claim(job):
         return "duplicate"
     evaluation = _score(job, data)
-    _record(job, evaluation, (data.get("evaluation") or {}).get("spec"))
+    recorded = _record(tenant, job, evaluation, (data.get("evaluation") or {}).get("spec"))
     markers.finish(paths.marker_ref(job, MARKER))
-    events.publish(
-        events.EVALUATION_COMPLETED, {"tenant": tenant, "job_id": job_id, "status": evaluation["status"]}
-    )
-    return "evaluated"
+    return "evaluated" if recorded else "cancelled"
 
 
 def _claim(job: Any) -> bool:
@@ -144,13 +141,28 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _record(job: Any, evaluation: dict[str, Any], spec: str | None) -> None:
-    """Write the evaluation onto the job; an evaluating job becomes completed (or failed)."""
+def _record(tenant: str, job: Any, evaluation: dict[str, Any], spec: str | None) -> bool:
+    """Write the evaluation onto the job and announce it; False if the job was cancelled meanwhile.
+
+    An evaluating job becomes completed (or failed); a cancelled one stays as it is, unscored.
+    """
     stored = {**evaluation, "spec": spec}
     target = "completed" if evaluation["status"] == "completed" else "failed"
     fields: dict[str, Any] = {"evaluation": stored}
     if target == "failed":
         fields["error"] = evaluation["error"]
-    changed, current = transition(job, to=target, allowed_from=("evaluating",), fields=fields)
-    if not changed and current is not None:  # budget_exhausted: the status stays, the metrics are added
-        job.update({"evaluation": stored, "updated_at": now()})
+    message = events.evaluated(tenant, job.id, evaluation["status"])
+    changed, current = transition(
+        job, to=target, allowed_from=("evaluating",), fields=fields, messages=lambda _d, _t: [message]
+    )
+    if changed:
+        return True
+    if current is None or current.get("status") != "budget_exhausted":
+        return False  # cancelled (or gone) while scoring
+    # budget_exhausted: the status stays, the metrics are added (with their message, atomically).
+    batch = job._client.batch()
+    batch.update(job, {"evaluation": stored, "updated_at": now()})
+    outbox.record(batch, message)
+    batch.commit()
+    outbox.deliver([message])
+    return True

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import admission, paths, source
 from promptopt.batch import chunks as chunk_tasks
-from promptopt.batch.models import ACTIVE_STATUSES, MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
+from promptopt.batch.models import MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
 from promptopt.batch.options import BatchOptions, options
-from promptopt.batch.state import now, transition
+from promptopt.batch.state import CANCELLABLE, cancel_fields, now, transition
 from promptopt.batch.view import job_view
 from promptopt.errors import ApiError, Conflict, InvalidRequest, NotFound
 
@@ -71,15 +71,16 @@ def get_job(*, principal: Principal, job_id: str) -> BatchJob:
 
 
 def cancel_job(*, principal: Principal, job_id: str) -> BatchJob:
-    """Stop a queued or running job; chunks not yet run make no calls. Cancelling twice is fine."""
+    """Stop a job in any non-final state (evaluating too); cancelling twice is fine.
+
+    Chunks not yet run make no calls; an evaluation not yet recorded is not run.
+    """
     ref, data = load_job(principal, job_id)
-    changed, current = transition(
-        ref, to="cancelled", allowed_from=ACTIVE_STATUSES, fields={"stop_reason": "cancelled"}
-    )
+    changed, current = transition(ref, to="cancelled", allowed_from=CANCELLABLE, fields=cancel_fields)
     current = current or data
     if not changed and current.get("status") != "cancelled":
         raise Conflict(
-            f"batch job {job_id} is {current.get('status')}; only queued or running jobs can be cancelled",
+            f"batch job {job_id} is {current.get('status')}; a finished job cannot be cancelled",
             code="job_not_cancellable",
             job_status=current.get("status"),
         )
@@ -107,7 +108,7 @@ def create_job(
     system_prompt, template, pin = _resolve_prompt(principal, body)
     rows = source.resolve(tenant=tenant, body=body, max_rows=opts.max_rows)
     metrics = body.metrics if isinstance(body, EvaluationCreate) else None
-    admission.check_rows(template, rows)
+    admission.check_rows(template, rows, tenant=tenant)
     if metrics is not None:
         admission.check_metrics(metrics, rows)
     admission.check_capacity(tenant, opts)

@@ -29,7 +29,8 @@ MAX_BUDGET_USD = 10**9
 JobStatus = Literal["queued", "running", "evaluating", "completed", "failed", "cancelled", "budget_exhausted"]
 JobKind = Literal["batch", "evaluation"]
 RowStatus = Literal["succeeded", "failed"]
-EvaluationStatus = Literal["pending", "completed", "failed"]
+# not_run: the job was cancelled or failed before its answers could be scored.
+EvaluationStatus = Literal["pending", "completed", "failed", "not_run"]
 
 ACTIVE_STATUSES: tuple[str, ...] = ("queued", "running")
 FINAL_STATUSES: tuple[str, ...] = ("completed", "failed", "cancelled", "budget_exhausted")

@@ -2,9 +2,13 @@
 
     queued ──(tasks enqueued)──► running ──(every chunk terminal)──► completed
        │                           │                             └─► evaluating ──► completed
-       │                           ├──(cancel)──────────────► cancelled
+       │                           ├──(cancel)──────────────► cancelled ◄──(cancel)── evaluating
        │                           └──(a chunk meets the budget)► budget_exhausted
        └──(enqueue failed)──► failed ──(same Idempotency-Key retried)──► queued
+
+Every non-final status can be cancelled (CANCELLABLE), and every one has an exit when a dependency
+fails for good (`promptopt.batch.sweeper`). A change that must be announced on Pub/Sub records its
+message in the same atomic batch (`messages`, see `promptopt.outbox`), so it is never lost.
 
 A change reads the job, checks the current status is one it may leave, and writes with the read's
 update time as precondition; a concurrent change makes the write fail and the loop re-reads. The
@@ -18,6 +22,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from promptopt import outbox
 from promptopt.errors import Conflict
 
 if TYPE_CHECKING:
@@ -28,12 +33,16 @@ _ATTEMPTS = 8
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "failed", "cancelled", "budget_exhausted", "completed", "evaluating"}),
     "running": frozenset({"completed", "evaluating", "cancelled", "budget_exhausted", "failed"}),
-    "evaluating": frozenset({"completed", "failed"}),
+    "evaluating": frozenset({"completed", "failed", "cancelled"}),
     "failed": frozenset({"queued"}),
     "completed": frozenset(),
     "cancelled": frozenset(),
     "budget_exhausted": frozenset(),
 }
+
+CANCELLABLE: tuple[str, ...] = ("queued", "running", "evaluating")
+FINAL: tuple[str, ...] = ("completed", "failed", "cancelled", "budget_exhausted")
+Messages = Callable[[dict[str, Any], str], list[outbox.Message]]
 
 
 def now() -> datetime:
@@ -47,12 +56,15 @@ def transition(
     to: str | Callable[[dict[str, Any]], str | None],
     allowed_from: Collection[str] | None = None,
     fields: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    messages: Messages | None = None,
 ) -> tuple[bool, dict[str, Any] | None]:
     """Move the job to `to` if its status allows; returns (changed, the job as it now is).
 
     `to` may be a function of the current job (None: no change). `allowed_from` narrows the
     statuses that may be left (default: any with `to` among its TRANSITIONS). `fields` are written
-    along with the status. Returns (False, None) when the job does not exist.
+    along with the status. `messages(job, target)` are the Pub/Sub messages announcing the change:
+    recorded in the outbox in the same batch, then published at once (see `promptopt.outbox`).
+    Returns (False, None) when the job does not exist.
     """
     from google.api_core import exceptions as gexc
 
@@ -70,11 +82,30 @@ def transition(
         extra = fields(data) if callable(fields) else dict(fields or {})
         stamp = now()
         update = {**extra, "status": target, "updated_at": stamp}
-        if target in ("completed", "cancelled", "budget_exhausted", "failed"):
+        if target in FINAL:
             update.setdefault("finished_at", stamp)
+        announce = messages(data, target) if messages is not None else []
+        option = ref._client.write_option(last_update_time=snapshot.update_time)
         try:
-            ref.update(update, option=ref._client.write_option(last_update_time=snapshot.update_time))
+            if announce:
+                batch = ref._client.batch()
+                batch.update(ref, update, option=option)
+                for message in announce:
+                    outbox.record(batch, message)
+                batch.commit()
+            else:
+                ref.update(update, option=option)
         except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
             continue  # someone else changed the job meanwhile: look again
+        outbox.deliver(announce)
         return True, {**data, **update}
     raise Conflict("the job is changing too often to update; retry shortly", code="job_busy")
+
+
+def cancel_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What a cancel writes besides the status: its reason, and an evaluation that will not run."""
+    fields: dict[str, Any] = {"stop_reason": "cancelled"}
+    evaluation = data.get("evaluation")
+    if isinstance(evaluation, dict) and evaluation.get("status") == "pending":
+        fields["evaluation"] = {**evaluation, "status": "not_run"}
+    return fields

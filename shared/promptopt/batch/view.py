@@ -52,11 +52,14 @@ def live_totals(job: DocumentReference) -> dict[str, Any]:
     }
 
 
-def _evaluation(data: dict[str, Any] | None) -> EvaluationInfo | None:
+def _evaluation(data: dict[str, Any] | None, job_status: str) -> EvaluationInfo | None:
     if not data:
         return None
+    status = data.get("status", "pending")
+    if status == "pending" and job_status in ("cancelled", "failed"):
+        status = "not_run"  # nothing will score a stopped job's answers
     return EvaluationInfo(
-        status=data.get("status", "pending"),
+        status=status,
         metrics=[MetricSummary.model_validate(m) for m in data.get("metrics") or []],
         n=data.get("n"),
         failed_rows=data.get("failed_rows"),
@@ -108,7 +111,7 @@ def job_view(job: DocumentReference, data: dict[str, Any], *, fresh: bool = Fals
         ),
         stop_reason=data.get("stop_reason"),
         error=JobError.model_validate(data["error"]) if data.get("error") else None,
-        evaluation=_evaluation(data.get("evaluation")),
+        evaluation=_evaluation(data.get("evaluation"), str(data["status"])),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
         finished_at=data.get("finished_at"),

@@ -220,7 +220,7 @@ def progress_text(job: dict[str, Any]) -> str:
     done = int(progress.get("succeeded") or 0) + int(progress.get("failed") or 0)
     status = str(job.get("status"))
     if status == "evaluating":
-        status = "evaluating (scoring the answers)"
+        status = "evaluating (every row is done; the answers are scored next)"
     return (
         f"{job.get('job_id')} {status}: {done}/{progress.get('total', 0)} rows "
         f"({progress.get('failed', 0)} failed), {usage.get('calls', 0)} calls, "
@@ -308,8 +308,14 @@ def job_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def _evaluation_text(evaluation: dict[str, Any], job_status: str) -> str:
     status = evaluation.get("status")
-    if status == "pending" and job_status in ("cancelled", "failed"):
-        return f"not run (the job {'was cancelled' if job_status == 'cancelled' else 'failed'})"
+    if status == "not_run" or (status == "pending" and job_status in ("cancelled", "failed")):
+        if job_status in ("cancelled", "failed"):
+            return f"not run (the job {'was cancelled' if job_status == 'cancelled' else 'failed'})"
+        return "not run"
+    if status == "pending" and job_status == "evaluating":
+        return "pending (every row is done; scoring is under way or about to start)"
+    if status == "pending" and job_status == "budget_exhausted":
+        return "pending (the rows that ran are scored next)"
     if status == "pending":
         return "pending (the answers are scored once every row is done)"
     if status == "failed":
@@ -689,9 +695,9 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     cancel = command(
         "cancel",
         _cancel,
-        help="stop a queued or running job (its results so far are kept)",
-        description="Cancel a queued or running job: chunks not yet run make no model calls, results "
-        "already written are kept. Cancelling a cancelled job is fine; a finished job cannot be cancelled "
-        "(HTTP 409).",
+        help="stop a job that has not finished (its results so far are kept)",
+        description="Cancel a job that has not finished (queued, running or evaluating): chunks not yet "
+        "run make no model calls, results already written are kept. Cancelling a cancelled job is "
+        "fine; a finished job cannot be cancelled (HTTP 409).",
     )
     cancel.add_argument("job_id", metavar="JOB_ID", help="job id (bj_...)")

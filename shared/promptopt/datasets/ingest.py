@@ -10,8 +10,10 @@ At-least-once and out-of-order delivery are the normal case:
 - outputs are deterministic (rows, splits, statistics depend only on the file and the seed), so a
   taken-over attempt rewrites the same files.
 
-Data problems never raise: they end as a `failed` version with a reason. Only infrastructure
-errors raise, so the event is redelivered.
+Data problems never raise: they end as a `failed` version with a reason, including ones nothing
+foresaw (an unexpected ValueError, TypeError, RecursionError... while parsing). Only
+infrastructure errors raise, so the event is redelivered; a version that stays unfinished anyway
+is re-driven or failed by `promptopt.datasets.sweeper`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from promptopt.datasets.files.splits import SplitProportions
 log = logging.getLogger(__name__)
 OFFSET_EVERY = 1000  # a byte offset is kept every this many rows of a split (rows endpoint, batch chunks)
 _IO_CHUNK = 1024 * 1024  # GCS reads and resumable-upload chunks: bounded memory per stream
+# Errors that only a file's content can cause (storage errors are not among them: they retry).
+_DATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError, RecursionError)
 
 
 class IngestBusy(RuntimeError):
@@ -312,6 +316,7 @@ def _process(
     counts = dict.fromkeys(SPLITS, 0)
     sizes = dict.fromkeys(SPLITS, 0)
     offsets: dict[str, list[int]] = {split: [] for split in SPLITS}
+    unforeseen: BaseException | None = None
     with reader:
         parsed = parse(reader, fmt=fmt, mapping=mapping, limits=limits)
         try:
@@ -324,9 +329,21 @@ def _process(
                 counts[split] += 1
                 sizes[split] += len(line)
                 stats.add(row, split)
+        except _DATA_ERRORS as exc:  # a row nothing foresaw: the data's problem, never retried
+            log.exception("unexpected error while ingesting a row")
+            unforeseen = exc
         finally:
             for writer in writers.values():
                 writer.close()
+    if unforeseen is not None:
+        _delete_quietly(outputs.values())
+        return _fail(
+            ref,
+            claim_time,
+            "invalid_file",
+            f"the file could not be ingested ({type(unforeseen).__name__} after {sum(counts.values())} "
+            "rows); check the file's format and content",
+        )
     outcome = parsed.outcome
     if outcome.failed:
         _delete_quietly(outputs.values())

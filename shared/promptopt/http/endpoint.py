@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
-from promptopt import logs
+from promptopt import json_depth, logs
 from promptopt.auth import USERINFO_HEADER, Principal, principal_from_header
 from promptopt.config import settings
 from promptopt.errors import (
@@ -112,6 +112,12 @@ def _read_json(request: flask.Request, spec: FunctionSpec) -> Any:
         return None
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json", code="json_required")
+    try:
+        json_depth.check(raw)
+    except json_depth.TooDeep:
+        raise InvalidRequest(
+            f"the body nests too deeply (at most {json_depth.MAX_DEPTH} levels)", code="invalid_json"
+        ) from None
     return json_body.loads(raw)  # duplicate keys, NaN/Infinity and non-int64 integers are 400s
 
 

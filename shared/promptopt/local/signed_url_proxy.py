@@ -5,6 +5,8 @@ Cloud Storage does (signature, validity window, signed Content-Type, x-goog-cont
 GCS's XML errors) and only then writes the object into the emulator, at the same bucket and name.
 The body is streamed to a temporary file (bounded memory) and the object is created only once the
 whole body has arrived within its size bounds, so a refused upload leaves nothing behind, as in GCS.
+The emulator ignores generation preconditions, so the proxy enforces `x-goog-if-generation-match`
+itself (412 PreconditionFailed, as GCS answers), checking and writing under one lock per object.
 
 The same process hosts the storage bridge (finalized events for storage-triggered functions);
 `GET /_promptopt/ready` answers 200 once the bridge has its baseline.
@@ -33,6 +35,7 @@ from aiohttp import web
 
 from promptopt.local.dev_signer import SignedRequest, SignedUrlError, V4Verifier, entity_too_large
 from promptopt.local.storage_bridge import StorageBridge, parse_targets
+from promptopt.signed_urls import GENERATION_MATCH_HEADER
 
 log = logging.getLogger("promptopt.local.signed_url_proxy")
 
@@ -46,6 +49,16 @@ _XML = "application/xml; charset=UTF-8"
 
 def _error(err: SignedUrlError) -> web.Response:
     return web.Response(status=err.status, body=err.xml().encode("utf-8"), headers={"Content-Type": _XML})
+
+
+def precondition_failed() -> SignedUrlError:
+    """GCS's refusal when a generation precondition does not hold (e.g. the object exists)."""
+    return SignedUrlError(
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold.",
+        "Precondition Failed",
+    )
 
 
 def _no_such_bucket(bucket: str) -> web.Response:
@@ -63,6 +76,7 @@ class Proxy:
         self._session: aiohttp.ClientSession | None = None
         self._bridge_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._object_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def start(self, app: web.Application) -> None:
         """Open the emulator session and start the bridge (aiohttp on_startup)."""
@@ -134,7 +148,30 @@ class Proxy:
             except SignedUrlError as err:
                 return _error(err)
             spool.seek(0)
-            return await self._store(bucket, name, content_type, spool, size)
+            lock = self._object_locks.setdefault((bucket, name), asyncio.Lock())
+            async with lock:
+                refused = await self._precondition(bucket, name, headers.get(GENERATION_MATCH_HEADER))
+                if refused is not None:
+                    return refused
+                return await self._store(bucket, name, content_type, spool, size)
+
+    async def _precondition(self, bucket: str, name: str, expected: str | None) -> web.Response | None:
+        """GCS's `x-goog-if-generation-match` (0: the object must not exist); None when it holds."""
+        if expected is None:
+            return None
+        assert self._session is not None
+        url = f"{self.emulator_url}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o/"
+        async with self._session.get(url + urllib.parse.quote(name, safe="")) as response:
+            if response.status == 404:
+                current = "0"
+            elif response.status >= 300:
+                return await self._upstream_failed("precondition", response)
+            else:
+                current = str(json.loads(await response.read()).get("generation", ""))
+        if current == expected.strip():
+            return None
+        log.info("refused PUT %s/%s: generation %s, not %s", bucket, name, current, expected)
+        return _error(precondition_failed())
 
     async def _refuse(self, request: web.Request, err: SignedUrlError) -> web.Response:
         drained = 0

@@ -215,7 +215,11 @@ def update_prompt(
     body: PromptUpdate,
     provenance: Provenance | None = None,
 ) -> PromptVersion:
-    """Create the next version from the one If-Match names (None: the current latest)."""
+    """Create the next version from the one If-Match names (None, `*`: the latest as read now).
+
+    Either way the write is conditional on that version: version n+1 is created (create-if-absent)
+    in the same batch as the head, so of all writers based on one read exactly one wins.
+    """
     head = _head(principal, prompt_id)
     data = head.to_dict() or {}
     latest = int(data["latest_version"])
@@ -252,9 +256,12 @@ def update_prompt(
     except gexc.Aborted:
         raise  # contention, not a lost race: surfaces as 503 so the client retries
     except (gexc.AlreadyExists, gexc.Conflict):
+        # Another writer based on the same version (a concrete ETag or `*`) created it first.
+        current = (head.reference.get().to_dict() or {}).get("latest_version") or number
         raise PreconditionFailed(
             f"prompt {prompt_id} changed while this update was made; fetch it and retry",
             code="version_mismatch",
+            current_etag=etag(max(int(current), number)),
         ) from None
     return _version_from(version_doc, data.get("labels") or {})
 

@@ -109,3 +109,24 @@ def test_rows_of_a_dataset_deleted_mid_job_fail_instead_of_retrying_forever(
     assert done["status"] == "completed"
     assert done["progress"]["failed"] == done["progress"]["total"]
     assert {r["error"]["code"] for r in batch.results(job["job_id"])} == {"dataset_not_found"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/inference/batch", "/api/v1/inference/evaluate"])
+def test_a_template_variable_the_dataset_lacks_is_a_400_like_with_inline_rows(
+    batch: Batch, ingest: Ingest, path: str
+) -> None:
+    dataset_id = dataset(batch, ingest)
+    extra = {"metrics": [{"name": "numeric"}]} if path.endswith("evaluate") else {}
+    body = {**PROMPT, "output_prompt": "Context: {context}\nQ: {question}", **extra}
+    from_dataset = batch.create({**body, "dataset": {"dataset_id": dataset_id}}, path=path)
+    assert from_dataset.status_code == 400, from_dataset.get_data(as_text=True)
+    problem = from_dataset.get_json()
+    assert problem["code"] == "missing_variables"
+    assert problem["extra"]["missing"] == ["context"]
+    assert "context" in problem["detail"]
+    inline = batch.create({**body, "rows": [{"inputs": {"question": "q"}, "reference": "1"}]}, path=path)
+    assert (inline.status_code, inline.get_json()["code"]) == (400, "missing_variables")
+    # The variables the dataset has are accepted.
+    assert (
+        batch.create({**PROMPT, **extra, "dataset": {"dataset_id": dataset_id}}, path=path).status_code == 202
+    )

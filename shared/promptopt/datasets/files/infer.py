@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping
 
 from pydantic import ValidationError
 
+from promptopt import json_depth
 from promptopt.datasets.files.models import ColumnMapping, Format
 from promptopt.datasets.files.sniff import sniff_delimiter
 
@@ -31,8 +31,8 @@ def header_fields(head: bytes, fmt: Format) -> list[str]:
     for line in text.splitlines():
         if line.strip():
             try:
-                value = json.loads(line)
-            except ValueError:
+                value = json_depth.loads(line)
+            except ValueError:  # not JSON, or nested too deeply (json_depth.TooDeep)
                 return []
             return [str(key) for key in value] if isinstance(value, dict) else []
     return []

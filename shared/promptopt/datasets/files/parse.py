@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from promptopt import json_depth
 from promptopt.datasets.files.canonical import CanonicalRow
 from promptopt.datasets.files.decode import (
     ByteCounter,
@@ -70,8 +71,10 @@ class ParsedRows:
         counter = ByteCounter()
         ok = bad = 0  # plain ints in the hot loop; copied to the outcome at the end
         first_bad: BadRow | None = None
+        stream = _Guarded(self._stream)
+        line = 0
         try:
-            chunks = decoded_chunks(self._stream, max_bytes=limits.max_bytes, counter=counter)
+            chunks = decoded_chunks(stream, max_bytes=limits.max_bytes, counter=counter)
             lines = split_lines(chunks, max_line_bytes=limits.max_row_bytes)
             reader = _csv_records if self._fmt == "csv" else _jsonl_records
             for line, inputs, reference in reader(lines, mapping, limits):
@@ -95,11 +98,34 @@ class ParsedRows:
             out.failure_reason = _verdict(out, limits, first_bad)
         except FileFailure as exc:
             out.failure_reason = str(exc)
+        except Exception as exc:
+            if stream.failed:
+                raise  # reading the file failed (storage): an infrastructure error, retried
+            # A data problem nothing above foresaw: the file fails with a reason, never retried.
+            logger.exception("unexpected error while parsing a dataset file")
+            out.failure_reason = (
+                f"the file could not be parsed ({type(exc).__name__} after line {line}); "
+                "check the file's format and content"
+            )
         finally:
             out.rows_ok, out.rows_bad = ok, bad
             out.bytes_read = counter.count
             out.failed = out.failure_reason is not None
         logger.info("dataset parsed", extra={"rows_ok": ok, "rows_bad": bad, "failed": out.failed})
+
+
+class _Guarded:
+    """The stream, remembering whether a read failed (storage trouble, not a data problem)."""
+
+    def __init__(self, stream: Readable) -> None:
+        self._stream, self.failed = stream, False
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._stream.read(size)
+        except BaseException:
+            self.failed = True
+            raise
 
 
 def parse(
@@ -204,7 +230,10 @@ def _jsonl_records(lines: _Lines, mapping: ColumnMapping, limits: IngestLimits) 
         if not text:
             continue
         try:
-            value = json.loads(text)
+            value = json_depth.loads(text)
+        except json_depth.TooDeep:
+            yield number, f"the row nests deeper than {json_depth.MAX_DEPTH} levels", None
+            continue
         except json.JSONDecodeError as exc:
             yield number, f"invalid JSON: {exc.msg} at column {exc.colno}", None
             continue
@@ -212,7 +241,24 @@ def _jsonl_records(lines: _Lines, mapping: ColumnMapping, limits: IngestLimits) 
             yield number, f"expected a JSON object per line, got {_json_kind(value)}", None
             continue
         inputs, reference = _canonical(value, mapping, limits)
+        if "\\u" in text and not isinstance(inputs, str) and not _encodable(inputs, reference):
+            yield (
+                number,
+                "a value holds an unpaired surrogate escape (\\ud800-\\udfff): not valid Unicode",
+                None,
+            )
+            continue
         yield number, inputs, reference
+
+
+def _encodable(inputs: dict[str, str], reference: str | None) -> bool:
+    """Whether every value can be written as UTF-8 (JSON escapes can encode lone surrogates)."""
+    try:
+        for value in (*inputs.values(), reference or ""):
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_kind(value: Any) -> str:
