@@ -100,7 +100,12 @@ def _check_params(metrics: list[Any]) -> None:
 def _active_jobs(tenant: str) -> Any:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    return paths.jobs(tenant).where(filter=FieldFilter("status", "in", list(ACTIVE_STATUSES)))
+    # Jobs an experiment run owns count against the run's limits, not the tenant's job cap.
+    return (
+        paths.jobs(tenant)
+        .where(filter=FieldFilter("status", "in", list(ACTIVE_STATUSES)))
+        .where(filter=FieldFilter("owner", "==", None))
+    )
 
 
 def _count_active(tenant: str) -> int:

@@ -76,7 +76,8 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
     if not _claim(job):
         return "duplicate"
     evaluation = _score(job, data)
-    recorded = _record(tenant, job, evaluation, (data.get("evaluation") or {}).get("spec"))
+    spec = (data.get("evaluation") or {}).get("spec")
+    recorded = _record(tenant, job, evaluation, spec, owner=data.get("owner"))
     markers.finish(paths.marker_ref(job, MARKER))
     return "evaluated" if recorded else "cancelled"
 
@@ -93,31 +94,33 @@ def _rows(job: Any) -> list[dict[str, Any]]:
     from google.cloud.firestore_v1.field_path import FieldPath
 
     query = paths.results(job).order_by(FieldPath.document_id()).select(["status", "output", "reference"])
-    return [s.to_dict() or {} for s in query.stream()]
+    return [{**(s.to_dict() or {}), "row": int(s.id)} for s in query.stream()]
+
+
+# Per-row scores are kept (paired comparisons and reflection need them) while they fit one document.
+MAX_STORED_ROW_SCORES = 20_000
+
+
+def _store_row_scores(job: Any, per_row: dict[str, tuple[list[int], list[float | None]]]) -> None:
+    """`scores/{metric}`: the row numbers and each row's score (None: the metric did not apply)."""
+    batch = job._client.batch()
+    for name, (rows, values) in per_row.items():
+        if len(rows) <= MAX_STORED_ROW_SCORES:
+            batch.set(job.collection("scores").document(name), {"rows": rows, "values": values})
+    batch.commit()
 
 
 def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
     rows = _rows(job)
     failed = sum(1 for r in rows if r.get("status") != "succeeded")
     summaries: list[dict[str, Any]] = []
+    per_row: dict[str, tuple[list[int], list[float | None]]] = {}
     try:
         for spec in metric_specs(data):
             name, params = spec["name"], spec.get("params") or {}
-            needs_reference = reads_reference(name, params)
-            scores: list[float] = []
-            for row in rows:
-                reference = row.get("reference")
-                if needs_reference and reference is None:
-                    continue
-                if row.get("status") != "succeeded":
-                    scores.append(0.0)
-                    continue
-                try:
-                    scores.append(
-                        METRICS[name].score(str(row.get("output") or ""), str(reference or ""), params)
-                    )
-                except MetricError:  # this row's reference does not suit the metric (e.g. no number)
-                    continue
+            values = [_row_score(name, params, row, reads_reference(name, params)) for row in rows]
+            per_row[name] = ([int(row["row"]) for row in rows], values)
+            scores = [v for v in values if v is not None]
             result = summarize(name, scores)
             summaries.append(
                 {
@@ -131,6 +134,7 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
     except (MetricError, ValueError, TypeError, KeyError) as exc:
         detail = str(exc) if isinstance(exc, MetricError) else f"{type(exc).__name__} while scoring"
         return {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}}
+    _store_row_scores(job, per_row)
     return {
         "status": "completed",
         "metrics": summaries,
@@ -141,7 +145,22 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _record(tenant: str, job: Any, evaluation: dict[str, Any], spec: str | None) -> bool:
+def _row_score(name: str, params: dict[str, Any], row: dict[str, Any], needs_reference: bool) -> float | None:
+    """One row's score; None when the row does not count for this metric."""
+    reference = row.get("reference")
+    if needs_reference and reference is None:
+        return None
+    if row.get("status") != "succeeded":
+        return 0.0  # a failed row (refused, or retries ran out) scores 0
+    try:
+        return float(METRICS[name].score(str(row.get("output") or ""), str(reference or ""), params))
+    except MetricError:  # this row's reference does not suit the metric (e.g. no number)
+        return None
+
+
+def _record(
+    tenant: str, job: Any, evaluation: dict[str, Any], spec: str | None, *, owner: dict[str, Any] | None
+) -> bool:
     """Write the evaluation onto the job and announce it; False if the job was cancelled meanwhile.
 
     An evaluating job becomes completed (or failed); a cancelled one stays as it is, unscored.
@@ -151,7 +170,7 @@ def _record(tenant: str, job: Any, evaluation: dict[str, Any], spec: str | None)
     fields: dict[str, Any] = {"evaluation": stored}
     if target == "failed":
         fields["error"] = evaluation["error"]
-    message = events.evaluated(tenant, job.id, evaluation["status"])
+    message = events.evaluated(tenant, job.id, evaluation["status"], owner)
     changed, current = transition(
         job, to=target, allowed_from=("evaluating",), fields=fields, messages=lambda _d, _t: [message]
     )

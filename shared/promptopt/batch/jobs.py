@@ -94,11 +94,18 @@ def create_job(
     body: BatchCreate,
     idempotency_key: str | None = None,
     opts: BatchOptions | None = None,
+    owner: dict[str, str] | None = None,
+    job_id: str | None = None,
 ) -> BatchJob:
-    """Pin the prompt and rows, write the job, enqueue one task per chunk; the job is then running."""
+    """Pin the prompt and rows, write the job, enqueue one task per chunk; the job is then running.
+
+    `owner` names the experiment run a job belongs to: its completion advances that run, and the
+    run's own admission (an active-run cap and its budget) replaces the tenant's job cap; such a
+    caller may also fix the `job_id` (derived by `new_job_id` from a body it can rebuild).
+    """
     opts = opts or options()
     tenant = principal.tenant
-    job_id = new_job_id(tenant, body, idempotency_key)
+    job_id = job_id or new_job_id(tenant, body, idempotency_key)
     ref = paths.job_ref(tenant, job_id)
     if idempotency_key is not None:
         existing = ref.get()
@@ -111,7 +118,8 @@ def create_job(
     admission.check_rows(template, rows, tenant=tenant)
     if metrics is not None:
         admission.check_metrics(metrics, rows)
-    admission.check_capacity(tenant, opts)
+    if owner is None:
+        admission.check_capacity(tenant, opts)
     concurrency = body.concurrency or opts.concurrency
     chunk_size = body.chunk_size or opts.chunk_size or default_chunk_size(concurrency)
     n_chunks = chunk_tasks.plan(rows.total_rows, chunk_size)
@@ -148,9 +156,11 @@ def create_job(
         "updated_at": stamp,
         "finished_at": None,
         "created_by": principal.subject,
+        "owner": owner,
     }
     _write(ref, doc, rows, chunk_size)
-    admission.recheck_capacity(ref, tenant, opts)
+    if owner is None:
+        admission.recheck_capacity(ref, tenant, opts)
     return _enqueue(ref, doc)
 
 

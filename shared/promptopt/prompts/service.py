@@ -214,11 +214,15 @@ def update_prompt(
     if_match: int | None,
     body: PromptUpdate,
     provenance: Provenance | None = None,
+    parent: int | None = None,
 ) -> PromptVersion:
     """Create the next version from the one If-Match names (None, `*`: the latest as read now).
 
     Either way the write is conditional on that version: version n+1 is created (create-if-absent)
     in the same batch as the head, so of all writers based on one read exactly one wins.
+
+    `parent` names the version the new one was derived from when that is not the base (an
+    optimizer candidate grown from an older version); fields left out still come from the base.
     """
     head = _head(principal, prompt_id)
     data = head.to_dict() or {}
@@ -237,7 +241,7 @@ def update_prompt(
     version_doc: dict[str, Any] = {
         "prompt_id": prompt_id,
         "version": number,
-        "parent_id": version_id(prompt_id, base),
+        "parent_id": version_id(prompt_id, base if parent is None else parent),
         "name": name,
         "system_prompt": body.system_prompt if body.system_prompt is not None else base_doc["system_prompt"],
         "output_prompt": body.output_prompt if body.output_prompt is not None else base_doc["output_prompt"],

@@ -1,0 +1,12 @@
+"""Pub/Sub (experiment-step): advance a run (exactly one transition per step wins)."""
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from promptopt.experiments import steps
+from promptopt.http import serve_event
+
+
+@functions_framework.cloud_event
+def handle(event: CloudEvent) -> None:
+    serve_event(event, steps.on_step, model=steps.StepMessage, source=__file__)

@@ -1,0 +1,182 @@
+"""A run's evaluations are ordinary batch evaluation jobs it owns.
+
+Fan-out, cache, budgets and retries come from the batch domain, and a job's evaluation-completed
+message advances the run.
+
+Job ids are derived from (run, candidate, purpose, iteration, rung) and the body, so creating a
+job again (a redelivered step, a sweep after a crash) finds the job instead of making another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from promptopt.auth import Principal, Role
+from promptopt.experiments.rows import Row
+
+if TYPE_CHECKING:
+    from promptopt.batch.models import EvaluationCreate
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What one evaluation job of a run runs."""
+
+    key: str  # the Idempotency-Key: run, candidate, purpose, iteration, rung
+    candidate: str
+    purpose: str  # optimize | accept | report
+    system_prompt: str
+    output_prompt: str
+    rows: tuple[Row, ...]
+
+
+def run_principal(tenant: str, experiment_id: str) -> Principal:
+    """Who a run's jobs and versions are created by (shown as created_by)."""
+    return Principal(subject=f"experiment:{experiment_id}", tenant=tenant, role=Role.editor)
+
+
+def body(spec: JobSpec, config: dict[str, Any], budget: dict[str, Any]) -> EvaluationCreate:
+    """The evaluation job's request, deterministic for a spec (so its id is too)."""
+    from promptopt.batch.models import EvaluationCreate
+
+    metrics = [config["metric"], *config.get("secondary_metrics", [])]
+    return EvaluationCreate.model_validate(
+        {
+            "system_prompt": spec.system_prompt,
+            "output_prompt": spec.output_prompt,
+            "rows": [{"inputs": r.inputs, "reference": r.reference} for r in spec.rows],
+            "model": config["target_model"],
+            "temperature": config["temperature"],
+            "max_tokens": config["max_tokens"],
+            "metrics": metrics,
+            "budget": {k: v for k, v in budget.items() if v is not None},
+            "cache": True,
+        }
+    )
+
+
+def job_id(tenant: str, spec: JobSpec, config: dict[str, Any]) -> str:
+    """The id the job will have (derived from its key and body; budget excluded, it may shrink)."""
+    from promptopt.batch.jobs import new_job_id
+
+    return new_job_id(tenant, body(spec, config, {}), spec.key)
+
+
+def create(
+    tenant: str,
+    experiment_id: str,
+    run_id: str,
+    spec: JobSpec,
+    config: dict[str, Any],
+    budget: dict[str, Any],
+) -> str:
+    """Create the job (or find it); returns its id."""
+    from promptopt.batch import jobs
+
+    request = body(spec, config, {})
+    job_id_ = jobs.new_job_id(tenant, request, spec.key)
+    if jobs.paths.job_ref(tenant, job_id_).get().exists:
+        return job_id_
+    limited = request.model_copy(update={"budget": body(spec, config, budget).budget})
+    created = jobs.create_job(
+        principal=run_principal(tenant, experiment_id),
+        body=limited,
+        idempotency_key=spec.key,
+        owner={"experiment_id": experiment_id, "run_id": run_id, "candidate": spec.candidate},
+        job_id=job_id_,
+    )
+    return created.job_id
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A finished job as a run reads it."""
+
+    job_id: str
+    status: str
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    scores: list[float]  # the primary metric per row, in the job's row order (None → 0)
+    secondary: dict[str, float]
+    outputs: list[str]
+    usage: dict[str, float]
+
+
+def state(tenant: str, job_id_: str) -> tuple[str, dict[str, Any]] | None:
+    """(status, data) of a job, or None when it does not exist (yet)."""
+    from promptopt.batch import paths
+
+    snapshot = paths.job_ref(tenant, job_id_).get()
+    if not snapshot.exists:
+        return None
+    data = snapshot.to_dict() or {}
+    return str(data.get("status")), data
+
+
+def finished(data: dict[str, Any]) -> bool:
+    """Whether a job is done with everything a run waits for (rows and, if any, scoring)."""
+    from promptopt.batch.models import FINAL_STATUSES
+
+    if data.get("status") not in FINAL_STATUSES:
+        return False
+    evaluation = data.get("evaluation") or {}
+    # Scoring follows completed and budget_exhausted jobs; failed and cancelled ones are never scored.
+    return data.get("status") in ("failed", "cancelled") or evaluation.get("status") in (
+        "completed",
+        "failed",
+    )
+
+
+def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_rows: int) -> JobResult:
+    """Scores, outputs and usage of a finished job."""
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    from promptopt.batch import paths
+
+    ref = paths.job_ref(tenant, job_id_)
+    scores: list[float] = [0.0] * n_rows
+    doc = ref.collection("scores").document(metric).get()
+    if doc.exists:
+        stored = doc.to_dict() or {}
+        for row, value in zip(stored.get("rows") or [], stored.get("values") or [], strict=False):
+            if 0 <= int(row) < n_rows:
+                scores[int(row)] = float(value or 0.0)
+    outputs = [""] * n_rows
+    for snap in paths.results(ref).order_by(FieldPath.document_id()).select(["output"]).stream():
+        index = int(snap.id)
+        if 0 <= index < n_rows:
+            outputs[index] = str((snap.to_dict() or {}).get("output") or "")
+    summaries = {m.get("name"): m for m in ((data.get("evaluation") or {}).get("metrics") or [])}
+    primary = summaries.get(metric) or {}
+    totals = data.get("totals") or {}
+    return JobResult(
+        job_id=job_id_,
+        status=str(data.get("status")),
+        mean=primary.get("mean"),
+        ci_low=primary.get("ci_low"),
+        ci_high=primary.get("ci_high"),
+        scores=scores,
+        secondary={str(k): float(v.get("mean") or 0.0) for k, v in summaries.items() if k != metric},
+        outputs=outputs,
+        usage={
+            "calls": float(totals.get("calls") or 0),
+            "cache_hits": float(totals.get("cache_hits") or 0),
+            "input_tokens": float(totals.get("input_tokens") or 0),
+            "output_tokens": float(totals.get("output_tokens") or 0),
+            "cost_usd": float(totals.get("cost_usd") or 0.0),
+        },
+    )
+
+
+def cancel(tenant: str, experiment_id: str, job_ids: list[str]) -> None:
+    """Cancel a run's unfinished jobs (already final ones are left as they are)."""
+    from promptopt.batch import jobs
+    from promptopt.errors import ApiError
+
+    for job_id_ in job_ids:
+        try:
+            jobs.cancel_job(principal=run_principal(tenant, experiment_id), job_id=job_id_)
+        except ApiError:
+            continue  # finished meanwhile, or never created

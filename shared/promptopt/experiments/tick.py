@@ -1,0 +1,173 @@
+"""The schedule tick (Cloud Scheduler → Pub/Sub `schedule-tick`): start due runs, re-drive idle ones.
+
+- Due schedules: every experiment whose `next_run_at` has passed starts one run for that slot. The
+  run id derives from (experiment, slot), so a duplicated or late tick finds the run it already
+  started; the experiment's `next_run_at` then moves to the next slot after now (missed slots are
+  skipped, not run in a burst).
+- Sweep: a queued or running run whose document has not changed for `lease` is advanced directly
+  (its step message may have been lost); one that stays idle past `stuck_after` is failed with a
+  reason, and its jobs are cancelled, so no run stays running forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from promptopt.auth import Principal, Role
+from promptopt.errors import ApiError
+from promptopt.experiments import engine, paths
+from promptopt.experiments.models import ACTIVE_RUN_STATUSES
+from promptopt.http.events import Delivery
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+STUCK_AFTER = timedelta(hours=6)
+_LIMIT = 200
+
+
+class Tick(BaseModel):
+    """The scheduler's message (its content is not used: the tick's time is now)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def next_slot(cron: str, time_zone: str, after: datetime) -> datetime:
+    """The first time `cron` fires after `after`, in UTC."""
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    zone = ZoneInfo(time_zone)
+    fired = croniter(cron, after.astimezone(zone)).get_next(datetime)
+    return fired.astimezone(engine.now().tzinfo)
+
+
+def on_tick(_message: Tick, _delivery: Delivery) -> str:
+    """The tick function's handler."""
+    return run_tick(engine.now())
+
+
+def run_tick(now: datetime, *, lease: timedelta = LEASE, stuck_after: timedelta = STUCK_AFTER) -> str:
+    """Start due runs and sweep idle ones; returns a summary (for logs and tests)."""
+    started = start_due(now)
+    swept, failed = sweep(now, lease=lease, stuck_after=stuck_after)
+    return f"started {started}, re-driven {swept}, failed {failed}"
+
+
+def start_due(now: datetime) -> int:
+    """Start one run per experiment whose schedule is due."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from promptopt.clients import firestore_client
+    from promptopt.experiments import runs
+
+    query = (
+        firestore_client()
+        .collection_group(paths.EXPERIMENTS)
+        .where(filter=FieldFilter("next_run_at", "<=", now))
+        .limit(_LIMIT)
+    )
+    started = 0
+    for snapshot in query.stream():
+        data = snapshot.to_dict() or {}
+        schedule = data.get("schedule") or {}
+        slot = data.get("next_run_at")
+        tenant = snapshot.reference.parent.parent.id
+        if not schedule.get("enabled", True) or slot is None:
+            continue
+        principal = Principal(subject="scheduler", tenant=tenant, role=Role.editor)
+        try:
+            runs.start_run(principal=principal, experiment_id=snapshot.id, slot=slot)
+            started += 1
+        except ApiError as exc:  # an active run, the tenant's cap, a deleted prompt: this slot is skipped
+            log.warning("scheduled run of %s at %s not started: %s", snapshot.id, slot, exc.code)
+        _advance_schedule(snapshot, schedule, slot, now)
+    return started
+
+
+def _advance_schedule(snapshot: Any, schedule: dict[str, Any], slot: datetime, now: datetime) -> None:
+    from google.api_core import exceptions as gexc
+
+    following = next_slot(schedule["cron"], schedule.get("time_zone", "Etc/UTC"), max(slot, now))
+    # Conditional: another tick (or an edit of the schedule) may have moved it first.
+    with contextlib.suppress(gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict, gexc.NotFound):
+        snapshot.reference.update(
+            {"next_run_at": following, "updated_at": engine.now()},
+            option=snapshot.reference._client.write_option(last_update_time=snapshot.update_time),
+        )
+
+
+def sweep(now: datetime, *, lease: timedelta, stuck_after: timedelta) -> tuple[int, int]:
+    """Advance runs idle for `lease`; fail those idle past `stuck_after`. Returns (re-driven, failed)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from promptopt.clients import firestore_client
+
+    query = (
+        firestore_client()
+        .collection_group("runs")
+        .where(filter=FieldFilter("status", "in", list(ACTIVE_RUN_STATUSES)))
+        .where(filter=FieldFilter("updated_at", "<", now - lease))
+        .limit(_LIMIT)
+    )
+    swept = failed = 0
+    for snapshot in query.stream():
+        data = snapshot.to_dict() or {}
+        tenant, experiment_id = data["tenant"], data["experiment_id"]
+        try:
+            outcome = engine.advance(tenant, experiment_id, snapshot.id)
+        except Exception:
+            log.exception("sweeping run %s failed; the next tick tries again", snapshot.id)
+            continue
+        swept += 1
+        log.info("swept run %s: %s", snapshot.id, outcome)
+        stuck = outcome.startswith("waiting") and data["updated_at"] < now - stuck_after
+        if stuck and _fail_stuck(snapshot, stuck_after):
+            failed += 1
+    return swept, failed
+
+
+def _fail_stuck(snapshot: Any, stuck_after: timedelta) -> bool:
+    from google.api_core import exceptions as gexc
+
+    from promptopt.experiments import jobs as run_jobs
+
+    data = snapshot.to_dict() or {}
+    stamp = engine.now()
+    reason = f"no progress for {stuck_after}; its evaluation jobs did not finish"
+    seq = int((data.get("state") or {}).get("seq", 0)) + 1
+    batch = snapshot.reference._client.batch()
+    batch.update(
+        snapshot.reference,
+        {
+            "status": "failed",
+            "reason": reason,
+            "step": "finished",
+            "finished_at": stamp,
+            "updated_at": stamp,
+            "state.seq": seq,
+        },
+        option=snapshot.reference._client.write_option(last_update_time=snapshot.update_time),
+    )
+    batch.set(
+        paths.events(snapshot.reference).document(f"{seq:06d}"),
+        {"at": stamp, "kind": "swept", "message": reason},
+    )
+    batch.set(
+        paths.experiment_ref(data["tenant"], data["experiment_id"]),
+        {"active_run_id": None, "last_run_status": "failed", "updated_at": stamp},
+        merge=True,
+    )
+    try:
+        batch.commit()
+    except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
+        return False
+    run_jobs.cancel(
+        data["tenant"], data["experiment_id"], list((data.get("state") or {}).get("waiting") or {})
+    )
+    return True
