@@ -1,4 +1,8 @@
-"""Model ids (`gemini:<model>`, `openai:<model>`, `sim:<name>`) to providers."""
+"""Model ids (`gemini:<model>`, `openai:<model>`, `sim:<name>`) to providers.
+
+`sim:optimizer` is the simulated optimizer model (promptopt.llm.sim.optimizer), which answers the
+optimizer's proposal requests; every other `sim:<name>` is the simulated target model.
+"""
 
 from __future__ import annotations
 
@@ -60,6 +64,10 @@ def _make(parsed: ModelId) -> Provider:
         from promptopt.llm.openai_compat import OpenAICompatProvider
 
         return OpenAICompatProvider(parsed.name)
+    if parsed.name == "optimizer":  # the simulated optimizer model: answers proposal requests
+        from promptopt.llm.sim.optimizer import SimOptimizer
+
+        return SimOptimizer()
     from promptopt.llm.sim.provider import SimProvider
 
     return SimProvider(parsed.name)
