@@ -24,6 +24,7 @@ from promptopt.cli.core.context import (
     version,
 )
 from promptopt.cli.datasets import parser as datasets
+from promptopt.cli.experiments import parser as experiments
 
 if TYPE_CHECKING:
     import httpx
@@ -42,6 +43,7 @@ exit codes:
   0  success
   1  the server failed (HTTP 5xx), gave no answer (refused, timed out) or an unexpected error
   2  usage error: bad arguments, or the API refused the request (HTTP 4xx)
+  3  `experiments start --wait` / `watch`: the regression check found a drop (run regressed)
 
 retries:
   Connection errors, timeouts and HTTP 429/502/503/504 are retried up to --retries times with a
@@ -50,7 +52,7 @@ retries:
 """
 
 #: The command modules, in the order their commands appear in --help.
-COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, auth)
+COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, experiments, auth)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
