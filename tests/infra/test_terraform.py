@@ -414,6 +414,14 @@ def test_firestore_indexes_ttl_and_exemptions(tf: dict[str, Module]) -> None:
     assert (("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
     assert (("name", "ASCENDING"), ("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
     assert (("label_names", "CONTAINS"), ("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
+    experiments = {
+        tuple((f["field_path"], f.get("order")) for f in ix["fields"])
+        for ix in indexes.values()
+        if ix["collection"] == "experiments"
+    }
+    newest = (("created_at", "DESCENDING"), ("experiment_id", "DESCENDING"))
+    for filters in ((), ("name_lower",), ("last_run_status",), ("name_lower", "last_run_status")):
+        assert tuple((f, "ASCENDING") for f in filters) + newest in experiments, filters
     ttl = {(t["collection"], t["field"]) for t in data.variables["firestore_ttl_fields"]["default"]}
     assert {("idempotency", "expires_at"), ("cache", "expires_at")} <= ttl
     exempt = {(t["collection"], t["field"]) for t in data.variables["firestore_index_exemptions"]["default"]}

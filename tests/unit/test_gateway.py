@@ -166,6 +166,39 @@ def test_path_templates_match_whole_segments(spec: dict[str, Any], issuer_dir: P
     assert body["path_qs"] == "/api/v1/prompts/p%2F1/versions?page_size=5"
 
 
+def test_a_literal_segment_beside_a_parameter_routes_by_method(spec: dict[str, Any]) -> None:
+    """`POST /experiments/estimate` and `GET|PATCH|DELETE /experiments/{experiment_id}` coexist."""
+    from promptopt.local.gateway import Router, _operations
+
+    router = Router(_operations(spec, {}))
+
+    def operation(method: str, path: str) -> str | None:
+        route = router.match(path, method)
+        op = route.operations.get(method) if route else None
+        return op.name if op else None
+
+    assert operation("POST", "/api/v1/experiments/estimate") == "experiments_estimate"
+    assert operation("GET", "/api/v1/experiments/ex_0123456789abcdef0123") == "experiments_get"
+    assert operation("PATCH", "/api/v1/experiments/ex_0123456789abcdef0123") == "experiments_update"
+    # A literal route lacking the method falls through to the template that has it, as in API
+    # Gateway (the function then answers 404 for an id it could never have issued).
+    assert operation("GET", "/api/v1/experiments/estimate") == "experiments_get"
+    assert operation("DELETE", "/api/v1/experiments/estimate") == "experiments_delete"
+    route = router.match("/api/v1/experiments/estimate", "PUT")
+    assert route is not None
+    assert route.template == "/api/v1/experiments/estimate"  # 405: its Allow lists POST
+
+
+def test_the_literal_route_answers_through_the_gateway(spec: dict[str, Any], issuer_dir: Path) -> None:
+    token = dev_issuer.mint_token(tenant="acme", role="viewer", issuer_dir=issuer_dir)
+    auth = {"Authorization": f"Bearer {token}"}
+    status, _, body = call(spec, issuer_dir, "POST", "/api/v1/experiments/estimate", headers=auth, json={})
+    assert (status, body["method"], body["path_qs"]) == (200, "POST", "/api/v1/experiments/estimate")
+    status, headers, body = call(spec, issuer_dir, "PUT", "/api/v1/experiments/estimate", headers=auth)
+    assert_problem(status, headers, body, 405)
+    assert headers["Allow"] == "POST"
+
+
 def test_jwks_is_served(spec: dict[str, Any], issuer_dir: Path) -> None:
     status, _, body = call(spec, issuer_dir, "GET", "/.well-known/jwks.json")
     assert status == 200

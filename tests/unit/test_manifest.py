@@ -114,3 +114,15 @@ def test_dataset_create_body_cap_fits_inline_content() -> None:
         s.name: s.http.max_body_bytes for s in load_manifest() if s.name.startswith("datasets_") and s.is_http
     }
     assert caps["datasets_create"] == caps["datasets_version_create"] == MAX_CREATE_BODY_BYTES
+
+
+def test_a_literal_segment_may_sit_beside_a_parameter() -> None:
+    """POST /experiments/estimate and /experiments/{experiment_id} are distinct routes, in the spec too."""
+    from promptopt.tooling import openapi
+
+    routes = {(s.http.method, s.http.path): s.name for s in SPECS if s.is_http}
+    assert routes[("POST", "/api/v1/experiments/estimate")] == "experiments_estimate"
+    assert routes[("GET", "/api/v1/experiments/{experiment_id}")] == "experiments_get"
+    paths = openapi.build_spec()["paths"]
+    assert list(paths["/api/v1/experiments/estimate"]) == ["post"]
+    assert list(paths["/api/v1/experiments/{experiment_id}"]) == ["get", "patch", "delete"]

@@ -127,16 +127,25 @@ class Router:
             key=lambda r: (-len(_PARAM_RE.sub("", r.template)), r.template),
         )
 
-    def match(self, path: str) -> Route | None:
-        """The route for a raw (still percent-encoded) request path, if any."""
-        route = self._static.get(path)
-        if route is not None:
-            return route
+    def match(self, path: str, method: str | None = None) -> Route | None:
+        """The route for a raw (still percent-encoded) request path, if any.
+
+        A literal path wins over a template (`POST /experiments/estimate` beside
+        `GET /experiments/{experiment_id}`), as in API Gateway, which matches method and path
+        together with literal segments first. So with `method`, the most literal route that has
+        the method is chosen; when none has it, the most literal route of the path (for a 405).
+        """
+        found = self._static.get(path)
+        if found is not None and (method is None or method in found.operations):
+            return found
         for candidate in self._templated:
             assert candidate.regex is not None
-            if candidate.regex.match(path):
+            if not candidate.regex.match(path):
+                continue
+            if method is None or method in candidate.operations:
                 return candidate
-        return None
+            found = found or candidate
+        return found
 
 
 class TokenVerifier:
@@ -366,7 +375,7 @@ class _Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Route, authenticate and forward one request."""
         path = request.rel_url.raw_path
-        route = self.router.match(path)
+        route = self.router.match(path, request.method)
         if route is None:
             if path == JWKS_PATH and request.method == "GET":
                 return web.Response(body=self.jwks_body, content_type="application/json")

@@ -87,6 +87,40 @@ variable "firestore_indexes" {
         { field_path = "prompt_id", order = "DESCENDING" },
       ]
     }
+    # Experiments: newest first, by name (case-folded), by the latest run's status, or both
+    # (see shared/promptopt/experiments/service.py list_experiments).
+    experiments_by_created = {
+      collection = "experiments"
+      fields = [
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "experiment_id", order = "DESCENDING" },
+      ]
+    }
+    experiments_by_name = {
+      collection = "experiments"
+      fields = [
+        { field_path = "name_lower", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "experiment_id", order = "DESCENDING" },
+      ]
+    }
+    experiments_by_status = {
+      collection = "experiments"
+      fields = [
+        { field_path = "last_run_status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "experiment_id", order = "DESCENDING" },
+      ]
+    }
+    experiments_by_name_and_status = {
+      collection = "experiments"
+      fields = [
+        { field_path = "name_lower", order = "ASCENDING" },
+        { field_path = "last_run_status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "experiment_id", order = "DESCENDING" },
+      ]
+    }
   }
 }
 
@@ -134,5 +168,7 @@ variable "firestore_index_exemptions" {
     { collection = "batch_jobs", field = "response_schema" },
     { collection = "batch_jobs", field = "evaluation" },
     { collection = "cache", field = "text" },
+    # An experiment's stored estimate (terms, notes) is read with the document, never queried.
+    { collection = "experiments", field = "estimate" },
   ]
 }

@@ -1,0 +1,236 @@
+"""What an experiment request names, checked against what exists, before anything is stored.
+
+Create and estimate share these checks, each failure a 4xx with a stable code: the prompt (and its
+version or label), the dataset version (ready), the template's variables against the dataset's
+input columns, the metrics against the reference column, the splits (non-empty), the models and
+the schedule. The outcome pins what a run needs: the dataset version, the models, the plan.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from promptopt.errors import Conflict, InvalidRequest
+from promptopt.evaluation.models import MetricRequest
+from promptopt.experiments import schedule as schedules
+from promptopt.experiments.models import ExperimentCreate
+from promptopt.experiments.plan import Plan, make_plan
+
+if TYPE_CHECKING:
+    from promptopt.auth import Principal
+    from promptopt.prompts.models import PromptVersion
+
+SIM_OPTIMIZER = "sim:optimizer"
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """A ready dataset version: its rows per split, columns and input sizes."""
+
+    dataset_id: str
+    version: int
+    split_rows: dict[str, int]
+    inputs: list[str]
+    reference: str | None
+    max_input_chars: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An experiment request, checked: the prompt a run evaluates, the dataset, models and plan."""
+
+    prompt: PromptVersion
+    dataset: DatasetFacts
+    target_model: str
+    optimizer_model: str
+    plan: Plan
+    next_run_at: datetime | None
+
+    @property
+    def prompt_chars(self) -> int:
+        """Characters of the prompt's own text (system prompt and template)."""
+        return len(self.prompt.system_prompt) + len(self.prompt.output_prompt)
+
+    @property
+    def input_chars(self) -> int:
+        """The most input characters one row can add to a rendered prompt.
+
+        Each input column counts its longest value, once per use in the template (and at least
+        once: a candidate may use a column the baseline leaves out).
+        """
+        uses = _uses(self.prompt.output_prompt)
+        return sum(
+            self.dataset.max_input_chars.get(name, 0) * max(1, uses.get(name, 0))
+            for name in self.dataset.inputs
+        )
+
+
+def _uses(template: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _literal, name, _spec, _conversion in string.Formatter().parse(template):
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def model_ids(target: str | None, optimizer: str | None) -> tuple[str, str]:
+    """The target and optimizer model ids, defaults applied; 400 unknown_model if one does not parse.
+
+    The optimizer defaults to the simulator's optimizer when the target is simulated (an offline
+    deployment never spends money by default), else to the target model.
+    """
+    from promptopt.inference.complete import default_model
+    from promptopt.inference.errors import UnknownModel
+    from promptopt.llm import registry
+    from promptopt.llm.types import ModelConfigError
+
+    try:
+        parsed_target = registry.parse_model_id(target or default_model())
+        fallback = SIM_OPTIMIZER if parsed_target.provider == "sim" else str(parsed_target)
+        parsed_optimizer = registry.parse_model_id(optimizer or fallback)
+    except ModelConfigError as exc:
+        raise UnknownModel(str(exc)) from None
+    return str(parsed_target), str(parsed_optimizer)
+
+
+def _prompt(principal: Principal, body: ExperimentCreate) -> PromptVersion:
+    """The version a run starts from (regression: the version its label names now)."""
+    from promptopt.prompts import service as prompts
+    from promptopt.prompts.models import PromptGetQuery
+
+    selector = body.prompt
+    found = prompts.get_prompt(
+        principal=principal,
+        prompt_id=selector.prompt_id,
+        query=PromptGetQuery(version=selector.version, label=selector.label),
+    )
+    if body.regression is None:
+        return found
+    return prompts.get_prompt(
+        principal=principal, prompt_id=selector.prompt_id, query=PromptGetQuery(label=body.regression.label)
+    )
+
+
+def dataset_facts(tenant: str, dataset_id: str, version: int | None) -> DatasetFacts:
+    """The named version, or the newest ready one; 404 when absent, 409 dataset_not_ready otherwise."""
+    from promptopt.datasets import records
+    from promptopt.datasets.files.layout import SPLITS
+
+    head = records.load_dataset(tenant, dataset_id).to_dict() or {}
+    number = version if version is not None else head.get("latest_version")
+    if number is None:
+        raise Conflict(
+            f"dataset {dataset_id!r} has no ready version yet; wait for its ingestion to finish",
+            code="dataset_not_ready",
+        )
+    data = records.load_version(tenant, dataset_id, int(number))
+    if data.get("status") != "ready":
+        raise Conflict(
+            f"version {number} of dataset {dataset_id!r} is {data.get('status')}, not ready",
+            code="dataset_not_ready",
+            version_status=data.get("status"),
+        )
+    mapping = head.get("mapping") or {}
+    stats: dict[str, Any] = data.get("stats") or {}
+    return DatasetFacts(
+        dataset_id=dataset_id,
+        version=int(number),
+        split_rows={split: int((data.get("split_counts") or {}).get(split, 0)) for split in SPLITS},
+        inputs=list(mapping.get("inputs") or []),
+        reference=mapping.get("reference"),
+        max_input_chars={
+            name: int(field.get("max_chars") or 0) for name, field in (stats.get("inputs") or {}).items()
+        },
+    )
+
+
+def _check_variables(prompt: PromptVersion, dataset: DatasetFacts) -> None:
+    from promptopt.inference.errors import MissingVariables
+    from promptopt.prompts.templates import placeholders
+
+    missing = [name for name in placeholders(prompt.output_prompt) if name not in dataset.inputs]
+    if missing:
+        raise MissingVariables(
+            f"the prompt's template uses {', '.join(missing)}, which dataset {dataset.dataset_id} "
+            f"version {dataset.version} does not map (its inputs: {', '.join(dataset.inputs)})",
+            missing=missing,
+            inputs=dataset.inputs,
+        )
+
+
+def _nested_arrays(value: Any, inside_array: bool = False) -> bool:
+    if isinstance(value, list):
+        return inside_array or any(_nested_arrays(v, True) for v in value)
+    if isinstance(value, dict):
+        return any(_nested_arrays(v) for v in value.values())
+    return False
+
+
+def check_metrics(metrics: list[MetricRequest], dataset: DatasetFacts) -> None:
+    """Each metric accepts its params, and one that compares with references has a reference column."""
+    from promptopt.batch import admission
+    from promptopt.batch.source import ResolvedSource
+
+    rows = ResolvedSource(info={}, total_rows=0, has_references=dataset.reference is not None)
+    admission.check_metrics(metrics, rows)
+    for metric in metrics:
+        if _nested_arrays(metric.params):  # Firestore cannot store an array directly inside an array
+            raise InvalidRequest(
+                f"metric {metric.name}: params may not hold an array directly inside an array",
+                code="invalid_metric_params",
+                metric=metric.name,
+            )
+
+
+def splits_used(body: ExperimentCreate) -> list[str]:
+    """The splits a run reads: optimize, accept and report, or the regression split."""
+    if body.regression is not None:
+        return [body.regression.split]
+    return [body.dataset.optimize_split, body.dataset.accept_split, body.dataset.report_split]
+
+
+def _check_splits(body: ExperimentCreate, dataset: DatasetFacts) -> None:
+    for split in splits_used(body):
+        if dataset.split_rows.get(split, 0) == 0:
+            raise InvalidRequest(
+                f"split {split!r} of dataset {dataset.dataset_id} version {dataset.version} has no rows",
+                code="empty_split",
+                split=split,
+            )
+
+
+def plan_for(body: ExperimentCreate, split_rows: dict[str, int]) -> Plan:
+    """The run plan of these settings over a dataset version with `split_rows` rows per split."""
+    if body.regression is not None:
+        return make_plan(body.optimizer, split_rows, mode="regression", report_split=body.regression.split)
+    return make_plan(
+        body.optimizer,
+        split_rows,
+        optimize_split=body.dataset.optimize_split,
+        accept_split=body.dataset.accept_split,
+        report_split=body.dataset.report_split,
+    )
+
+
+def resolve(*, principal: Principal, body: ExperimentCreate) -> Resolved:
+    """Check the request against what exists (checks without reads first); raise the first failure."""
+    target, optimizer = model_ids(body.target_model, body.optimizer_model)
+    if body.schedule is not None:
+        schedules.validate(body.schedule)  # a paused schedule must be valid too: it may be resumed
+    next_run = schedules.next_run_at(body.schedule)
+    prompt = _prompt(principal, body)
+    dataset = dataset_facts(principal.tenant, body.dataset.dataset_id, body.dataset.version)
+    _check_variables(prompt, dataset)
+    check_metrics([body.metric, *body.secondary_metrics], dataset)
+    _check_splits(body, dataset)
+    return Resolved(
+        prompt=prompt,
+        dataset=dataset,
+        target_model=target,
+        optimizer_model=optimizer,
+        plan=plan_for(body, dataset.split_rows),
+        next_run_at=next_run,
+    )

@@ -1,0 +1,296 @@
+"""Experiments: create (checked against what exists), read, list, update and delete.
+
+An experiment is one document (`paths.experiment_ref`) holding its settings as the API shows
+them, plus what its runs did (`active_run_id`, `last_run_*`, `runs`, written by the run engine)
+and `next_run_at` for the schedule tick. The dataset version is pinned at creation; the prompt
+selector is kept as given (a label follows the label). With an Idempotency-Key the id derives
+from the key and the body, so a retried create finds the experiment it already made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from google.api_core import exceptions as gexc
+
+from promptopt.errors import Conflict, InvalidRequest, NotFound
+from promptopt.experiments import paths
+from promptopt.experiments import schedule as schedules
+from promptopt.experiments.estimate import estimate_resolved
+from promptopt.experiments.models import (
+    ExperimentCreate,
+    ExperimentCreated,
+    ExperimentListQuery,
+    ExperimentPage,
+    ExperimentUpdate,
+    ExperimentView,
+    Schedule,
+)
+from promptopt.experiments.resolve import resolve
+from promptopt.store.pagination import decode_token, encode_token, page_size
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import CollectionReference, DocumentReference, DocumentSnapshot
+
+    from promptopt.auth import Principal
+
+log = logging.getLogger(__name__)
+
+_DELETE_BATCH = 400  # under Firestore's 500 writes per batch
+_UPDATE_ATTEMPTS = 5
+
+
+def new_experiment_id(tenant: str, body: ExperimentCreate, idempotency_key: str | None) -> str:
+    """A random id, or one derived from the Idempotency-Key and the body when one is given."""
+    if idempotency_key is None:
+        return paths.new_experiment_id()
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return paths.derived_id("ex_", tenant, idempotency_key, canonical)
+
+
+def _not_found(experiment_id: str) -> NotFound:
+    return NotFound(f"experiment {experiment_id[:40]} not found", code="experiment_not_found")
+
+
+def _snapshot(principal: Principal, experiment_id: str) -> DocumentSnapshot:
+    if not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id):
+        raise _not_found(experiment_id)
+    snapshot = paths.experiment_ref(principal.tenant, experiment_id).get()
+    if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):
+        raise _not_found(experiment_id)
+    return snapshot
+
+
+def load(principal: Principal, experiment_id: str) -> tuple[DocumentReference, dict[str, Any]]:
+    """The experiment's reference and data; 404 for other tenants' ids, unknown or malformed ids."""
+    snapshot = _snapshot(principal, experiment_id)
+    return snapshot.reference, snapshot.to_dict() or {}
+
+
+def _view(data: dict[str, Any]) -> ExperimentView:
+    return ExperimentView.model_validate(data)
+
+
+def create_experiment(
+    *, principal: Principal, body: ExperimentCreate, idempotency_key: str | None = None
+) -> ExperimentCreated:
+    """Check the request against what exists, store the experiment and answer it with its estimate."""
+    experiment_id = new_experiment_id(principal.tenant, body, idempotency_key)
+    ref = paths.experiment_ref(principal.tenant, experiment_id)
+    if idempotency_key is not None:
+        existing = ref.get()
+        if existing.exists:
+            return ExperimentCreated.model_validate(existing.to_dict() or {})
+    resolved = resolve(principal=principal, body=body)
+    estimate = estimate_resolved(resolved, body)
+    now = datetime.now(UTC)
+    doc: dict[str, Any] = {
+        "experiment_id": experiment_id,
+        "name": body.name,
+        "name_lower": body.name.lower(),
+        "description": body.description,
+        "mode": body.mode,
+        "prompt": body.prompt.model_dump(mode="json"),
+        "dataset": {**body.dataset.model_dump(mode="json"), "version": resolved.dataset.version},
+        "target_model": resolved.target_model,
+        "optimizer_model": resolved.optimizer_model,
+        "metric": body.metric.model_dump(mode="json"),
+        "secondary_metrics": [m.model_dump(mode="json") for m in body.secondary_metrics],
+        "optimizer": body.optimizer.model_dump(mode="json"),
+        "budget": body.budget.model_dump(mode="json"),
+        "promote_label": body.promote_label,
+        "schedule": body.schedule.model_dump(mode="json") if body.schedule is not None else None,
+        "regression": body.regression.model_dump(mode="json") if body.regression is not None else None,
+        "temperature": body.temperature,
+        "max_tokens": body.max_tokens,
+        "active_run_id": None,
+        "last_run_id": None,
+        "last_run_status": None,
+        "runs": 0,
+        "next_run_at": resolved.next_run_at,
+        "estimate": estimate.model_dump(mode="json"),
+        "created_at": now,
+        "updated_at": now,
+        "created_by": principal.subject,
+    }
+    try:
+        ref.create(doc)
+    except (gexc.AlreadyExists, gexc.Conflict):
+        if idempotency_key is None:
+            raise
+        # An earlier delivery of this very request stored it first: answer with that one.
+        return ExperimentCreated.model_validate(ref.get().to_dict() or {})
+    log.info("experiment %s created", experiment_id, extra={"fields": {"experiment_id": experiment_id}})
+    return ExperimentCreated.model_validate(doc)
+
+
+def get_experiment(*, principal: Principal, experiment_id: str) -> ExperimentView:
+    """One experiment with what its runs did."""
+    _ref, data = load(principal, experiment_id)
+    return _view(data)
+
+
+def _list_cursor(values: list[Any]) -> tuple[datetime, str]:
+    created, experiment_id = values  # exactly two, else ValueError
+    if (
+        not isinstance(created, str)
+        or not isinstance(experiment_id, str)
+        or not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id)
+    ):
+        raise ValueError("malformed cursor")
+    return datetime.fromisoformat(created), experiment_id
+
+
+def list_experiments(*, principal: Principal, query: ExperimentListQuery) -> ExperimentPage:
+    """Experiments newest first; `name` matches whole names regardless of case, `status` the latest run's."""
+    from google.cloud.firestore import Query
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    name = query.name.strip().lower() if query.name is not None else None
+    scope = {"name": name, "status": query.status}
+    cursor = decode_token(query.page_token, scope, _list_cursor, tenant=principal.tenant)
+    size = page_size(query.page_size)
+    q: Any = paths.experiments(principal.tenant)
+    if name is not None:
+        q = q.where(filter=FieldFilter("name_lower", "==", name))
+    if query.status is not None:
+        q = q.where(filter=FieldFilter("last_run_status", "==", query.status))
+    q = q.order_by("created_at", direction=Query.DESCENDING).order_by(
+        "experiment_id", direction=Query.DESCENDING
+    )
+    if cursor is not None:
+        q = q.start_after({"created_at": cursor[0], "experiment_id": cursor[1]})
+    snapshots = list(q.limit(size + 1).stream())
+    page = [s.to_dict() or {} for s in snapshots[:size]]
+    # One being deleted is gone for readers (its page may come out a little short).
+    items = [_view(data) for data in page if not data.get("deleting")]
+    token = None
+    if len(snapshots) > size:
+        last = page[-1]
+        cursor_values = [last["created_at"].isoformat(), last["experiment_id"]]
+        token = encode_token(cursor_values, scope, tenant=principal.tenant)
+    return ExperimentPage(items=items, next_page_token=token)
+
+
+def _changes(data: dict[str, Any], body: ExperimentUpdate) -> dict[str, Any]:
+    """The fields a PATCH changes; an explicit null clears the schedule or the promote label."""
+    given = body.model_fields_set
+    if not given:
+        raise InvalidRequest(
+            "give at least one of name, description, schedule, schedule_enabled, promote_label",
+            code="empty_update",
+        )
+    changes: dict[str, Any] = {}
+    if body.name is not None:
+        changes.update(name=body.name, name_lower=body.name.lower())
+    if body.description is not None:
+        changes["description"] = body.description
+    if "promote_label" in given:
+        changes["promote_label"] = body.promote_label
+    if "schedule" in given or body.schedule_enabled is not None:
+        current = data.get("schedule")
+        schedule = Schedule.model_validate(current) if current else None
+        if "schedule" in given:
+            schedule = body.schedule
+        if body.schedule_enabled is not None:
+            if schedule is None:
+                raise InvalidRequest(
+                    "this experiment has no schedule to turn on or off; set one with `schedule`",
+                    code="no_schedule",
+                )
+            schedule = schedule.model_copy(update={"enabled": body.schedule_enabled})
+        if schedule is not None:
+            schedules.validate(schedule)
+        changes["schedule"] = schedule.model_dump(mode="json") if schedule is not None else None
+        changes["next_run_at"] = schedules.next_run_at(schedule)
+    return changes
+
+
+def update_experiment(*, principal: Principal, experiment_id: str, body: ExperimentUpdate) -> ExperimentView:
+    """Rename, describe, set, clear, pause or resume the schedule, or change the promote label.
+
+    The write is conditional on the document being unchanged since it was read, so a concurrent
+    update (another PATCH, a run starting) is never overwritten with stale values: it is re-read.
+    """
+    for _attempt in range(_UPDATE_ATTEMPTS):
+        snapshot = _snapshot(principal, experiment_id)
+        data, ref = snapshot.to_dict() or {}, snapshot.reference
+        changes = _changes(data, body)
+        changes["updated_at"] = datetime.now(UTC)
+        try:
+            ref.update(changes, option=ref._client.write_option(last_update_time=snapshot.update_time))
+        except (gexc.FailedPrecondition, gexc.Aborted):
+            continue
+        return _view({**data, **changes})
+    raise Conflict(
+        f"experiment {experiment_id} is changing too often to update; retry shortly",
+        code="experiment_busy",
+        retry_after_s=2,
+    )
+
+
+def delete_experiment(*, principal: Principal, experiment_id: str) -> None:
+    """Delete an experiment with its runs, their candidates and events; 409 while a run is active.
+
+    The experiment is first marked `deleting` (conditional on it being unchanged, so a run starting
+    meanwhile wins and the delete answers 409); from then on it reads as absent and the tick skips
+    it. Its runs go next, in batches; the document itself last, so a delete cut short by a timeout
+    is finished by the next one.
+    """
+    if not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id):
+        raise _not_found(experiment_id)
+    ref = paths.experiment_ref(principal.tenant, experiment_id)
+    for _attempt in range(_UPDATE_ATTEMPTS):
+        snapshot = ref.get()
+        data = snapshot.to_dict() or {}
+        if not snapshot.exists:
+            raise _not_found(experiment_id)
+        if data.get("deleting"):
+            break
+        if data.get("active_run_id"):
+            raise Conflict(
+                f"experiment {experiment_id} has an active run ({data['active_run_id']}); "
+                "cancel it or wait for it to end",
+                code="experiment_active",
+                run_id=data["active_run_id"],
+            )
+        try:
+            ref.update(
+                {"deleting": True, "next_run_at": None, "updated_at": datetime.now(UTC)},
+                option=ref._client.write_option(last_update_time=snapshot.update_time),
+            )
+        except (gexc.FailedPrecondition, gexc.Aborted):
+            continue
+        break
+    else:
+        raise Conflict(
+            f"experiment {experiment_id} is changing too often to delete; retry shortly",
+            code="experiment_busy",
+            retry_after_s=2,
+        )
+    removed = _delete_collection(paths.runs(principal.tenant, experiment_id))
+    ref.delete()
+    log.info(
+        "experiment %s deleted with %d documents below it",
+        experiment_id,
+        removed,
+        extra={"fields": {"experiment_id": experiment_id}},
+    )
+
+
+def _delete_collection(collection: CollectionReference) -> int:
+    """Delete every document of `collection` and, first, everything below each; returns the count."""
+    removed = 0
+    documents = list(collection.list_documents(page_size=_DELETE_BATCH))  # those with only children too
+    for document in documents:
+        for child in document.collections():
+            removed += _delete_collection(child)
+    for start in range(0, len(documents), _DELETE_BATCH):
+        batch = collection._client.batch()
+        for document in documents[start : start + _DELETE_BATCH]:
+            batch.delete(document)
+        batch.commit()
+    return removed + len(documents)
