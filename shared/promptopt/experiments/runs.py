@@ -363,16 +363,19 @@ def _usage(value: dict[str, Any] | None) -> RunUsage:
 
 def view(snapshot: Any, *, events: bool = False) -> RunView:
     """A run document as the API shows it."""
-    from google.cloud.firestore import Query
+    from google.cloud.firestore_v1.base_query import FieldFilter
 
     data = snapshot.to_dict() or {}
     shown: list[RunEvent] = []
-    if events:
-        query = paths.events(snapshot.reference).order_by("__name__", direction=Query.DESCENDING)
-        for event in query.limit(engine.MAX_EVENTS_SHOWN).stream():
-            shown.append(RunEvent.model_validate(event.to_dict() or {}))
-        shown.reverse()
     state = data.get("state") or {}
+    if events:
+        # Event ids are the run's sequence numbers (000001, ...): the newest are those from seq - N + 1
+        # on, read in ascending key order (Firestore refuses descending key scans).
+        collection = paths.events(snapshot.reference)
+        first = max(1, int(state.get("seq", 0)) - engine.MAX_EVENTS_SHOWN + 1)
+        query = collection.where(filter=FieldFilter("__name__", ">=", collection.document(f"{first:06d}")))
+        for event in query.order_by("__name__").limit(engine.MAX_EVENTS_SHOWN).stream():
+            shown.append(RunEvent.model_validate(event.to_dict() or {}))
     return RunView(
         run_id=data["run_id"],
         experiment_id=data["experiment_id"],
