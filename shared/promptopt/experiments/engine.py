@@ -262,9 +262,10 @@ def _begin(run: Run, step: Step) -> None:
 
 
 def _candidate_texts(run: Run, step: Step, cid: str) -> tuple[str, str]:
-    if cid in step.candidates:
-        doc = step.candidates[cid]
-    else:
+    # A step's candidate writes are partial merges (e.g. only `accept_scores`): the texts then come
+    # from the stored candidate.
+    doc = step.candidates.get(cid) or {}
+    if "output_prompt" not in doc:
         doc = paths.candidates(run.ref).document(cid).get().to_dict() or {}
     return str(doc.get("system_prompt") or ""), str(doc.get("output_prompt") or "")
 
