@@ -8,7 +8,10 @@ plays the parts of Google Cloud around the functions:
 - Cloud Storage: signed-URL PUTs go to the storage emulator;
 - Eventarc, Cloud Tasks and Pub/Sub push: after each API request, "the cloud moves on" one step:
   new objects in the datasets bucket are delivered to the ingest function, one queued chunk task
-  of a job is delivered to the chunk function, or a batch-completed message to the scoring function.
+  of a job (the tenant's own, or one an experiment run created) is delivered to the chunk function,
+  or else the messages published so far are pushed to their subscribers: batch-completed to the
+  scoring function, evaluation-completed to experiments_evaluated, experiment-step to
+  experiments_step (topics as PROMPTOPT_TOPICS names them, as the local stack wires them).
 
 Faults are the one thing it makes up: `fail_next` answers (or drops) the next request of a kind, to
 exercise the CLI's retries and error messages.
@@ -16,10 +19,12 @@ exercise the CLI's retries and error messages.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +33,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from promptopt import clients, logs
+from promptopt import clients, config, logs
 from promptopt.cli import retries
 from promptopt.cli.core import waiting
 from promptopt.cli.main import main
@@ -86,7 +91,7 @@ class LocalCloud(httpx.BaseTransport):
         self.tokens: dict[str, tuple[str, str]] = {}
         self.hold_events = 0  # API requests to let pass before the next background step
         self.hold_tasks = False  # a paused queue: chunk tasks are not delivered
-        self.jobs: list[str] = []
+        self.jobs: list[str] = []  # jobs created through the API (runs' jobs are found in the queue)
         self._routes = [
             (spec.http.method, spec.http.path_regex, spec.name, spec.auth.mode)
             for spec in load_manifest()
@@ -98,7 +103,15 @@ class LocalCloud(httpx.BaseTransport):
         self._seen_objects = {(b.name, b.generation) for b in self._bucket().list_blobs()}
         self._chunk = load_app("batch_chunk").test_client()
         self._ingest = load_app("datasets_ingest").test_client()
-        self._score = load_app("batch_score").test_client()
+        self._subscribers = {
+            topic: load_app(name).test_client()
+            for topic, name in (
+                ("batch-completed", "batch_score"),
+                ("evaluation-completed", "experiments_evaluated"),
+                ("experiment-step", "experiments_step"),
+            )
+        }
+        self.delivered_messages: list[tuple[str, dict[str, Any]]] = []
 
     # -- what tests use ---------------------------------------------------------------------------
 
@@ -218,34 +231,76 @@ class LocalCloud(httpx.BaseTransport):
             delivered = True
         return delivered
 
+    def _tenants(self) -> set[str]:
+        return {tenant for tenant, _ in self.tokens.values()}
+
     def _run_one_chunk(self) -> bool:
+        """Deliver the oldest undelivered chunk task of one of this cloud's tenants."""
         if self.hold_tasks:
             return False
-        for job_id in self.jobs:
-            for task in self.infra.tasks(job_id):
-                if task.name in self._delivered:
-                    continue
-                self._delivered.add(task.name)
-                request = task.http_request
-                headers = {
-                    **dict(request.headers),
-                    "X-CloudTasks-QueueName": self.infra.queue.rsplit("/", 1)[1],
-                    "X-CloudTasks-TaskName": task.name.rsplit("/", 1)[1],
-                    "X-CloudTasks-TaskRetryCount": "0",
-                    "X-CloudTasks-TaskExecutionCount": "0",
-                }
-                answer = self._chunk.post("/", data=request.body, headers=headers)
-                assert answer.status_code == 200, answer.get_data(as_text=True)
-                return True
+        tenants = self._tenants()
+        for task in clients.tasks_client().list_tasks(parent=self.infra.queue):
+            if task.name in self._delivered:
+                continue
+            request = task.http_request
+            payload = json.loads(request.body)
+            if payload.get("tenant") not in tenants:
+                continue
+            self._delivered.add(task.name)
+            headers = {
+                **dict(request.headers),
+                "X-CloudTasks-QueueName": self.infra.queue.rsplit("/", 1)[1],
+                "X-CloudTasks-TaskName": task.name.rsplit("/", 1)[1],
+                "X-CloudTasks-TaskRetryCount": "0",
+                "X-CloudTasks-TaskExecutionCount": "0",
+            }
+            answer = self._chunk.post("/", data=request.body, headers=headers)
+            assert answer.status_code == 200, answer.get_data(as_text=True)
+            return True
         return False
 
     def _push_completions(self) -> None:
-        for job_id in self.jobs:
-            for envelope in self.infra.pull("batch-completed", job_id):
-                if envelope["message"]["messageId"] in self._delivered:
+        """Push every message published so far for this cloud's tenants to its topic's function."""
+        tenants = self._tenants()
+        for topic, subscriber in self._subscribers.items():
+            for envelope, payload in _pull(self.infra.subscriptions[topic]):
+                if payload.get("tenant") not in tenants:
                     continue
-                self._delivered.add(envelope["message"]["messageId"])
-                assert self._score.post("/", json=envelope).status_code in (200, 204)
+                self.delivered_messages.append((topic, payload))
+                answer = subscriber.post("/", json=envelope)
+                assert answer.status_code in (200, 204), answer.get_data(as_text=True)
+
+
+def _pull(subscription: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every message waiting on `subscription`, acknowledged, as (push envelope, payload)."""
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    try:
+        while True:
+            with warnings.catch_warnings():  # deprecated, but the emulator then answers at once
+                warnings.simplefilter("ignore", DeprecationWarning)
+                response = subscriber.pull(
+                    subscription=subscription, max_messages=100, timeout=5, return_immediately=True
+                )
+            if not response.received_messages:
+                return found
+            for received in response.received_messages:
+                envelope = {
+                    "message": {
+                        "data": base64.b64encode(received.message.data).decode(),
+                        "messageId": received.message.message_id,
+                        "attributes": dict(received.message.attributes),
+                    },
+                    "subscription": subscription,
+                }
+                found.append((envelope, json.loads(received.message.data)))
+            subscriber.acknowledge(
+                subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages]
+            )
+    finally:
+        subscriber.close()
 
 
 @dataclass
@@ -283,10 +338,40 @@ def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(waiting, "POLL_INTERVALS_S", (0.0,))
 
 
+RUN_TOPICS = ("experiment-step", "experiment-alerts")
+
+
+@pytest.fixture(scope="session")
+def run_topics(batch_infra: BatchInfra) -> BatchInfra:  # noqa: F811
+    """The topics experiment runs publish to, beside the batch ones, each with a pull subscription."""
+    from google.api_core import exceptions as gexc
+    from google.cloud import pubsub_v1
+
+    suffix = batch_infra.queue.rsplit("-", 1)[1]
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    for name in RUN_TOPICS:
+        topic = f"projects/{batch_infra.project}/topics/{name}-{suffix}"
+        subscription = f"projects/{batch_infra.project}/subscriptions/{name}-{suffix}-test"
+        try:
+            publisher.create_topic(name=topic)
+            subscriber.create_subscription(name=subscription, topic=topic)
+        except gexc.AlreadyExists:
+            pass
+        batch_infra.topics[name], batch_infra.subscriptions[name] = topic, subscription
+    subscriber.close()
+    return batch_infra
+
+
 @pytest.fixture
-def cloud(batch_infra: BatchInfra, datasets_bucket: str) -> Iterator[LocalCloud]:  # noqa: F811
+def cloud(
+    run_topics: BatchInfra,
+    datasets_bucket: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[LocalCloud]:
     """The local cloud; the functions' JSON logs go to `cloud.logs`, not the CLI's stdout."""
-    local = LocalCloud(batch_infra)
+    monkeypatch.setenv("PROMPTOPT_TOPICS", json.dumps(run_topics.topics))
+    config.reset()
+    local = LocalCloud(run_topics)
     logs.configure()
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
     streams = [h.setStream(local.logs) for h in handlers]
