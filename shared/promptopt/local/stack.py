@@ -43,6 +43,8 @@ from promptopt.local.functions_host import FunctionHost
 from promptopt.local.ports import free_ports, is_port_free
 from promptopt.local.process import ManagedProcess, Probe, StartupError, http_probe, stop_all, wait_all
 from promptopt.local.supervisor import Supervisor
+from promptopt.local.ticker import TOPIC as TICK_TOPIC
+from promptopt.local.ticker import Ticker, interval_from_env
 from promptopt.local.wiring import Wiring
 from promptopt.manifest import load_manifest, repo_root
 from promptopt.tooling.build import BuildError, build_all
@@ -97,6 +99,7 @@ class StackConfig:
     temporary_state: bool = False
     build: bool = True
     timeout_s: float = 90.0
+    tick_interval_s: float | None = None  # None: PROMPTOPT_TICK_INTERVAL_S (default 30); 0: no ticks
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StackConfig:
@@ -140,6 +143,7 @@ class Stack:
         self.storage_proxy: ManagedProcess | None = None
         self.wiring: Wiring | None = None
         self.supervisor: Supervisor | None = None
+        self.ticker: Ticker | None = None
         self._gateway_url: str | None = None
         self._lock: IO[str] | None = None
 
@@ -263,8 +267,20 @@ class Stack:
         # stateless gateway and storage stand-in. Emulators hold their data in memory: only reported.
         stateless = [*self.functions.processes, self.storage_proxy, *([self.gateway] if self.gateway else [])]
         self.supervisor = Supervisor(stateless, report_only=self.emulators.processes).start()
+        self.ticker = self._ticker()
         self.startup_s = time.perf_counter() - started
         log.info("local stack ready in %.2fs (state in %s)", self.startup_s, self.state_dir)
+
+    def _ticker(self) -> Ticker | None:
+        """Cloud Scheduler's tick (no emulator exists): published while the stack runs."""
+        assert self.wiring is not None
+        assert self.emulators is not None
+        interval = self.config.tick_interval_s
+        interval = interval_from_env() if interval is None else interval
+        topic = self.wiring.topics.get(TICK_TOPIC)
+        if not interval or topic is None:
+            return None
+        return Ticker(self.emulators.env["PUBSUB_EMULATOR_HOST"], topic, interval).start()
 
     def _gateway_process(self, urls: Mapping[str, str]) -> ManagedProcess | None:
         missing = [m for m in ("promptopt.local.gateway", "promptopt.local.dev_issuer") if not _importable(m)]
@@ -354,6 +370,9 @@ class Stack:
     def stop(self) -> None:
         """Stop the gateway, storage proxy, functions, then the emulators; release the lock. Idempotent."""
         atexit.unregister(self.stop)
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
         if self.supervisor is not None:  # first, so nothing is restarted while stopping
             self.supervisor.stop()
             self.supervisor = None
@@ -481,10 +500,17 @@ def _summary(stack: Stack) -> str:
         f"  signed URLs {stack.storage_proxy_url} (uploads verified, then stored in the emulator)",
         f"  buckets     {', '.join(sorted(stack.wiring.buckets.values())) if stack.wiring else '-'}",
         f"  functions   {len(ports)}{span}",
+        f"  scheduler   {_tick_text(stack)}",
         f"  logs        {stack.state_dir / 'logs'}",
         "Ctrl-C stops everything.",
     ]
     return "\n".join(lines)
+
+
+def _tick_text(stack: Stack) -> str:
+    if stack.ticker is None:
+        return "off (PROMPTOPT_TICK_INTERVAL_S=0): no schedule-tick messages"
+    return f"a schedule-tick message every {stack.ticker.interval_s:g}s (PROMPTOPT_TICK_INTERVAL_S)"
 
 
 @contextlib.contextmanager

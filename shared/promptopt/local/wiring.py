@@ -7,8 +7,8 @@ for each Pub/Sub- or scheduler-triggered function a push subscription with a ret
 dead-letter policy. `plan` computes the local equivalent and `apply` creates it (REST calls in
 parallel, idempotent). Names drop Terraform's environment prefix: a local project holds one environment.
 
-Not emulated: Cloud Scheduler (publish to the schedule-tick topic by hand) and OIDC on pushes (the
-Pub/Sub emulator sends no auth header).
+Not emulated: Cloud Scheduler (the stack's `ticker` publishes to the schedule-tick topic instead) and
+OIDC on pushes (the Pub/Sub emulator sends no auth header).
 """
 
 from __future__ import annotations
