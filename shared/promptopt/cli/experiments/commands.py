@@ -52,14 +52,15 @@ def report(experiments: ExperimentApi, experiment: dict[str, Any], run: dict[str
     """A finished run for people: the held-out result, spend, lineage and the diff of the best prompt."""
     experiment_id, run_id = str(run.get("experiment_id")), str(run.get("run_id"))
     metrics: dict[str, Any] = experiments.metrics(experiment_id, run_id=run_id).body or {}
+    mode = str(experiment.get("mode") or "optimize")
     sections = [
         f"{run_id} {run.get('status')} after {render.wall_time(run) or '-'}: {run.get('reason') or '-'}",
-        render.result_table(run, metrics),
+        render.result_table(metrics, mode=mode),
         render.usage_fields(run),
     ]
-    if lineage := render.lineage_table(metrics):
-        sections.append("lineage of the accepted versions:\n" + lineage)
-    if experiment.get("mode", "optimize") == "optimize":
+    if mode == "optimize":
+        if lineage := render.lineage_table(metrics):
+            sections.append("lineage of the accepted versions:\n" + lineage)
         sections.append(_diff_text(experiments, experiment, metrics))
     if metrics.get("simulated") or _is_simulated(experiment):
         sections.append(render.simulated_note(experiment))
@@ -249,7 +250,8 @@ def metrics(args: argparse.Namespace, ctx: Context) -> int:
     if table := render.candidates_table(found):
         sections.append(table)
     if found.get("best_test") or found.get("baseline_test"):
-        sections.append(render.result_table({}, found))
+        mode = "optimize" if found.get("baseline_test") else "regression"
+        sections.append(render.result_table(found, mode=mode))
     usage = found.get("usage") or {}
     sections.append(
         output.fields(
@@ -261,7 +263,7 @@ def metrics(args: argparse.Namespace, ctx: Context) -> int:
         )
     )
     if found.get("simulated"):
-        sections.append(render.SIMULATED_NOTE.format(models="sim:…"))
+        sections.append(render.SIMULATED_NOTE.format(models="sim:*"))
     output.emit("\n\n".join(sections))
     return EXIT_OK
 

@@ -50,9 +50,10 @@ def wall_time(run: dict[str, Any]) -> str | None:
 
 def simulated_note(experiment: dict[str, Any]) -> str:
     """The plain label simulated results carry."""
-    models = sorted(
-        {str(m) for m in (experiment.get("target_model"), experiment.get("optimizer_model")) if m} - {""}
-    )
+    used = [experiment.get("target_model")]
+    if experiment.get("mode", "optimize") == "optimize":
+        used.append(experiment.get("optimizer_model"))
+    models = sorted({str(m) for m in used if m})
     shown = ", ".join(m for m in models if m.startswith("sim:")) or "sim:…"
     return SIMULATED_NOTE.format(models=shown)
 
@@ -264,16 +265,18 @@ def run_fields(run: dict[str, Any]) -> list[tuple[str, Any]]:
 # -- the result of a run ---------------------------------------------------------------------------
 
 
-def result_table(run: dict[str, Any], metrics: dict[str, Any]) -> str:
+def result_table(metrics: dict[str, Any], *, mode: str = "optimize") -> str:
     """Baseline vs best on the held-out split, with CIs and the paired lift (or a regression check)."""
     base, best, lift = metrics.get("baseline_test"), metrics.get("best_test"), metrics.get("paired_lift")
     baseline_version = baseline_of(metrics)
-    if baseline_version is None and base is None:  # a regression check: one version, vs the previous run
+    if mode == "regression":  # one version, compared with the previous check on the same rows
+        checked = f"v{baseline_version}" if baseline_version else "-"
+        change = score(lift, signed=True) if lift else "- (the first check: nothing to compare with)"
         rows = [
-            ("checked version", "-", score(best), (best or {}).get("n", "-")),
-            ("change vs previous run (paired)", "-", score(lift, signed=True), (lift or {}).get("n", "-")),
+            ("checked version", checked, score(best), (best or {}).get("n")),
+            ("change vs the previous check (paired)", "", change, (lift or {}).get("n")),
         ]
-        return output.table(["", "VERSION", "MEAN [95% CI]", "N"], rows)
+        return output.table(["REGRESSION CHECK", "VERSION", "MEAN [95% CI]", "N"], rows)
     best_version = metrics.get("best_version")
     rows = [
         ("baseline", f"v{baseline_version}" if baseline_version else "-", score(base), (base or {}).get("n")),
