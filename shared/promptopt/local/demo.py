@@ -9,10 +9,20 @@ bundled file (bbh/navigate) and evaluates the three versions over its test split
 the format score rises from version 1 to 2, and accuracy from 2 to 3 with the format unchanged.
 The model is the offline simulator (`sim:default`), and the output says so: the scores measure
 how a prompt steers its rules (promptopt.llm.sim.provider), not a language model.
+
+It ends with the whole product: another bundled task (bbh/web_of_lies) is ingested, a bare-question
+prompt is optimized by an experiment created and started from the CLI (target `sim:default`,
+optimizer `sim:optimizer`) with live progress, then its report: baseline vs best on the held-out
+test split with the paired lift and its 95% CI (the demo fails unless the CI is above zero), spend,
+the lineage of accepted versions and the diff of the best prompt. The run promotes the best
+version to the `production` label, and a regression experiment on that label, scheduled every
+minute, is started by the stack's schedule tick (the stand-in for Cloud Scheduler) and followed to
+its end. `--keep` leaves the stack running afterwards, until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -35,6 +45,11 @@ class Demo:
     def __init__(self, gateway_url: str, token: str) -> None:
         self.env = {**os.environ, "PROMPTOPT_API_URL": gateway_url, "PROMPTOPT_TOKEN": token}
         self.cli = str(Path(sys.executable).with_name("promptopt"))
+
+    def live(self, *args: str) -> int:
+        """Run `promptopt ARGS` on this terminal (live progress drawn as a user sees it); its exit code."""
+        print(f"\n$ promptopt {shlex.join(args)}", flush=True)
+        return subprocess.run([self.cli, *args], env=self.env, check=False).returncode
 
     def run(self, *args: str, show: bool = True, notes: bool = False) -> str:
         """Run `promptopt ARGS`, print the command and its output, fail loudly on error.
@@ -210,8 +225,91 @@ def evaluation_walkthrough(demo: Demo, prompt_id: str) -> None:
     )
 
 
-def main() -> int:
+OPTIMIZE_TASK = "bbh/web_of_lies"
+# Small enough for a demo on two cores, large enough for a CI-separated result.
+SEARCH = (
+    "--strategy", "reflective", "--iterations", "2", "--candidates", "4", "--minibatch", "8",
+    "--validation-size", "40", "--test-size", "50", "--patience", "3", "--seed", "7",
+)  # fmt: skip
+TICK_INTERVAL_S = 5.0
+SCHEDULE_WAIT_S = 90.0
+
+
+def optimization_walkthrough(demo: Demo) -> None:
+    """A bare-question prompt optimized by an experiment, then a scheduled regression check of the result."""
+    print(
+        f"\n# Optimization: {OPTIMIZE_TASK} (bundled) from a bare-question prompt. The target is sim:default "
+        "and the optimizer sim:optimizer: both SIMULATED (deterministic rules, not language models)."
+    )
+    created = demo.run("datasets", "create", "--bundled", OPTIMIZE_TASK, "--wait")
+    dataset_id = _field(created, "dataset_id")
+    prompt_id = str(
+        demo.json("prompts", "create", "--name", "web-of-lies", "--output-prompt", "{input}")["prompt_id"]
+    )
+    print(f"created prompt {prompt_id}: version 1 is the bare question, '{{input}}'")
+    settings = [
+        "--prompt-id", prompt_id, "--version", "1", "--dataset", dataset_id, "--target-model", "sim:default",
+        "--optimizer-model", "sim:optimizer", "--metric", "exact_match", *SEARCH,
+    ]  # fmt: skip
+    demo.run("experiments", "estimate", "--name", "web of lies", *settings)
+    experiment = demo.run(
+        "experiments", "create", "--name", "web of lies", *settings, "--promote-label", "production"
+    )
+    experiment_id = _field(experiment, "experiment_id")
+    print("\n# Start it and follow it live: baseline, then per iteration proposals, screening, validation.")
+    if demo.live("experiments", "start", experiment_id, "--wait") != 0:
+        raise SystemExit("demo step failed: the optimization run did not complete")
+    metrics = demo.json("experiments", "metrics", experiment_id)
+    lift = metrics.get("paired_lift")
+    if not isinstance(lift, dict) or float(lift["ci_low"]) <= 0:
+        raise SystemExit(f"demo step failed: no CI-separated improvement on the test split ({lift})")
+    demo.run("experiments", "metrics", experiment_id)
+    print(
+        f"\n# The run promoted v{metrics['best_version']} to 'production'. A regression experiment checks "
+        "that label on the test split every minute; the stack's schedule tick (Cloud Scheduler's stand-in) "
+        "starts it."
+    )
+    regression = demo.run(
+        "experiments", "create", "--name", "web of lies regression", "--mode", "regression",
+        "--regression-label", "production", "--prompt-id", prompt_id, "--dataset", dataset_id,
+        "--target-model", "sim:default", "--metric", "exact_match", "--test-size", "50",
+        "--schedule", "* * * * *",
+    )  # fmt: skip
+    regression_id = _field(regression, "experiment_id")
+    print(
+        f"# waiting for the next minute's tick to start a run (at most {SCHEDULE_WAIT_S:.0f}s)...", flush=True
+    )
+    deadline = time.monotonic() + SCHEDULE_WAIT_S
+    while not demo.json("experiments", "runs", regression_id).get("items"):
+        if time.monotonic() > deadline:
+            raise SystemExit("demo step failed: no scheduled run started")
+        time.sleep(2)
+    if demo.live("experiments", "watch", regression_id) != 0:
+        raise SystemExit("demo step failed: the regression check did not complete")
+    demo.run("experiments", "runs", regression_id)
+
+
+def _keep(stack: Stack, token: str) -> None:
+    print(
+        f"\nthe stack stays up (--keep); Ctrl-C stops it. In another shell:\n"
+        f"  export PROMPTOPT_API_URL={stack.gateway_url}\n  export PROMPTOPT_TOKEN={token}\n"
+        "  .venv/bin/promptopt experiments list",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
     """Entry point of scripts/demo."""
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the stack running at the end (Ctrl-C stops it)"
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from promptopt.local.dev_issuer import mint_token
 
@@ -219,13 +317,24 @@ def main() -> int:
         os.environ["PROMPTOPT_DEV_ISSUER_DIR"] = issuer_dir
         started = time.perf_counter()
         print("starting the local stack (emulators, functions, gateway)...", flush=True)
-        with Stack(StackConfig.ephemeral()) as stack:
+        with Stack(StackConfig.ephemeral(tick_interval_s=TICK_INTERVAL_S)) as stack:
             print(f"stack ready in {time.perf_counter() - started:.1f}s; gateway at {stack.gateway_url}")
             token = mint_token(tenant="demo", role="editor", subject="demo-user", issuer_dir=Path(issuer_dir))
             demo = Demo(stack.gateway_url, token)
             demo.run("health")
+            ready = time.perf_counter()
             prompt_id = walkthrough(demo, Path(issuer_dir))
             evaluation_walkthrough(demo, prompt_id)
+            evaluated = time.perf_counter()
+            optimization_walkthrough(demo)
+            done = time.perf_counter()
+            print(
+                f"\ndemo steps done in {done - started:.1f}s (stack start {ready - started:.1f}s, prompts, "
+                f"evaluation {evaluated - ready:.1f}s, optimization and the scheduled check "
+                f"{done - evaluated:.1f}s); gateway at {stack.gateway_url}"
+            )
+            if args.keep:
+                _keep(stack, token)
         print(f"\nstack stopped. demo complete in {time.perf_counter() - started:.1f}s.")
     return 0
 

@@ -60,7 +60,7 @@ def report(experiments: ExperimentApi, experiment: dict[str, Any], run: dict[str
     ]
     if mode == "optimize":
         if lineage := render.lineage_table(metrics):
-            sections.append("lineage of the accepted versions:\n" + lineage)
+            sections.append("lineage of the best version (accepted candidates, baseline first):\n" + lineage)
         sections.append(_diff_text(experiments, experiment, metrics))
     if metrics.get("simulated") or _is_simulated(experiment):
         sections.append(render.simulated_note(experiment))

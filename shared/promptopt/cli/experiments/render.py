@@ -313,16 +313,30 @@ def _candidates(metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def lineage_table(metrics: dict[str, Any]) -> str | None:
-    """The accepted versions, iteration by iteration: version, parent, strategy, validation CI."""
-    cands = _candidates(metrics)
-    versions = {c["candidate_id"]: c.get("prompt_version") for c in cands}
-    accepted = [c for c in cands if c.get("accepted")]
-    if not accepted:
+    """The best version's ancestry, baseline first: iteration, version, parent, strategy, validation CI."""
+    cands = {c["candidate_id"]: c for c in _candidates(metrics)}
+    best = next(
+        (
+            c
+            for c in cands.values()
+            if metrics.get("best_version") and c.get("prompt_version") == metrics["best_version"]
+        ),
+        None,
+    )
+    chain: list[dict[str, Any]] = []
+    while best is not None and best not in chain:
+        chain.insert(0, best)
+        best = cands.get(best.get("parent") or "")
+    if not chain:
+        chain = [c for c in cands.values() if c.get("accepted")]
+    if not chain:
         return None
     rows = []
-    for c in accepted:
+    for c in chain:
         parent = c.get("parent")
-        parent_text = "-" if not parent else f"{parent} (v{versions.get(parent) or '?'})"
+        parent_text = (
+            "-" if not parent else f"{parent} (v{(cands.get(parent) or {}).get('prompt_version') or '?'})"
+        )
         rows.append(
             (
                 c.get("iteration"),
