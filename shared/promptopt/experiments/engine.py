@@ -262,9 +262,9 @@ def _begin(run: Run, step: Step) -> None:
 
 
 def _candidate_texts(run: Run, step: Step, cid: str) -> tuple[str, str]:
-    if cid in step.candidates:
-        doc = step.candidates[cid]
-    else:
+    """A candidate's prompt: from this step's writes if it is new, else from its document."""
+    doc = step.candidates.get(cid) or {}
+    if "output_prompt" not in doc:
         doc = paths.candidates(run.ref).document(cid).get().to_dict() or {}
     return str(doc.get("system_prompt") or ""), str(doc.get("output_prompt") or "")
 
@@ -805,8 +805,8 @@ def _promote(run: Run) -> None:
 
 
 def random_for(run: Run, iteration: int) -> random.Random:
-    """The seeded generator of one iteration's choices (parents, strategies)."""
-    return random.Random(f"{run.config['optimizer']['seed']}:{run.run_id}:{iteration}")  # noqa: S311
+    """The seeded generator of one iteration's choices (parents, strategies): a run is reproducible."""
+    return random.Random(f"{run.config['optimizer']['seed']}:{iteration}")  # noqa: S311
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -49,7 +49,7 @@ def _experiment(tenant: str, experiment_id: str) -> tuple[Any, Any]:
         raise NotFound(f"experiment {experiment_id[:40]} not found", code="experiment_not_found")
     ref = paths.experiment_ref(tenant, experiment_id)
     snapshot = ref.get()
-    if not snapshot.exists:
+    if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):  # a delete under way: gone
         raise NotFound(f"experiment {experiment_id} not found", code="experiment_not_found")
     return ref, snapshot
 
@@ -363,16 +363,16 @@ def _usage(value: dict[str, Any] | None) -> RunUsage:
 
 def view(snapshot: Any, *, events: bool = False) -> RunView:
     """A run document as the API shows it."""
-    from google.cloud.firestore import Query
-
     data = snapshot.to_dict() or {}
     shown: list[RunEvent] = []
-    if events:
-        query = paths.events(snapshot.reference).order_by("__name__", direction=Query.DESCENDING)
-        for event in query.limit(engine.MAX_EVENTS_SHOWN).stream():
-            shown.append(RunEvent.model_validate(event.to_dict() or {}))
-        shown.reverse()
     state = data.get("state") or {}
+    if events:  # the newest events, by their sequence numbers (document ids sort in order)
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        collection = paths.events(snapshot.reference)
+        first = max(1, int(state.get("seq", 0)) - engine.MAX_EVENTS_SHOWN + 1)
+        query = collection.where(filter=FieldFilter("__name__", ">=", collection.document(f"{first:06d}")))
+        shown = [RunEvent.model_validate(e.to_dict() or {}) for e in query.stream()]
     return RunView(
         run_id=data["run_id"],
         experiment_id=data["experiment_id"],

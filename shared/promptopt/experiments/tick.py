@@ -36,17 +36,6 @@ class Tick(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def next_slot(cron: str, time_zone: str, after: datetime) -> datetime:
-    """The first time `cron` fires after `after`, in UTC."""
-    from zoneinfo import ZoneInfo
-
-    from croniter import croniter
-
-    zone = ZoneInfo(time_zone)
-    fired = croniter(cron, after.astimezone(zone)).get_next(datetime)
-    return fired.astimezone(engine.now().tzinfo)
-
-
 def on_tick(_message: Tick, _delivery: Delivery) -> str:
     """The tick function's handler."""
     return run_tick(engine.now())
@@ -78,7 +67,7 @@ def start_due(now: datetime) -> int:
         schedule = data.get("schedule") or {}
         slot = data.get("next_run_at")
         tenant = snapshot.reference.parent.parent.id
-        if not schedule.get("enabled", True) or slot is None:
+        if not schedule.get("enabled", True) or slot is None or data.get("deleting"):
             continue
         principal = Principal(subject="scheduler", tenant=tenant, role=Role.editor)
         try:
@@ -93,7 +82,10 @@ def start_due(now: datetime) -> int:
 def _advance_schedule(snapshot: Any, schedule: dict[str, Any], slot: datetime, now: datetime) -> None:
     from google.api_core import exceptions as gexc
 
-    following = next_slot(schedule["cron"], schedule.get("time_zone", "Etc/UTC"), max(slot, now))
+    from promptopt.experiments.models import Schedule
+    from promptopt.experiments.schedule import next_run_at
+
+    following = next_run_at(Schedule.model_validate(schedule), after=max(slot, now))
     # Conditional: another tick (or an edit of the schedule) may have moved it first.
     with contextlib.suppress(gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict, gexc.NotFound):
         snapshot.reference.update(
