@@ -426,9 +426,18 @@ def test_firestore_indexes_ttl_and_exemptions(tf: dict[str, Module]) -> None:
     assert {("idempotency", "expires_at"), ("cache", "expires_at")} <= ttl
     exempt = {(t["collection"], t["field"]) for t in data.variables["firestore_index_exemptions"]["default"]}
     assert ("results", "created_at") in exempt
+    # Fields that hold arrays of per-row scores must not be indexed (40,000 entries per document).
+    assert {("scores", "values"), ("candidates", "accept_scores"), ("runs", "state")} <= exempt
+    across = {
+        (t["collection"], t["field"]) for t in data.variables["firestore_collection_group_fields"]["default"]
+    }
+    assert ("experiments", "next_run_at") in across  # the schedule tick's query spans tenants
+    groups = {ix["collection"]: ix for ix in indexes.values() if ix.get("query_scope") == "COLLECTION_GROUP"}
+    assert {"runs", "batch_jobs"} <= set(groups)
     fields = {r.name: r for r in data.of_type("google_firestore_field")}
     assert "ttl_config" in fields["ttl"].body
     assert fields["exempt"].body["index_config"] == [{}]
+    assert "COLLECTION_GROUP" in str(fields["collection_group"].body["index_config"])
 
 
 # --- environments ---------------------------------------------------------------------------

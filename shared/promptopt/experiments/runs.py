@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from promptopt import outbox
 from promptopt.errors import ApiError, Conflict, NotFound
 from promptopt.experiments import engine, paths
 from promptopt.experiments.models import (
@@ -194,21 +195,6 @@ def start_run(
         budget = body.budget.model_dump()
     config, plan = _pin(principal, experiment)
     stamp = engine.now()
-    try:  # one winner among concurrent starts: conditional on the experiment being unchanged
-        ref.update(
-            {
-                "active_run_id": run_id,
-                "last_run_id": run_id,
-                "last_run_status": "queued",
-                "runs": int(experiment.get("runs") or 0) + 1,
-                "updated_at": stamp,
-            },
-            option=ref._client.write_option(last_update_time=snapshot.update_time),
-        )
-    except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
-        raise Conflict(
-            f"experiment {experiment_id} changed while starting; retry", code="experiment_busy"
-        ) from None
     doc = {
         "run_id": run_id,
         "experiment_id": experiment_id,
@@ -229,23 +215,49 @@ def start_run(
         "finished_at": None,
         "created_by": principal.subject,
     }
+    # One batch: the experiment names its active run (conditional on it being unchanged, so of
+    # concurrent starts one wins), the run is created, and its first step message is recorded in
+    # the outbox, so a crash anywhere leaves either nothing or a run that will be advanced.
+    message = step_message(tenant, experiment_id, run_id)
+    batch = ref._client.batch()
+    batch.update(
+        ref,
+        {
+            "active_run_id": run_id,
+            "last_run_id": run_id,
+            "last_run_status": "queued",
+            "runs": int(experiment.get("runs") or 0) + 1,
+            "updated_at": stamp,
+        },
+        option=ref._client.write_option(last_update_time=snapshot.update_time),
+    )
+    batch.create(run_ref, doc)
+    outbox.record(batch, message)
     try:
-        run_ref.create(doc)
+        batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict):
-        return view(run_ref.get())
-    notify(tenant, experiment_id, run_id)
+        found = run_ref.get()
+        if found.exists:
+            return view(found)
+        raise Conflict(
+            f"experiment {experiment_id} changed while starting; retry", code="experiment_busy"
+        ) from None
+    except (gexc.FailedPrecondition, gexc.Aborted):
+        raise Conflict(
+            f"experiment {experiment_id} changed while starting; retry", code="experiment_busy"
+        ) from None
+    outbox.deliver([message])
     log.info("run %s of %s queued", run_id, experiment_id, extra={"fields": {"run_id": run_id}})
     return view(run_ref.get())
 
 
-def notify(tenant: str, experiment_id: str, run_id: str) -> None:
-    """Ask the step function to advance the run (a lost message is re-driven by the sweeper)."""
-    from promptopt.batch import events
-
-    try:
-        events.publish(STEP_TOPIC, {"tenant": tenant, "experiment_id": experiment_id, "run_id": run_id})
-    except Exception:  # noqa: BLE001 - the run is recorded; the schedule tick's sweep re-drives it
-        log.warning("could not publish %s for run %s; the sweeper will re-drive it", STEP_TOPIC, run_id)
+def step_message(tenant: str, experiment_id: str, run_id: str) -> outbox.Message:
+    """The message that starts a run's first step (one per run: its key is the run)."""
+    return outbox.Message(
+        STEP_TOPIC,
+        f"{tenant}/{experiment_id}/{run_id}/start",
+        {"tenant": tenant, "experiment_id": experiment_id, "run_id": run_id},
+    )
 
 
 def cancel_run(*, principal: Principal, experiment_id: str, run_id: str) -> RunView:

@@ -1,4 +1,4 @@
-"""The schedule tick (Cloud Scheduler → Pub/Sub `schedule-tick`): start due runs, re-drive idle ones.
+"""The schedule tick (Cloud Scheduler → Pub/Sub `schedule-tick`): start due runs, re-drive idle work.
 
 - Due schedules: every experiment whose `next_run_at` has passed starts one run for that slot. The
   run id derives from (experiment, slot), so a duplicated or late tick finds the run it already
@@ -7,6 +7,8 @@
 - Sweep: a queued or running run whose document has not changed for `lease` is advanced directly
   (its step message may have been lost); one that stays idle past `stuck_after` is failed with a
   reason, and its jobs are cancelled, so no run stays running forever.
+- The platform's own sweeps ride on the same tick: step messages whose publish failed are sent
+  from the outbox, and batch jobs and dataset versions without progress are re-driven or failed.
 """
 
 from __future__ import annotations
@@ -42,10 +44,21 @@ def on_tick(_message: Tick, _delivery: Delivery) -> str:
 
 
 def run_tick(now: datetime, *, lease: timedelta = LEASE, stuck_after: timedelta = STUCK_AFTER) -> str:
-    """Start due runs and sweep idle ones; returns a summary (for logs and tests)."""
+    """Send what the outbox holds, sweep jobs and versions, start due runs, sweep idle runs."""
+    from promptopt import outbox
+    from promptopt.batch import sweeper as batch_sweeper
+    from promptopt.datasets import sweeper as dataset_sweeper
+
+    sent = outbox.redrive_outbox(now=now)
+    jobs = batch_sweeper.sweep_stuck(now=now)
+    versions = dataset_sweeper.sweep_stuck(now=now)
     started = start_due(now)
     swept, failed = sweep(now, lease=lease, stuck_after=stuck_after)
-    return f"started {started}, re-driven {swept}, failed {failed}"
+    return (
+        f"outbox sent {sent.sent}; jobs re-driven {jobs.redriven}, failed {jobs.failed}; versions re-driven "
+        f"{versions.redriven}, failed {versions.failed}; runs started {started}, re-driven {swept}, "
+        f"failed {failed}"
+    )
 
 
 def start_due(now: datetime) -> int:
