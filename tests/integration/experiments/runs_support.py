@@ -99,6 +99,8 @@ class Pump:
     drop: Callable[[str, dict[str, Any]], bool] | None = None  # lose a message (a crash before ack)
     delivered: dict[str, int] = field(default_factory=dict)
     done_tasks: set[str] = field(default_factory=set)  # the emulator cannot delete tasks
+    redeliver: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # answered 5xx
+    failures: int = 0
 
     def _tasks(self) -> list[Any]:
         found = clients.tasks_client().list_tasks(parent=self.infra.queue)
@@ -160,7 +162,7 @@ class Pump:
         for task in self._tasks():
             self._deliver_task(task)
             moved += 1
-        batch: list[tuple[str, dict[str, Any]]] = []
+        batch, self.redeliver = self.redeliver, []  # Pub/Sub pushes a failed message again
         for topic in CONSUMERS:
             batch += [(topic, envelope) for envelope in self.pull(topic)]
         if self.shuffle is not None:
@@ -171,6 +173,10 @@ class Pump:
                 continue
             for _ in range(2 if self.duplicate else 1):
                 response = self.api.client(CONSUMERS[topic]).post("/", json=envelope)
+                if response.status_code >= 500:  # the handler raised: not acknowledged
+                    self.failures += 1
+                    self.redeliver.append((topic, envelope))
+                    break
                 assert response.status_code in (200, 204), (topic, response.get_data(as_text=True))
                 self.delivered[topic] = self.delivered.get(topic, 0) + 1
             moved += 1

@@ -183,6 +183,52 @@ def test_a_lost_message_is_redriven_by_the_sweeper(runs: Runs) -> None:
     assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
 
 
+@pytest.mark.parametrize("phase", ["baseline", "screen", "validate", "final"])
+def test_a_crash_after_any_transition_is_repaired_by_the_redelivery(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch, phase: str
+) -> None:
+    original = engine._ensure_jobs
+    crashed: list[str] = []
+
+    def crash_once(run: engine.Run) -> None:
+        # The transition into `phase` is written; the process dies before creating its jobs.
+        if run.state.get("phase") == phase and not crashed and run.state.get("waiting"):
+            crashed.append(run.run_id)
+            raise RuntimeError("simulated crash between the write and its effects")
+        original(run)
+
+    monkeypatch.setattr(engine, "_ensure_jobs", crash_once)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert crashed
+    assert runs.pump.failures >= 1
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+
+
+def test_two_tenants_run_at_once_without_seeing_each_other(runs: Runs, tenant: str) -> None:
+    from tests.integration.experiments.conftest import Experiments
+
+    other_world = Experiments(api=runs.world.api, ingest=runs.world.ingest, tenant=tenant + "-b")
+    other_world.dataset_id = other_world.dataset()
+    other_world.prompt_id = other_world.prompt()
+    other = Runs(other_world, runs.pump)
+    mine, theirs = runs.experiment(), other.experiment()
+    run_a = runs.started(mine["experiment_id"])
+    run_b = other.started(theirs["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(mine["experiment_id"], run_a["run_id"])["status"] == "completed"
+    assert other.run(theirs["experiment_id"], run_b["run_id"])["status"] == "completed"
+    listed = runs.world.list().get_json()["items"]
+    assert [e["experiment_id"] for e in listed] == [mine["experiment_id"]]
+    seen = runs.world.api.call(
+        "experiments_run_get", "GET", f"{ROOT}/{theirs['experiment_id']}/runs/{run_b['run_id']}",
+        tenant=runs.world.tenant, role="admin",
+    )  # fmt: skip
+    assert seen.status_code == 404
+
+
 def test_the_optimizer_never_sees_the_report_split(runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
     shown: list[str] = []
     original = SimOptimizer.complete
