@@ -138,41 +138,6 @@ def sweep(now: datetime, *, lease: timedelta, stuck_after: timedelta) -> tuple[i
 
 
 def _fail_stuck(snapshot: Any, stuck_after: timedelta) -> bool:
-    from google.api_core import exceptions as gexc
-
-    from promptopt.experiments import jobs as run_jobs
-
     data = snapshot.to_dict() or {}
-    stamp = engine.now()
-    reason = f"no progress for {stuck_after}; its evaluation jobs did not finish"
-    seq = int((data.get("state") or {}).get("seq", 0)) + 1
-    batch = snapshot.reference._client.batch()
-    batch.update(
-        snapshot.reference,
-        {
-            "status": "failed",
-            "reason": reason,
-            "step": "finished",
-            "finished_at": stamp,
-            "updated_at": stamp,
-            "state.seq": seq,
-        },
-        option=snapshot.reference._client.write_option(last_update_time=snapshot.update_time),
-    )
-    batch.set(
-        paths.events(snapshot.reference).document(f"{seq:06d}"),
-        {"at": stamp, "kind": "swept", "message": reason},
-    )
-    batch.set(
-        paths.experiment_ref(data["tenant"], data["experiment_id"]),
-        {"active_run_id": None, "last_run_status": "failed", "updated_at": stamp},
-        merge=True,
-    )
-    try:
-        batch.commit()
-    except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
-        return False
-    run_jobs.cancel(
-        data["tenant"], data["experiment_id"], list((data.get("state") or {}).get("waiting") or {})
-    )
-    return True
+    run, _ = engine.load(data["tenant"], data["experiment_id"], snapshot.id)
+    return engine.fail(run, f"no progress for {stuck_after}; its evaluation jobs did not finish")

@@ -402,3 +402,17 @@ def test_a_regression_run_compares_with_the_previous_run(runs: Runs) -> None:
     assert regressed["status"] == "regressed", regressed
     alerts = [json.loads(base64.b64decode(e["message"]["data"])) for e in runs.pump.pull("experiment-alerts")]
     assert any(a["run_id"] == third["run_id"] for a in alerts)
+
+
+def test_a_run_idle_for_hours_is_failed_with_a_reason(runs: Runs) -> None:
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    step = runs.pump.pull("experiment-step")  # the first step runs; its jobs' tasks never do
+    assert step
+    assert runs.world.api.client("experiments_step").post("/", json=step[0]).status_code in (200, 204)
+    tick.run_tick(engine.now() + timedelta(hours=7))
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "failed"
+    assert "no progress" in final["reason"]
+    # The experiment is free for a new run.
+    assert runs.start(experiment["experiment_id"]).status_code == 202
