@@ -242,8 +242,15 @@ def test_every_subscription_dead_letters(all_resources: list[Resource]) -> None:
 def test_every_topic_has_a_dead_letter_topic(tf: dict[str, Module]) -> None:
     messaging = tf["modules/messaging"]
     topics = {r.name: r for r in messaging.of_type("google_pubsub_topic")}
-    assert set(topics) == {"this", "dead_letter"}
+    assert set(topics) == {"this", "dead_letter", "notification"}
     assert topics["this"].body["for_each"] == topics["dead_letter"].body["for_each"]
+    # Notification topics (regression alerts) are for people: no function consumes them, so they
+    # get no push subscription, but functions are told their ids like any other topic's.
+    assert "notification_topics" in topics["notification"].body["for_each"]
+    root = tf["."]
+    assert "experiment-alerts" in str(root.variables["notification_topics"]["default"])
+    assert root.modules["messaging"]["notification_topics"] == "${var.notification_topics}"
+    assert "google_pubsub_topic.notification : k => t.id" in messaging.text
     (publisher,) = messaging.of_type("google_pubsub_topic_iam_member")
     assert publisher.body["role"] == "roles/pubsub.publisher"
     assert tf["."].modules["messaging"]["topics"] == "${module.manifest.topics}"
