@@ -119,6 +119,7 @@ module "messaging" {
   labels               = local.labels
   pubsub_service_agent = module.services.pubsub_service_agent
   topics               = module.manifest.topics
+  notification_topics  = var.notification_topics
   queues               = module.manifest.queues
   schedules            = module.manifest.schedules
 

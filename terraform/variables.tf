@@ -129,6 +129,12 @@ variable "queues" {
   }
 }
 
+variable "notification_topics" {
+  description = "Topics published for people to subscribe to: experiment-alerts carries regressed scheduled runs."
+  type        = list(string)
+  default     = ["experiment-alerts"]
+}
+
 variable "max_delivery_attempts" {
   description = "Push deliveries before a Pub/Sub message goes to its dead-letter topic (5-100)."
   type        = number

@@ -186,22 +186,15 @@ def test_an_evaluation_is_scored_by_the_pubsub_step_with_intervals(api: httpx.Cl
         assert 0.0 <= metric["ci_low"] <= metric["mean"] <= metric["ci_high"] <= 1.0
         assert metric["ci_high"] - metric["ci_low"] > 0  # a real interval at n=total, not a point
 
-    # Rows the template cannot render fail for good, are terminal all the same, and score 0.
+    # A template variable the dataset does not have is refused before anything runs, as with inline rows.
     broken = {
         "output_prompt": "Q: {question} Hint: {hint}",
         "dataset": body["dataset"],
         "metrics": [{"name": "numeric"}],
     }
     created = api.post("/api/v1/inference/evaluate", json=broken)
-    assert created.status_code == 202, created.text
-    job = wait_job(api, created.json()["job_id"])
-    assert job["status"] == "completed", job
-    assert job["progress"] == {"total": total, "succeeded": 0, "failed": total, "pending": 0, "cache_hits": 0}
-    assert job["usage"]["calls"] == 0
-    failed = api.get(f"/api/v1/inference/batch/{job['job_id']}/results", params={"status": "failed"}).json()
-    assert {r["error"]["code"] for r in failed["items"]} == {"missing_variables"}
-    assert job["evaluation"]["failed_rows"] == total
-    assert job["evaluation"]["metrics"][0]["mean"] == 0.0
+    assert created.status_code == 400, created.text
+    assert created.json()["code"] == "missing_variables"
 
 
 def test_a_budget_stops_the_job_and_its_rows_so_far_are_still_scored(api: httpx.Client) -> None:

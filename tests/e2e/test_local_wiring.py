@@ -52,7 +52,7 @@ def test_every_function_sees_the_platform_env(stack: Stack) -> None:
     consumed = {
         s.trigger.topic for s in stack.specs if isinstance(s.trigger, PubsubTrigger | SchedulerTrigger)
     }
-    assert set(topics) == consumed
+    assert set(topics) == consumed | set(wiring.NOTIFICATION_TOPICS)
     assert all(v == f"projects/{stack.config.project}/topics/{k}" for k, v in topics.items())
     queues = json.loads(expected["PROMPTOPT_QUEUES"])
     assert queues["inference"] == f"projects/{stack.config.project}/locations/us-central1/queues/inference"
@@ -88,6 +88,8 @@ def test_platform_topics_and_queues_match_terraform() -> None:
         variables = {k.strip('"'): v for block in hcl2.load(handle)["variable"] for k, v in block.items()}
     queues = [q.strip('"') for q in variables["queues"]["default"] if not q.startswith("__")]
     assert "topics" not in variables  # topics come from the manifests' consumers, here as there
+    notifications = [t.strip('"') for t in variables["notification_topics"]["default"]]
+    assert list(wiring.NOTIFICATION_TOPICS) == notifications
     assert list(wiring.PLATFORM_QUEUES) == queues
 
 

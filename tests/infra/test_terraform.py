@@ -242,8 +242,15 @@ def test_every_subscription_dead_letters(all_resources: list[Resource]) -> None:
 def test_every_topic_has_a_dead_letter_topic(tf: dict[str, Module]) -> None:
     messaging = tf["modules/messaging"]
     topics = {r.name: r for r in messaging.of_type("google_pubsub_topic")}
-    assert set(topics) == {"this", "dead_letter"}
+    assert set(topics) == {"this", "dead_letter", "notification"}
     assert topics["this"].body["for_each"] == topics["dead_letter"].body["for_each"]
+    # Notification topics (regression alerts) are for people: no function consumes them, so they
+    # get no push subscription, but functions are told their ids like any other topic's.
+    assert "notification_topics" in topics["notification"].body["for_each"]
+    root = tf["."]
+    assert "experiment-alerts" in str(root.variables["notification_topics"]["default"])
+    assert root.modules["messaging"]["notification_topics"] == "${var.notification_topics}"
+    assert "google_pubsub_topic.notification : k => t.id" in messaging.text
     (publisher,) = messaging.of_type("google_pubsub_topic_iam_member")
     assert publisher.body["role"] == "roles/pubsub.publisher"
     assert tf["."].modules["messaging"]["topics"] == "${module.manifest.topics}"
@@ -426,9 +433,18 @@ def test_firestore_indexes_ttl_and_exemptions(tf: dict[str, Module]) -> None:
     assert {("idempotency", "expires_at"), ("cache", "expires_at")} <= ttl
     exempt = {(t["collection"], t["field"]) for t in data.variables["firestore_index_exemptions"]["default"]}
     assert ("results", "created_at") in exempt
+    # Fields that hold arrays of per-row scores must not be indexed (40,000 entries per document).
+    assert {("scores", "values"), ("candidates", "accept_scores"), ("runs", "state")} <= exempt
+    across = {
+        (t["collection"], t["field"]) for t in data.variables["firestore_collection_group_fields"]["default"]
+    }
+    assert ("experiments", "next_run_at") in across  # the schedule tick's query spans tenants
+    groups = {ix["collection"]: ix for ix in indexes.values() if ix.get("query_scope") == "COLLECTION_GROUP"}
+    assert {"runs", "batch_jobs"} <= set(groups)
     fields = {r.name: r for r in data.of_type("google_firestore_field")}
     assert "ttl_config" in fields["ttl"].body
     assert fields["exempt"].body["index_config"] == [{}]
+    assert "COLLECTION_GROUP" in str(fields["collection_group"].body["index_config"])
 
 
 # --- environments ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from promptopt.batch.models import MAX_CHUNK_SIZE, BatchCreate, BatchJob, Evalua
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import CANCELLABLE, cancel_fields, now, transition
 from promptopt.batch.view import job_view
-from promptopt.errors import ApiError, Conflict, InvalidRequest, NotFound
+from promptopt.errors import ApiError, Conflict, NotFound
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
@@ -177,19 +177,11 @@ def _model_id(requested: str | None) -> Any:
 
 
 def _resolve_prompt(principal: Principal, body: BatchCreate) -> tuple[str, str, dict[str, Any] | None]:
-    if body.prompt_id is None:
-        if body.output_prompt is None:  # the model validator makes this unreachable
-            raise InvalidRequest("an inline prompt needs output_prompt", code="validation_failed")
-        return body.system_prompt or "", body.output_prompt, None
-    from promptopt.prompts import service as prompts
-    from promptopt.prompts.models import PromptGetQuery
+    from promptopt.prompts import source
 
-    found = prompts.get_prompt(
-        principal=principal,
-        prompt_id=body.prompt_id,
-        query=PromptGetQuery(version=body.version, label=body.label),
-    )
-    return found.system_prompt, found.output_prompt, {"prompt_id": found.prompt_id, "version": found.version}
+    found = source.resolve(principal, body)
+    pin = {"prompt_id": found.prompt_id, "version": found.version} if found.prompt_id else None
+    return found.system_prompt, found.output_prompt, pin
 
 
 def _write(ref: DocumentReference, doc: dict[str, Any], rows: source.ResolvedSource, chunk_size: int) -> None:

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from promptopt.evaluation.models import MAX_METRICS, MetricRequest, MetricSummary
 from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
 from promptopt.inference.models import MAX_VARIABLES, VariableName, VariableValue, check_response_schema
-from promptopt.prompts.models import Label, SystemPrompt, Template
+from promptopt.prompts.source import PromptSource
 
 MAX_INLINE_ROWS = 2_000
 MAX_CHUNK_SIZE = 500
@@ -73,7 +73,7 @@ class Budget(RequestModel):
     )
 
 
-class BatchCreate(RequestModel):
+class BatchCreate(PromptSource):
     """Body of POST /api/v1/inference/batch: one prompt over a dataset version or inline rows.
 
     The prompt is stored (`prompt_id`, optionally `version` or `label`) or inline (`output_prompt`
@@ -81,13 +81,6 @@ class BatchCreate(RequestModel):
     inputs fill the template's placeholders.
     """
 
-    prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    version: int | None = Field(
-        None, ge=1, le=MAX_VERSION, description="with prompt_id: this version (default: latest)"
-    )
-    label: Label | None = Field(None, description="with prompt_id: the version this label points at")
-    system_prompt: SystemPrompt | None = None
-    output_prompt: Template | None = None
     dataset: DatasetSource | None = None
     rows: list[InlineRow] | None = Field(None, min_length=1, max_length=MAX_INLINE_ROWS)
     model: Annotated[str, StringConstraints(min_length=1, max_length=160)] | None = Field(
@@ -108,17 +101,7 @@ class BatchCreate(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _one_prompt_and_one_source(self) -> BatchCreate:
-        stored = self.prompt_id is not None
-        inline = self.output_prompt is not None or self.system_prompt is not None
-        if stored == inline:
-            raise ValueError("give either prompt_id or an inline output_prompt (with optional system_prompt)")
-        if inline and self.output_prompt is None:
-            raise ValueError("an inline prompt needs output_prompt")
-        if not stored and (self.version is not None or self.label is not None):
-            raise ValueError("version and label select a stored prompt; give them only with prompt_id")
-        if self.version is not None and self.label is not None:
-            raise ValueError("give version or label, not both")
+    def _one_row_source(self) -> BatchCreate:
         if (self.dataset is None) == (self.rows is None):
             raise ValueError("give either dataset or rows")
         return self

@@ -194,6 +194,11 @@ def _next(run: Run) -> Step:
     step = Step(state=state)
     results = _results(run) if phase != "start" else {}
     _account(run, step, results)
+    if any(r.status == "budget_exhausted" for r in results.values()):
+        # A job stopped at the run's budget: its rows are partial, so nothing is compared on them;
+        # the run ends with what it measured before (baseline and best validation scores).
+        _finish(run, step, "budget_exhausted", f"the run's budget ran out during its {phase} step")
+        return step
     if phase == "start":
         _begin(run, step)
     elif phase == "baseline":
@@ -262,8 +267,7 @@ def _begin(run: Run, step: Step) -> None:
 
 
 def _candidate_texts(run: Run, step: Step, cid: str) -> tuple[str, str]:
-    # A step's candidate writes are partial merges (e.g. only `accept_scores`): the texts then come
-    # from the stored candidate.
+    """A candidate's prompt: from this step's writes if it is new, else from its document."""
     doc = step.candidates.get(cid) or {}
     if "output_prompt" not in doc:
         doc = paths.candidates(run.ref).document(cid).get().to_dict() or {}
@@ -742,13 +746,18 @@ def _effects(run: Run) -> None:
 
 
 def _ensure_jobs(run: Run) -> None:
+    from promptopt.errors import ApiError
+
     if run.data.get("status") in FINAL:
         return
     waiting = run.state.get("waiting") or {}
+    missing = {j: m for j, m in waiting.items() if run_jobs.state(run.tenant, j) is None}
+    if not missing:
+        return
+    if (run.ref.get().to_dict() or {}).get("status") in FINAL:  # cancelled meanwhile: start nothing
+        return
     budget = remaining_budget(run.data.get("budget") or {}, run.data.get("usage") or {})
-    for job_id, meta in waiting.items():
-        if run_jobs.state(run.tenant, job_id) is not None:
-            continue
+    for job_id, meta in missing.items():
         system_prompt, output_prompt = _stored_texts(run, meta["candidate"])
         rows = _rows_for(run, meta)
         spec = run_jobs.JobSpec(
@@ -759,9 +768,37 @@ def _ensure_jobs(run: Run) -> None:
             output_prompt=output_prompt,
             rows=rows,
         )
-        created = run_jobs.create(run.tenant, run.experiment_id, run.run_id, spec, run.config, budget)
+        try:
+            created = run_jobs.create(run.tenant, run.experiment_id, run.run_id, spec, run.config, budget)
+        except ApiError as exc:
+            if exc.status >= 500:
+                raise  # transient: the step message is redelivered
+            fail(run, f"evaluation job for {meta['candidate']} was refused ({exc.code})")
+            return
         if created != job_id:  # the body is rebuilt from the same inputs, so this means a bug
             log.error("run %s: job %s was created as %s", run.run_id, job_id, created)
+
+
+def fail(run: Run, reason: str) -> bool:
+    """End a run as failed with `reason` (unless it already ended); cancels its unfinished jobs."""
+    from google.api_core import exceptions as gexc
+
+    for _ in range(_ATTEMPTS):
+        snapshot = run.ref.get()
+        data = snapshot.to_dict() or {}
+        if data.get("status") in FINAL:
+            return False
+        state = data.get("state") or {}
+        step = Step(state={**state, "phase": "done", "waiting": {}})
+        step.fields.update(status="failed", reason=reason, finished_at=now(), step="finished")
+        step.event("failed", reason)
+        try:
+            _write(Run(run.tenant, run.experiment_id, run.run_id, run.ref, data), snapshot, step)
+        except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
+            continue
+        run_jobs.cancel(run.tenant, run.experiment_id, list(state.get("waiting") or {}))
+        return True
+    return False
 
 
 def _stored_texts(run: Run, cid: str) -> tuple[str, str]:
@@ -806,8 +843,8 @@ def _promote(run: Run) -> None:
 
 
 def random_for(run: Run, iteration: int) -> random.Random:
-    """The seeded generator of one iteration's choices (parents, strategies)."""
-    return random.Random(f"{run.config['optimizer']['seed']}:{run.run_id}:{iteration}")  # noqa: S311
+    """The seeded generator of one iteration's choices (parents, strategies): a run is reproducible."""
+    return random.Random(f"{run.config['optimizer']['seed']}:{iteration}")  # noqa: S311
 
 
 def _executor() -> ThreadPoolExecutor:

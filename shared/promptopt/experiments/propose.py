@@ -89,9 +89,16 @@ def candidates(run: Run, step: Step, *, iteration: int) -> Proposals:
     for index, parent in enumerate(parents):
         system_prompt, output_prompt = _texts(run, step, parent)
         shown = examples[parent]
+        strategy = strategy_for(settings["strategy"], index, bandit, rng)
+        if (
+            strategy == "fewshot"
+            and settings["strategy"] == "auto"
+            and not any(e.score >= SOLVED for e in shown)
+        ):
+            strategy = "reflective"  # no row answered right yet: nothing to demonstrate
         contexts.append(
             ProposalContext(
-                strategy=strategy_for(settings["strategy"], index, bandit, rng),
+                strategy=strategy,
                 parent=PromptText(system_prompt, output_prompt),
                 parent_id=parent,
                 placeholders=sorted(placeholders(output_prompt)),

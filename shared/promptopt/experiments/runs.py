@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from promptopt import outbox
 from promptopt.errors import ApiError, Conflict, NotFound
 from promptopt.experiments import engine, paths
 from promptopt.experiments.models import (
@@ -49,7 +50,7 @@ def _experiment(tenant: str, experiment_id: str) -> tuple[Any, Any]:
         raise NotFound(f"experiment {experiment_id[:40]} not found", code="experiment_not_found")
     ref = paths.experiment_ref(tenant, experiment_id)
     snapshot = ref.get()
-    if not snapshot.exists:
+    if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):  # a delete under way: gone
         raise NotFound(f"experiment {experiment_id} not found", code="experiment_not_found")
     return ref, snapshot
 
@@ -194,21 +195,6 @@ def start_run(
         budget = body.budget.model_dump()
     config, plan = _pin(principal, experiment)
     stamp = engine.now()
-    try:  # one winner among concurrent starts: conditional on the experiment being unchanged
-        ref.update(
-            {
-                "active_run_id": run_id,
-                "last_run_id": run_id,
-                "last_run_status": "queued",
-                "runs": int(experiment.get("runs") or 0) + 1,
-                "updated_at": stamp,
-            },
-            option=ref._client.write_option(last_update_time=snapshot.update_time),
-        )
-    except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
-        raise Conflict(
-            f"experiment {experiment_id} changed while starting; retry", code="experiment_busy"
-        ) from None
     doc = {
         "run_id": run_id,
         "experiment_id": experiment_id,
@@ -229,23 +215,49 @@ def start_run(
         "finished_at": None,
         "created_by": principal.subject,
     }
+    # One batch: the experiment names its active run (conditional on it being unchanged, so of
+    # concurrent starts one wins), the run is created, and its first step message is recorded in
+    # the outbox, so a crash anywhere leaves either nothing or a run that will be advanced.
+    message = step_message(tenant, experiment_id, run_id)
+    batch = ref._client.batch()
+    batch.update(
+        ref,
+        {
+            "active_run_id": run_id,
+            "last_run_id": run_id,
+            "last_run_status": "queued",
+            "runs": int(experiment.get("runs") or 0) + 1,
+            "updated_at": stamp,
+        },
+        option=ref._client.write_option(last_update_time=snapshot.update_time),
+    )
+    batch.create(run_ref, doc)
+    outbox.record(batch, message)
     try:
-        run_ref.create(doc)
+        batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict):
-        return view(run_ref.get())
-    notify(tenant, experiment_id, run_id)
+        found = run_ref.get()
+        if found.exists:
+            return view(found)
+        raise Conflict(
+            f"experiment {experiment_id} changed while starting; retry", code="experiment_busy"
+        ) from None
+    except (gexc.FailedPrecondition, gexc.Aborted):
+        raise Conflict(
+            f"experiment {experiment_id} changed while starting; retry", code="experiment_busy"
+        ) from None
+    outbox.deliver([message])
     log.info("run %s of %s queued", run_id, experiment_id, extra={"fields": {"run_id": run_id}})
     return view(run_ref.get())
 
 
-def notify(tenant: str, experiment_id: str, run_id: str) -> None:
-    """Ask the step function to advance the run (a lost message is re-driven by the sweeper)."""
-    from promptopt.batch import events
-
-    try:
-        events.publish(STEP_TOPIC, {"tenant": tenant, "experiment_id": experiment_id, "run_id": run_id})
-    except Exception:  # noqa: BLE001 - the run is recorded; the schedule tick's sweep re-drives it
-        log.warning("could not publish %s for run %s; the sweeper will re-drive it", STEP_TOPIC, run_id)
+def step_message(tenant: str, experiment_id: str, run_id: str) -> outbox.Message:
+    """The message that starts a run's first step (one per run: its key is the run)."""
+    return outbox.Message(
+        STEP_TOPIC,
+        f"{tenant}/{experiment_id}/{run_id}/start",
+        {"tenant": tenant, "experiment_id": experiment_id, "run_id": run_id},
+    )
 
 
 def cancel_run(*, principal: Principal, experiment_id: str, run_id: str) -> RunView:
@@ -363,19 +375,16 @@ def _usage(value: dict[str, Any] | None) -> RunUsage:
 
 def view(snapshot: Any, *, events: bool = False) -> RunView:
     """A run document as the API shows it."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
     data = snapshot.to_dict() or {}
     shown: list[RunEvent] = []
     state = data.get("state") or {}
-    if events:
-        # Event ids are the run's sequence numbers (000001, ...): the newest are those from seq - N + 1
-        # on, read in ascending key order (Firestore refuses descending key scans).
+    if events:  # the newest events, by their sequence numbers (document ids sort in order)
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
         collection = paths.events(snapshot.reference)
         first = max(1, int(state.get("seq", 0)) - engine.MAX_EVENTS_SHOWN + 1)
         query = collection.where(filter=FieldFilter("__name__", ">=", collection.document(f"{first:06d}")))
-        for event in query.order_by("__name__").limit(engine.MAX_EVENTS_SHOWN).stream():
-            shown.append(RunEvent.model_validate(event.to_dict() or {}))
+        shown = [RunEvent.model_validate(e.to_dict() or {}) for e in query.stream()]
     return RunView(
         run_id=data["run_id"],
         experiment_id=data["experiment_id"],

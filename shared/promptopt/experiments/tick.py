@@ -1,4 +1,4 @@
-"""The schedule tick (Cloud Scheduler → Pub/Sub `schedule-tick`): start due runs, re-drive idle ones.
+"""The schedule tick (Cloud Scheduler → Pub/Sub `schedule-tick`): start due runs, re-drive idle work.
 
 - Due schedules: every experiment whose `next_run_at` has passed starts one run for that slot. The
   run id derives from (experiment, slot), so a duplicated or late tick finds the run it already
@@ -7,6 +7,8 @@
 - Sweep: a queued or running run whose document has not changed for `lease` is advanced directly
   (its step message may have been lost); one that stays idle past `stuck_after` is failed with a
   reason, and its jobs are cancelled, so no run stays running forever.
+- The platform's own sweeps ride on the same tick: step messages whose publish failed are sent
+  from the outbox, and batch jobs and dataset versions without progress are re-driven or failed.
 """
 
 from __future__ import annotations
@@ -36,27 +38,27 @@ class Tick(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def next_slot(cron: str, time_zone: str, after: datetime) -> datetime:
-    """The first time `cron` fires after `after`, in UTC."""
-    from zoneinfo import ZoneInfo
-
-    from croniter import croniter
-
-    zone = ZoneInfo(time_zone)
-    fired = croniter(cron, after.astimezone(zone)).get_next(datetime)
-    return fired.astimezone(engine.now().tzinfo)
-
-
 def on_tick(_message: Tick, _delivery: Delivery) -> str:
     """The tick function's handler."""
     return run_tick(engine.now())
 
 
 def run_tick(now: datetime, *, lease: timedelta = LEASE, stuck_after: timedelta = STUCK_AFTER) -> str:
-    """Start due runs and sweep idle ones; returns a summary (for logs and tests)."""
+    """Send what the outbox holds, sweep jobs and versions, start due runs, sweep idle runs."""
+    from promptopt import outbox
+    from promptopt.batch import sweeper as batch_sweeper
+    from promptopt.datasets import sweeper as dataset_sweeper
+
+    sent = outbox.redrive_outbox(now=now)
+    jobs = batch_sweeper.sweep_stuck(now=now)
+    versions = dataset_sweeper.sweep_stuck(now=now)
     started = start_due(now)
     swept, failed = sweep(now, lease=lease, stuck_after=stuck_after)
-    return f"started {started}, re-driven {swept}, failed {failed}"
+    return (
+        f"outbox sent {sent.sent}; jobs re-driven {jobs.redriven}, failed {jobs.failed}; versions re-driven "
+        f"{versions.redriven}, failed {versions.failed}; runs started {started}, re-driven {swept}, "
+        f"failed {failed}"
+    )
 
 
 def start_due(now: datetime) -> int:
@@ -78,7 +80,7 @@ def start_due(now: datetime) -> int:
         schedule = data.get("schedule") or {}
         slot = data.get("next_run_at")
         tenant = snapshot.reference.parent.parent.id
-        if not schedule.get("enabled", True) or slot is None:
+        if not schedule.get("enabled", True) or slot is None or data.get("deleting"):
             continue
         principal = Principal(subject="scheduler", tenant=tenant, role=Role.editor)
         try:
@@ -93,7 +95,10 @@ def start_due(now: datetime) -> int:
 def _advance_schedule(snapshot: Any, schedule: dict[str, Any], slot: datetime, now: datetime) -> None:
     from google.api_core import exceptions as gexc
 
-    following = next_slot(schedule["cron"], schedule.get("time_zone", "Etc/UTC"), max(slot, now))
+    from promptopt.experiments.models import Schedule
+    from promptopt.experiments.schedule import next_run_at
+
+    following = next_run_at(Schedule.model_validate(schedule), after=max(slot, now))
     # Conditional: another tick (or an edit of the schedule) may have moved it first.
     with contextlib.suppress(gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict, gexc.NotFound):
         snapshot.reference.update(
@@ -133,41 +138,6 @@ def sweep(now: datetime, *, lease: timedelta, stuck_after: timedelta) -> tuple[i
 
 
 def _fail_stuck(snapshot: Any, stuck_after: timedelta) -> bool:
-    from google.api_core import exceptions as gexc
-
-    from promptopt.experiments import jobs as run_jobs
-
     data = snapshot.to_dict() or {}
-    stamp = engine.now()
-    reason = f"no progress for {stuck_after}; its evaluation jobs did not finish"
-    seq = int((data.get("state") or {}).get("seq", 0)) + 1
-    batch = snapshot.reference._client.batch()
-    batch.update(
-        snapshot.reference,
-        {
-            "status": "failed",
-            "reason": reason,
-            "step": "finished",
-            "finished_at": stamp,
-            "updated_at": stamp,
-            "state.seq": seq,
-        },
-        option=snapshot.reference._client.write_option(last_update_time=snapshot.update_time),
-    )
-    batch.set(
-        paths.events(snapshot.reference).document(f"{seq:06d}"),
-        {"at": stamp, "kind": "swept", "message": reason},
-    )
-    batch.set(
-        paths.experiment_ref(data["tenant"], data["experiment_id"]),
-        {"active_run_id": None, "last_run_status": "failed", "updated_at": stamp},
-        merge=True,
-    )
-    try:
-        batch.commit()
-    except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
-        return False
-    run_jobs.cancel(
-        data["tenant"], data["experiment_id"], list((data.get("state") or {}).get("waiting") or {})
-    )
-    return True
+    run, _ = engine.load(data["tenant"], data["experiment_id"], snapshot.id)
+    return engine.fail(run, f"no progress for {stuck_after}; its evaluation jobs did not finish")

@@ -28,6 +28,7 @@ from promptopt.inference.models import CompletionCreate, CompletionResult, Promp
 from promptopt.llm import registry
 from promptopt.llm.errors import classify
 from promptopt.llm.types import Completion, CompletionRequest, ModelConfigError
+from promptopt.prompts import source
 from promptopt.prompts.templates import TemplateError, placeholders, render
 
 if TYPE_CHECKING:
@@ -114,23 +115,9 @@ def _parse_model(model_id: str) -> ModelId:
 
 
 def _resolve_prompt(principal: Principal, body: CompletionCreate) -> tuple[str, str, PromptRef | None]:
-    if body.prompt_id is None:
-        if body.output_prompt is None:  # the model validator makes this unreachable
-            raise InvalidRequest("an inline prompt needs output_prompt", code="validation_failed")
-        return body.system_prompt or "", body.output_prompt, None
-    from promptopt.prompts import service as prompts  # Firestore only when a stored prompt is named
-    from promptopt.prompts.models import PromptGetQuery
-
-    found = prompts.get_prompt(
-        principal=principal,
-        prompt_id=body.prompt_id,
-        query=PromptGetQuery(version=body.version, label=body.label),
-    )
-    return (
-        found.system_prompt,
-        found.output_prompt,
-        PromptRef(prompt_id=found.prompt_id, version=found.version),
-    )
+    found = source.resolve(principal, body)
+    ref = PromptRef(prompt_id=found.prompt_id, version=found.version) if found.prompt_id else None
+    return found.system_prompt, found.output_prompt, ref
 
 
 def _render(template: str, variables: dict[str, str]) -> str:

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from promptopt.http.models import MAX_VERSION, RequestModel, ResponseModel
+from promptopt.http.models import ResponseModel
 from promptopt.json_values import check_json_value
-from promptopt.prompts.models import MAX_PROMPT_CHARS, Label, SystemPrompt, Template
+from promptopt.prompts.models import MAX_PROMPT_CHARS
+from promptopt.prompts.source import PromptSource
 from promptopt.user_schemas import check_user_schema
 
 MAX_VARIABLES = 100
@@ -36,7 +37,7 @@ def check_response_schema(value: dict[str, Any] | None) -> dict[str, Any] | None
     return value
 
 
-class CompletionCreate(RequestModel):
+class CompletionCreate(PromptSource):
     """Body of POST /api/v1/inference/complete.
 
     The prompt is either stored (`prompt_id`, optionally `version` or `label`; the latest version
@@ -46,17 +47,6 @@ class CompletionCreate(RequestModel):
     `user_input` is taken as `variables.input` (then `variables` may not also hold `input`).
     """
 
-    prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
-        None, description="a stored prompt (this tenant's); excludes system_prompt/output_prompt"
-    )
-    version: int | None = Field(
-        None, ge=1, le=MAX_VERSION, description="with prompt_id: this version (default: latest)"
-    )
-    label: Label | None = Field(None, description="with prompt_id: the version this label points at")
-    system_prompt: SystemPrompt | None = Field(None, description="inline prompt: the system instruction")
-    output_prompt: Template | None = Field(
-        None, description="inline prompt: a template with {placeholders}, e.g. 'Q: {input}'"
-    )
     user_input: VariableValue | None = Field(None, description="fills {input}")
     variables: Annotated[dict[VariableName, VariableValue], AfterValidator(_check_variables)] | None = Field(
         None, description="fills the template's placeholders by name"
@@ -73,17 +63,7 @@ class CompletionCreate(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _one_prompt_form(self) -> CompletionCreate:
-        stored = self.prompt_id is not None
-        inline = self.output_prompt is not None or self.system_prompt is not None
-        if stored == inline:
-            raise ValueError("give either prompt_id or an inline output_prompt (with optional system_prompt)")
-        if inline and self.output_prompt is None:
-            raise ValueError("an inline prompt needs output_prompt")
-        if not stored and (self.version is not None or self.label is not None):
-            raise ValueError("version and label select a stored prompt; give them only with prompt_id")
-        if self.version is not None and self.label is not None:
-            raise ValueError("give version or label, not both")
+    def _one_input_form(self) -> CompletionCreate:
         if self.user_input is not None and self.variables is not None and "input" in self.variables:
             raise ValueError("user_input is variables.input; give one of them, not both")
         return self

@@ -31,6 +31,9 @@ log = logging.getLogger("promptopt.local.wiring")
 # var.queues' default (terraform/variables.tf); tests/e2e/test_local_wiring.py keeps the two in step.
 # Topics, as in modules/manifest, are exactly those some manifest consumes: a message published to a
 # topic nobody reads would be lost.
+# var.notification_topics' default: published for people to subscribe to; no function consumes
+# them, so they get no push subscription and no dead-letter topic.
+NOTIFICATION_TOPICS = ("experiment-alerts",)
 PLATFORM_QUEUES = ("inference",)
 # Each queue's retry_config: var.queues' default settings (terraform/variables.tf) over
 # modules/messaging's optional() defaults, which queues only manifests name get.
@@ -142,7 +145,7 @@ def plan(
     return Wiring(
         project=project,
         region=region,
-        topics={t: f"projects/{project}/topics/{t}" for t in topics},
+        topics={t: f"projects/{project}/topics/{t}" for t in [*topics, *NOTIFICATION_TOPICS]},
         dead_letter_topics={t: f"projects/{project}/topics/{t}-dead-letter" for t in topics},
         queues=queues,
         queue_retry={path: queue_retry_config(q) for q, path in queues.items()},

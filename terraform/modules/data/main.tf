@@ -74,6 +74,27 @@ resource "google_firestore_field" "exempt" {
   index_config {}
 }
 
+# Collection-group single-field indexes (automatic single-field indexes are per collection only).
+resource "google_firestore_field" "collection_group" {
+  for_each = { for f in var.firestore_collection_group_fields : "${f.collection}.${f.field}" => f }
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+  }
+}
+
 # The buckets where data lives, alike but for their purpose:
 #   datasets  - dataset files users upload or drop in (object-finalized events start ingestion)
 #   artifacts - large outputs (full result sets, exports) that do not fit in Firestore documents

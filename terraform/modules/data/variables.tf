@@ -112,6 +112,47 @@ variable "firestore_indexes" {
         { field_path = "experiment_id", order = "DESCENDING" },
       ]
     }
+    # An experiment's runs, newest first; regression runs compare with the latest finished one.
+    runs_newest = {
+      collection = "runs"
+      fields = [
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "run_id", order = "DESCENDING" },
+      ]
+    }
+    runs_by_status = {
+      collection = "runs"
+      fields = [
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    # Across tenants: the schedule tick's sweep of idle runs, and a tenant's active-run count.
+    runs_idle = {
+      collection  = "runs"
+      query_scope = "COLLECTION_GROUP"
+      fields = [
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "updated_at", order = "ASCENDING" },
+      ]
+    }
+    runs_active_per_tenant = {
+      collection  = "runs"
+      query_scope = "COLLECTION_GROUP"
+      fields = [
+        { field_path = "tenant", order = "ASCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+      ]
+    }
+    # The batch sweeper: budget-stopped jobs whose evaluation is still pending, across tenants.
+    batch_jobs_unscored = {
+      collection  = "batch_jobs"
+      query_scope = "COLLECTION_GROUP"
+      fields = [
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "evaluation.status", order = "ASCENDING" },
+      ]
+    }
     experiments_by_name_and_status = {
       collection = "experiments"
       fields = [
@@ -170,5 +211,33 @@ variable "firestore_index_exemptions" {
     { collection = "cache", field = "text" },
     # An experiment's stored estimate (terms, notes) is read with the document, never queried.
     { collection = "experiments", field = "estimate" },
+    # A run's pinned settings, search state and per-row scores, its candidates' texts and scores,
+    # and a job's per-row scores are read by id: arrays of thousands of scores would otherwise pass
+    # the 40,000 index entries a document may have.
+    { collection = "runs", field = "config" },
+    { collection = "runs", field = "state" },
+    { collection = "runs", field = "plan" },
+    { collection = "runs", field = "report_scores" },
+    { collection = "candidates", field = "system_prompt" },
+    { collection = "candidates", field = "output_prompt" },
+    { collection = "candidates", field = "critique" },
+    { collection = "candidates", field = "accept_scores" },
+    { collection = "candidates", field = "shown_rows" },
+    { collection = "events", field = "message" },
+    { collection = "scores", field = "rows" },
+    { collection = "scores", field = "values" },
+  ]
+}
+
+variable "firestore_collection_group_fields" {
+  description = "Single-field indexes at collection-group scope, for queries across tenants (the schedule tick and sweepers)."
+  type = list(object({
+    collection = string
+    field      = string
+  }))
+  default = [
+    { collection = "experiments", field = "next_run_at" },
+    { collection = "batch_jobs", field = "status" },
+    { collection = "versions", field = "status" },
   ]
 }

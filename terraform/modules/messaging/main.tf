@@ -43,6 +43,19 @@ resource "google_pubsub_topic" "this" {
   message_retention_duration = "86400s"
 }
 
+# Topics for people and their tools, not for our functions: nothing here consumes them, so they
+# have no push subscription and no dead-letter topic. experiment-alerts carries regressed
+# scheduled runs; subscribe an email relay, a chat webhook or an alert policy to it.
+resource "google_pubsub_topic" "notification" {
+  #checkov:skip=CKV_GCP_83:Alerts carry ids, a status and a short reason (no prompts or user data); Google-managed encryption suffices.
+  for_each = toset(var.notification_topics)
+
+  project                    = var.project_id
+  name                       = "${local.prefix}-${each.value}"
+  labels                     = var.labels
+  message_retention_duration = "604800s"
+}
+
 # Where a message goes after max_delivery_attempts failed pushes.
 resource "google_pubsub_topic" "dead_letter" {
   #checkov:skip=CKV_GCP_83:Dead letters are copies of the ids-only messages above; Google-managed encryption suffices.

@@ -1,6 +1,9 @@
 output "topic_ids" {
-  description = "Logical topic name -> topic id (projects/P/topics/T)."
-  value       = { for k, t in google_pubsub_topic.this : k => t.id }
+  description = "Logical topic name -> topic id (projects/P/topics/T), notification topics included."
+  value = merge(
+    { for k, t in google_pubsub_topic.notification : k => t.id },
+    { for k, t in google_pubsub_topic.this : k => t.id },
+  )
 }
 
 output "topic_names" {

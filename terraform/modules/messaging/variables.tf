@@ -29,6 +29,12 @@ variable "topics" {
   type        = list(string)
 }
 
+variable "notification_topics" {
+  description = "Topics the platform publishes for people to subscribe to (no function consumes them)."
+  type        = list(string)
+  default     = []
+}
+
 variable "queues" {
   description = "Cloud Tasks queues by logical name with their rate limits and retry policy."
   type = map(object({

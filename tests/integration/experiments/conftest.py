@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promptopt import clients, config
-from promptopt.cli.datasets import bundled
+from promptopt.cli.datasets.bundled import bundled
 from promptopt.config import settings
 from tests.conftest import Api
 from tests.integration.datasets.conftest import Ingest

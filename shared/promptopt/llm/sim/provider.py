@@ -80,6 +80,7 @@ import hashlib
 import json
 import operator
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -253,10 +254,16 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+# CPython 3.11's parser can fail with "SystemError: AST constructor recursion depth mismatch"
+# when several threads parse at once (a batch chunk calls the simulator from 32 threads).
+_PARSE_LOCK = threading.Lock()
+
+
 def _safe_eval(expression: str) -> float | None:
     """Evaluate + - * / and parentheses over numbers only; None if anything else appears."""
     try:
-        tree = ast.parse(expression.replace(_TIMES, "*").replace("x", "*"), mode="eval")
+        with _PARSE_LOCK:
+            tree = ast.parse(expression.replace(_TIMES, "*").replace("x", "*"), mode="eval")
     except SyntaxError:
         return None
     binary: dict[type[ast.operator], Callable[[float, float], float]] = {

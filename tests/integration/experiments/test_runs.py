@@ -1,0 +1,418 @@
+"""Experiment runs end to end on the emulators, with the simulated target and optimizer models.
+
+Every step is a real function: the run's evaluation jobs fan out as Cloud Tasks (delivered here
+to the chunk function), batch-completed and evaluation-completed travel through Pub/Sub, and
+experiment-step advances the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from promptopt import config
+from promptopt.experiments import engine, paths, tick
+from promptopt.llm import registry
+from promptopt.llm.sim.optimizer import SimOptimizer
+from tests.integration.experiments.conftest import ROOT, Experiments
+from tests.integration.experiments.runs_support import Pump, RunInfra, configure, make_infra
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = {
+    "max_iterations": 2,
+    "candidates_per_iteration": 4,
+    "minibatch_size": 6,
+    "validation_size": 30,
+    "test_size": 40,
+    "patience": 2,
+    "seed": 0,
+}
+
+
+@pytest.fixture(scope="session")
+def run_infra(emulator_env: dict[str, str]) -> RunInfra:
+    return make_infra()
+
+
+@pytest.fixture
+def runs(experiments: Experiments, run_infra: RunInfra, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runs]:
+    configure(run_infra, monkeypatch)
+    config.reset()
+    registry.reset()
+    yield Runs(experiments, Pump(api=experiments.api, infra=run_infra))
+    config.reset()
+    registry.reset()
+
+
+class Runs:
+    """An experiment's runs, started and driven to the end."""
+
+    def __init__(self, world: Experiments, pump: Pump) -> None:
+        self.world = world
+        self.pump = pump
+
+    def experiment(self, **overrides: Any) -> dict[str, Any]:
+        body = self.world.body(
+            target_model="sim:default",
+            optimizer_model="sim:optimizer",
+            optimizer={**SETTINGS, **overrides.pop("optimizer", {})},
+            **overrides,
+        )
+        response = self.world.create(body)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        created: dict[str, Any] = response.get_json()
+        return created
+
+    def start(self, experiment_id: str, *, role: str = "editor", **kw: Any) -> Any:
+        return self.world.api.call(
+            "experiments_start", "POST", f"{ROOT}/{experiment_id}/start", tenant=self.world.tenant,
+            role=role, **kw,
+        )  # fmt: skip
+
+    def started(self, experiment_id: str, **kw: Any) -> dict[str, Any]:
+        response = self.start(experiment_id, **kw)
+        assert response.status_code == 202, response.get_data(as_text=True)
+        run: dict[str, Any] = response.get_json()
+        return run
+
+    def run(self, experiment_id: str, run_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+        response = self.world.api.call(
+            "experiments_run_get", "GET", f"{ROOT}/{experiment_id}/runs/{run_id}",
+            tenant=tenant or self.world.tenant, role="viewer",
+        )  # fmt: skip
+        assert response.status_code == 200, response.get_data(as_text=True)
+        found: dict[str, Any] = response.get_json()
+        return found
+
+    def metrics(self, experiment_id: str) -> dict[str, Any]:
+        response = self.world.api.call(
+            "experiments_metrics", "GET", f"{ROOT}/{experiment_id}/metrics", tenant=self.world.tenant,
+            role="viewer",
+        )  # fmt: skip
+        assert response.status_code == 200, response.get_data(as_text=True)
+        found: dict[str, Any] = response.get_json()
+        return found
+
+    def cancel(self, experiment_id: str, run_id: str, *, role: str = "editor") -> Any:
+        return self.world.api.call(
+            "experiments_run_cancel", "POST", f"{ROOT}/{experiment_id}/runs/{run_id}/cancel",
+            tenant=self.world.tenant, role=role,
+        )  # fmt: skip
+
+    def versions(self) -> list[dict[str, Any]]:
+        response = self.world.api.call(
+            "prompts_versions", "GET", f"/api/v1/prompts/{self.world.prompt_id}/versions",
+            tenant=self.world.tenant, role="viewer", query_string={"page_size": 100},
+        )  # fmt: skip
+        assert response.status_code == 200, response.get_data(as_text=True)
+        items: list[dict[str, Any]] = response.get_json()["items"]
+        return items
+
+
+def test_a_run_optimizes_the_prompt_end_to_end(runs: Runs) -> None:
+    experiment = runs.experiment(promote_label="candidate")
+    run = runs.started(experiment["experiment_id"])
+    assert run["status"] == "queued"
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    assert final["lift"]["ci_low"] > 0, final  # a real, paired improvement on the held-out split
+    assert final["best_version"] > 1
+    metrics = runs.metrics(experiment["experiment_id"])
+    assert metrics["simulated"] is True
+    assert metrics["paired_lift"]["ci_low"] > 0
+    assert metrics["best_test"]["mean"] > metrics["baseline_test"]["mean"]
+    candidates = [c for it in metrics["iterations"] for c in it["candidates"]]
+    assert any(c["accepted"] and c["candidate_id"] != engine.BASELINE for c in candidates)
+    assert any(c["rung_scores"] for c in candidates if c["candidate_id"] != engine.BASELINE)
+    versions = {v["version"]: v for v in runs.versions()}
+    best = versions[final["best_version"]]
+    assert best["provenance"]["source"] == "optimizer"
+    assert best["provenance"]["details"]["run_id"] == run["run_id"]
+    assert best["parent_id"] is not None
+    assert "candidate" in best["labels"]
+    # The estimate is an upper bound of what the run spent.
+    estimate = experiment["estimate"]
+    assert final["usage"]["task_calls"] <= estimate["task_calls"]
+    assert final["usage"]["optimizer_calls"] <= estimate["optimizer_calls"]
+    kinds = {e["kind"] for e in final["events"]}
+    assert {"step", "finished"} <= kinds
+
+
+def test_messages_delivered_twice_and_out_of_order_change_nothing(runs: Runs) -> None:
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.duplicate = True
+    runs.pump.shuffle = random.Random(7)
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    # One version per validated candidate, however often each step ran.
+    made = [v for v in runs.versions() if v["provenance"]["source"] == "optimizer"]
+    keys = [v["provenance"]["details"]["candidate_key"] for v in made]
+    assert len(keys) == len(set(keys))
+
+
+def test_a_lost_message_is_redriven_by_the_sweeper(runs: Runs) -> None:
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    lost: list[str] = []
+
+    def lose_evaluations(topic: str, payload: dict[str, Any]) -> bool:
+        if topic == "evaluation-completed":  # as if the step crashed after each job was scored
+            lost.append(payload["job_id"])
+            return True
+        return False
+
+    runs.pump.drop = lose_evaluations
+    runs.pump.settle()
+    stalled = runs.run(experiment["experiment_id"], run["run_id"])
+    assert stalled["status"] == "running"  # nothing else would ever advance it
+    assert lost
+    runs.pump.drop = None
+    report = tick.run_tick(engine.now() + timedelta(minutes=10))
+    assert "re-driven" in report
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+
+
+@pytest.mark.parametrize("phase", ["baseline", "screen", "validate", "final"])
+def test_a_crash_after_any_transition_is_repaired_by_the_redelivery(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch, phase: str
+) -> None:
+    original = engine._ensure_jobs
+    crashed: list[str] = []
+
+    def crash_once(run: engine.Run) -> None:
+        # The transition into `phase` is written; the process dies before creating its jobs.
+        if run.state.get("phase") == phase and not crashed and run.state.get("waiting"):
+            crashed.append(run.run_id)
+            raise RuntimeError("simulated crash between the write and its effects")
+        original(run)
+
+    monkeypatch.setattr(engine, "_ensure_jobs", crash_once)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert crashed
+    assert runs.pump.failures >= 1
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+
+
+def test_two_tenants_run_at_once_without_seeing_each_other(runs: Runs, tenant: str) -> None:
+    from tests.integration.experiments.conftest import Experiments
+
+    other_world = Experiments(api=runs.world.api, ingest=runs.world.ingest, tenant=tenant + "-b")
+    other_world.dataset_id = other_world.dataset()
+    other_world.prompt_id = other_world.prompt()
+    other = Runs(other_world, runs.pump)
+    mine, theirs = runs.experiment(), other.experiment()
+    run_a = runs.started(mine["experiment_id"])
+    run_b = other.started(theirs["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(mine["experiment_id"], run_a["run_id"])["status"] == "completed"
+    assert other.run(theirs["experiment_id"], run_b["run_id"])["status"] == "completed"
+    listed = runs.world.list().get_json()["items"]
+    assert [e["experiment_id"] for e in listed] == [mine["experiment_id"]]
+    seen = runs.world.api.call(
+        "experiments_run_get", "GET", f"{ROOT}/{theirs['experiment_id']}/runs/{run_b['run_id']}",
+        tenant=runs.world.tenant, role="admin",
+    )  # fmt: skip
+    assert seen.status_code == 404
+
+
+def test_the_optimizer_never_sees_the_report_split(runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    original = SimOptimizer.complete
+
+    def recording(self: SimOptimizer, request: Any) -> Any:
+        shown.append(request.system_prompt + "\n" + request.user_prompt)
+        return original(self, request)
+
+    monkeypatch.setattr(SimOptimizer, "complete", recording)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    assert shown
+    from promptopt.experiments.rows import split_rows
+
+    stored = paths.run_ref(runs.world.tenant, experiment["experiment_id"], run["run_id"]).get().to_dict()
+    cfg = stored["config"]
+    report = split_rows(runs.world.tenant, cfg["dataset_id"], cfg["dataset_version"], "test", 1000)
+    optimize = split_rows(runs.world.tenant, cfg["dataset_id"], cfg["dataset_version"], "train", 1000)
+    train_inputs = {r.inputs["input"] for r in optimize}
+    held_out = [r.inputs["input"] for r in report if r.inputs["input"] not in train_inputs]
+    assert held_out
+    for text in shown:
+        assert not any(row in text for row in held_out)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "not json at all",
+        json.dumps({"critique": "x", "system_prompt": "s", "output_prompt": "no placeholder"}),
+        "x" * 1_000_000,
+    ],
+)
+def test_garbage_optimizer_replies_are_rejected_and_counted(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch, reply: str
+) -> None:
+    original = SimOptimizer.complete
+
+    def garbage(self: SimOptimizer, request: Any) -> Any:
+        completion = original(self, request)
+        return type(completion)(**{**completion.__dict__, "text": reply})
+
+    monkeypatch.setattr(SimOptimizer, "complete", garbage)
+    experiment = runs.experiment(optimizer={"strategy": "reflective"})
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    assert final["best_version"] == 1  # nothing was accepted, nothing stored as a prompt
+    assert [v["version"] for v in runs.versions()] == [1]
+    assert sum(1 for e in final["events"] if e["kind"] == "rejected") >= 4
+
+
+def test_cancel_stops_new_work_at_once(runs: Runs) -> None:
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.round()
+    runs.pump.round()
+    assert runs.cancel(experiment["experiment_id"], run["run_id"], role="viewer").status_code == 403
+    response = runs.cancel(experiment["experiment_id"], run["run_id"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["status"] == "cancelled"
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "cancelled"
+    assert runs.cancel(experiment["experiment_id"], run["run_id"]).status_code == 200  # again: same answer
+    # A new run may start once the old one is cancelled.
+    assert runs.start(experiment["experiment_id"]).status_code == 202
+
+
+def test_a_budget_reached_mid_run_keeps_what_was_paid_for(runs: Runs) -> None:
+    experiment = runs.experiment(budget={"max_calls": 150})
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "budget_exhausted", final
+    usage = final["usage"]
+    assert usage["task_calls"] + usage["optimizer_calls"] <= 150
+    assert final["baseline"] is not None  # the baseline's validation score is still reported
+    assert "max_calls" in final["reason"]
+
+
+def test_start_is_idempotent_and_exclusive(runs: Runs) -> None:
+    experiment = runs.experiment()
+    first = runs.started(experiment["experiment_id"], headers={"Idempotency-Key": "k1"})
+    again = runs.started(experiment["experiment_id"], headers={"Idempotency-Key": "k1"})
+    assert again["run_id"] == first["run_id"]
+    busy = runs.start(experiment["experiment_id"])
+    assert busy.status_code == 409
+    assert busy.get_json()["code"] == "run_active"
+    assert runs.start(experiment["experiment_id"], role="viewer").status_code == 403
+
+
+def test_other_tenants_see_nothing(runs: Runs) -> None:
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    api, other = runs.world.api, "someone-else"
+    eid, rid = experiment["experiment_id"], run["run_id"]
+    for function, method, path in [
+        ("experiments_start", "POST", f"{ROOT}/{eid}/start"),
+        ("experiments_runs_list", "GET", f"{ROOT}/{eid}/runs"),
+        ("experiments_run_get", "GET", f"{ROOT}/{eid}/runs/{rid}"),
+        ("experiments_run_cancel", "POST", f"{ROOT}/{eid}/runs/{rid}/cancel"),
+        ("experiments_metrics", "GET", f"{ROOT}/{eid}/metrics"),
+    ]:
+        response = api.call(function, method, path, tenant=other, role="admin")
+        assert response.status_code == 404, (function, response.get_data(as_text=True))
+    listed = api.call(
+        "experiments_runs_list", "GET", f"{ROOT}/{eid}/runs", tenant=runs.world.tenant, role="viewer"
+    )
+    assert [r["run_id"] for r in listed.get_json()["items"]] == [rid]
+
+
+def test_a_duplicated_or_late_tick_starts_one_run_per_slot(runs: Runs) -> None:
+    experiment = runs.experiment(schedule={"cron": "*/5 * * * *"})
+    eid = experiment["experiment_id"]
+    due = paths.experiment_ref(runs.world.tenant, eid).get().to_dict()["next_run_at"]
+    later = due + timedelta(seconds=1)
+    tick.run_tick(later)
+    tick.run_tick(later)  # a duplicated tick
+    listed = runs.world.api.call(
+        "experiments_runs_list", "GET", f"{ROOT}/{eid}/runs", tenant=runs.world.tenant, role="viewer"
+    )
+    found = listed.get_json()["items"]
+    assert len(found) == 1
+    assert found[0]["trigger"] == "schedule"
+    moved = paths.experiment_ref(runs.world.tenant, eid).get().to_dict()["next_run_at"]
+    assert moved > due
+
+
+def test_a_regression_run_compares_with_the_previous_run(runs: Runs) -> None:
+    from promptopt.experiments.steps import StepMessage
+
+    del StepMessage
+    api, tenant = runs.world.api, runs.world.tenant
+    label = api.call(
+        "prompts_label_set", "PUT", f"/api/v1/prompts/{runs.world.prompt_id}/labels/production",
+        tenant=tenant, role="editor", json={"version": 1},
+    )  # fmt: skip
+    assert label.status_code == 200, label.get_data(as_text=True)
+    experiment = runs.experiment(mode="regression", regression={"label": "production", "max_drop": 0.05})
+    eid = experiment["experiment_id"]
+    first = runs.started(eid)
+    runs.pump.settle()
+    assert runs.run(eid, first["run_id"])["status"] == "completed"
+    # A worse version behind the label: the format instruction is gone, so exact_match drops.
+    better = api.call(
+        "prompts_update", "PUT", f"/api/v1/prompts/{runs.world.prompt_id}", tenant=tenant, role="editor",
+        headers={"If-Match": '"v1"'},
+        json={"system_prompt": "Evaluate the expression. Answer with True or False only."},
+    )  # fmt: skip
+    assert better.status_code == 200, better.get_data(as_text=True)
+    api.call(
+        "prompts_label_set", "PUT", f"/api/v1/prompts/{runs.world.prompt_id}/labels/production",
+        tenant=tenant, role="editor", json={"version": 2},
+    )  # fmt: skip
+    second = runs.started(eid)
+    runs.pump.settle()
+    improved = runs.run(eid, second["run_id"])
+    assert improved["status"] == "completed", improved
+    assert improved["lift"]["mean"] > 0
+    api.call(
+        "prompts_label_set", "PUT", f"/api/v1/prompts/{runs.world.prompt_id}/labels/production",
+        tenant=tenant, role="editor", json={"version": 1},
+    )  # fmt: skip
+    third = runs.started(eid)
+    runs.pump.settle()
+    regressed = runs.run(eid, third["run_id"])
+    assert regressed["status"] == "regressed", regressed
+    alerts = [json.loads(base64.b64decode(e["message"]["data"])) for e in runs.pump.pull("experiment-alerts")]
+    assert any(a["run_id"] == third["run_id"] for a in alerts)
+
+
+def test_a_run_idle_for_hours_is_failed_with_a_reason(runs: Runs) -> None:
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    step = runs.pump.pull("experiment-step")  # the first step runs; its jobs' tasks never do
+    assert step
+    assert runs.world.api.client("experiments_step").post("/", json=step[0]).status_code in (200, 204)
+    tick.run_tick(engine.now() + timedelta(hours=7))
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "failed"
+    assert "no progress" in final["reason"]
+    # The experiment is free for a new run.
+    assert runs.start(experiment["experiment_id"]).status_code == 202
