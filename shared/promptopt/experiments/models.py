@@ -222,10 +222,10 @@ class ExperimentListQuery(PageQuery):
 
 
 class RunUsage(ResponseModel):
-    """What a run spent (task calls include cache hits, which cost nothing)."""
+    """What a run spent. Rows answered from the response cache are counted apart: they cost nothing."""
 
-    task_calls: int = 0
-    cache_hits: int = 0
+    task_calls: int = Field(0, description="model calls its evaluation jobs made")
+    cache_hits: int = Field(0, description="rows answered from the response cache (no call, no cost)")
     optimizer_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0

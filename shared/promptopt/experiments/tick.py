@@ -83,9 +83,11 @@ def start_due(now: datetime) -> int:
         if not schedule.get("enabled", True) or slot is None or data.get("deleting"):
             continue
         principal = Principal(subject="scheduler", tenant=tenant, role=Role.editor)
+        slot_run = paths.run_ref(tenant, snapshot.id, paths.scheduled_run_id(snapshot.id, slot))
         try:
-            runs.start_run(principal=principal, experiment_id=snapshot.id, slot=slot)
-            started += 1
+            if not slot_run.get().exists:  # a replayed slot finds its run: nothing new to count
+                runs.start_run(principal=principal, experiment_id=snapshot.id, slot=slot)
+                started += 1
         except ApiError as exc:  # an active run, the tenant's cap, a deleted prompt: this slot is skipped
             log.warning("scheduled run of %s at %s not started: %s", snapshot.id, slot, exc.code)
         _advance_schedule(snapshot, schedule, slot, now)
