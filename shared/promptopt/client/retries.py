@@ -1,4 +1,4 @@
-"""Retries with backoff for the CLI's HTTP calls (the API and signed-URL uploads), on tenacity."""
+"""Retries with backoff for the client's HTTP calls (the API and signed-URL uploads), on tenacity."""
 
 from __future__ import annotations
 
