@@ -237,3 +237,25 @@ class ResultsQuery(PageQuery):
     """GET /api/v1/inference/batch/{job_id}/results."""
 
     status: RowStatus | None = Field(None, description="only rows with this status")
+
+
+class MetricRowScores(ResponseModel):
+    """One metric's score for each row of an evaluation job."""
+
+    name: str
+    params: dict[str, Any] = Field(description="the metric's parameters as the job ran it")
+    rows: list[int] = Field(description="0-based job rows, in row order")
+    values: list[float | None] = Field(
+        description="each row's score in [0, 1] (failed rows score 0); null where the metric does not apply"
+    )
+
+
+class JobScores(ResponseModel):
+    """GET /api/v1/inference/batch/{job_id}/scores: per-row scores for paired comparisons."""
+
+    job_id: str
+    model: str
+    prompt: PromptPin | None
+    source: SourceInfo = Field(description="the pinned rows: jobs with the same source pair row by row")
+    partial: bool = Field(description="true when the job stopped before every row ran")
+    metrics: list[MetricRowScores]

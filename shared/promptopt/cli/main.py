@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from promptopt.cli import argtypes, auth, batch, evaluate, health, inference, prompts
+from promptopt.cli import argtypes, auth, batch, evaluate, gate, health, inference, prompts
 from promptopt.cli.core import dispatch
 from promptopt.cli.core.context import (
     API_URL_ENV,
@@ -33,6 +33,7 @@ EPILOG = f"""\
 environment:
   {API_URL_ENV}   API base URL (default {DEFAULT_API_URL}, the local stack from scripts/dev)
   {TOKEN_ENV}     bearer token (a JWT); prefer it to --token, which other users can see in ps
+  PROMPTOPT_API_KEY   an API key, exchanged for a token (a token, when given, wins)
 
 output:
   Results go to stdout, errors and hints to stderr. With --json, stdout holds exactly one JSON
@@ -43,7 +44,8 @@ exit codes:
   0  success
   1  the server failed (HTTP 5xx), gave no answer (refused, timed out) or an unexpected error
   2  usage error: bad arguments, or the API refused the request (HTTP 4xx)
-  3  `experiments start --wait` / `watch`: the regression check found a drop (run regressed)
+  3  a check failed: `promptopt gate` (a metric dropped, or is under its floor), or
+     `experiments start --wait` / `watch` (the regression run found a drop: regressed)
 
 retries:
   Connection errors, timeouts and HTTP 429/502/503/504 are retried up to --retries times with a
@@ -52,7 +54,7 @@ retries:
 """
 
 #: The command modules, in the order their commands appear in --help.
-COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, experiments, auth)
+COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, experiments, gate, auth)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

@@ -31,8 +31,9 @@ from promptopt.manifest import BUNDLED_SPEC_FILE, MANIFEST_FILE, FunctionSpec, l
 log = logging.getLogger("promptopt.tooling.build")
 
 PACKAGE = "promptopt"
-# Developer tooling inside the package: the local stack, the CLI, the bundler and the spec generator.
-NEVER_BUNDLED = ("local", "cli", "tooling")
+# Developer tooling inside the package: the local stack, the Python client and the CLI over it, the
+# bundler and the spec generator (the client needs httpx and tenacity, which functions do not).
+NEVER_BUNDLED = ("local", "cli", "client", "tooling")
 REQUIREMENTS = "requirements.txt"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".*")
 # The Python versions a Cloud Functions python3xx runtime may run; markers are judged against them.

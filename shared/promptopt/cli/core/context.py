@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 API_URL_ENV = "PROMPTOPT_API_URL"
 TOKEN_ENV = "PROMPTOPT_TOKEN"  # noqa: S105 - the variable's name, not a secret
+API_KEY_ENV = "PROMPTOPT_API_KEY"
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
 
@@ -48,14 +49,19 @@ class Context:
     timeout_s: float
     retries: int
     transport: httpx.BaseTransport | None = None
+    api_key: str | None = None  # from PROMPTOPT_API_KEY only (a flag would show it in ps)
 
     def client(self) -> ApiClient:
-        """A new API client for these options (httpx is imported only now)."""
+        """A new API client for these options (httpx is imported only now).
+
+        A token wins over an API key; the key is exchanged for a token when the first call needs one.
+        """
         from promptopt.cli.client import ApiClient
+        from promptopt.client.client import credentials_from
 
         return ApiClient(
             self.api_url,
-            token=self.token,
+            credentials=credentials_from(token=self.token, api_key=self.api_key, env={}),
             timeout_s=self.timeout_s,
             retries=self.retries,
             user_agent=f"promptopt-cli/{version()}",
@@ -75,6 +81,7 @@ class Context:
             timeout_s=float(args.timeout),
             retries=int(args.retries),
             transport=transport,
+            api_key=os.environ.get(API_KEY_ENV, "").strip() or None,
         )
 
 

@@ -197,7 +197,7 @@ def put_file(
     """
     import httpx
 
-    from promptopt.cli.retries import call_with_retries
+    from promptopt.client.retries import call_with_retries
 
     max_bytes = upload.get("max_bytes")
     if isinstance(max_bytes, int) and size > max_bytes:

@@ -1,0 +1,16 @@
+"""GET /api/v1/inference/batch/{job_id}/scores — an evaluation job's per-row scores."""
+
+import functions_framework
+from flask import Request, Response
+
+from promptopt.batch import scores
+from promptopt.http import Call, Reply, serve
+
+
+@functions_framework.http
+def handle(request: Request) -> Response:
+    return serve(request, _get, source=__file__)
+
+
+def _get(call: Call) -> Reply:
+    return Reply(scores.job_scores(principal=call.user, job_id=call.path["job_id"]))
