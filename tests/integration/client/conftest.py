@@ -27,6 +27,7 @@ from tests.integration.cli.conftest import (  # noqa: F401 - fixtures
     cli,
     cloud,
     datasets_bucket,
+    run_topics,
 )
 from tests.support import new_tenant
 
