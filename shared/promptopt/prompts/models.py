@@ -124,6 +124,10 @@ class PromptListQuery(PageQuery):
 class VersionsQuery(PageQuery):
     """GET /api/v1/prompts/{prompt_id}/versions: newest version first."""
 
+    source: Literal["user", "optimizer"] | None = Field(
+        None, description="only versions people wrote, or only those an optimizer proposed"
+    )
+
 
 class Provenance(ResponseModel):
     """Where a version came from: a person's edit or an optimizer step."""

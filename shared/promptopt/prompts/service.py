@@ -320,10 +320,15 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
 
     head = _head(principal, prompt_id)
     labels: dict[str, int] = (head.to_dict() or {}).get("labels") or {}
-    scope = {"prompt": prompt_id}
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    scope = {"prompt": prompt_id, "source": query.source}
     cursor = decode_token(query.page_token, scope, _versions_cursor, tenant=principal.tenant)
     size = page_size(query.page_size)
-    q = head.reference.collection("versions").order_by("version", direction=Query.DESCENDING)
+    q: Any = head.reference.collection("versions")
+    if query.source is not None:  # the lineage tree stays readable with optimizer versions left out
+        q = q.where(filter=FieldFilter("provenance.source", "==", query.source))
+    q = q.order_by("version", direction=Query.DESCENDING)
     if cursor is not None:
         q = q.start_after({"version": cursor})
     snapshots = list(q.limit(size + 1).stream())

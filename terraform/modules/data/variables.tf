@@ -112,6 +112,14 @@ variable "firestore_indexes" {
         { field_path = "experiment_id", order = "DESCENDING" },
       ]
     }
+    # A prompt's versions by source (user or optimizer), newest first.
+    versions_by_source = {
+      collection = "versions"
+      fields = [
+        { field_path = "provenance.source", order = "ASCENDING" },
+        { field_path = "version", order = "DESCENDING" },
+      ]
+    }
     # An experiment's runs, newest first; regression runs compare with the latest finished one.
     runs_newest = {
       collection = "runs"

@@ -106,10 +106,10 @@ class Runs:
             tenant=self.world.tenant, role=role,
         )  # fmt: skip
 
-    def versions(self) -> list[dict[str, Any]]:
+    def versions(self, **query: Any) -> list[dict[str, Any]]:
         response = self.world.api.call(
             "prompts_versions", "GET", f"/api/v1/prompts/{self.world.prompt_id}/versions",
-            tenant=self.world.tenant, role="viewer", query_string={"page_size": 100},
+            tenant=self.world.tenant, role="viewer", query_string={"page_size": 100, **query},
         )  # fmt: skip
         assert response.status_code == 200, response.get_data(as_text=True)
         items: list[dict[str, Any]] = response.get_json()["items"]
@@ -138,6 +138,11 @@ def test_a_run_optimizes_the_prompt_end_to_end(runs: Runs) -> None:
     assert best["provenance"]["details"]["run_id"] == run["run_id"]
     assert best["parent_id"] is not None
     assert "candidate" in best["labels"]
+    # The lineage can be read by source: the user's versions apart from the optimizer's.
+    assert [v["version"] for v in runs.versions(source="user")] == [1]
+    optimized = runs.versions(source="optimizer")
+    assert final["best_version"] in [v["version"] for v in optimized]
+    assert {v["provenance"]["source"] for v in optimized} == {"optimizer"}
     # The estimate is an upper bound of what the run spent.
     estimate = experiment["estimate"]
     assert final["usage"]["task_calls"] <= estimate["task_calls"]
