@@ -80,56 +80,70 @@ def test_stated_formats_are_read_and_a_pair_inside_the_problem_is_not() -> None:
 
 def test_yes_no_families_follow_the_stated_words_and_ramble_without_them() -> None:
     fmt = "Answer with Yes or No."
-    assert ask(f"{NAVIGATE}\nLet's think step by step. {fmt}") == "Yes"
-    assert ask(LIARS, f"Think it through. {fmt}") == "No"
+    navigate = [r["input"] for r in rows("navigate")]
+    stated = [ask(f"{q}\nThink step by step, then answer. {fmt}") for q in navigate]
+    assert set(stated) >= {"Yes", "No"}
+    kept = sum(a in ("Yes", "No") for a in stated) / len(stated)
+    assert 0.6 <= kept < 1.0  # the format is kept most of the time (the landscape says how often)
+    assert all(a in ("Yes", "No") or "step by step" in a for a in stated)  # else it shows its work
     bare = ask(NAVIGATE)
     assert bare not in ("Yes", "No")  # hedged with both words: exact_match misses it
     assert "Yes" in bare
     assert "No" in bare
     steps_only = ask(f"{NAVIGATE}\nLet's think step by step.")
     assert steps_only.startswith("Let's think step by step.\nStep 1: Take 3 steps left: now at (-3, 0).")
-    assert steps_only.endswith("So the answer is Yes.")
+    assert steps_only.endswith(("So the answer is Yes.", "So the answer is No."))
     # The stated pair is used even when it is not the task's own: a boolean answered in Yes/No words.
-    assert ask("not ( True ) and ( True ) is\nAnswer with Yes or No.") == "No"
-    assert ask("not ( True ) and ( True ) is\nAnswer with True or False.") == "False"
+    booleans = [r["input"] for r in rows("boolean_expressions")[:40]]
+    assert {ask(f"{q}\nAnswer with Yes or No.") for q in booleans} >= {"Yes", "No"}
+    assert {ask(f"{q}\nAnswer with True or False.") for q in booleans} >= {"True", "False"}
 
 
 def test_counting_formats() -> None:
-    assert ask(f"{COUNTING}\nThink step by step. Reply with only the number.") == "8"
+    only = ask(f"{COUNTING}\nThink step by step, then give the answer. Reply with only the number.")
+    assert only in ("7", "8", "9") or only.endswith(
+        ("So the answer is 8.", "So the answer is 7.", "So the answer is 9.")
+    )
     worked = ask(f"{COUNTING}\nLet's think step by step. Give the final answer as '#### <number>'.")
-    assert worked.splitlines()[-1] == "#### 8"
+    assert worked.splitlines()[-1].startswith(("#### ", "So the answer is"))
     assert "four stoves: not musical instruments (total 3)." in worked
     rambling = ask(COUNTING)
     _, result = evaluate("numeric", [rambling], ["8"])
     assert result.mean == 0.0  # it ends with how many things the list had (10)
 
 
-def test_one_shot_slips_on_multi_step_families_but_never_on_boolean() -> None:
-    fmt = "\nAnswer with Yes or No."
+def test_one_shot_slips_more_than_worked_answers_with_a_final_answer() -> None:
+    fmt = "\nAnswer with Yes or No. Be concise."
     liars = rows("web_of_lies")
-    one_shot = [ask(r["input"] + fmt) for r in liars]
-    worked = [ask(r["input"] + "\nLet's think step by step." + fmt) for r in liars]
     references = [r["target"] for r in liars]
-    _, quick = evaluate("exact_match", one_shot, references)
-    _, careful = evaluate("exact_match", worked, references)
-    assert 0.4 <= quick.mean <= 0.7
-    assert careful.mean == 1.0
-    booleans = rows("boolean_expressions")[:60]
+    one_shot = [ask(r["input"] + fmt) for r in liars]
+    worked = [
+        ask(r["input"] + "\nLet's think step by step, then give the final answer." + fmt) for r in liars
+    ]
+
+    def accuracy(answers: list[str]) -> float:
+        """Right answers among the replies that kept the format."""
+        kept = [(a, ref) for a, ref in zip(answers, references, strict=True) if a in ("Yes", "No")]
+        return sum(a == ref for a, ref in kept) / len(kept)
+
+    assert 0.4 <= accuracy(one_shot) <= 0.8
+    assert accuracy(worked) >= accuracy(one_shot) + 0.15
+    booleans = rows("boolean_expressions")
     answers = [ask(r["input"] + "\nAnswer with True or False.") for r in booleans]
-    assert answers == [r["target"] for r in booleans]
+    right = sum(a == r["target"] for a, r in zip(answers, booleans, strict=True) if a in ("True", "False"))
+    assert 0.7 <= right / sum(a in ("True", "False") for a in answers) < 1.0  # one step: fewer slips
 
 
 def test_family_answers_are_deterministic_and_slip_with_temperature() -> None:
-    prompt = f"{NAVIGATE}\nThink step by step. Answer with Yes or No."
+    prompt = f"{NAVIGATE}\nThink step by step, then answer. Answer with Yes or No."
     assert ask(prompt, temperature=1.0) == ask(prompt, temperature=1.0)
-    hot = [
-        ask(f"{r['input']}\nThink step by step. Answer with Yes or No.", temperature=2.0)
-        for r in rows("navigate")[:80]
-    ]
-    cold = [ask(f"{r['input']}\nThink step by step. Answer with Yes or No.") for r in rows("navigate")[:80]]
-    assert all(a in ("Yes", "No") for a in hot)
-    changed = sum(a != b for a, b in zip(hot, cold, strict=True))
-    assert 20 <= changed <= 60  # about half slip at temperature 2
+    template = "{q}\nThink step by step, then answer. Answer with Yes or No."
+    hot = [ask(template.format(q=r["input"]), temperature=2.0) for r in rows("navigate")[:80]]
+    cold = [ask(template.format(q=r["input"])) for r in rows("navigate")[:80]]
+    references = [r["target"] for r in rows("navigate")[:80]]
+    right_hot = sum(a == ref for a, ref in zip(hot, references, strict=True))
+    right_cold = sum(a == ref for a, ref in zip(cold, references, strict=True))
+    assert right_hot < right_cold - 10  # about half slip at temperature 2
 
 
 def test_unsolvable_yes_no_questions_get_a_guess_in_the_stated_words() -> None:

@@ -118,7 +118,7 @@ def test_proposals_from_real_failures_beat_a_bare_baseline_and_search_matters(na
 
 
 def test_a_formatted_but_one_shot_prompt_is_told_to_reason(navigate: Dataset) -> None:
-    parent = PromptText("", "{input}\nAnswer with Yes or No.")
+    parent = PromptText("", "{input}\nAnswer with Yes or No. No preamble, nothing else.")
     outputs, found = scores(navigate, parent)
     failures = [
         Example(row, {"input": navigate.inputs[row]}, outputs[i], navigate.references[row], found[i])
@@ -140,7 +140,7 @@ def test_history_builds_on_the_best_prompt_and_random_reads_no_failures(navigate
     ctx = baseline_context(navigate, 0, 0, strategy="history")
     ctx.history = [(ctx.parent, 0.0), (best, 0.55)]
     proposal = propose(ctx)
-    assert proposal.prompt.output_prompt.startswith(best.output_prompt)
+    assert best.output_prompt in proposal.prompt.output_prompt
     blind = propose(baseline_context(navigate, 0, 1, strategy="random"))
     assert "No failures were shown" in blind.critique
     assert blind.shown_rows == []

@@ -4,7 +4,8 @@ Strategies (one per candidate slot, see `promptopt.experiments.strategies`):
 
 - reflective (GEPA-like): the parent prompt and a seeded minibatch of its failures (inputs,
   output, reference, score); the model critiques, then rewrites.
-- history (OPRO-like): the best earlier prompts with their scores; the model writes a better one.
+- history (OPRO-like): the best earlier prompts with their scores and, as OPRO's meta-prompt does,
+  a few task exemplars (inputs and reference, no model output); the model writes a better one.
 - random: the parent prompt alone, "rewrite this" (a baseline that reads no failures).
 - fewshot: no model call; demonstrations bootstrapped from train rows the parent gets right.
 
@@ -28,9 +29,10 @@ from promptopt.llm.types import CompletionRequest
 from promptopt.prompts.templates import TemplateError, placeholders
 
 # The sections of the request; promptopt.llm.sim.optimizer (the simulated optimizer) reads them.
-CURRENT, EXAMPLES, HISTORY = "current_prompt", "examples", "history"
+CURRENT, EXAMPLES, HISTORY, EXEMPLARS = "current_prompt", "examples", "history", "exemplars"
 REFLECTION_EXAMPLES = 5  # failures shown per reflective call (a minibatch, as GEPA does)
 HISTORY_ENTRIES = 8  # earlier prompts shown per history call
+HISTORY_EXEMPLARS = 3  # task examples (inputs and reference only) shown per history call, as OPRO does
 FIELD_BYTES = (1_500, 600, 200)  # each shown field is cut to these sizes in turn before dropping rows
 DEMO_FIELD_CHARS = 1_500
 MAX_REPLY_CHARS = 200_000  # a reply longer than this is not parsed at all
@@ -68,9 +70,10 @@ _TASKS = {
         "missing reasoning, a misread task, length). Then rewrite the prompt to fix them."
     ),
     "history": (
-        "Below are earlier prompts for this task with their scores on the metric {metric} (higher "
-        "is better), worst first. Write a new prompt that differs from all of them and scores higher "
-        "than the best. In the critique, say what the better prompts have in common."
+        "Below are a few examples of the task (inputs and the expected answer) and earlier prompts "
+        "for it with their scores on the metric {metric} (higher is better), worst first. Write a new "
+        "prompt that differs from all of them and scores higher than the best. In the critique, say "
+        "what the better prompts have in common."
     ),
     "random": (
         "Rewrite the current prompt so that it does the same task with different wording. "
@@ -179,7 +182,25 @@ def _prompt_line(prompt: PromptText, cap: int, score: float | None = None) -> st
     return json.dumps(shown, ensure_ascii=False)
 
 
-def _user_prompt(ctx: ProposalContext, parent_cap: int, section: str, lines: list[str]) -> str:
+def _exemplar_line(example: Example, cap: int) -> str:
+    shown = {
+        "inputs": {clip(k, 64): clip(v, cap) for k, v in example.inputs.items()},
+        "reference": None if example.reference is None else clip(example.reference, cap),
+    }
+    return json.dumps(shown, ensure_ascii=False)
+
+
+def exemplars(ctx: ProposalContext) -> list[Example]:
+    """The task examples a history slot shows: a seeded sample of the parent's rows, in row order."""
+    pool = sorted([*ctx.failures, *ctx.successes], key=lambda e: e.row)
+    if len(pool) > HISTORY_EXEMPLARS:
+        pool = sorted(_rng(ctx, "exemplars").sample(pool, HISTORY_EXEMPLARS), key=lambda e: e.row)
+    return pool
+
+
+def _user_prompt(
+    ctx: ProposalContext, parent_cap: int, section: str, lines: list[str], before: str = ""
+) -> str:
     names = ", ".join("{" + name + "}" for name in ctx.placeholders) or "(none)"
     parts = [
         _TASKS[ctx.strategy].replace("{metric}", ctx.metric),
@@ -188,6 +209,8 @@ def _user_prompt(ctx: ProposalContext, parent_cap: int, section: str, lines: lis
         "take a direction of your own.",
         f"<{CURRENT}>\n{_prompt_line(ctx.parent, parent_cap)}\n</{CURRENT}>",
     ]
+    if before:
+        parts.append(before)
     if section:
         parts.append(f"<{section}>\n" + "\n".join(lines) + f"\n</{section}>")
     parts.append("Reply with the JSON object only.")
@@ -223,18 +246,22 @@ def _assemble(ctx: ProposalContext, token_budget: int) -> tuple[str, list[int]]:
                 return user, [e.row for e in shown]
     if ctx.strategy == "history":
         entries = _history(ctx)
+        tasks = exemplars(ctx)
         while entries:
             for cap in FIELD_BYTES:
-                user = _user_prompt(ctx, parent_cap, HISTORY, [_prompt_line(p, cap, s) for p, s in entries])
+                told = [_exemplar_line(e, cap) for e in tasks]
+                before = f"<{EXEMPLARS}>\n" + "\n".join(told) + f"\n</{EXEMPLARS}>" if told else ""
+                lines = [_prompt_line(p, cap, s) for p, s in entries]
+                user = _user_prompt(ctx, parent_cap, HISTORY, lines, before)
                 if _fits(user, token_budget):
-                    return user, []
+                    return user, [e.row for e in tasks]
             entries = entries[1:]  # drop the worst first
     return _user_prompt(ctx, parent_cap, "", []), []
 
 
 def shown_rows(ctx: ProposalContext, *, token_budget: int = plan.OPTIMIZER_PROMPT_TOKENS) -> list[int]:
     """The rows `build_request` shows for this context and budget (deterministic)."""
-    if ctx.strategy != "reflective":
+    if ctx.strategy not in ("reflective", "history"):
         return []
     return _assemble(ctx, token_budget)[1]
 

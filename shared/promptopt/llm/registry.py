@@ -64,7 +64,7 @@ def _make(parsed: ModelId) -> Provider:
         from promptopt.llm.openai_compat import OpenAICompatProvider
 
         return OpenAICompatProvider(parsed.name)
-    if parsed.name == "optimizer":  # the simulated optimizer model: answers proposal requests
+    if parsed.name.split("@")[0] == "optimizer":  # the simulated optimizer model (`@<n>ms`: it waits)
         from promptopt.llm.sim.optimizer import SimOptimizer
 
         return SimOptimizer()

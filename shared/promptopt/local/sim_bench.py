@@ -3,14 +3,18 @@
     python -m promptopt.local.sim_bench [--datasets DIR] [--model sim:default]
 
 Every bundled dataset (shared/datasets/manifest.json) is run whole through the simulator under
-three prompts, and scored with the dataset's suggested metric (promptopt.evaluation):
+four prompts, and scored with the dataset's suggested metric (promptopt.evaluation):
 
 - bare: the question alone ("{input}");
 - format: the question and the task's answer-format instruction (FORMATS);
-- steps+format: the question, "Let's think step by step." and the same instruction.
+- steps+format: the question, "Let's think step by step." and the same instruction;
+- steps+final+format: "Let's think step by step, then give your final answer." and the
+  instruction (the simulator's reasoning pays off only with a marked final answer).
 
-It prints a Markdown table of mean [95% CI]. The references are read here, by the scorer only:
-the simulator gets nothing but the rendered prompt.
+It prints a Markdown table of mean [95% CI], and for the task families the simulator works out
+the best expected score its landscape allows (promptopt.llm.sim.landscape.best) and the features
+that reach it. The references are read here, by the scorer only: the simulator gets nothing but
+the rendered prompt.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptopt.evaluation import MetricResult, evaluate
+from promptopt.llm.sim import landscape as sim_landscape
 from promptopt.llm.sim.provider import SimProvider
 from promptopt.llm.types import CompletionRequest
 
@@ -38,7 +43,8 @@ FORMATS = {
     "gsm8k/test-300": NUMBER_FORMAT,
 }
 STEPS = "Let's think step by step."
-PROMPTS = ("bare", "format", "steps+format")
+STEPS_FINAL = "Let's think step by step, then give your final answer."
+PROMPTS = ("bare", "format", "steps+format", "steps+final+format")
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ def template(dataset: Dataset, prompt: str) -> str:
         return f"{question}\n{FORMATS[dataset.name]}"
     if prompt == "steps+format":
         return f"{question}\n{STEPS} {FORMATS[dataset.name]}"
+    if prompt == "steps+final+format":
+        return f"{question}\n{STEPS_FINAL} {FORMATS[dataset.name]}"
     raise ValueError(f"unknown prompt {prompt!r}; known: {', '.join(PROMPTS)}")
 
 
@@ -102,8 +110,8 @@ def table(names: Sequence[str] | None = None, root: Path = DATASETS, model: str 
         entries = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["datasets"]
         names = [e["name"] for e in entries]
     lines = [
-        f"| dataset (metric, rows) | {' | '.join(PROMPTS)} |",
-        "|---|" + "---|" * len(PROMPTS),
+        f"| dataset (metric, rows) | {' | '.join(PROMPTS)} | best reachable (features) |",
+        "|---|" + "---|" * (len(PROMPTS) + 1),
     ]
     for name in names:
         dataset = load(name, root)
@@ -111,6 +119,12 @@ def table(names: Sequence[str] | None = None, root: Path = DATASETS, model: str 
         for prompt in PROMPTS:
             result = score(dataset, template(dataset, prompt), model)
             cells.append(f"{result.mean:.3f} [{result.ci_low:.3f}, {result.ci_high:.3f}]")
+        family = name.split("/", 1)[-1]
+        if family in sim_landscape.TOPIC:
+            best = sim_landscape.best(family, model.removeprefix("sim:"), dataset.inputs, dataset.metric)
+            cells.append(f"{best.score:.3f} ({', '.join(best.features.names())})")
+        else:
+            cells.append("-")
         lines.append(f"| {name} ({dataset.metric}, {len(dataset.inputs)}) | {' | '.join(cells)} |")
     return "\n".join(lines)
 
@@ -127,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.model.startswith("sim:"):
         parser.error("--model must be a simulator (sim:<name>)")
-    print(f"Simulator {args.model} (offline rules, not a language model); prompts: {', '.join(PROMPTS)}")
+    print(f"SIMULATED: {args.model} (offline rules, not a language model); prompts: {', '.join(PROMPTS)}")
     print(f'format = the task\'s instruction (e.g. "{FORMATS["bbh/navigate"]}"); steps = "{STEPS}"\n')
     print(table(args.names or None, args.datasets, args.model))
     return 0

@@ -53,6 +53,7 @@ class Counted:
     noun: str
     listed: int
     steps: list[str]
+    text: str = ""  # the problem as matched ("I have ... How many ... do I have?")
 
 
 def _singular(word: str) -> str:
@@ -97,4 +98,4 @@ def count(problem: str) -> Counted | None:
             steps.append(f"{entry}: {quantity} (total {total}).")
         else:
             steps.append(f"{entry}: not {asked} (total {total}).")
-    return Counted(total=total, noun=asked, listed=len(entries), steps=steps)
+    return Counted(total=total, noun=asked, listed=len(entries), steps=steps, text=match.group(0))

@@ -6,18 +6,21 @@ cost while the search still has something to find. What it does:
 
 - It reads the sections of the request: `<current_prompt>` (the parent), `<examples>` (failures
   with output, reference and score) or `<history>` (earlier prompts with scores).
-- It diagnoses the failures it is shown, and only those: outputs much longer than the references,
-  or references that appear inside a longer output (the answer is buried) -> an answer-format
-  move, worded for the kind of answer the references show (yes/no, true/false, an option letter,
-  a number); short outputs that are simply wrong -> a reasoning move; long outputs -> brevity.
-- It applies general prompt-engineering moves (an answer format or final-answer delimiter,
-  step-by-step reasoning, brevity, a role, an edge-case rule, a restated task), each in several
-  phrasings. Some phrasings happen to be ones the simulated target (`promptopt.llm.sim.provider`)
-  follows and some are not, so some candidates are better than others and search matters.
+- It diagnoses the failures it is shown, and only those, against what the prompt already does:
+  rambling outputs with the answer buried -> an answer format (worded for the kind of answer the
+  references show: yes/no, true/false, an option letter, a number); rambling although a format
+  is stated -> brevity, or a cleanup when the prompt asks for detail or states two formats;
+  short but wrong answers -> reasoning, then a marked final answer, then an edge-case rule about
+  what the failing questions share (negations, liars, turns, quantities; generic otherwise).
+- Its moves come from a vocabulary of general prompt-engineering moves, each in several
+  phrasings; a few phrasings are vague (a model would not reliably follow them) and one move
+  (asking for detail) reads well but hurts exact answers, so candidates differ and search
+  matters. It never reads the target's landscape: only the request's text.
 - Exploration is seeded by a hash of the request (which names the slot's seed and index): with
   some probability it picks a move blindly instead of the diagnosed one. Same request, same answer.
-- history: it starts from the best-scored earlier prompt and adds a move it lacks (one the
-  runner-up has, if any). No failures shown (`random`): moves are picked blindly.
+- history: it starts from the best-scored earlier prompt and adds a line a runner-up has that it
+  lacks (usually), else a blind move worded for the answers the exemplars show. No failures
+  shown (`random`): moves are picked blindly, the answer kind guessed from the prompt's wording.
 - It copies the parent's output_prompt and only adds text around it (never braces), so the
   placeholders stay intact; the critique starts with "[simulated optimizer]".
 
@@ -40,11 +43,13 @@ from promptopt.llm.types import Completion, CompletionRequest, EmbeddingResult, 
 
 NAME = "optimizer"
 DIAGNOSED = 0.8  # how often the first move is the one the failures point at (else a blind pick)
-SECOND_MOVE = 0.5  # how often a second move is added
+SECOND_MOVE = 0.6  # how often a second move is added
 _LETTER = re.compile(r"^\(?[A-R]\)?$")
 _NUMBER = re.compile(r"^-?\d[\d,]*(?:\.\d+)?$")
 _WORD = re.compile(r"\w+")
 
+# Answer formats by the kind of answer the references show. A few phrasings are vague (a real
+# model would not reliably follow them), so some candidates are better than others.
 _FORMATS: dict[str, tuple[str, ...]] = {
     "yes/no": (
         "Answer with Yes or No.",
@@ -53,7 +58,6 @@ _FORMATS: dict[str, tuple[str, ...]] = {
         "Your answer must be a single word: Yes/No.",
         "Give a clear verdict, affirmative or negative.",
         "State your verdict as one of the two options.",
-        "End your reply with a line 'Final answer: <answer>'.",
     ),
     "true/false": (
         "Answer with True or False.",
@@ -61,14 +65,12 @@ _FORMATS: dict[str, tuple[str, ...]] = {
         "Respond in one word, True or False.",
         "Say whether the statement holds, as a single word.",
         "Give the truth value of the expression.",
-        "End your reply with a line 'Final answer: <answer>'.",
     ),
     "letter": (
         "Answer with the letter of the correct option, e.g. (A).",
         "Reply with just the letter of your choice.",
         "Pick one option and give only its label.",
         "Choose the best option.",
-        "End your reply with a line 'Final answer: <option>'.",
     ),
     "number": (
         "Give only the number as your answer.",
@@ -79,38 +81,106 @@ _FORMATS: dict[str, tuple[str, ...]] = {
     ),
     "text": (
         "Give the answer alone, in the same form as the expected answers.",
-        "End your reply with a line 'Final answer: <answer>'.",
         "Keep your reply to the answer itself.",
         "Use the answer format the task expects.",
     ),
+}
+# Edge-case rules by what the failing questions have in common; `generic` when nothing stands out.
+_RULES: dict[str, tuple[str, ...]] = {
+    "negations": (
+        "If the expression has several negations, apply each 'not' in turn, innermost first.",
+        "Watch out for double negatives: 'not not X' is X.",
+        "Pay attention to every 'not' in the expression.",
+    ),
+    "liars": (
+        "Remember that when someone lies, the opposite of what they say is true.",
+        "Keep track of each claim: a liar's statement is false, a truthful one is true.",
+        "If a speaker lies, flip their claim before moving on.",
+    ),
+    "turns": (
+        "When you turn around, your direction reverses; track your facing after every turn.",
+        "Pay attention to the direction you face after each turn.",
+        "If the instructions say to turn, update your orientation before the next step.",
+    ),
+    "quantities": (
+        "Make sure to count quantities: 'two cats' counts as two animals.",
+        "Pay attention to number words and to items of a different kind.",
+        "When an item comes with a number word, count every one of them.",
+    ),
+    "generic": (
+        "If the question is ambiguous, choose the most likely answer.",
+        "If you are unsure, still commit to a single answer.",
+        "Pay close attention to the exact wording of the question.",
+    ),
+}
+_TRAITS: dict[str, re.Pattern[str]] = {
+    "negations": re.compile(r"\bnot\b[^.]*\bnot\b", re.IGNORECASE),
+    "liars": re.compile(r"\blies\b", re.IGNORECASE),
+    "turns": re.compile(r"\bturn\b", re.IGNORECASE),
+    "quantities": re.compile(r"\b(?:two|three|four|five)\b", re.IGNORECASE),
 }
 _MOVES: dict[str, tuple[str, ...]] = {
     "reasoning": (
         "Let's think step by step.",
         "Think it through before you answer.",
         "Take a deep breath and work on this problem step-by-step.",
-        "Work through the problem one part at a time before answering.",
-        "Reason carefully about each part of the problem.",
-        "Break the problem down, then solve it.",
+        "Think step by step, then give your final answer.",
+        "Work through the problem one part at a time, then state the answer.",
+        "Reason carefully about each part of the problem and end with your final answer.",
+        "Consider the problem from every angle.",
     ),
-    "brevity": ("Be concise.", "Keep your answer short.", "No preamble.", "Do not add explanations."),
+    "delimiter": (
+        "After your reasoning, state the final answer.",
+        "Then give your answer.",
+        "End with your final answer.",
+        "Conclude with the answer on the last line.",
+        "Make the answer easy to find.",
+    ),
+    "brevity": (
+        "Be concise.",
+        "Keep your answer short.",
+        "No preamble.",
+        "Do not add explanations.",
+        "Skip pleasantries.",
+    ),
     "role": (
         "You are a careful expert problem solver.",
         "You are a meticulous analyst who double-checks every detail.",
         "You are a precise assistant.",
-    ),
-    "edge_case": (
-        "If the question is ambiguous, choose the most likely answer.",
-        "If you are unsure, still commit to a single answer.",
-        "Pay attention to negations and to the exact wording of the question.",
+        "Act as a logician.",
     ),
     "restate": (
         "Read the question carefully and answer exactly what it asks.",
         "Your task: solve the problem below.",
         "Solve the following task.",
     ),
+    # A move that reads well but hurts exact answers; only ever picked blindly.
+    "elaborate": (
+        "Explain your answer in detail.",
+        "Be thorough and justify every step.",
+        "Elaborate on your reasoning before answering.",
+    ),
 }
-MOVES = ("format", *_MOVES)
+MOVES = ("format", "rule", "cleanup", *_MOVES)
+BLIND = ("format", "rule", "reasoning", "delimiter", "brevity", "role", "restate", "elaborate")
+# How the optimizer recognises what a prompt already does (its own reading of the text).
+_PRESENT: dict[str, re.Pattern[str]] = {
+    "format": re.compile(
+        r"\b(?:yes|true)\b\W+(?:or|/)\W+\b(?:no|false)\b|\bletter\b|\bnumber only\b|\bonly the number\b"
+        r"|\bthe number as your answer\b|####|\bsingle word\b|\bone word\b|\blabel\b",
+        re.IGNORECASE,
+    ),
+    "reasoning": re.compile(r"step[ -]by[ -]step|\bthink|\breason|\bwork through|\bbreak", re.IGNORECASE),
+    "delimiter": re.compile(
+        r"final answer|####|\blast line\b|\bthen (?:give|answer)|\bend with", re.IGNORECASE
+    ),
+    "brevity": re.compile(
+        r"concise|\bshort\b|preamble|nothing else|no explanation|not add explanation", re.IGNORECASE
+    ),
+    "role": re.compile(r"\byou are\b|\bact as\b", re.IGNORECASE),
+    "elaborate": re.compile(r"in detail|thorough|elaborate|justify", re.IGNORECASE),
+    "restate": re.compile(r"\bread the question\b|\byour task\b|\bsolve the following\b", re.IGNORECASE),
+}
 
 
 @dataclass(frozen=True)
@@ -118,6 +188,7 @@ class _Shown:
     output: str
     reference: str | None
     score: float
+    inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -219,8 +290,11 @@ def _read(user_prompt: str) -> _Request:
             str(e.get("output", "")),
             None if e.get("reference") is None else str(e["reference"]),
             float(e.get("score", 0.0)),
+            " ".join(str(v) for v in (e.get("inputs") or {}).values())
+            if isinstance(e.get("inputs"), dict)
+            else "",
         )
-        for e in _section(user_prompt, "examples")
+        for e in [*_section(user_prompt, "examples"), *_section(user_prompt, "exemplars")]
     ]
     history = [
         (str(h.get("system_prompt", "")), str(h.get("output_prompt", "")), float(h.get("score", 0.0)))
@@ -254,16 +328,26 @@ def _kind(references: list[str]) -> str:
 @dataclass(frozen=True)
 class _Diagnosis:
     move: str | None  # the move the failures point at
+    second: str | None  # the move that usually goes with it
     kind: str
+    topic: str
     note: str
 
 
-def _diagnose(examples: list[_Shown]) -> _Diagnosis:
+def _topic(failures: list[_Shown]) -> str:
+    """What the failing questions have in common (a trait in at least 30% of them), else generic."""
+    counts = {t: sum(1 for e in failures if p.search(e.inputs)) for t, p in _TRAITS.items()}
+    top = max(counts, key=lambda t: counts[t]) if counts else "generic"
+    return top if failures and counts.get(top, 0) >= 0.3 * len(failures) else "generic"
+
+
+def _diagnose(examples: list[_Shown], present: str) -> _Diagnosis:
+    """The move the failures point at, given what the prompt already does (`present`)."""
     failures = [e for e in examples if e.reference is not None and e.score < 1.0]
     if not failures:
-        return _Diagnosis(None, "text", "no failures with references were shown")
+        return _Diagnosis(None, None, "text", "generic", "no failures with references were shown")
     references = [e.reference or "" for e in failures]
-    kind = _kind(references)
+    kind, topic = _kind(references), _topic(failures)
     buried = long = wrong = 0
     for e in failures:
         out, ref = _WORD.findall(e.output.casefold()), _WORD.findall((e.reference or "").casefold())
@@ -273,39 +357,74 @@ def _diagnose(examples: list[_Shown]) -> _Diagnosis:
                 buried += 1
         else:
             wrong += 1
-    n = len(failures)
-    example = references[0][:40]
+    n, example = len(failures), references[0][:40]
+    has = {m: _has(present, m) for m in _PRESENT}
     if buried + long >= wrong:
-        note = (
+        lead = (
             f"{long} of {n} failing outputs are much longer than the reference (e.g. {example!r}); "
-            f"in {buried} the expected answer is buried in the text. "
-            "The prompt does not state an answer format."
+            f"in {buried} the expected answer is buried in the text."
         )
-        return _Diagnosis("format", kind, note)
-    note = (
-        f"{wrong} of {n} failing outputs have the expected form but the wrong answer "
-        f"(e.g. expected {example!r}); the prompt does not ask the model to reason before answering."
+        if not has["format"]:
+            return _Diagnosis(
+                "format", "reasoning", kind, topic, f"{lead} The prompt states no answer format."
+            )
+        if has["elaborate"] or _formats_stated(present) > 1:
+            return _Diagnosis(
+                "cleanup", "brevity", kind, topic,
+                f"{lead} The prompt asks for detail or states more than one format, which pulls against it.",
+            )  # fmt: skip
+        return _Diagnosis(
+            "brevity", "role", kind, topic, f"{lead} A format is stated but not kept: ask for brevity."
+        )
+    lead = (
+        f"{wrong} of {n} failing outputs have the expected form but the wrong answer (expected {example!r});"
     )
-    return _Diagnosis("reasoning", kind, note)
+    if not has["reasoning"]:
+        return _Diagnosis(
+            "reasoning", "delimiter", kind, topic, f"{lead} the prompt does not ask to reason first."
+        )
+    if not has["delimiter"]:
+        return _Diagnosis(
+            "delimiter",
+            "rule",
+            kind,
+            topic,
+            f"{lead} the reasoning has no marked place for the final answer.",
+        )
+    return _Diagnosis(
+        "rule", "role", kind, topic,
+        f"{lead} the failing questions share a trait ({topic}) that deserves an explicit rule.",
+    )  # fmt: skip
 
 
-def _phrase(move: str, kind: str, dice: _Dice, purpose: str) -> str:
-    options = _FORMATS[kind] if move == "format" else _MOVES[move]
-    return dice.pick(options, purpose)
+def _formats_stated(text: str) -> int:
+    pairs = re.findall(r"\b(yes|true)\b\W+(?:or|/)\W+\b(?:no|false)\b", text, re.IGNORECASE)
+    return len({p.casefold() for p in pairs}) + ("letter" in text.casefold()) + ("####" in text)
+
+
+def _phrase(move: str, diagnosis: _Diagnosis, dice: _Dice, purpose: str) -> str:
+    if move == "format":
+        return dice.pick(_FORMATS[diagnosis.kind], purpose)
+    if move == "rule":
+        return dice.pick(_RULES[diagnosis.topic], purpose)
+    return dice.pick(_MOVES[move], purpose)
 
 
 def _has(text: str, move: str) -> bool:
-    options = [p for k in _FORMATS.values() for p in k] if move == "format" else list(_MOVES[move])
-    return any(p in text for p in options)
+    pattern = _PRESENT.get(move)
+    return bool(pattern and pattern.search(text))
 
 
 def _apply(system: str, output: str, moves: list[tuple[str, str]]) -> tuple[str, str]:
     """Add each (move, phrasing) around the template, which is copied unchanged.
 
-    A role goes into the system prompt, a restated task before the template, the rest after it.
+    A role goes into the system prompt, a restated task before the template, the rest after it;
+    cleanup drops the sentences that ask for detail (and, of two stated formats, the first).
     """
     for move, phrase in moves:
-        if move == "role":
+        if move == "cleanup":
+            system, output = _cleanup(system), _cleanup(output)
+        elif move == "role":
             system = f"{phrase}\n{system}".strip()
         elif move == "restate":
             output = f"{phrase}\n\n{output}"
@@ -314,28 +433,73 @@ def _apply(system: str, output: str, moves: list[tuple[str, str]]) -> tuple[str,
     return system, output
 
 
+def _cleanup(text: str) -> str:
+    """`text` without its sentences that ask for detail, and with only the last stated answer format."""
+    lines = []
+    for line in text.split("\n"):
+        if "{" in line:  # never touch a line holding a placeholder
+            lines.append(line)
+            continue
+        kept = [s for s in re.split(r"(?<=[.!?])\s+", line) if not _has(s, "elaborate")]
+        lines.append(" ".join(kept))
+    out = "\n".join(lines)
+    formats = [
+        m for m in re.finditer(r"[^.\n]*\b(?:yes|true)\b\W+(?:or|/)\W+\b(?:no|false)\b[^.\n]*\.?", out, re.I)
+    ]
+    for m in formats[:-1]:
+        if "{" not in m.group(0):
+            out = out.replace(m.group(0), "", 1)
+    return re.sub(r"\n{3,}", "\n\n", out).strip("\n") if out.strip() else text
+
+
 def _choose_moves(diagnosis: _Diagnosis | None, present: str, dice: _Dice) -> list[str]:
-    candidates = [m for m in MOVES if not _has(present, m)] or list(MOVES)
-    if diagnosis is not None and diagnosis.move in candidates and dice.unit("diagnosed") < DIAGNOSED:
+    """One or two moves: the diagnosed one (usually) and its companion, else blind picks."""
+    blind = [m for m in BLIND if m == "rule" or not _has(present, m)] or list(BLIND)
+    if diagnosis is not None and diagnosis.move is not None and dice.unit("diagnosed") < DIAGNOSED:
         first = diagnosis.move
     else:
-        first = dice.pick(candidates, "blind")
+        first = dice.pick(blind, "blind")
     moves = [first]
-    rest = [m for m in candidates if m != first]
-    if rest and dice.unit("second") < SECOND_MOVE:
-        if diagnosis is not None and first == "format" and "reasoning" in rest and dice.unit("pair") < 0.5:
-            moves.append("reasoning")  # formatted but still one-shot: the common next fix
-        else:
-            moves.append(dice.pick(rest, "second-move"))
+    if dice.unit("second") < SECOND_MOVE:
+        second = diagnosis.second if diagnosis is not None else None
+        if second is None or second == first or (second != "rule" and _has(present, second)):
+            rest = [m for m in blind if m != first]
+            second = dice.pick(rest, "second-move") if rest else None
+        if second is not None:
+            moves.append(second)
     return moves
 
 
+def _guess(found: _Request, present: str, dice: _Dice) -> _Diagnosis:
+    """No failures to read: the answer kind and rule topic from the exemplars, else a guess.
+
+    The kind comes from the references shown (exemplars), else from the prompt's wording, else
+    from the dice; the rule topic from the exemplars' inputs.
+    """
+    references = [e.reference for e in found.examples if e.reference is not None]
+    if references:
+        kind = _kind(references)
+    else:
+        text = present.casefold()
+        hints = [k for k, words in _KIND_HINTS.items() if any(w in text for w in words)]
+        kind = hints[0] if hints else dice.pick(tuple(_FORMATS), "kind")
+    return _Diagnosis(None, None, kind, _topic(list(found.examples)), "")
+
+
+_KIND_HINTS = {
+    "true/false": ("boolean", "true", "false", "expression"),
+    "yes/no": ("yes", "does ", "do you"),
+    "letter": ("option", "choice"),
+    "number": ("how many", "count", "number"),
+}
+
+
 def _rewrite(found: _Request, dice: _Dice) -> dict[str, Any]:
-    diagnosis = _diagnose(found.examples) if found.examples else None
-    kind = diagnosis.kind if diagnosis is not None else "text"
     present = f"{found.system_prompt}\n{found.output_prompt}"
+    diagnosis = _diagnose(found.examples, present) if found.examples else None
+    shown = diagnosis or _guess(found, present, dice)
     moves = _choose_moves(diagnosis, present, dice)
-    chosen = [(m, _phrase(m, kind, dice, f"phrase-{m}")) for m in moves]
+    chosen = [(m, "" if m == "cleanup" else _phrase(m, shown, dice, f"phrase-{m}")) for m in moves]
     system, output = _apply(found.system_prompt, found.output_prompt, chosen)
     lead = diagnosis.note if diagnosis is not None else "No failures were shown; rewording blindly."
     critique = f"[simulated optimizer] {lead} Changes: " + "; ".join(f"{m} ({p!r})" for m, p in chosen)
@@ -343,18 +507,30 @@ def _rewrite(found: _Request, dice: _Dice) -> dict[str, Any]:
 
 
 def _from_history(found: _Request, dice: _Dice) -> dict[str, Any]:
+    """OPRO-like: the best-scored prompt plus what the runner-up has that it lacks, else a blind move."""
     ranked = sorted(found.history, key=lambda h: -h[2])
     system, output, score = ranked[0]
     present = f"{system}\n{output}"
-    runner_up = f"{ranked[1][0]}\n{ranked[1][1]}" if len(ranked) > 1 else ""
-    borrowed = [m for m in MOVES if _has(runner_up, m) and not _has(present, m)]
-    if borrowed:
-        move = dice.pick(borrowed, "borrow")
-        phrase = next(p for p in (_FORMATS_ALL if move == "format" else _MOVES[move]) if p in runner_up)
-        note = f"the runner-up's {move} instruction added to the best prompt (score {score:.2f})"
+    lines = [
+        line
+        for s, o, sc in ranked[1:3]
+        if sc > 0
+        for line in f"{s}\n{o}".split("\n")
+        if line and "{" not in line
+    ]
+    borrowed = [line for line in lines if line not in present and not _has(line, "elaborate")]
+    guessed = _guess(found, present, dice)
+    if borrowed and dice.unit("borrow") < 0.7:
+        phrase = dice.pick(borrowed, "borrow")
+        move = next((m for m in _PRESENT if _has(phrase, m)), "restate")
+        note = f"a line of a runner-up added to the best prompt (score {score:.2f})"
     else:
-        move = _choose_moves(None, present, dice)[0]
-        phrase = _phrase(move, "text", dice, f"phrase-{move}")
+        # The exemplars show what answers look like: a prompt without a format gets one first.
+        if not _has(present, "format") and dice.unit("format-first") < 0.5:
+            move = "format"
+        else:
+            move = _choose_moves(None, present, dice)[0]
+        phrase = "" if move == "cleanup" else _phrase(move, guessed, dice, f"phrase-{move}")
         note = f"a {move} instruction added to the best prompt so far (score {score:.2f})"
     system, output = _apply(system, output, [(move, phrase)])
     return {
@@ -362,6 +538,3 @@ def _from_history(found: _Request, dice: _Dice) -> dict[str, Any]:
         "system_prompt": system,
         "output_prompt": output,
     }
-
-
-_FORMATS_ALL = tuple(p for options in _FORMATS.values() for p in options)

@@ -2,17 +2,23 @@
 
 It is not a language model. It exists so the optimizer and evaluation code can run end to end
 without network or cost, while prompt wording still changes the score: it can work out some task
-families, works multi-step problems reliably only when asked to go step by step, and follows an
-answer format only when the prompt states it. It never sees reference answers: its only input is
-the CompletionRequest. Its rules:
+families, and follows an answer format only when the prompt states it. On the task families the
+score is a landscape worth searching (`promptopt.llm.sim.landscape`, drawn per seed = the name
+after "sim:"; `sim:<seed>@<n>ms` answers the same after waiting n ms): latent prompt features
+(`promptopt.llm.sim.features`: format, final-answer delimiter, reasoning, brevity, role,
+edge-case rules, demonstrations, and the distractors verbosity and conflicting formats) decide how
+often a stated format is kept and how often the worked-out answer slips, with interactions,
+diminishing returns and a best reachable score below 1 on some tasks. It never sees reference
+answers: its only input is the CompletionRequest. Its rules:
 
 - Instructions are read from the whole prompt (system + user), casefolded
   (`promptopt.llm.sim.style`):
   * "step by step", "step-by-step" or the word "think"/"thinking" -> it works step by step
-    (every operation of a word problem, every move or claim of a task family, one per line);
-    otherwise it answers in one shot: it only manages the first operation of a word problem, and
-    a multi-step family answer (web_of_lies, navigate, object_counting) slips with probability
-    0.45 (a flipped Yes/No, a count off by one), so one-shot accuracy there is about 55%.
+    (every operation of a word problem, one per line); otherwise it answers in one shot: it only
+    manages the first operation of a word problem. On the task families the landscape's
+    reasoning feature (more phrasings) shows the steps, and how often an answer slips (a flipped
+    Yes/No, a count off by one) is the landscape's: reasoning helps fully only with a final-answer
+    delimiter.
   * "####" or "final answer" -> it ends arithmetic and counting answers with a line
     "#### <number>" (multiple-choice answers with "Final answer: (X)", Yes/No and True/False
     answers with "Final answer: <word>").
@@ -26,7 +32,10 @@ the CompletionRequest. Its rules:
   * "only the number", "just the number" (also "only the final number", "number only") -> for
     arithmetic and counting the reply is the number alone.
   * The answer-only formats (letter, word pair, number) win over showing steps: the reply is the
-    answer alone, and "step by step" still decides how reliably it was worked out.
+    answer alone, and the reasoning still decides how reliably it was worked out. On the task
+    families a stated format is kept only as often as the landscape says (brevity and
+    demonstrations help, verbosity and conflicting formats hurt); when it is not kept, the reply
+    is what it would be with no format.
   * With no format it rambles: the answer is buried mid-text and the text ends with another
     number (how many numbers it saw, or how many things a list had) or other option letters, and
     a Yes/No or True/False answer is hedged with the other word, so a last-number/last-letter
@@ -76,6 +85,7 @@ the CompletionRequest. Its rules:
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import operator
@@ -85,6 +95,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from promptopt.llm import pricing
+from promptopt.llm.sim import features as sim_features
+from promptopt.llm.sim import landscape as sim_landscape
 from promptopt.llm.sim import replies as sim_replies
 from promptopt.llm.sim import schema_fill
 from promptopt.llm.sim import semantic as sim_semantic
@@ -151,8 +163,8 @@ class SimProvider:
     """The simulator for model id `sim:<name>` (any name; it only seeds the hash)."""
 
     def __init__(self, name: str = "default") -> None:
-        self.name = name
         self.model = f"sim:{name}"
+        self.name, self.latency_s = _name_and_latency(name)
 
     def complete(self, request: CompletionRequest) -> Completion:
         """Answer deterministically by the rules in the module docstring."""
@@ -167,7 +179,7 @@ class SimProvider:
         if verdict is not None:
             text, answer = verdict, verdict
         elif solved is not None:
-            text, answer = sim_replies.family_reply(solved, style, rng.unit, request.temperature)
+            text, answer = self._family(solved, request, rng)
         elif len(options) >= 2:
             text, answer = _multiple_choice(problem, options, style, rng)
         elif style.words:
@@ -188,6 +200,8 @@ class SimProvider:
         if len(words) > request.max_tokens:
             text, finish = " ".join(words[: request.max_tokens]), "MAX_TOKENS"
         usage = Usage(len(prompt.split()), len(text.split()))
+        if self.latency_s:
+            time.sleep(self.latency_s)
         return Completion(
             text=text,
             usage=usage,
@@ -196,6 +210,20 @@ class SimProvider:
             model=self.model,
             finish_reason=finish,
         )
+
+    def _family(self, solved: sim_tasks.Solved, request: CompletionRequest, rng: _Hasher) -> tuple[str, str]:
+        """A task family's reply, as the landscape decides for this prompt and row."""
+        text, demos = sim_features.instructions(request.system_prompt, request.user_prompt)
+        features = sim_features.read_features(text, demos)
+        land = sim_landscape.landscape(solved.family, self.name)
+        prompt = f"{request.system_prompt}\x00{request.user_prompt}"
+
+        def draw(purpose: str) -> float:
+            return sim_landscape.row_draw(self.name, solved.problem, prompt, purpose)
+
+        outcome = sim_replies.decide(solved, features, land, draw, rng.unit, request.temperature)
+        style = dataclasses.replace(read_style(text), steps=features.reasoning)
+        return sim_replies.family_reply(solved, style, outcome, rng.unit)
 
     def embed(
         self,
@@ -220,6 +248,20 @@ class SimProvider:
             model=model_id,
             calls=1 if texts else 0,
         )
+
+
+_LATENCY = re.compile(r"^(?P<seed>.+?)@(?P<ms>\d{1,6})ms$")
+
+
+def _name_and_latency(name: str) -> tuple[str, float]:
+    """`name@200ms` -> ("name", 0.2): a simulator that takes 200 ms per call (benchmarks); else no wait.
+
+    Only the part before "@" seeds the answers and the landscape, so a slow twin answers the same.
+    """
+    found = _LATENCY.match(name)
+    if found is None:
+        return name, 0.0
+    return found.group("seed"), int(found.group("ms")) / 1000
 
 
 class _Hasher:

@@ -7,31 +7,55 @@ deterministic pseudo-random number in [0, 1) for the request.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from promptopt.llm.sim.features import Features
+from promptopt.llm.sim.landscape import Landscape
 from promptopt.llm.sim.style import Style
 from promptopt.llm.sim.tasks import Solved
-
-# Without "step by step" (or "think"), a multi-step family is answered in one go and slips this often.
-ONE_SHOT_SLIP = 0.45
 
 Unit = Callable[[str], float]
 
 
-def slip_chance(solved: Solved, style: Style, temperature: float) -> float:
-    """The probability that the answer is wrong (one-shot slips and temperature slips combined)."""
-    one_shot = ONE_SHOT_SLIP if solved.multi_step and not style.steps else 0.0
-    heat = min(0.5, temperature / 4) if temperature > 0 else 0.0
-    return 1 - (1 - one_shot) * (1 - heat)
+@dataclass(frozen=True)
+class Outcome:
+    """What the landscape decided for one row: whether the answer slipped and the format was kept."""
+
+    slipped: bool
+    complied: bool
 
 
-def family_reply(solved: Solved, style: Style, unit: Unit, temperature: float) -> tuple[str, str]:
+def decide(
+    solved: Solved,
+    features: Features,
+    land: Landscape,
+    draw: Callable[[str], float],
+    unit: Unit,
+    temperature: float,
+) -> Outcome:
+    """Whether this row's answer slips and whether the reply keeps a stated format.
+
+    `draw(purpose)` is the row's draw (mostly the row's own, see promptopt.llm.sim.landscape);
+    `unit(purpose)` the request's own, for temperature slips.
+    """
+    correct = land.correct_chance(features, land.edge(solved.problem))
+    slipped = draw("correct") >= correct
+    if temperature > 0 and unit("family-heat") < min(0.5, temperature / 4):
+        slipped = True
+    complied = draw("comply") < land.comply_chance(features)
+    return Outcome(slipped=slipped, complied=complied)
+
+
+def family_reply(solved: Solved, style: Style, outcome: Outcome, unit: Unit) -> tuple[str, str]:
     """The reply text and the bare answer for a worked-out family problem."""
     value = solved.value
-    if unit("family-slip") < slip_chance(solved, style, temperature):
+    if outcome.slipped:
         if isinstance(value, bool):
             value = not value
         else:
             value = value + 1 if value == 0 or unit("family-delta") < 0.5 else value - 1
+    if not outcome.complied:
+        style = Style(steps=style.steps)  # the stated format is not kept: as if none were stated
     if isinstance(value, bool):
         return _truth_reply(solved, value, style)
     return _count_reply(solved, value, style)

@@ -34,6 +34,7 @@ class Solved:
     multi_step: bool
     noun: str = ""  # what is counted (object_counting)
     listed: int = 0  # how many entries the list had (object_counting)
+    problem: str = ""  # the question text it was worked out from (no instructions around it)
 
     @property
     def is_count(self) -> bool:
@@ -73,7 +74,9 @@ def _boolean(problem: str) -> Solved | None:
     value = _reduce(tokens, steps)
     if value is None:
         return None
-    return Solved("boolean_expressions", value, tuple(steps), multi_step=False)
+    return Solved(
+        "boolean_expressions", value, tuple(steps), multi_step=False, problem=match.group(0).strip()
+    )
 
 
 def _reduce(tokens: list[str], steps: list[str]) -> bool | None:
@@ -150,7 +153,9 @@ def _web_of_lies(problem: str) -> Solved | None:
     asked = question.group(1)
     if asked not in truthful:
         return None
-    return Solved("web_of_lies", truthful[asked], tuple(steps), multi_step=True)
+    starts = [m.start() for m in _LIAR_BASE.finditer(problem)] + list(claims)
+    text = problem[min(starts) : question.end()]
+    return Solved("web_of_lies", truthful[asked], tuple(steps), multi_step=True, problem=text)
 
 
 _TURNS: dict[str, Callable[[int, int], tuple[int, int]]] = {
@@ -161,12 +166,15 @@ _TURNS: dict[str, Callable[[int, int], tuple[int, int]]] = {
 
 
 def _navigate(problem: str) -> Solved | None:
-    if _NAV_QUESTION.search(problem) is None:
+    question = _NAV_QUESTION.search(problem)
+    if question is None:
         return None
     x = y = 0
     dx, dy = 0, 1  # facing "forward" (north)
     steps: list[str] = []
+    begin, end = question.start(), question.end()
     for move in _NAV_MOVE.finditer(problem):
+        begin, end = min(begin, move.start()), max(end, move.end())
         count, direction, turn, _fixed = move.groups()
         if turn:
             dx, dy = _TURNS[turn.lower()](dx, dy)
@@ -182,7 +190,7 @@ def _navigate(problem: str) -> Solved | None:
         return None
     back = x == 0 and y == 0
     steps.append(f"End at ({x}, {y}): {'back at' if back else 'not at'} the start.")
-    return Solved("navigate", back, tuple(steps), multi_step=True)
+    return Solved("navigate", back, tuple(steps), multi_step=True, problem=problem[begin:end])
 
 
 def _object_counting(problem: str) -> Solved | None:
@@ -196,6 +204,7 @@ def _object_counting(problem: str) -> Solved | None:
         multi_step=True,
         noun=counted.noun,
         listed=counted.listed,
+        problem=counted.text,
     )
 
 

@@ -1,0 +1,180 @@
+"""The durable path of scripts/bench/optimizer: runs through the engine on the emulators (SIMULATED models).
+
+One experiment per task (first task, first seed by default) runs end to end in this process: the
+functions are the real apps (as the integration tests load them), Firestore, Pub/Sub, Storage and
+Cloud Tasks are the emulators, and a pump plays Cloud Tasks and Pub/Sub push (as
+tests/integration/experiments/runs_support.Pump does). Two pumps are timed:
+
+- serial: one chunk task at a time, as the local Tasks emulator dispatches (one per queue);
+- parallel: every waiting chunk task of a round at once (as Cloud Tasks dispatches in production).
+
+The models are `sim:s<seed>@<ms>ms` and `sim:optimizer@<ms>ms`: the simulator, waiting <ms> per
+call. The same plan is then rebuilt in process (promptopt.local.sim_search over the run's own
+ingested splits, same settings and seed), checked against the durable run (task calls, optimizer
+calls, best prompt), and replayed with 32 threads and with every call of a step at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+PROJECT = "promptopt-bench"
+
+
+def durable(tasks: list[str], seeds: list[int], latency_ms: int) -> None:
+    """Print the durable-vs-in-process wall-time table (starts and stops the emulators)."""
+    from _pytest.monkeypatch import MonkeyPatch
+
+    from promptopt import clients, config
+    from promptopt.local.emulators import ALL_EMULATORS, Emulators
+
+    logging.disable(logging.INFO)  # the functions' structured logs would drown the table
+    print(
+        "\n## Durable runs through the engine on the emulators, "
+        f"{latency_ms} ms per model call (SIMULATED models)\n"
+    )
+    with Emulators(which=ALL_EMULATORS, project=PROJECT, queues=("inference",)) as emulators:
+        os.environ.update(emulators.env)
+        os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
+        config.reset()
+        clients.reset()
+        patch = MonkeyPatch()
+        try:
+            print(
+                "| task, seed | pump | wall s | in chunk tasks s | in messages (steps, optimizer) s | "
+                "rounds | task calls | same plan in process | in-process 32 threads s | "
+                "in-process natural s | critical-path ideal s |"
+            )
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
+            for task in tasks:
+                for seed in seeds:
+                    for parallel in (False, True):
+                        _one(task, seed, latency_ms, parallel, patch)
+        finally:
+            patch.undo()
+
+
+def _one(name: str, seed: int, latency_ms: int, parallel: bool, patch: Any) -> None:
+    import optimizer as bench
+    from bench_optimizer_support import ConcurrentPump
+
+    from promptopt import clients, config
+    from promptopt.cli.datasets.bundled import bundled
+    from promptopt.config import settings
+    from promptopt.experiments import paths
+    from promptopt.experiments.models import OptimizerSettings
+    from promptopt.experiments.proposals import PromptText
+    from promptopt.experiments.rows import MAX_SPLIT_ROWS, split_rows
+    from promptopt.llm import registry
+    from promptopt.local.sim_search import SearchConfig, Task, search
+    from tests.conftest import Api
+    from tests.integration.datasets.conftest import Ingest
+    from tests.integration.experiments.runs_support import configure, make_infra
+    from tests.support import new_tenant
+
+    api, tenant = Api(), new_tenant()
+    bucket = clients.storage_client().bucket(settings().datasets_bucket)
+    if not bucket.exists():
+        bucket.create()
+    infra = make_infra()
+    configure(infra, patch)
+    config.reset()
+    registry.reset()
+    entry = bundled(name)
+    body = {
+        "name": name,
+        "format": entry["format"],
+        "mapping": entry["mapping"],
+        "content": Path(entry["path"]).read_text(encoding="utf-8"),
+    }
+    created = api.call("datasets_create", "POST", "/api/v1/datasets", tenant=tenant, role="editor", json=body)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    dataset = created.get_json()
+    assert Ingest().deliver(dataset["version"]["source"].split("/", 3)[3]) == 200
+    dataset_id = dataset["dataset"]["dataset_id"]
+    prompt = api.call(
+        "prompts_create",
+        "POST",
+        "/api/v1/prompts",
+        tenant=tenant,
+        role="editor",
+        json={"output_prompt": "{input}"},
+    )
+    assert prompt.status_code == 201, prompt.get_data(as_text=True)
+    target, optimizer = f"sim:s{seed}@{latency_ms}ms", f"sim:optimizer@{latency_ms}ms"
+    experiment = api.call(
+        "experiments_create", "POST", "/api/v1/experiments", tenant=tenant, role="editor",
+        json={
+            "name": f"bench {name}",
+            "prompt": {"prompt_id": prompt.get_json()["prompt_id"]},
+            "dataset": {"dataset_id": dataset_id},
+            "metric": {"name": entry.get("suggested_metric", "exact_match")},
+            "target_model": target,
+            "optimizer_model": optimizer,
+            "optimizer": {"seed": seed},
+        },
+    )  # fmt: skip
+    assert experiment.status_code == 201, experiment.get_data(as_text=True)
+    eid = experiment.get_json()["experiment_id"]
+    pump = ConcurrentPump(api=api, infra=infra, parallel=parallel)
+    started = time.perf_counter()
+    run = api.call(
+        "experiments_start", "POST", f"/api/v1/experiments/{eid}/start", tenant=tenant, role="editor"
+    )
+    assert run.status_code == 202, run.get_data(as_text=True)
+    run_id = run.get_json()["run_id"]
+    rounds = pump.settle(max_rounds=500)
+    wall = time.perf_counter() - started
+    stored = paths.run_ref(tenant, eid, run_id).get().to_dict() or {}
+    assert stored.get("status") in ("completed", "budget_exhausted"), stored.get("reason")
+    usage = stored.get("usage") or {}
+    # The same plan in process: the run's own splits, settings and seed, models without the wait.
+    cfg = stored["config"]
+    rows = {
+        s: split_rows(tenant, cfg["dataset_id"], cfg["dataset_version"], s, MAX_SPLIT_ROWS)
+        for s in ("train", "validation", "test")
+    }
+    task = Task(
+        name,
+        name.split("/")[1],
+        "input",
+        cfg["metric"]["name"],
+        rows["train"],
+        rows["validation"],
+        rows["test"],
+    )
+    mirror = search(
+        task,
+        PromptText("", "{input}"),
+        SearchConfig(settings=OptimizerSettings(seed=seed), target_model=f"sim:s{seed}"),
+        seed=seed,
+    )
+    best_doc = paths.candidates(paths.run_ref(tenant, eid, run_id)).document(
+        stored.get("best_candidate") or "c000_00"
+    )
+    best = best_doc.get().to_dict() or {}
+    # Same candidates and best prompt; task calls may differ by a few when concurrent chunks of
+    # two jobs miss the cache for the same (prompt, row) at once.
+    same = (
+        int(usage.get("optimizer_calls", -1)) == mirror.optimizer_calls
+        and best.get("output_prompt") == mirror.best.output_prompt
+    )
+    threads32 = bench.replay(mirror.steps, target, optimizer, 32)
+    natural = bench.replay(mirror.steps, target, optimizer, None)
+    ideal = bench.critical_path(mirror.steps, latency_ms / 1000)
+    print(
+        f"| {task.family}, {seed} | "
+        f"{'parallel' if parallel else 'serial (as the Tasks emulator)'} | {wall:.1f} | "
+        f"{pump.task_s:.1f} | {pump.message_s:.1f} | {rounds} | "
+        f"{usage.get('task_calls')} (+{usage.get('cache_hits', 0)} cached) | "
+        f"{'yes' if same else 'no'} ({mirror.task_calls} task calls) | "
+        f"{threads32:.1f} | {natural:.1f} | {ideal:.1f} |",
+        flush=True,
+    )
