@@ -254,3 +254,17 @@ class ResultsQuery(PageQuery):
     """GET /api/v1/inference/batch/{job_id}/results."""
 
     status: RowStatus | None = Field(None, description="only rows with this status")
+
+
+class BatchListQuery(PageQuery):
+    """GET /api/v1/inference/batch: a tenant's jobs, newest first."""
+
+    status: JobStatus | None = None
+    kind: JobKind | None = None
+    prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, description="only jobs of this stored prompt"
+    )
+
+
+class BatchJobPage(Page[BatchJob]):
+    """One page of jobs, newest first."""

@@ -79,6 +79,38 @@ variable "firestore_indexes" {
         { field_path = "dataset_id", order = "DESCENDING" },
       ]
     }
+    # GET /inference/batch: newest first, each filter an equality merged with these (index merging).
+    batch_jobs_by_created = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
+    batch_jobs_by_status = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
+    batch_jobs_by_kind = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "kind", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
+    batch_jobs_by_prompt = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "prompt.prompt_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
     prompts_by_label = {
       collection = "prompts"
       fields = [
