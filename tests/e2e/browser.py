@@ -89,9 +89,13 @@ def watch(page: Any) -> Watched:
     return watched
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Closed with its module: Playwright's sync API runs an event loop on this thread while it is
+    open, and later tests that start their own loop (asyncio.run) must not find it running.
+    """
     executable = require_chromium()
     from playwright.sync_api import sync_playwright
 

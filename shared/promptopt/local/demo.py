@@ -13,6 +13,8 @@ how a prompt steers its rules (promptopt.llm.sim.provider), not a language model
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import logging
 import os
@@ -210,8 +212,23 @@ def evaluation_walkthrough(demo: Demo, prompt_id: str) -> None:
     )
 
 
-def main() -> int:
-    """Entry point of scripts/demo."""
+def _wait_for_interrupt(stack: Stack) -> None:
+    """`--keep-up`: leave the stack running for the dashboard until Ctrl-C."""
+    print(
+        f"\nthe stack stays up: open {stack.dashboard_url} and sign in as tenant demo "
+        "(any role) to see what the demo made. Ctrl-C stops it.",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of scripts/demo (`--keep-up` leaves the stack running for the dashboard)."""
+    parser = argparse.ArgumentParser(prog="scripts/demo", description="The main job, on a local stack.")
+    parser.add_argument("--keep-up", action="store_true", help="leave the stack up afterwards (Ctrl-C stops)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from promptopt.local.dev_issuer import mint_token
 
@@ -221,11 +238,14 @@ def main() -> int:
         print("starting the local stack (emulators, functions, gateway)...", flush=True)
         with Stack(StackConfig.ephemeral()) as stack:
             print(f"stack ready in {time.perf_counter() - started:.1f}s; gateway at {stack.gateway_url}")
+            print(f"dashboard at {stack.dashboard_url} (local dev sign-in: tenant demo)")
             token = mint_token(tenant="demo", role="editor", subject="demo-user", issuer_dir=Path(issuer_dir))
             demo = Demo(stack.gateway_url, token)
             demo.run("health")
             prompt_id = walkthrough(demo, Path(issuer_dir))
             evaluation_walkthrough(demo, prompt_id)
+            if args.keep_up:
+                _wait_for_interrupt(stack)
         print(f"\nstack stopped. demo complete in {time.perf_counter() - started:.1f}s.")
     return 0
 

@@ -217,6 +217,8 @@ def _operation(fn: FunctionSpec, schemas: _Schemas) -> dict[str, Any]:
     trigger = fn.http
     tag = trigger.path.removeprefix(API_PREFIX).lstrip("/").split("/", 1)[0]
     responses: dict[str, Any] = {str(trigger.success_status): _success_response(trigger, schemas)}
+    if trigger.method == "GET":  # conditional reads: the ETag sent back in If-None-Match
+        responses["304"] = {"description": "Not modified: If-None-Match names the current ETag"}
     for status in _error_statuses(fn):
         responses[str(status)] = {
             "description": _STATUS_TEXT.get(status, "Error"),

@@ -204,3 +204,9 @@ variable "firestore_index_exemptions" {
     { collection = "experiments", field = "estimate" },
   ]
 }
+
+variable "dashboard_origins" {
+  description = "Origins (https://host) of the web UI, allowed to PUT dataset files to signed URLs."
+  type        = list(string)
+  default     = []
+}

@@ -96,6 +96,7 @@ export function navigate(path) {
 }
 
 window.addEventListener("hashchange", route);
+window.addEventListener("promptopt:error", (event) => showError(event.detail));
 window.addEventListener("unhandledrejection", (event) => {
   showError(event.reason);
   event.preventDefault();

@@ -49,7 +49,7 @@ export function scoreChart(canvas, metrics) {
       datasets: [
         { type: "bar", label: "95% CI of the best so far", data: ci, backgroundColor: "rgba(31,78,121,0.18)", borderColor: "rgba(31,78,121,0.6)", borderWidth: 1, barPercentage: 0.25, order: 3 },
         { type: "line", label: "best so far", data: bestSoFar, borderColor: "#1f4e79", backgroundColor: "#1f4e79", pointRadius: bestSoFar.map((_, i) => (i === bestIndex ? 8 : 3)), pointStyle: bestSoFar.map((_, i) => (i === bestIndex ? "star" : "circle")), order: 1 },
-        { type: "scatter", label: "candidates (validation)", data: points, backgroundColor: points.map((p) => (p.accepted ? "#2e7d32" : "#b0b7c3")), pointRadius: 4, order: 2 },
+        { type: "line", showLine: false, label: "candidates (validation)", data: points, backgroundColor: points.map((p) => (p.accepted ? "#2e7d32" : "#8a94a3")), borderColor: "#2e7d32", pointRadius: 4, order: 2 },
         { type: "line", label: "baseline", data: labels.map(() => base), borderColor: "#c0392b", borderDash: [6, 4], pointRadius: 0, order: 4 },
       ],
     },

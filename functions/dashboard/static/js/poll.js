@@ -16,8 +16,9 @@ export function poll(tick, { fastMs = VISIBLE_MS } = {}) {
     let changed = false;
     try {
       changed = await tick();
-    } catch {
-      changed = false; // the page shows the error; keep trying, slower
+    } catch (error) {
+      changed = false; // said in words by the page; keep trying, slower
+      window.dispatchEvent(new CustomEvent("promptopt:error", { detail: error }));
     }
     if (stopped || changed === "done") return;
     delay = changed ? fastMs : Math.min(MAX_MS, Math.round(delay * 1.5));

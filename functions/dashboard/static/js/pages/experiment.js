@@ -30,7 +30,7 @@ function candidatesTable(metrics) {
       { label: "Parent", value: (c) => c.parent || "–" },
       { label: "Rung scores", value: (c) => (c.rung_scores.length ? c.rung_scores.map((s) => fmtNumber(s, 2)).join(" → ") : "–") },
       { label: "Validation (95% CI)", value: (c) => fmtCI(c.validation) },
-      { label: "Verdict", value: (c) => h("span", { class: c.accepted ? "ok" : "muted" }, c.accepted ? `accepted${c.verdict && c.verdict !== "accepted" ? ` (${c.verdict})` : ""}` : c.verdict || "not accepted") },
+      { label: "Verdict", value: (c) => h("span", { class: c.accepted ? "ok" : "muted" }, c.accepted && !/^accepted/.test(c.verdict) ? `accepted${c.verdict ? ` (${c.verdict})` : ""}` : c.verdict || (c.accepted ? "accepted" : "not accepted")) },
     ],
     rows,
     { empty: "No candidates yet: the baseline is being evaluated." },
@@ -82,7 +82,7 @@ export async function experimentPage(view, { args, params, showError }) {
     h("section", { class: "card" }, h("h2", {}, "Run events"), events),
   );
 
-  const samples = [];
+  const samples = []; // what the run had spent at each change seen (and at its start)
   let watchRun = () => {};
   let diffKey = "";
 
@@ -167,11 +167,13 @@ export async function experimentPage(view, { args, params, showError }) {
     const metrics = { ...metricsResult.body, metric: experiment.metric.name };
     const changed = force || runResult.changed || metricsResult.changed;
     if (changed) {
+      if (!samples.length) samples.push({ label: new Date(run.created_at).toLocaleTimeString(), calls: 0, tokens: 0, cost: 0 });
       const last = samples[samples.length - 1];
       const tokens = run.usage.input_tokens + run.usage.output_tokens;
       const calls = run.usage.task_calls + run.usage.optimizer_calls;
       if (!last || last.calls !== calls || last.cost !== run.usage.cost_usd) {
-        samples.push({ label: new Date().toLocaleTimeString(), calls, tokens, cost: run.usage.cost_usd });
+        const at = run.finished_at ? new Date(run.finished_at) : new Date();
+        samples.push({ label: at.toLocaleTimeString(), calls, tokens, cost: run.usage.cost_usd });
       }
       drawHead(run);
       drawProgress(run);
@@ -182,7 +184,8 @@ export async function experimentPage(view, { args, params, showError }) {
       replace(events, table([{ label: "When", value: (e) => fmtTime(e.at) }, { label: "Kind", value: (e) => e.kind }, { label: "What happened", value: (e) => e.message }], [...run.events].reverse(), { empty: "No events yet." }));
       await drawDiff(metrics);
     }
-    if (!ACTIVE.includes(run.status)) return "done";
+    // The run and its metrics are two reads: stop only once both tell the run is over.
+    if (!ACTIVE.includes(run.status) && !ACTIVE.includes(metrics.status)) return "done";
     return changed;
   };
   let handle = null;
