@@ -26,7 +26,13 @@ locals {
 
   labels = merge(var.labels, { app = "promptopt", environment = var.environment })
 
-  jwt_issuer    = coalesce(var.jwt_issuer, "https://securetoken.google.com/${var.project_id}")
+  jwt_issuer = coalesce(var.jwt_issuer, "https://securetoken.google.com/${var.project_id}")
+
+  firebase_web_config = var.firebase_web_app ? {
+    apiKey     = data.google_firebase_web_app_config.web_ui[0].api_key
+    authDomain = data.google_firebase_web_app_config.web_ui[0].auth_domain
+    projectId  = var.project_id
+  } : null
   jwt_audiences = coalesce(var.jwt_audiences, var.project_id)
 
   # What every function is told about its environment (read by promptopt.config as PROMPTOPT_*;
@@ -43,6 +49,8 @@ locals {
     PROMPTOPT_TASKS_SERVICE_ACCOUNT = module.identities.tasks_email
     PROMPTOPT_LOG_LEVEL             = var.log_level
     PROMPTOPT_DEFAULT_MODEL         = var.default_model
+    # The web UI's sign-in (public web configuration of the Firebase app, not a secret).
+    PROMPTOPT_FIREBASE_WEB_CONFIG = jsonencode(local.firebase_web_config)
     # The chunk handler writes terminal records on what the queue makes the last attempt.
     PROMPTOPT_BATCH_MAX_ATTEMPTS = tostring(coalesce(try(var.queues.inference.max_attempts, null), 10))
     LOG_EXECUTION_ID             = "true"
@@ -106,6 +114,7 @@ module "data" {
   firestore_location        = var.firestore_location
   firestore_pitr            = var.firestore_pitr
   noncurrent_retention_days = var.noncurrent_retention_days
+  dashboard_origins         = var.dashboard_origins
 
   depends_on = [module.services]
 }
@@ -211,4 +220,25 @@ module "gateway" {
   jwt_audiences           = local.jwt_audiences
 
   depends_on = [module.services]
+}
+
+# The web UI signs users in with Firebase Authentication; its JS SDK needs this web app's
+# public configuration, handed to the web UI function as PROMPTOPT_FIREBASE_WEB_CONFIG.
+resource "google_firebase_web_app" "web_ui" {
+  provider = google-beta
+  count    = var.firebase_web_app ? 1 : 0
+
+  project         = var.project_id
+  display_name    = "promptopt web UI (${var.environment})"
+  deletion_policy = "DELETE"
+
+  depends_on = [module.services]
+}
+
+data "google_firebase_web_app_config" "web_ui" {
+  provider = google-beta
+  count    = var.firebase_web_app ? 1 : 0
+
+  project    = var.project_id
+  web_app_id = google_firebase_web_app.web_ui[0].app_id
 }

@@ -69,3 +69,16 @@ output "service_accounts" {
     build       = module.identities.build_email
   }
 }
+
+output "dashboard_url" {
+  description = "The web UI: the route of the function serving a wildcard path (GET /<prefix>/{path=**}), on the gateway."
+  value = one([
+    for f in local.bundled_manifests : "${module.gateway.url}${trimsuffix(f.trigger.path, "{path=**}")}"
+    if try(f.trigger.type == "http" && endswith(f.trigger.path, "{path=**}"), false)
+  ])
+}
+
+output "firebase_web_config" {
+  description = "The Firebase web app configuration the web UI signs in with (public values)."
+  value       = local.firebase_web_config
+}

@@ -146,3 +146,15 @@ variable "iam_propagation_wait" {
   type        = string
   default     = "60s"
 }
+
+variable "dashboard_origins" {
+  description = "Origins the web UI is served from (the gateway's https://<host>, a custom domain); the datasets bucket allows browser uploads from them. The gateway's host is known after the first apply (output gateway_url)."
+  type        = list(string)
+  default     = []
+}
+
+variable "firebase_web_app" {
+  description = "Register a Firebase web app whose configuration the web UI signs in with (the project must have Firebase enabled). Off: the web UI shows sign-in as unavailable."
+  type        = bool
+  default     = true
+}

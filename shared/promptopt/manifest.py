@@ -20,7 +20,10 @@ from promptopt.auth import Role
 MANIFEST_FILE = "function.yaml"
 BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
-_PATH_PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+# `{name}` matches one path segment; `{name=**}` (API Gateway's double wildcard) any rest of the path.
+_PATH_PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)(=\*\*)?\}")
+# Everything routed is under /api/, except the web dashboard's pages and assets.
+_ROUTED_PREFIXES = ("/api/", "/dashboard/")
 
 
 class _Strict(BaseModel):
@@ -50,20 +53,23 @@ class HttpTrigger(_Strict):
     @field_validator("path")
     @classmethod
     def _path_shape(cls, value: str) -> str:
-        if not value.startswith("/api/") or value.endswith("/"):
-            raise ValueError("paths start with /api/ and have no trailing slash")
+        if not value.startswith(_ROUTED_PREFIXES) or value.endswith("/"):
+            raise ValueError("paths start with /api/ (or /dashboard/) and have no trailing slash")
+        if "=**}" in value and not value.endswith("=**}"):
+            raise ValueError("a {name=**} wildcard can only end a path")
         return value
 
     @property
     def path_params(self) -> list[str]:
         """Names of the `{placeholders}` in the path, in order."""
-        return _PATH_PARAM_RE.findall(self.path)
+        return [name for name, _ in _PATH_PARAM_RE.findall(self.path)]
 
     @functools.cached_property
     def path_regex(self) -> re.Pattern[str]:
         """A regex matching concrete paths of this route, capturing each parameter."""
         pattern = _PATH_PARAM_RE.sub(
-            lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}")
+            lambda m: f"(?P<{m.group(1)}>{'.*' if m.group(2) else '[^/]+'})",
+            re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}").replace(r"\*", "*"),
         )
         return re.compile(f"^{pattern}$")
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from promptopt.local.stack import Stack, StackConfig
+from tests.e2e.browser import browser  # noqa: F401 - the dashboard tests' headless Chromium
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,8 @@ def test_every_http_function_has_exactly_one_operation(spec: dict[str, Any]) -> 
             [{openapi.SECURITY_NAME: []}] if fn.auth.mode == "user" else []
         )
         assert op["security"] == expected_security, fn.name
-        assert op["tags"] == [fn.http.path.split("/")[3]]
+        parts = fn.http.path.split("/")
+        assert op["tags"] == [parts[3] if parts[1] == "api" else parts[1]]  # /api/v1/<tag>, /dashboard
         backend = op["x-google-backend"]
         assert backend["address"] == backend["jwt_audience"] == f"${{backends.{fn.name}}}"
         assert backend["path_translation"] == "APPEND_PATH_TO_ADDRESS"

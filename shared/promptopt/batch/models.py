@@ -259,3 +259,17 @@ class JobScores(ResponseModel):
     source: SourceInfo = Field(description="the pinned rows: jobs with the same source pair row by row")
     partial: bool = Field(description="true when the job stopped before every row ran")
     metrics: list[MetricRowScores]
+
+
+class BatchListQuery(PageQuery):
+    """GET /api/v1/inference/batch: a tenant's jobs, newest first."""
+
+    status: JobStatus | None = None
+    kind: JobKind | None = None
+    prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, description="only jobs of this stored prompt"
+    )
+
+
+class BatchJobPage(Page[BatchJob]):
+    """One page of jobs, newest first."""

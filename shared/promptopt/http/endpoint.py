@@ -7,6 +7,7 @@ the handler and turns every error into a problem+json response.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -150,6 +151,23 @@ def _render(reply: Reply) -> tuple[str, int, dict[str, str]]:
     return body, reply.status, reply.headers
 
 
+def _conditional(request: flask.Request, body: str, status: int, headers: dict[str, str]) -> flask.Response:
+    """A GET's 200 with a weak ETag of its body, or 304 when If-None-Match names it.
+
+    Pollers (the dashboard, `--wait` loops) send the ETag back and get an empty 304 while nothing
+    changed. A handler's own ETag (a prompt version's "vN") is left alone and not matched here.
+    """
+    if request.method != "GET" or status != 200 or not body or "ETag" in headers:
+        return _response(body, status, headers)
+    etag = 'W/"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    wanted = {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}
+    if etag in wanted or etag.removeprefix("W/") in wanted:
+        response = _response("", 304, headers)
+        response.headers["ETag"] = etag
+        return response
+    return _response(body, status, {**headers, "ETag": etag})
+
+
 def _response(body: str, status: int, headers: dict[str, str]) -> flask.Response:
     response = flask.Response(body, status=status, headers=headers)
     if body:
@@ -165,7 +183,7 @@ def _run(call: Call, handler: Callable[[Call], Reply]) -> flask.Response:
     # (same body, same answer) needs no record, nor the Firestore client that keeping one costs.
     honoured = IDEMPOTENCY_HEADER in call.spec.http.headers
     if request.method != "POST" or key is None or call.principal is None or not honoured:
-        return _response(*_render(handler(call)))
+        return _conditional(request, *_render(handler(call)))
     from promptopt.http import idempotency  # only POSTs with a key pay for the Firestore import
 
     outcome = idempotency.begin(

@@ -291,7 +291,8 @@ def optimization_walkthrough(demo: Demo) -> None:
 
 def _keep(stack: Stack, token: str) -> None:
     print(
-        f"\nthe stack stays up (--keep); Ctrl-C stops it. In another shell:\n"
+        f"\nthe stack stays up (--keep); Ctrl-C stops it. Open {stack.dashboard_url} and sign in as "
+        "tenant demo to see what the demo made, or in another shell:\n"
         f"  export PROMPTOPT_API_URL={stack.gateway_url}\n  export PROMPTOPT_TOKEN={token}\n"
         "  .venv/bin/promptopt experiments list",
         flush=True,
@@ -307,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of scripts/demo."""
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--keep", action="store_true", help="leave the stack running at the end (Ctrl-C stops it)"
+        "--keep",
+        "--keep-up",
+        action="store_true",
+        help="leave the stack running at the end, for the dashboard and the CLI (Ctrl-C stops it)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -319,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         print("starting the local stack (emulators, functions, gateway)...", flush=True)
         with Stack(StackConfig.ephemeral(tick_interval_s=TICK_INTERVAL_S)) as stack:
             print(f"stack ready in {time.perf_counter() - started:.1f}s; gateway at {stack.gateway_url}")
+            print(f"dashboard at {stack.dashboard_url} (local dev sign-in: tenant demo)")
             token = mint_token(tenant="demo", role="editor", subject="demo-user", issuer_dir=Path(issuer_dir))
             demo = Demo(stack.gateway_url, token)
             demo.run("health")

@@ -253,8 +253,15 @@ def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Ro
                 log.warning("no backend for %s; its route answers 502", name)
         regex = None
         if _PARAM_RE.search(template):
-            parts = _PARAM_RE.split(template)
-            regex = re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")
+            # `{name}` is one segment; `{name=**}` (API Gateway's double wildcard) the rest of the path.
+            pieces, at = [], 0
+            for found in _PARAM_RE.finditer(template):
+                pieces += [
+                    re.escape(template[at : found.start()]),
+                    ".*" if "=**" in found.group() else "[^/]+",
+                ]
+                at = found.end()
+            regex = re.compile("^" + "".join(pieces) + re.escape(template[at:]) + "$")
         routes.append(Route(template=template, regex=regex, operations=operations))
     return routes
 
@@ -562,6 +569,8 @@ def create_app(
     jwks: Mapping[str, Any],
     issuer: str,
     audiences: list[str],
+    *,
+    dev_sign_in: bool = False,
 ) -> web.Application:
     """The gateway as an aiohttp application.
 
@@ -572,12 +581,17 @@ def create_app(
         jwks: the issuer's key set (`{"keys": [...]}`).
         issuer: the required `iss`.
         audiences: accepted `aud` values (any one suffices).
+        dev_sign_in: serve `POST /_dev/sign-in` (the dashboard's local sign-in, dev issuer tokens).
     """
     gateway = _Gateway(Router(_operations(spec, backends)), TokenVerifier(jwks, issuer, audiences), jwks)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[_STATE] = gateway
     app.on_startup.append(gateway.start)
     app.on_cleanup.append(gateway.stop)
+    if dev_sign_in:  # local only: the deployed gateway has no such route
+        from promptopt.local import dev_sign_in as sign_in
+
+        app.router.add_post(sign_in.PATH, sign_in.handler())
     app.router.add_route("*", "/{tail:.*}", gateway.handle)
     return app
 
@@ -635,6 +649,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--audience", action="append", default=None, help="accepted aud, repeatable (default: dev issuer's)"
     )
+    parser.add_argument(
+        "--dev-sign-in", action="store_true", help="serve POST /_dev/sign-in (dev issuer tokens)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -645,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         jwks,
         args.issuer or dev_issuer.issuer_url(),
         args.audience or [dev_issuer.audience()],
+        dev_sign_in=args.dev_sign_in,
     )
     try:  # uvloop, where installed, trims the per-request overhead (optional)
         import uvloop

@@ -32,6 +32,7 @@ from typing import IO
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from promptopt.local.dev_signer import SignedRequest, SignedUrlError, V4Verifier, entity_too_large
 from promptopt.local.storage_bridge import StorageBridge, parse_targets
@@ -45,6 +46,7 @@ _READ_CHUNK = 256 * 1024
 # connection is closed (a client still sending would see a reset instead of the answer).
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _XML = "application/xml; charset=UTF-8"
+CORS_MAX_AGE_S = 3600
 
 
 def _error(err: SignedUrlError) -> web.Response:
@@ -69,7 +71,14 @@ def _no_such_bucket(bucket: str) -> web.Response:
 class Proxy:
     """Verifies signed PUTs and writes accepted bodies into the emulator."""
 
-    def __init__(self, verifier: V4Verifier, emulator_url: str, bridge: StorageBridge | None = None) -> None:
+    def __init__(
+        self,
+        verifier: V4Verifier,
+        emulator_url: str,
+        bridge: StorageBridge | None = None,
+        cors_origins: Sequence[str] = (),
+    ) -> None:
+        self.cors_origins = frozenset(cors_origins)
         self.verifier = verifier
         self.emulator_url = emulator_url.rstrip("/")
         self.bridge = bridge
@@ -109,12 +118,33 @@ class Proxy:
         return response
 
     async def options(self, request: web.Request) -> web.Response:
-        """A CORS preflight, answered without CORS headers.
+        """A CORS preflight, granted as the datasets bucket's CORS policy grants it in the cloud.
 
-        The Terraform buckets carry no CORS policy, so a browser's cross-origin PUT is refused in
-        the cloud; it is refused here too rather than working only locally.
+        Only the configured origins (the dashboard's) may PUT, with any request headers; any other
+        preflight is answered without CORS headers, so the browser refuses the upload, as GCS does.
         """
-        return web.Response(status=200, headers={"Allow": "PUT, OPTIONS"})
+        headers = {"Allow": "PUT, OPTIONS"}
+        origin = request.headers.get("Origin")
+        wanted = request.headers.get("Access-Control-Request-Method", "")
+        if origin in self.cors_origins and wanted.upper() == "PUT":
+            headers |= {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "PUT",
+                "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", ""),
+                "Access-Control-Max-Age": str(CORS_MAX_AGE_S),
+                "Vary": "Origin",
+            }
+        return web.Response(status=200, headers=headers)
+
+    @web.middleware
+    async def cors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Let an allowed origin read the answer to its PUT (success or GCS's XML error)."""
+        response = await handler(request)
+        origin = request.headers.get("Origin")
+        if request.method == "PUT" and origin in self.cors_origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
 
     async def put(self, request: web.Request) -> web.StreamResponse:
         """Verify a signed PUT, then store its body as the object."""
@@ -234,12 +264,18 @@ class Proxy:
 
 
 def create_app(
-    verifier: V4Verifier, emulator_url: str, bridge: StorageBridge | None = None
+    verifier: V4Verifier,
+    emulator_url: str,
+    bridge: StorageBridge | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> web.Application:
-    """The proxy as an aiohttp application (with the bridge running beside it, if given)."""
-    proxy = Proxy(verifier, emulator_url, bridge)
+    """The proxy as an aiohttp application (with the bridge running beside it, if given).
+
+    `cors_origins` may upload from a browser (the datasets bucket's CORS policy in Terraform).
+    """
+    proxy = Proxy(verifier, emulator_url, bridge, cors_origins)
     # The body never sits in memory (it is streamed), so no body size cap applies here.
-    app = web.Application(client_max_size=0)
+    app = web.Application(client_max_size=0, middlewares=[proxy.cors])
     app.on_startup.append(proxy.start)
     app.on_cleanup.append(proxy.stop)
     app.router.add_get(READY_PATH, proxy.ready)
@@ -275,11 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key-file", type=Path, required=True, help="the dev signer's JSON key")
     parser.add_argument("--bridge-target", action="append", default=[], metavar="BUCKET=URL")
     parser.add_argument("--bridge-interval", type=float, default=0.25)
+    parser.add_argument(
+        "--cors-origin", action="append", default=[], help="an origin that may PUT from a browser"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     targets = parse_targets(args.bridge_target)
     bridge = StorageBridge(args.emulator, targets, interval_s=args.bridge_interval) if targets else None
-    app = create_app(V4Verifier.from_key_file(args.key_file), args.emulator, bridge)
+    app = create_app(V4Verifier.from_key_file(args.key_file), args.emulator, bridge, args.cors_origin)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(app, args.host, args.port))
     return 0

@@ -157,6 +157,11 @@ class Stack:
         return self._gateway_url
 
     @property
+    def dashboard_url(self) -> str:
+        """The web dashboard, served through the gateway like the API."""
+        return f"{self.gateway_url}/dashboard/"
+
+    @property
     def function_urls(self) -> dict[str, str]:
         """Base URL of every function process, by function name."""
         return self.functions.urls if self.functions else {}
@@ -302,6 +307,7 @@ class Stack:
         cfg = self.config
         argv = [sys.executable, "-m", "promptopt.local.gateway", "--spec", str(spec)]
         argv += ["--host", cfg.host, "--port", str(cfg.gateway_port), "--jwks-file", str(jwks)]
+        argv += ["--dev-sign-in"]  # the dashboard's local sign-in (never deployed)
         for spec_ in self.specs:
             if spec_.is_http:
                 argv += ["--backend", f"{spec_.name}={urls[spec_.name]}"]
@@ -357,6 +363,9 @@ class Stack:
         storage = self.emulators.env["STORAGE_EMULATOR_HOST"]
         argv = [sys.executable, "-m", "promptopt.local.signed_url_proxy", "--host", cfg.host]
         argv += ["--port", str(cfg.storage_proxy_port), "--emulator", storage, "--key-file", str(key_file)]
+        # The dashboard (on the gateway's origin) uploads dataset files here from the browser.
+        for host in {cfg.host, "localhost"} if cfg.host == "127.0.0.1" else {cfg.host}:
+            argv += ["--cors-origin", f"http://{host}:{cfg.gateway_port}"]
         for bucket, targets in wiring.storage_targets(self.wiring, self.specs, urls).items():
             argv += [arg for url in targets for arg in ("--bridge-target", f"{bucket}={url}")]
         return ManagedProcess(
@@ -496,6 +505,7 @@ def _summary(stack: Stack) -> str:
     lines = [
         f"promptopt local stack ready in {stack.startup_s or 0:.1f}s",
         f"  gateway     {stack._gateway_url or 'NOT RUNNING (promptopt.local.gateway missing)'}",
+        f"  dashboard   {stack.dashboard_url if stack._gateway_url else '-'} (any tenant and role)",
         *(f"  {k:<26} {v}" for k, v in sorted(stack.env.items())),
         f"  signed URLs {stack.storage_proxy_url} (uploads verified, then stored in the emulator)",
         f"  buckets     {', '.join(sorted(stack.wiring.buckets.values())) if stack.wiring else '-'}",

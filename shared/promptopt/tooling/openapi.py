@@ -215,8 +215,10 @@ def _success_response(trigger: HttpTrigger, schemas: _Schemas) -> dict[str, Any]
 
 def _operation(fn: FunctionSpec, schemas: _Schemas) -> dict[str, Any]:
     trigger = fn.http
-    tag = trigger.path.removeprefix(API_PREFIX).split("/", 1)[0]
+    tag = trigger.path.removeprefix(API_PREFIX).lstrip("/").split("/", 1)[0]
     responses: dict[str, Any] = {str(trigger.success_status): _success_response(trigger, schemas)}
+    if trigger.method == "GET":  # conditional reads: the ETag sent back in If-None-Match
+        responses["304"] = {"description": "Not modified: If-None-Match names the current ETag"}
     for status in _error_statuses(fn):
         responses[str(status)] = {
             "description": _STATUS_TEXT.get(status, "Error"),
@@ -231,7 +233,11 @@ def _operation(fn: FunctionSpec, schemas: _Schemas) -> dict[str, Any]:
     }
     if trigger.request_model:
         operation["consumes"] = ["application/json"]
-    operation["produces"] = ["application/json", "application/problem+json"]
+    operation["produces"] = (
+        ["text/html", "text/javascript", "text/css", "application/problem+json"]
+        if not trigger.path.startswith(API_PREFIX)  # the dashboard's pages and assets
+        else ["application/json", "application/problem+json"]
+    )
     params = _parameters(trigger, schemas)
     if params:
         operation["parameters"] = params
@@ -408,6 +414,9 @@ def validate_spec(spec: Mapping[str, Any]) -> None:
     from openapi_spec_validator import OpenAPIV2SpecValidator, validate
 
     sample = render_spec(spec, sample_values(spec))
+    # API Gateway's `{name=**}` (the rest of the path) is an extension the validator does not know:
+    # it is checked here as the plain parameter `{name}` it declares.
+    sample["paths"] = {re.sub(r"=\*\*\}", "}", path): ops for path, ops in sample.get("paths", {}).items()}
     # Google documents `authorizationUrl: ""` for JWT security definitions (the gateway ignores
     # it), while the Swagger 2.0 meta-schema wants a URI there: validate the rest, not that quirk.
     for scheme in sample.get("securityDefinitions", {}).values():

@@ -115,6 +115,18 @@ resource "google_storage_bucket" "data" {
     enabled = true
   }
 
+  # The web UI uploads dataset files from the browser to signed URLs: a cross-origin PUT that
+  # Cloud Storage allows only for the origins listed here (the web UI's, i.e. the gateway's).
+  dynamic "cors" {
+    for_each = each.key == "datasets" && length(var.dashboard_origins) > 0 ? [1] : []
+    content {
+      origin          = var.dashboard_origins
+      method          = ["PUT"]
+      response_header = ["Content-Type", "x-goog-content-length-range", "x-goog-if-generation-match"]
+      max_age_seconds = 3600
+    }
+  }
+
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = var.noncurrent_retention_days

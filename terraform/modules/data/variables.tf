@@ -79,6 +79,38 @@ variable "firestore_indexes" {
         { field_path = "dataset_id", order = "DESCENDING" },
       ]
     }
+    # GET /inference/batch: newest first, each filter an equality merged with these (index merging).
+    batch_jobs_by_created = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
+    batch_jobs_by_status = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
+    batch_jobs_by_kind = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "kind", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
+    batch_jobs_by_prompt = {
+      collection = "batch_jobs"
+      fields = [
+        { field_path = "prompt.prompt_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "job_id", order = "DESCENDING" },
+      ]
+    }
     prompts_by_label = {
       collection = "prompts"
       fields = [
@@ -248,4 +280,10 @@ variable "firestore_collection_group_fields" {
     { collection = "batch_jobs", field = "status" },
     { collection = "versions", field = "status" },
   ]
+}
+
+variable "dashboard_origins" {
+  description = "Origins (https://host) of the web UI, allowed to PUT dataset files to signed URLs."
+  type        = list(string)
+  default     = []
 }

@@ -26,5 +26,6 @@ variable "services" {
     "servicemanagement.googleapis.com",
     "storage.googleapis.com",
     "aiplatform.googleapis.com",
+    "firebase.googleapis.com", # the web UI's Firebase web app (sign-in)
   ]
 }

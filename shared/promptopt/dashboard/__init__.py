@@ -1,0 +1,1 @@
+"""The web dashboard's server side: static assets, the page shell and its security headers."""
