@@ -29,6 +29,10 @@ locals {
   jwt_issuer    = coalesce(var.jwt_issuer, "https://securetoken.google.com/${var.project_id}")
   jwt_audiences = coalesce(var.jwt_audiences, var.project_id)
 
+  # The second issuer: tokens the exchange signs for API keys, as the token-issuer account.
+  api_token_issuer   = module.identities.api_tokens_email
+  api_token_audience = "promptopt-${var.environment}-api"
+
   # What every function is told about its environment (read by promptopt.config as PROMPTOPT_*;
   # terraform/README.md lists them and tests/infra checks that the code reads each one).
   platform_env = {
@@ -43,6 +47,9 @@ locals {
     PROMPTOPT_TASKS_SERVICE_ACCOUNT = module.identities.tasks_email
     PROMPTOPT_LOG_LEVEL             = var.log_level
     PROMPTOPT_DEFAULT_MODEL         = var.default_model
+    PROMPTOPT_API_TOKEN_ISSUER      = local.api_token_issuer
+    PROMPTOPT_API_TOKEN_AUDIENCE    = local.api_token_audience
+    PROMPTOPT_AUDIT_RETENTION_DAYS  = tostring(var.audit_retention_days)
     # The chunk handler writes terminal records on what the queue makes the last attempt.
     PROMPTOPT_BATCH_MAX_ATTEMPTS = tostring(coalesce(try(var.queues.inference.max_attempts, null), 10))
     LOG_EXECUTION_ID             = "true"
@@ -143,14 +150,15 @@ module "task_function" {
   sources_bucket = module.data.sources_bucket
   iam_wait       = var.iam_propagation_wait
 
-  build_service_account       = module.identities.build_id
-  gateway_service_account     = module.identities.gateway_email
-  tasks_service_account       = module.identities.tasks_email
-  tasks_service_account_name  = module.identities.tasks_name
-  pubsub_push_service_account = module.identities.pubsub_push_email
-  eventarc_service_account    = module.identities.eventarc_email
-  pubsub_service_agent        = module.services.pubsub_service_agent
-  shared_grants               = module.identities.grants
+  build_service_account           = module.identities.build_id
+  gateway_service_account         = module.identities.gateway_email
+  tasks_service_account           = module.identities.tasks_email
+  tasks_service_account_name      = module.identities.tasks_name
+  api_tokens_service_account_name = module.identities.api_tokens_name
+  pubsub_push_service_account     = module.identities.pubsub_push_email
+  eventarc_service_account        = module.identities.eventarc_email
+  pubsub_service_agent            = module.services.pubsub_service_agent
+  shared_grants                   = module.identities.grants
 
   topic_ids             = module.messaging.topic_ids
   dead_letter_topic_ids = module.messaging.dead_letter_topic_ids
@@ -178,14 +186,15 @@ module "function" {
   sources_bucket = module.data.sources_bucket
   iam_wait       = var.iam_propagation_wait
 
-  build_service_account       = module.identities.build_id
-  gateway_service_account     = module.identities.gateway_email
-  tasks_service_account       = module.identities.tasks_email
-  tasks_service_account_name  = module.identities.tasks_name
-  pubsub_push_service_account = module.identities.pubsub_push_email
-  eventarc_service_account    = module.identities.eventarc_email
-  pubsub_service_agent        = module.services.pubsub_service_agent
-  shared_grants               = module.identities.grants
+  build_service_account           = module.identities.build_id
+  gateway_service_account         = module.identities.gateway_email
+  tasks_service_account           = module.identities.tasks_email
+  tasks_service_account_name      = module.identities.tasks_name
+  api_tokens_service_account_name = module.identities.api_tokens_name
+  pubsub_push_service_account     = module.identities.pubsub_push_email
+  eventarc_service_account        = module.identities.eventarc_email
+  pubsub_service_agent            = module.services.pubsub_service_agent
+  shared_grants                   = module.identities.grants
 
   topic_ids             = module.messaging.topic_ids
   dead_letter_topic_ids = module.messaging.dead_letter_topic_ids
@@ -208,6 +217,9 @@ module "gateway" {
   jwt_issuer              = local.jwt_issuer
   jwt_jwks_uri            = var.jwt_jwks_uri
   jwt_audiences           = local.jwt_audiences
+  api_token_issuer        = local.api_token_issuer
+  api_token_jwks_uri      = "https://www.googleapis.com/service_accounts/v1/metadata/jwk/${local.api_token_issuer}"
+  api_token_audiences     = local.api_token_audience
 
   depends_on = [module.services]
 }

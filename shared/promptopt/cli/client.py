@@ -161,6 +161,26 @@ class ApiClient:
         """GET /api/v1/health (public)."""
         return self._request("GET", "/health")
 
+    def exchange_api_key(self, api_key: str) -> ApiResponse:
+        """POST /api/v1/auth/token (public): a short-lived token for an API key."""
+        return self._request("POST", "/auth/token", json={"api_key": api_key})
+
+    def me(self) -> ApiResponse:
+        """GET /api/v1/me: who the API takes the caller to be."""
+        return self._request("GET", "/me")
+
+    def create_api_key(self, body: Mapping[str, Any]) -> ApiResponse:
+        """POST /api/v1/api-keys (admin): the answer holds the secret, once."""
+        return self._request("POST", "/api-keys", json=dict(body))
+
+    def list_api_keys(self) -> ApiResponse:
+        """GET /api/v1/api-keys (admin)."""
+        return self._request("GET", "/api-keys")
+
+    def revoke_api_key(self, key_id: str) -> ApiResponse:
+        """DELETE /api/v1/api-keys/{key_id} (admin)."""
+        return self._request("DELETE", f"/api-keys/{_segment(key_id)}")
+
     def create_prompt(self, body: Mapping[str, Any], *, idempotency_key: str | None = None) -> ApiResponse:
         """POST /api/v1/prompts with an Idempotency-Key (a fresh random one unless given)."""
         key = idempotency_key or str(uuid.uuid4())

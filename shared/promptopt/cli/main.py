@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from promptopt.cli import argtypes, auth, batch, evaluate, health, inference, prompts
+from promptopt.cli import argtypes, auth, batch, evaluate, health, inference, keys, prompts
 from promptopt.cli.core import dispatch
 from promptopt.cli.core.context import (
     API_URL_ENV,
@@ -32,6 +32,7 @@ EPILOG = f"""\
 environment:
   {API_URL_ENV}   API base URL (default {DEFAULT_API_URL}, the local stack from scripts/dev)
   {TOKEN_ENV}     bearer token (a JWT); prefer it to --token, which other users can see in ps
+  PROMPTOPT_API_KEY   an API key (machines, CI): exchanged for a token, cached until it expires
 
 output:
   Results go to stdout, errors and hints to stderr. With --json, stdout holds exactly one JSON
@@ -50,7 +51,7 @@ retries:
 """
 
 #: The command modules, in the order their commands appear in --help.
-COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, auth)
+COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, auth, keys)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 API_URL_ENV = "PROMPTOPT_API_URL"
 TOKEN_ENV = "PROMPTOPT_TOKEN"  # noqa: S105 - the variable's name, not a secret
+API_KEY_ENV = "PROMPTOPT_API_KEY"  # exchanged for a token by the CLI itself (promptopt.cli.api_key)
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
 
@@ -48,6 +49,21 @@ class Context:
     timeout_s: float
     retries: int
     transport: httpx.BaseTransport | None = None
+    api_key: str | None = None  # PROMPTOPT_API_KEY, used when no token is given
+
+    def bearer(self) -> str | None:
+        """The token to send: the given one, else one exchanged for the API key (cached)."""
+        if self.token or not self.api_key:
+            return self.token
+        from promptopt.cli.api_key import token_for
+
+        return token_for(
+            self.api_url,
+            self.api_key,
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            transport=self.transport,
+        )
 
     def client(self) -> ApiClient:
         """A new API client for these options (httpx is imported only now)."""
@@ -55,7 +71,7 @@ class Context:
 
         return ApiClient(
             self.api_url,
-            token=self.token,
+            token=self.bearer(),
             timeout_s=self.timeout_s,
             retries=self.retries,
             user_agent=f"promptopt-cli/{version()}",
@@ -75,6 +91,7 @@ class Context:
             timeout_s=float(args.timeout),
             retries=int(args.retries),
             transport=transport,
+            api_key=os.environ.get(API_KEY_ENV, "").strip() or None,
         )
 
 

@@ -52,7 +52,7 @@ def report_api_error(error: ApiError, ctx: Context) -> int:
     output.note(f"error: {error.detail} ({error.code}, HTTP {error.status})")
     for item in error.field_errors:
         output.note(f"  {item.get('loc', '?')}: {item.get('msg', '')}")
-    if error.status == 401 and not ctx.token:
+    if error.status == 401 and not ctx.token and not ctx.api_key:
         output.note(
             f"hint: no token was sent; pass --token or set {TOKEN_ENV} (for the local stack: "
             f"export {TOKEN_ENV}=$(promptopt auth dev-token --tenant TENANT --role editor))"
