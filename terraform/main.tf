@@ -223,3 +223,20 @@ module "gateway" {
 
   depends_on = [module.services]
 }
+
+# Log-based metrics, the operations dashboard, alert policies and an uptime check of the public
+# liveness route (the one public GET endpoint of the manifests).
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  project_id                     = var.project_id
+  environment                    = var.environment
+  labels                         = local.labels
+  gateway_host                   = module.gateway.host
+  liveness_path                  = one([for m in local.bundled_manifests : m.trigger.path if m.trigger.type == "http" && m.auth.mode == "public" && m.trigger.response_model == "promptopt.http.models.Health"])
+  notification_channels          = var.notification_channels
+  error_5xx_threshold            = var.error_5xx_threshold
+  dead_letter_subscription_regex = "${var.environment}-.*-dead-letter-hold"
+
+  depends_on = [module.services]
+}

@@ -61,7 +61,9 @@ def _change(principal: Principal, uid: str, role: str | None, email: str | None)
             for s in members.where(filter=FieldFilter("role", "==", "admin")).stream(transaction=transaction)
         }
         target = members.document(uid).get(transaction=transaction)
-        if role is None and not target.exists:
+        if (
+            role is None and not target.exists and uid != principal.subject
+        ):  # the caller is one, recorded or not
             raise NotFound(f"member {uid} not found", code="member_not_found")
         caller_known = principal.subject in admins
         admins.add(principal.subject)  # the caller is an admin (the route requires it)

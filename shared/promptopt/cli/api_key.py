@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-from promptopt.cli.core.context import API_KEY_ENV  # noqa: F401 - re-exported
+API_KEY_ENV = "PROMPTOPT_API_KEY"  # the same name as promptopt.cli.core.context.API_KEY_ENV
 
 CACHE_DIR_ENV = "PROMPTOPT_TOKEN_CACHE_DIR"
 REFRESH_MARGIN_S = 60
