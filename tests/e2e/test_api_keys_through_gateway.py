@@ -184,3 +184,18 @@ def test_ci_runs_an_experiment_with_only_an_api_key(
         time.sleep(2)
         run = gateway.get(f"/api/v1/experiments/{eid}/runs/{run['run_id']}", headers=headers).json()
     assert run["status"] == "completed", run
+
+
+def test_readiness_reports_each_backing_service(gateway: httpx.Client, token_for: Callable[..., str]) -> None:
+    admin = token_for("ready-e2e", "admin")
+    r = gateway.get("/api/v1/health/ready", headers=_bearer(admin))
+    assert r.status_code == 200, r.text
+    checks = {c["service"]: c for c in r.json()["checks"]}
+    assert set(checks) == {"firestore", "pubsub", "storage", "tasks", "secret_manager"}
+    for name in ("firestore", "pubsub", "storage", "tasks"):
+        assert checks[name]["status"] == "ok", checks[name]
+        assert checks[name]["latency_ms"] >= 0
+    assert checks["secret_manager"]["status"] in ("ok", "skipped")  # no emulator: the local stand-in
+    viewer = token_for("ready-e2e", "viewer")
+    assert gateway.get("/api/v1/health/ready", headers=_bearer(viewer)).status_code == 403
+    assert gateway.get("/api/v1/health").status_code == 200  # liveness stays public and cheap
