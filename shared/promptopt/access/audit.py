@@ -32,10 +32,11 @@ log = logging.getLogger(__name__)
 _ID_KEYS = ("key_id", "prompt_id", "dataset_id", "job_id", "experiment_id", "run_id", "uid")
 
 
-def resource_id(path_params: dict[str, str], location: str | None, body: Any) -> str | None:
+def resource_id(path_params: dict[str, str], location: str | None, body: Any, path: str = "") -> str | None:
     """Which resource a write touched.
 
-    The created one (its Location, or an id in the answer), else the last id in the path.
+    The created one (its Location, or an id in the answer), else the last id in the path, else
+    (a singleton such as the spending cap) the path's last segment.
     """
     if location:
         return location.rstrip("/").rsplit("/", 1)[-1][:200] or None
@@ -45,7 +46,7 @@ def resource_id(path_params: dict[str, str], location: str | None, body: Any) ->
                 return str(body[key])[:200]
     if path_params:
         return str(list(path_params.values())[-1])[:200]
-    return None
+    return path.rstrip("/").rsplit("/", 1)[-1][:200] or None
 
 
 def record(

@@ -55,6 +55,6 @@ def audit(call: Call, response: flask.Response, trace: str | None) -> None:
         method=call.request.method,
         path=call.request.path,
         status=response.status_code,
-        resource=audit_log.resource_id(call.path, response.headers.get("Location"), body),
+        resource=audit_log.resource_id(call.path, response.headers.get("Location"), body, call.request.path),
         trace=trace,
     )

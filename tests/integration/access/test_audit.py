@@ -110,6 +110,7 @@ def _scenario(api: Api, tenant: str, make_key: Callable[..., dict[str, Any]], w:
     call("api_keys_revoke", "DELETE", f"/api/v1/api-keys/{key['key_id']}", 204)
     call("members_set", "PUT", "/api/v1/members/helper", 200, json={"role": "editor"})
     call("members_remove", "DELETE", "/api/v1/members/helper", 204)
+    call("spending_cap_set", "PUT", "/api/v1/spending-cap", 200, json={"monthly_cap_usd": 50.0})
     return done
 
 
