@@ -35,6 +35,10 @@ locals {
   } : null
   jwt_audiences = coalesce(var.jwt_audiences, var.project_id)
 
+  # The second issuer: tokens the exchange signs for API keys, as the token-issuer account.
+  api_token_issuer   = module.identities.api_tokens_email
+  api_token_audience = "promptopt-${var.environment}-api"
+
   # What every function is told about its environment (read by promptopt.config as PROMPTOPT_*;
   # terraform/README.md lists them and tests/infra checks that the code reads each one).
   platform_env = {
@@ -49,6 +53,9 @@ locals {
     PROMPTOPT_TASKS_SERVICE_ACCOUNT = module.identities.tasks_email
     PROMPTOPT_LOG_LEVEL             = var.log_level
     PROMPTOPT_DEFAULT_MODEL         = var.default_model
+    PROMPTOPT_API_TOKEN_ISSUER      = local.api_token_issuer
+    PROMPTOPT_API_TOKEN_AUDIENCE    = local.api_token_audience
+    PROMPTOPT_AUDIT_RETENTION_DAYS  = tostring(var.audit_retention_days)
     # The web UI's sign-in (public web configuration of the Firebase app, not a secret).
     PROMPTOPT_FIREBASE_WEB_CONFIG = jsonencode(local.firebase_web_config)
     # The chunk handler writes terminal records on what the queue makes the last attempt.
@@ -153,14 +160,15 @@ module "task_function" {
   sources_bucket = module.data.sources_bucket
   iam_wait       = var.iam_propagation_wait
 
-  build_service_account       = module.identities.build_id
-  gateway_service_account     = module.identities.gateway_email
-  tasks_service_account       = module.identities.tasks_email
-  tasks_service_account_name  = module.identities.tasks_name
-  pubsub_push_service_account = module.identities.pubsub_push_email
-  eventarc_service_account    = module.identities.eventarc_email
-  pubsub_service_agent        = module.services.pubsub_service_agent
-  shared_grants               = module.identities.grants
+  build_service_account           = module.identities.build_id
+  gateway_service_account         = module.identities.gateway_email
+  tasks_service_account           = module.identities.tasks_email
+  tasks_service_account_name      = module.identities.tasks_name
+  api_tokens_service_account_name = module.identities.api_tokens_name
+  pubsub_push_service_account     = module.identities.pubsub_push_email
+  eventarc_service_account        = module.identities.eventarc_email
+  pubsub_service_agent            = module.services.pubsub_service_agent
+  shared_grants                   = module.identities.grants
 
   topic_ids             = module.messaging.topic_ids
   dead_letter_topic_ids = module.messaging.dead_letter_topic_ids
@@ -188,14 +196,15 @@ module "function" {
   sources_bucket = module.data.sources_bucket
   iam_wait       = var.iam_propagation_wait
 
-  build_service_account       = module.identities.build_id
-  gateway_service_account     = module.identities.gateway_email
-  tasks_service_account       = module.identities.tasks_email
-  tasks_service_account_name  = module.identities.tasks_name
-  pubsub_push_service_account = module.identities.pubsub_push_email
-  eventarc_service_account    = module.identities.eventarc_email
-  pubsub_service_agent        = module.services.pubsub_service_agent
-  shared_grants               = module.identities.grants
+  build_service_account           = module.identities.build_id
+  gateway_service_account         = module.identities.gateway_email
+  tasks_service_account           = module.identities.tasks_email
+  tasks_service_account_name      = module.identities.tasks_name
+  api_tokens_service_account_name = module.identities.api_tokens_name
+  pubsub_push_service_account     = module.identities.pubsub_push_email
+  eventarc_service_account        = module.identities.eventarc_email
+  pubsub_service_agent            = module.services.pubsub_service_agent
+  shared_grants                   = module.identities.grants
 
   topic_ids             = module.messaging.topic_ids
   dead_letter_topic_ids = module.messaging.dead_letter_topic_ids
@@ -218,6 +227,26 @@ module "gateway" {
   jwt_issuer              = local.jwt_issuer
   jwt_jwks_uri            = var.jwt_jwks_uri
   jwt_audiences           = local.jwt_audiences
+  api_token_issuer        = local.api_token_issuer
+  api_token_jwks_uri      = "https://www.googleapis.com/service_accounts/v1/metadata/jwk/${local.api_token_issuer}"
+  api_token_audiences     = local.api_token_audience
+
+  depends_on = [module.services]
+}
+
+# Log-based metrics, the operations dashboard, alert policies and an uptime check of the public
+# liveness route (the one public GET endpoint of the manifests).
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  project_id                     = var.project_id
+  environment                    = var.environment
+  labels                         = local.labels
+  gateway_host                   = module.gateway.host
+  liveness_path                  = one([for m in local.bundled_manifests : m.trigger.path if m.trigger.type == "http" && m.auth.mode == "public" && m.trigger.response_model == "promptopt.http.models.Health"])
+  notification_channels          = var.notification_channels
+  error_5xx_threshold            = var.error_5xx_threshold
+  dead_letter_subscription_regex = "${var.environment}-.*-dead-letter-hold"
 
   depends_on = [module.services]
 }

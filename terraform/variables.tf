@@ -97,6 +97,29 @@ variable "jwt_audiences" {
   default     = null
 }
 
+variable "audit_retention_days" {
+  description = "Days an audit log entry is kept (the functions stamp expires_at; a Firestore TTL policy deletes it)."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.audit_retention_days >= 1 && var.audit_retention_days <= 3650
+    error_message = "audit_retention_days: 1-3650."
+  }
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) the alerts notify; create channels (email, Slack, PagerDuty) in the console or with google_monitoring_notification_channel."
+  type        = list(string)
+  default     = []
+}
+
+variable "error_5xx_threshold" {
+  description = "5xx answers in 5 minutes, across functions, above which the error alert fires."
+  type        = number
+  default     = 5
+}
+
 variable "secrets" {
   description = "Logical ids of extra secrets to create besides those manifests mount (each becomes <environment>-<id>; values are added with gcloud, never via Terraform)."
   type        = list(string)

@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,6 +16,8 @@ from promptopt.errors import Forbidden, Unauthenticated
 USERINFO_HEADER = "X-Apigateway-Api-Userinfo"
 TENANT_CLAIM = "tenant"
 ROLE_CLAIM = "role"
+# Tokens from POST /api/v1/auth/token name the API key they were exchanged for.
+KEY_ID_CLAIM = "key_id"
 _TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -36,13 +38,20 @@ class Role(IntEnum):
 
 
 class Principal(BaseModel):
-    """Who is calling: subject, tenant and role."""
+    """Who is calling: subject, tenant, role, and the credential the call was made with.
+
+    `credential` is "api_key" for a token the platform issued in exchange for an API key (its
+    issuer is the platform's token issuer and it names the key), else "user" (an ID token of
+    the identity provider).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     subject: str
     tenant: str
     role: Role
+    credential: Literal["user", "api_key"] = "user"
+    key_id: str | None = None
 
     def require(self, minimum: Role) -> None:
         """Raise 403 unless this principal holds at least `minimum`."""
@@ -71,8 +80,12 @@ def encode_userinfo(claims: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Build the principal; a token without tenant or role is refused, never defaulted."""
+def principal_from_claims(claims: dict[str, Any], *, api_key_issuer: str | None = None) -> Principal:
+    """Build the principal; a token without tenant or role is refused, never defaulted.
+
+    A token is an API key's only when `api_key_issuer` (the platform's token issuer) issued it:
+    a `key_id` claim in another issuer's token means nothing.
+    """
     subject = claims.get("sub")
     tenant = claims.get(TENANT_CLAIM)
     role = claims.get(ROLE_CLAIM)
@@ -82,11 +95,18 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise Forbidden("the token carries no valid tenant claim", code="no_tenant")
     if not isinstance(role, str):
         raise Forbidden("the token carries no role claim", code="no_role")
+    key_id = claims.get(KEY_ID_CLAIM)
+    if api_key_issuer and claims.get("iss") == api_key_issuer:
+        if not isinstance(key_id, str) or not key_id:
+            raise Unauthenticated("the token names no API key", code="bad_identity")
+        return Principal(
+            subject=subject, tenant=tenant, role=Role.parse(role), credential="api_key", key_id=key_id
+        )
     return Principal(subject=subject, tenant=tenant, role=Role.parse(role))
 
 
-def principal_from_header(header: str | None) -> Principal:
+def principal_from_header(header: str | None, *, api_key_issuer: str | None = None) -> Principal:
     """The principal behind a request, from the gateway header."""
     if not header:
         raise Unauthenticated("no identity reached the function; call it through the API gateway")
-    return principal_from_claims(decode_userinfo(header))
+    return principal_from_claims(decode_userinfo(header), api_key_issuer=api_key_issuer)

@@ -65,6 +65,21 @@ class Settings(BaseModel):
     idempotency_ttl_s: int = 24 * 3600
     idempotency_lease_s: int = 60
 
+    # API-key tokens (POST /api/v1/auth/token). The issuer is the token-signing service account's
+    # email in the cloud (IAM signJwt signs as it); locally the dev issuer's API-token identity,
+    # which signs with the PEM key in api_token_key_file. The gateway trusts both issuers.
+    api_token_issuer: str | None = None
+    api_token_audience: str = "promptopt-api"  # noqa: S105 - an audience, not a secret
+    api_token_key_file: str | None = None
+    api_token_ttl_s: int = Field(3600, ge=60, le=3600)
+    # How long a function trusts its last look at an API key (revocation takes effect within it).
+    api_key_check_s: int = Field(30, ge=1, le=60)
+    # Audit entries live this many days (a Firestore TTL policy on expires_at deletes them).
+    audit_retention_days: int = Field(400, ge=1, le=3650)
+    # Per-tenant rate limits by name ({"inference": {"limit": 120, "window_s": 60}, ...});
+    # entries given here replace promptopt.access.ratelimit.DEFAULT_LIMITS.
+    rate_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings from `PROMPTOPT_<FIELD>` variables (case-insensitive) and GOOGLE_CLOUD_PROJECT."""
@@ -77,7 +92,7 @@ class Settings(BaseModel):
         project = env.get("GOOGLE_CLOUD_PROJECT")
         if project:
             values["project_id"] = project
-        for name in ("topics", "queues", "function_urls"):
+        for name in ("topics", "queues", "function_urls", "rate_limits"):
             if name in values:
                 try:
                     values[name] = json.loads(values[name])

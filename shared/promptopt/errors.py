@@ -16,12 +16,16 @@ class ApiError(Exception):
     code: str = "bad_request"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str, *, code: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code:
             self.code = code
         self.extra = extra
+        # Response headers the problem carries (RateLimit-*, WWW-Authenticate); never in the body.
+        self.headers = dict(headers or {})
 
 
 class InvalidRequest(ApiError):
@@ -52,6 +56,12 @@ class MethodNotAllowed(ApiError):
     """The route exists but not with this method."""
 
     status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+class PaymentRequired(ApiError):
+    """The work would pass the tenant's spending cap for the month."""
+
+    status, code, title = 402, "spending_cap_exceeded", "Spending cap reached"
 
 
 class Conflict(ApiError):
@@ -88,3 +98,9 @@ class PreconditionRequired(ApiError):
     """A conditional header (If-Match) is required and missing."""
 
     status, code, title = 428, "precondition_required", "Precondition required"
+
+
+class TooManyRequests(ApiError):
+    """A rate limit refuses the request for now; `retry_after_s` says when to try again."""
+
+    status, code, title = 429, "rate_limited", "Too many requests"

@@ -49,6 +49,19 @@ class HttpTrigger(_Strict):
         le=32 * 1024 * 1024,
         description="body cap when larger than the default (gateway max 32 MB)",
     )
+    rate_limit: str | None = Field(
+        None, description="per-tenant rate limit applied before the handler (promptopt.access.ratelimit)"
+    )
+    audit: bool | None = Field(
+        None,
+        description="record successful calls in the tenant's audit log; default: every method but GET. "
+        "A POST that changes nothing (a computation) says false",
+    )
+
+    @property
+    def audited(self) -> bool:
+        """Whether a successful call is a write recorded in the audit log."""
+        return self.audit if self.audit is not None else self.method != "GET"
 
     @field_validator("path")
     @classmethod
@@ -171,6 +184,9 @@ class FunctionSpec(_Strict):
     roles: list[RoleGrant] = Field(default_factory=list)
     bucket_roles: list[BucketRoleGrant] = Field(default_factory=list)
     sign_urls: bool = Field(False, description="signs URLs as itself (IAM signBlob on its own account)")
+    sign_tokens: bool = Field(
+        False, description="signs API tokens as the platform's token issuer account (IAM signJwt on it)"
+    )
     dependencies: list[str] = Field(description="distribution names this function imports at run time")
 
     @field_validator("name")

@@ -307,8 +307,11 @@ def test_secrets_come_only_from_secret_manager(
     (access,) = tf["modules/function"].of_type("google_secret_manager_secret_iam_member")
     assert access.body["for_each"] == "${local.f.secrets}"
     assert access.body["role"] == "roles/secretmanager.secretAccessor"
+    # Names that look secret but hold public identifiers: an account, and the API-token issuer
+    # (an account's email) and audience that every token carries in the clear.
+    public = {"PROMPTOPT_TASKS_SERVICE_ACCOUNT", "PROMPTOPT_API_TOKEN_ISSUER", "PROMPTOPT_API_TOKEN_AUDIENCE"}
     for key in tf["."].locals["platform_env"]:
-        assert not SECRETISH.search(key) or key == "PROMPTOPT_TASKS_SERVICE_ACCOUNT", key
+        assert not SECRETISH.search(key) or key in public, key
     for name, manifest in manifests.items():
         for key in manifest.get("env") or {}:
             assert not SECRETISH.search(key), f"{name}: {key} looks like a secret; list it under secrets:"
@@ -328,7 +331,10 @@ def test_gateway_config_reads_the_openapi_template(tf: dict[str, Module]) -> Non
     gateway = tf["modules/gateway"]
     document = gateway.locals["document"]
     assert document.startswith("${templatefile(var.openapi_template")
-    for name in ("backends", "jwt_issuer", "jwt_jwks_uri", "jwt_audiences"):
+    for name in (
+        "backends", "jwt_issuer", "jwt_jwks_uri", "jwt_audiences",
+        "api_token_issuer", "api_token_jwks_uri", "api_token_audiences",
+    ):  # fmt: skip
         assert f"{name} = var.{name}" in document
     assert tf["."].modules["gateway"]["openapi_template"] == "${path.module}/api/openapi.yaml"
     (config,) = gateway.of_type("google_api_gateway_api_config")
@@ -358,6 +364,7 @@ def test_openapi_template_only_uses_known_placeholders(manifests: dict[str, dict
     placeholders = set(re.findall(r"\$\{([^}]*)\}", spec.read_text(encoding="utf-8")))
     http = {n for n, m in manifests.items() if m["trigger"]["type"] == "http"}
     allowed = {f"backends.{n}" for n in http} | {"jwt_issuer", "jwt_jwks_uri", "jwt_audiences"}
+    allowed |= {"api_token_issuer", "api_token_jwks_uri", "api_token_audiences"}
     assert placeholders <= allowed, placeholders - allowed
     assert {f"backends.{n}" for n in http} <= placeholders, "an HTTP function is not routed"
 

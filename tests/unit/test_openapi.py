@@ -16,7 +16,10 @@ from promptopt.http.models import RequestModel
 from promptopt.manifest import load_manifest, repo_root
 from promptopt.tooling import openapi
 
-ALLOWED_VARIABLES = {"jwt_issuer", "jwt_jwks_uri", "jwt_audiences"}
+ALLOWED_VARIABLES = {
+    "jwt_issuer", "jwt_jwks_uri", "jwt_audiences",
+    "api_token_issuer", "api_token_jwks_uri", "api_token_audiences",
+}  # fmt: skip
 # JSON Schema keywords Swagger 2.0 does not know; none may survive the conversion.
 FORBIDDEN_KEYS = {
     "anyOf", "oneOf", "const", "$defs", "prefixItems", "examples", "unevaluatedProperties",
@@ -66,8 +69,11 @@ def test_every_http_function_has_exactly_one_operation(spec: dict[str, Any]) -> 
     for fn in http:
         method, path, op = operations[fn.name]
         assert (method, path) == (fn.http.method.lower(), fn.http.path)
+        # A person's ID token or a token exchanged for an API key: either issuer admits a user route.
         expected_security: list[dict[str, list[str]]] = (
-            [{openapi.SECURITY_NAME: []}] if fn.auth.mode == "user" else []
+            [{openapi.SECURITY_NAME: []}, {openapi.API_TOKEN_SECURITY_NAME: []}]
+            if fn.auth.mode == "user"
+            else []
         )
         assert op["security"] == expected_security, fn.name
         parts = fn.http.path.split("/")
@@ -110,6 +116,17 @@ def test_security_definition_is_google_jwt(spec: dict[str, Any]) -> None:
     assert scheme["x-google-issuer"] == "${jwt_issuer}"
     assert scheme["x-google-jwks_uri"] == "${jwt_jwks_uri}"
     assert scheme["x-google-audiences"] == "${jwt_audiences}"
+
+
+def test_api_tokens_are_a_second_issuer(spec: dict[str, Any]) -> None:
+    scheme = spec["securityDefinitions"][openapi.API_TOKEN_SECURITY_NAME]
+    assert scheme["type"] == "oauth2"
+    assert scheme["x-google-issuer"] == "${api_token_issuer}"
+    assert scheme["x-google-jwks_uri"] == "${api_token_jwks_uri}"
+    assert scheme["x-google-audiences"] == "${api_token_audiences}"
+    assert scheme["x-google-jwt-locations"] == [{"header": "Authorization", "value_prefix": "Bearer "}]
+    exchange = spec["paths"]["/api/v1/auth/token"]["post"]
+    assert exchange["security"] == []  # the key in the body is the credential
 
 
 def test_no_json_schema_only_keywords(spec: dict[str, Any]) -> None:
@@ -257,7 +274,7 @@ def test_awkward_models_convert_to_valid_swagger(tmp_path: Path) -> None:
 def test_template_syntax_in_models_is_escaped(tmp_path: Path) -> None:
     spec = _weird_spec(tmp_path)
     text = openapi.dump_spec(spec)
-    assert not re.search(r"(?<!\$)\$\{(?!backends\.|jwt_)", text)
+    assert not re.search(r"(?<!\$)\$\{(?!backends\.|jwt_|api_token_)", text)
     assert not re.search(r"(?<!%)%\{", text)
     rendered = openapi.render_spec(spec, openapi.sample_values(spec))
     price = rendered["definitions"]["WeirdBody"]["properties"]["price"]

@@ -120,6 +120,7 @@ def create_job(
         admission.check_metrics(metrics, rows)
     if owner is None:
         admission.check_capacity(tenant, opts)
+        _admit_spend(tenant, str(model), body, system_prompt, template, rows)
     concurrency = body.concurrency or opts.concurrency
     chunk_size = body.chunk_size or opts.chunk_size or default_chunk_size(concurrency)
     n_chunks = chunk_tasks.plan(rows.total_rows, chunk_size)
@@ -162,6 +163,24 @@ def create_job(
     if owner is None:
         admission.recheck_capacity(ref, tenant, opts)
     return _enqueue(ref, doc)
+
+
+def _admit_spend(
+    tenant: str, model: str, body: BatchCreate, system_prompt: str, template: str, rows: source.ResolvedSource
+) -> None:
+    """402 when the job's upper-bound cost would pass the tenant's monthly spending cap."""
+    from promptopt.spend import caps, estimate
+
+    if rows.inline is not None:
+        longest = max((len(str(r["inputs"])) for r in rows.inline), default=0)
+        input_chars = len(system_prompt) + len(template) + longest
+    else:
+        input_chars = len(system_prompt) + len(template) + estimate.DEFAULT_INPUT_CHARS
+    upper = rows.total_rows * estimate.call_upper_usd(model, input_chars, body.max_tokens)
+    if body.budget.max_cost_usd is not None:
+        upper = min(upper, float(body.budget.max_cost_usd))
+    if upper > 0:  # free work (the simulator, an unpriced model) cannot pass a cap
+        caps.admit(tenant, upper, "this batch job")
 
 
 def _model_id(requested: str | None) -> Any:

@@ -36,6 +36,7 @@ from promptopt.errors import ApiError
 from promptopt.llm import registry
 from promptopt.llm.types import CompletionRequest
 from promptopt.prompts.templates import TemplateError, placeholders, render
+from promptopt.spend import caps, ledger
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
@@ -123,6 +124,7 @@ class _Run:
         self.writer = ResultWriter(job)
         self.totals = ChunkTotals()
         self.report = ChunkReport("done")
+        self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
         self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
 
     # The steps ---------------------------------------------------------------------------------
@@ -151,7 +153,9 @@ class _Run:
         try:
             calls = self._prepare(rows)
             to_run = calls
-            if limits and calls:  # without a budget there is nothing to sum or reserve
+            if calls and caps.stop_reason(self.delivery.tenant):  # the tenant's monthly cap is reached
+                budget_hit, limit, to_run = True, "spending_cap", []
+            elif limits and calls:  # without a budget there is nothing to sum or reserve
                 allowed, limit = budget.allowance(
                     limits,
                     budget.job_spent(self.job),
@@ -169,6 +173,7 @@ class _Run:
                 self._call_all(to_run)
         finally:
             self._flush()
+            ledger.record(self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls)
         if self.report.pending and not self.is_last:
             if limits:  # what this attempt spent stays visible to other chunks' budget checks
                 self.chunk_ref.set({"reserved_calls": 0, **self.totals.as_fields()}, merge=True)
@@ -322,6 +327,7 @@ class _Run:
             "attempt": self.delivery.retry_count,
         }
         self.totals.add(doc)
+        self.spent_usd += float(doc["cost_usd"])
         if failure:
             self.report.failed += 1
         else:

@@ -49,6 +49,26 @@ class ApiClient(HttpClient):
         """GET /api/v1/health (public)."""
         return self.request("GET", "/health")
 
+    def exchange_api_key(self, api_key: str) -> ApiResponse:
+        """POST /api/v1/auth/token (public): a short-lived token for an API key."""
+        return self.request("POST", "/auth/token", json={"api_key": api_key}, authenticate=False)
+
+    def me(self) -> ApiResponse:
+        """GET /api/v1/me: who the API takes the caller to be."""
+        return self.request("GET", "/me")
+
+    def create_api_key(self, body: Mapping[str, Any]) -> ApiResponse:
+        """POST /api/v1/api-keys (admin): the answer holds the secret, once."""
+        return self.request("POST", "/api-keys", json=dict(body))
+
+    def list_api_keys(self) -> ApiResponse:
+        """GET /api/v1/api-keys (admin)."""
+        return self.request("GET", "/api-keys")
+
+    def revoke_api_key(self, key_id: str) -> ApiResponse:
+        """DELETE /api/v1/api-keys/{key_id} (admin)."""
+        return self.request("DELETE", f"/api-keys/{segment(key_id)}")
+
     def create_prompt(self, body: Mapping[str, Any], *, idempotency_key: str | None = None) -> ApiResponse:
         """POST /api/v1/prompts with an Idempotency-Key (a fresh random one unless given)."""
         return self.post("/prompts", dict(body), idempotency_key=idempotency_key)

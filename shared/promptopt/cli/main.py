@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from promptopt.cli import argtypes, auth, batch, evaluate, gate, health, inference, prompts
+from promptopt.cli import argtypes, auth, batch, evaluate, gate, health, inference, keys, prompts
 from promptopt.cli.core import dispatch
 from promptopt.cli.core.context import (
     API_URL_ENV,
@@ -54,7 +54,7 @@ retries:
 """
 
 #: The command modules, in the order their commands appear in --help.
-COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, experiments, gate, auth)
+COMMAND_MODULES = (health, prompts, datasets, inference, evaluate, batch, experiments, gate, auth, keys)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

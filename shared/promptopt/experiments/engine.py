@@ -322,6 +322,11 @@ def _describe(state: dict[str, Any], n_jobs: int, rows: int) -> str:
 
 def _over_budget(run: Run, step: Step, planned_calls: int) -> str | None:
     """Why dispatching `planned_calls` more task calls could pass the run's budget (None: it fits)."""
+    from promptopt.spend import caps
+
+    cap_stop = caps.stop_reason(run.tenant)  # the tenant's monthly spending cap is reached
+    if cap_stop is not None:
+        return cap_stop
     budget = run.data.get("budget") or {}
     usage = step.fields.get("usage") or run.data.get("usage") or {}
     calls = int(usage.get("task_calls", 0)) + int(usage.get("optimizer_calls", 0))
@@ -441,6 +446,13 @@ def _propose(run: Run, step: Step, *, iteration: int) -> None:
     usage["input_tokens"] = int(usage.get("input_tokens", 0)) + proposals.input_tokens
     usage["output_tokens"] = int(usage.get("output_tokens", 0)) + proposals.output_tokens
     usage["cost_usd"] = round(float(usage.get("cost_usd", 0.0)) + proposals.cost_usd, 8)
+    # The optimizer's own share, for usage reports (task calls are the run's jobs' figures).
+    usage["optimizer_input_tokens"] = int(usage.get("optimizer_input_tokens", 0)) + proposals.input_tokens
+    usage["optimizer_output_tokens"] = int(usage.get("optimizer_output_tokens", 0)) + proposals.output_tokens
+    usage["optimizer_cost_usd"] = round(float(usage.get("optimizer_cost_usd", 0.0)) + proposals.cost_usd, 8)
+    from promptopt.spend import ledger
+
+    ledger.record(run.tenant, cost_usd=proposals.cost_usd, calls=proposals.calls)
     for reason in proposals.rejected:
         step.event("rejected", f"iteration {iteration}: optimizer reply rejected ({reason})")
     alive = list(proposals.accepted)
@@ -669,6 +681,10 @@ def _finish(run: Run, step: Step, status: str, reason: str) -> None:
     step.state["waiting"] = {}
     step.fields.update(status=status, reason=reason, finished_at=now(), step="finished", progress=1.0)
     step.event("finished", f"{status}: {reason}")
+    # Counted by the run-state log-based metric (terraform/modules/monitoring).
+    log.info(
+        "run %s finished: %s", run.run_id, status, extra={"fields": {"run_id": run.run_id, "status": status}}
+    )
 
 
 # --- writing ------------------------------------------------------------------------------------

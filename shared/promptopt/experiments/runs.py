@@ -193,6 +193,7 @@ def start_run(
     budget = dict(experiment.get("budget") or {})
     if body is not None and body.budget is not None:
         budget = body.budget.model_dump()
+    _admit_spend(tenant, experiment, budget)
     config, plan = _pin(principal, experiment)
     stamp = engine.now()
     doc = {
@@ -249,6 +250,17 @@ def start_run(
     outbox.deliver([message])
     log.info("run %s of %s queued", run_id, experiment_id, extra={"fields": {"run_id": run_id}})
     return view(run_ref.get())
+
+
+def _admit_spend(tenant: str, experiment: dict[str, Any], budget: dict[str, Any]) -> None:
+    """402 when the run's upper-bound cost (its estimate, or its budget if lower) passes the cap."""
+    from promptopt.spend import caps
+
+    upper = float((experiment.get("estimate") or {}).get("cost_usd") or 0.0)
+    if budget.get("max_cost_usd") is not None:
+        upper = min(upper, float(budget["max_cost_usd"]))
+    if upper > 0:
+        caps.admit(tenant, upper, "this experiment run")
 
 
 def step_message(tenant: str, experiment_id: str, run_id: str) -> outbox.Message:

@@ -31,7 +31,7 @@ from promptopt.errors import (
     PreconditionRequired,
     UnsupportedMediaType,
 )
-from promptopt.http import json_body
+from promptopt.http import guards, json_body
 from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
 from promptopt.manifest import FunctionSpec, spec_for_main
 
@@ -135,7 +135,10 @@ def _route(spec: FunctionSpec, request: flask.Request) -> dict[str, str]:
 def _authenticate(spec: FunctionSpec, request: flask.Request) -> Principal | None:
     if spec.auth.mode == "public":
         return None
-    principal = principal_from_header(request.headers.get(USERINFO_HEADER))
+    principal = principal_from_header(
+        request.headers.get(USERINFO_HEADER), api_key_issuer=settings().api_token_issuer
+    )
+    guards.check_credential(principal)
     if spec.auth.role is not None:
         principal.require(spec.auth.role)
     return principal
@@ -254,13 +257,17 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
         call = Call(
             request=request, spec=spec, principal=principal, path=path, _json=_read_json(request, spec)
         )
+        limit_headers = guards.admit(call)
         response = _run(call, handler)
+        response.headers.update(limit_headers)
+        guards.audit(call, response, trace)
     except ApiError as error:
         headers = {}
         if "allow" in error.extra:  # 405
             headers["Allow"] = str(error.extra["allow"])
         if "retry_after_s" in error.extra:  # 429/503: when a retry may succeed
             headers["Retry-After"] = str(error.extra["retry_after_s"])
+        headers.update(error.headers)
         response = problem_response(from_api_error(error, request.path), headers)
     except Exception as error:  # noqa: BLE001 - the last resort: a problem body, never a bare 500 page
         response = _unexpected(error, request.path)

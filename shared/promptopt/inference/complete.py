@@ -75,7 +75,9 @@ def complete(
         response_schema=body.response_schema,
         timeout_s=remaining,
     )
+    _admit_spend(principal.tenant, str(model), system_prompt + user_prompt, body.max_tokens)
     completion = _call_mapped(model, request, remaining)
+    _record_spend(principal.tenant, completion)
     result = CompletionResult(
         text=completion.text,
         model=completion.model,
@@ -105,6 +107,27 @@ def complete(
         },
     )
     return result
+
+
+def _admit_spend(tenant: str, model: str, prompt: str, max_tokens: int | None) -> None:
+    """402 when this call could pass the tenant's monthly cap (an unpriced model costs nothing)."""
+    from promptopt.spend import caps, estimate
+
+    upper = estimate.call_upper_usd(model, len(prompt), max_tokens)
+    if upper > 0:
+        caps.admit(tenant, upper, "this call")
+
+
+def _record_spend(tenant: str, completion: Completion) -> None:
+    from promptopt.spend import ledger
+
+    ledger.record_sync(
+        tenant,
+        model=completion.model,
+        input_tokens=completion.usage.input_tokens,
+        output_tokens=completion.usage.output_tokens,
+        cost_usd=completion.cost_usd,
+    )
 
 
 def _parse_model(model_id: str) -> ModelId:

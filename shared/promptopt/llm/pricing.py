@@ -1,8 +1,13 @@
 """Price table (USD per 1M tokens) and the cost of one call.
 
 Defaults are Vertex AI list prices for text, standard (online) tier, prompts <= 200k tokens,
-as recorded from cloud.google.com/vertex-ai/generative-ai/pricing in 2025-06; they change, so
-treat them as configurable defaults: `PROMPTOPT_PRICES` (JSON) overrides or adds entries, e.g.
+as recorded from cloud.google.com/vertex-ai/generative-ai/pricing in 2025-06. Checked again on
+PRICES_CHECKED (2026-12-02) against the stored copies of the providers' published lists available
+to the project: transcriptions of Google's Gemini API price list agree on gemini-2.5-flash
+($0.30 / $2.50) and gemini-2.5-pro ($1.25 / $10.00 up to 200k-token prompts); Google's own Vertex
+page was not among them, and Gemini 2.0 models are reported retired from 2026-06-01, so
+gemini-2.0-flash stays only to price old jobs. Prices change, so treat them as configurable
+defaults: `PROMPTOPT_PRICES` (JSON) overrides or adds entries, e.g.
 `{"gemini:gemini-2.5-flash": {"input": 0.3, "output": 2.5}, "openai:gpt-4o-mini": {...}}`.
 Simulated (`sim:*`) models and unconfigured `openai:*` models cost 0. Output prices include
 thinking tokens, which Gemini bills as output.
@@ -25,6 +30,7 @@ from promptopt.llm.types import Usage
 log = logging.getLogger(__name__)
 
 PRICES_ENV = "PROMPTOPT_PRICES"
+PRICES_CHECKED = "2026-12-02"  # when DEFAULT_PRICES were last checked against the published lists
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,48 @@ def write_jwks(path: Path, issuer_dir: Path | None = None) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(jwks(issuer_dir), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+# -- the second identity: tokens the platform signs in exchange for API keys -----------------------
+
+API_TOKEN_ISSUER = "https://dev-issuer.promptopt.local/api-tokens"  # noqa: S105 - a URL
+API_TOKEN_AUDIENCE = "promptopt-local-api"  # noqa: S105 - an audience
+API_TOKEN_DIR = "api-tokens"  # noqa: S105 - a folder name
+MEMBERS_FILE = "members.json"
+
+
+def api_token_dir(issuer_dir: Path | None = None) -> Path:
+    """The folder of the API-token key (`private.pem`), inside the issuer folder.
+
+    In the cloud the token-signing service account plays this part (IAM signJwt); locally the
+    exchange function signs with this key (PROMPTOPT_API_TOKEN_KEY_FILE) and the local gateway
+    trusts its JWKS as the `promptopt_api_token` scheme.
+    """
+    return (issuer_dir or default_dir()).expanduser().resolve() / API_TOKEN_DIR
+
+
+def write_api_token_trust(path: Path, issuer_dir: Path | None = None) -> Path:
+    """Create the API-token key if needed and write the gateway's trust file; the key's path."""
+    folder = api_token_dir(issuer_dir)
+    trust = {"issuer": API_TOKEN_ISSUER, "audiences": [API_TOKEN_AUDIENCE], "jwks": jwks(folder)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(trust, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return folder / PRIVATE_KEY_FILE
+
+
+def members_file(issuer_dir: Path | None = None) -> Path:
+    """The dev issuer's registry of members' tenant and role (promptopt.access.directory writes it)."""
+    return (issuer_dir or default_dir()).expanduser().resolve() / MEMBERS_FILE
+
+
+def registered_claims(subject: str, issuer_dir: Path | None = None) -> dict[str, str] | None:
+    """The tenant and role the members API gave `subject`, if any (as Firebase custom claims)."""
+    path = members_file(issuer_dir)
+    if not path.is_file():
+        return None
+    entry = json.loads(path.read_text(encoding="utf-8")).get(subject)
+    if not entry or TENANT_CLAIM not in entry:
+        return None
+    return {TENANT_CLAIM: entry[TENANT_CLAIM], ROLE_CLAIM: entry[ROLE_CLAIM]}

@@ -101,6 +101,8 @@ class Operation:
     secured: bool
     address: str | None
     timeout: aiohttp.ClientTimeout
+    # The security definitions any one of which admits a token (OpenAPI alternatives).
+    schemes: tuple[str, ...] = (SECURITY_NAME,)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,11 @@ class TokenVerifier:
         self._issuer = issuer
         self._audiences = list(audiences)
         self._cache: dict[str, tuple[str, float]] = {}
+
+    @property
+    def issuer(self) -> str:
+        """The `iss` this verifier accepts."""
+        return self._issuer
 
     def verify(self, token: str) -> str:
         """The userinfo header value for a valid token; TokenError otherwise."""
@@ -241,6 +248,13 @@ def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Ro
                 # The unrendered document names backends by function: `${backends.<name>}`.
                 address = backends.get(name, "")
             security = op.get("security", default_security)
+            schemes: list[str] = []
+            for alternative in security:
+                if len(alternative) > 1:
+                    raise ValueError(
+                        f"{name}: a security requirement naming several schemes is not supported"
+                    )
+                schemes.extend(alternative)
             operations[method.upper()] = Operation(
                 name=name,
                 method=method.upper(),
@@ -248,6 +262,7 @@ def _operations(spec: Mapping[str, Any], backends: Mapping[str, str]) -> list[Ro
                 secured=bool(security),
                 address=address.rstrip("/") or None,
                 timeout=aiohttp.ClientTimeout(total=float(backend.get("deadline", DEFAULT_DEADLINE_S))),
+                schemes=tuple(schemes) or (SECURITY_NAME,),
             )
             if not address:
                 log.warning("no backend for %s; its route answers 502", name)
@@ -313,9 +328,12 @@ def _trace_header() -> str:
 class _Gateway:
     """The state behind one app: routes, verifier and the pooled backend session."""
 
-    def __init__(self, router: Router, verifier: TokenVerifier, jwks: Mapping[str, Any]) -> None:
+    def __init__(
+        self, router: Router, verifiers: Mapping[str, TokenVerifier], jwks: Mapping[str, Any]
+    ) -> None:
         self.router = router
-        self.verifier = verifier
+        self.verifiers = dict(verifiers)
+        self.verifier = self.verifiers[SECURITY_NAME]
         self.jwks_body = json.dumps(jwks).encode()
         self.session: aiohttp.ClientSession | None = None
 
@@ -332,7 +350,23 @@ class _Gateway:
         if self.session is not None:
             await self.session.close()
 
-    def _authenticate(self, request: web.Request) -> str | web.Response:
+    def _verifier_for(self, token: str, op: Operation) -> TokenVerifier:
+        """The verifier of the operation's scheme whose issuer signed the token (by its `iss`)."""
+        candidates = [self.verifiers[n] for n in op.schemes if n in self.verifiers]
+        if not candidates:
+            raise TokenError("no issuer is trusted for this operation")
+        if len(candidates) == 1:
+            return candidates[0]
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            raise TokenError("the bearer token is not a JWT") from None
+        for verifier in candidates:
+            if verifier.issuer == issuer:
+                return verifier
+        raise TokenError("the token's issuer is not accepted")
+
+    def _authenticate(self, request: web.Request, op: Operation) -> str | web.Response:
         value = request.headers.get("Authorization", "")
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -345,7 +379,7 @@ class _Gateway:
                 {"WWW-Authenticate": 'Bearer realm="promptopt"'},
             )
         try:
-            return self.verifier.verify(token.strip())
+            return self._verifier_for(token.strip(), op).verify(token.strip())
         except TokenError as exc:
             return _problem(
                 401,
@@ -401,7 +435,7 @@ class _Gateway:
             return self._too_large(request)
         userinfo: str | None = None
         if op.secured:
-            outcome = self._authenticate(request)
+            outcome = self._authenticate(request, op)
             if isinstance(outcome, web.Response):
                 return outcome
             userinfo = outcome
@@ -563,12 +597,28 @@ class GatewayRunner(web.AppRunner):
         return server
 
 
+@dataclass(frozen=True)
+class Trust:
+    """A further issuer the gateway accepts for the security definition of the same name."""
+
+    issuer: str
+    audiences: list[str]
+    jwks: Mapping[str, Any]
+
+    @classmethod
+    def from_file(cls, path: Path) -> Trust:
+        """Read `{"issuer": ..., "audiences": [...], "jwks": {"keys": [...]}}`."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(issuer=str(data["issuer"]), audiences=list(data["audiences"]), jwks=data["jwks"])
+
+
 def create_app(
     spec: Mapping[str, Any],
     backends: Mapping[str, str],
     jwks: Mapping[str, Any],
     issuer: str,
     audiences: list[str],
+    trusted: Mapping[str, Trust] | None = None,
     *,
     dev_sign_in: bool = False,
 ) -> web.Application:
@@ -581,9 +631,15 @@ def create_app(
         jwks: the issuer's key set (`{"keys": [...]}`).
         issuer: the required `iss`.
         audiences: accepted `aud` values (any one suffices).
+        trusted: further issuers by security definition name (e.g. promptopt_api_token, the
+            tokens the platform signs for API keys); an operation accepts a token from any scheme
+            its `security` lists.
         dev_sign_in: serve `POST /_dev/sign-in` (the dashboard's local sign-in, dev issuer tokens).
     """
-    gateway = _Gateway(Router(_operations(spec, backends)), TokenVerifier(jwks, issuer, audiences), jwks)
+    verifiers = {SECURITY_NAME: TokenVerifier(jwks, issuer, audiences)}
+    for name, trust in (trusted or {}).items():
+        verifiers[name] = TokenVerifier(trust.jwks, trust.issuer, trust.audiences)
+    gateway = _Gateway(Router(_operations(spec, backends)), verifiers, jwks)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[_STATE] = gateway
     app.on_startup.append(gateway.start)
@@ -650,6 +706,13 @@ def main(argv: list[str] | None = None) -> int:
         "--audience", action="append", default=None, help="accepted aud, repeatable (default: dev issuer's)"
     )
     parser.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="SCHEME=FILE",
+        help='a further issuer for a security definition: JSON {"issuer", "audiences", "jwks"}',
+    )
+    parser.add_argument(
         "--dev-sign-in", action="store_true", help="serve POST /_dev/sign-in (dev issuer tokens)"
     )
     args = parser.parse_args(argv)
@@ -662,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         jwks,
         args.issuer or dev_issuer.issuer_url(),
         args.audience or [dev_issuer.audience()],
+        {name: Trust.from_file(Path(path)) for name, path in _parse_backends(args.trust).items()},
         dev_sign_in=args.dev_sign_in,
     )
     try:  # uvloop, where installed, trims the per-request overhead (optional)

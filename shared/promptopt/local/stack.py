@@ -146,6 +146,7 @@ class Stack:
         self.ticker: Ticker | None = None
         self._gateway_url: str | None = None
         self._lock: IO[str] | None = None
+        self._api_token_trust: Path | None = None
 
     # -- public view -------------------------------------------------------------------------
 
@@ -228,6 +229,7 @@ class Stack:
             project=cfg.project,
             signed_url_endpoint=self.storage_proxy_url,
             signing_key_file=str(key_file),
+            access_env=self._access_env(),
         )
         self.emulators = Emulators(
             ALL_EMULATORS,
@@ -287,6 +289,19 @@ class Stack:
             return None
         return Ticker(self.emulators.env["PUBSUB_EMULATOR_HOST"], topic, interval).start()
 
+    def _access_env(self) -> dict[str, str]:
+        """The dev issuer's API-token identity for the exchange, and the gateway's trust in it."""
+        from promptopt.local import dev_issuer
+
+        self._api_token_trust = self.state_dir / "api-token-trust.json"
+        key = dev_issuer.write_api_token_trust(self._api_token_trust)
+        return {
+            "PROMPTOPT_API_TOKEN_ISSUER": dev_issuer.API_TOKEN_ISSUER,
+            "PROMPTOPT_API_TOKEN_AUDIENCE": dev_issuer.API_TOKEN_AUDIENCE,
+            "PROMPTOPT_API_TOKEN_KEY_FILE": str(key),
+            "PROMPTOPT_DEV_MEMBERS_FILE": str(dev_issuer.members_file()),
+        }
+
     def _gateway_process(self, urls: Mapping[str, str]) -> ManagedProcess | None:
         missing = [m for m in ("promptopt.local.gateway", "promptopt.local.dev_issuer") if not _importable(m)]
         if missing:
@@ -307,6 +322,7 @@ class Stack:
         cfg = self.config
         argv = [sys.executable, "-m", "promptopt.local.gateway", "--spec", str(spec)]
         argv += ["--host", cfg.host, "--port", str(cfg.gateway_port), "--jwks-file", str(jwks)]
+        argv += ["--trust", f"promptopt_api_token={self._api_token_trust}"]
         argv += ["--dev-sign-in"]  # the dashboard's local sign-in (never deployed)
         for spec_ in self.specs:
             if spec_.is_http:

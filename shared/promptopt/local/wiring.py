@@ -81,6 +81,9 @@ class Wiring:
     signing_key_file: str | None = None
     dead_letter_topics: dict[str, str] = field(default_factory=dict)
     queue_retry: dict[str, RetryConfig] = field(default_factory=dict)  # by full queue name
+    # Machine access (Terraform's PROMPTOPT_API_TOKEN_*): the dev issuer's API-token identity,
+    # the key the exchange signs with (the cloud signs through IAM instead) and the members registry.
+    access_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """The `PROMPTOPT_*` variables Terraform's platform_env sets (function URLs come from the host)."""
@@ -100,6 +103,7 @@ class Wiring:
             env["PROMPTOPT_SIGNED_URL_ENDPOINT"] = self.signed_url_endpoint
         if self.signing_key_file:
             env["PROMPTOPT_SIGNING_KEY_FILE"] = self.signing_key_file
+        env.update(self.access_env)
         return env
 
     def bucket_for(self, spec: FunctionSpec) -> str:
@@ -138,6 +142,7 @@ def plan(
     region: str = DEFAULT_TASKS_LOCATION,
     signed_url_endpoint: str | None = None,
     signing_key_file: str | None = None,
+    access_env: dict[str, str] | None = None,
 ) -> Wiring:
     """The local resource names for these functions (nothing is created)."""
     topics = topic_names(specs)
@@ -152,6 +157,7 @@ def plan(
         buckets={b: f"{project}-{b}" for b in LOGICAL_BUCKETS},
         signed_url_endpoint=signed_url_endpoint,
         signing_key_file=signing_key_file,
+        access_env=dict(access_env or {}),
     )
 
 

@@ -35,7 +35,12 @@ log = logging.getLogger("promptopt.tooling.openapi")
 
 SPEC_PATH = Path("terraform/api/openapi.yaml")
 SECURITY_NAME = "promptopt_jwt"
-TEMPLATE_VARIABLES = ("backends", "jwt_issuer", "jwt_jwks_uri", "jwt_audiences")
+# The second issuer: tokens the platform signs in exchange for an API key (POST /auth/token).
+API_TOKEN_SECURITY_NAME = "promptopt_api_token"  # noqa: S105 - a scheme name
+TEMPLATE_VARIABLES = (
+    "backends", "jwt_issuer", "jwt_jwks_uri", "jwt_audiences",
+    "api_token_issuer", "api_token_jwks_uri", "api_token_audiences",
+)  # fmt: skip
 API_PREFIX = "/api/v1/"
 _METHOD_ORDER = ("get", "post", "put", "patch", "delete")
 
@@ -55,7 +60,8 @@ _HEADER_DOCS = {
 }
 _STATUS_TEXT = {
     400: "The request is malformed or fails validation",
-    401: "No valid bearer token",
+    401: "No valid bearer token (or, for the token exchange, no valid API key)",
+    402: "The work would pass the tenant's monthly spending cap",
     403: "The token's role or tenant does not allow this operation",
     404: "The resource does not exist in the caller's tenant",
     409: "A request with this Idempotency-Key is still in flight",
@@ -64,9 +70,16 @@ _STATUS_TEXT = {
     415: "The body is not application/json",
     422: "The Idempotency-Key was already used with a different request",
     428: "An If-Match header is required",
-    429: "Too many requests",
+    429: "Too many requests: a rate limit or an active-work cap; see Retry-After",
     500: "Unexpected error (logged)",
     503: "A backing service is busy; retry shortly",
+}
+
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": "requests allowed in the window of this operation's per-tenant limit",
+    "RateLimit-Remaining": "requests left in the current window",
+    "RateLimit-Reset": "seconds until the window has room again (an upper bound)",
+    "RateLimit-Policy": "the limit and its window, e.g. 120;w=60",
 }
 
 _TEMPLATE_RE = re.compile(r"\$\$\{|%%\{|\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
@@ -208,6 +221,12 @@ def _success_response(trigger: HttpTrigger, schemas: _Schemas) -> dict[str, Any]
             headers["ETag"] = {"type": "string", "description": 'strong ETag of the version, e.g. "v3"'}
     if trigger.success_status == 201:
         headers["Location"] = {"type": "string", "description": "path of the created resource"}
+    if trigger.rate_limit:
+        for name, text in _RATE_LIMIT_HEADERS.items():
+            headers[name] = {
+                "type": "string" if name == "RateLimit-Policy" else "integer",
+                "description": text,
+            }
     if headers:
         response["headers"] = headers
     return response
@@ -229,7 +248,8 @@ def _operation(fn: FunctionSpec, schemas: _Schemas) -> dict[str, Any]:
         "summary": trigger.summary,
         "description": fn.description,
         "tags": [tag],
-        "security": [{SECURITY_NAME: []}] if fn.auth.mode == "user" else [],
+        # Either issuer will do (alternatives): a person's ID token, or a token exchanged for a key.
+        "security": [{SECURITY_NAME: []}, {API_TOKEN_SECURITY_NAME: []}] if fn.auth.mode == "user" else [],
     }
     if trigger.request_model:
         operation["consumes"] = ["application/json"]
@@ -331,7 +351,17 @@ def build_spec(root: Path | None = None) -> dict[str, Any]:
                 # Only the Authorization header (ESPv2 also reads ?access_token= unless told not to,
                 # which would put tokens in URLs and logs; the local gateway reads the header only).
                 "x-google-jwt-locations": [{"header": "Authorization", "value_prefix": "Bearer "}],
-            }
+            },
+            API_TOKEN_SECURITY_NAME: {
+                "type": "oauth2",
+                "flow": "implicit",
+                "authorizationUrl": "",
+                # The token-signing service account: Google holds its keys and publishes them.
+                "x-google-issuer": _placeholder("api_token_issuer"),
+                "x-google-jwks_uri": _placeholder("api_token_jwks_uri"),
+                "x-google-audiences": _placeholder("api_token_audiences"),
+                "x-google-jwt-locations": [{"header": "Authorization", "value_prefix": "Bearer "}],
+            },
         },
         "paths": ordered_paths,
         "definitions": _reachable(schemas.definitions, ordered_paths),
@@ -433,6 +463,10 @@ def sample_values(spec: Mapping[str, Any]) -> dict[str, Any]:
         "jwt_issuer": "https://issuer.example.com",
         "jwt_jwks_uri": "https://issuer.example.com/.well-known/jwks.json",
         "jwt_audiences": "promptopt",
+        "api_token_issuer": "dev-api-tokens@example-project.iam.gserviceaccount.com",
+        "api_token_jwks_uri": "https://www.googleapis.com/service_accounts/v1/metadata/jwk/"
+        "dev-api-tokens@example-project.iam.gserviceaccount.com",
+        "api_token_audiences": "promptopt-dev-api",
     }
 
 

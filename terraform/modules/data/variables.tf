@@ -193,6 +193,39 @@ variable "firestore_indexes" {
         { field_path = "evaluation.status", order = "ASCENDING" },
       ]
     }
+    # The audit log, newest first, whole or by one of action / actor / resource id (with an
+    # optional time range on `at`); see shared/promptopt/access/audit.py list_entries.
+    audit_by_time = {
+      collection = "audit"
+      fields = [
+        { field_path = "at", order = "DESCENDING" },
+        { field_path = "entry_id", order = "DESCENDING" },
+      ]
+    }
+    audit_by_action = {
+      collection = "audit"
+      fields = [
+        { field_path = "action", order = "ASCENDING" },
+        { field_path = "at", order = "DESCENDING" },
+        { field_path = "entry_id", order = "DESCENDING" },
+      ]
+    }
+    audit_by_actor = {
+      collection = "audit"
+      fields = [
+        { field_path = "actor", order = "ASCENDING" },
+        { field_path = "at", order = "DESCENDING" },
+        { field_path = "entry_id", order = "DESCENDING" },
+      ]
+    }
+    audit_by_resource = {
+      collection = "audit"
+      fields = [
+        { field_path = "resource_id", order = "ASCENDING" },
+        { field_path = "at", order = "DESCENDING" },
+        { field_path = "entry_id", order = "DESCENDING" },
+      ]
+    }
     experiments_by_name_and_status = {
       collection = "experiments"
       fields = [
@@ -214,6 +247,10 @@ variable "firestore_ttl_fields" {
   default = [
     { collection = "idempotency", field = "expires_at" },
     { collection = "cache", field = "expires_at" },
+    # The audit log (retention: var.audit_retention_days, stamped by the functions) and the
+    # rate limiters' per-request events (kept an hour past their window).
+    { collection = "audit", field = "expires_at" },
+    { collection = "rate_events", field = "expires_at" },
   ]
 }
 

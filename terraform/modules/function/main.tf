@@ -81,6 +81,16 @@ resource "google_service_account_iam_member" "sign_as_self" {
   member             = "serviceAccount:${google_service_account.this.email}"
 }
 
+# why: the token exchange signs API tokens as the platform's token issuer through IAM signJwt
+# (no private key exists outside Google), which needs token creation on that one account only.
+resource "google_service_account_iam_member" "sign_api_tokens" {
+  count = local.f.sign_tokens ? 1 : 0
+
+  service_account_id = var.api_tokens_service_account_name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.this.email}"
+}
+
 # Only the secrets this function's manifest lists, each readable by this function only.
 resource "google_secret_manager_secret_iam_member" "access" {
   for_each = local.f.secrets
@@ -134,6 +144,7 @@ resource "time_sleep" "iam_propagation" {
     { for k, g in google_storage_bucket_iam_member.bucket_roles : "bucket ${k}" => g.etag },
     { for k, g in google_secret_manager_secret_iam_member.access : "secret ${k}" => g.etag },
     { for i, g in google_service_account_iam_member.sign_as_self : "sign_as_self" => g.etag },
+    { for i, g in google_service_account_iam_member.sign_api_tokens : "sign_api_tokens" => g.etag },
     { for i, g in google_service_account_iam_member.act_as_tasks_invoker : "act_as_tasks_invoker" => g.etag },
   )
 }

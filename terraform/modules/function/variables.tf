@@ -32,7 +32,8 @@ variable "spec" {
       role   = string
       why    = string
     }))
-    sign_urls = bool
+    sign_urls   = bool
+    sign_tokens = bool
   })
 }
 
@@ -101,6 +102,11 @@ variable "tasks_service_account" {
 
 variable "tasks_service_account_name" {
   description = "Fully qualified name of the Cloud Tasks OIDC account (for actAs by enqueuers)."
+  type        = string
+}
+
+variable "api_tokens_service_account_name" {
+  description = "Fully qualified name of the API-token issuer account (signJwt by the token exchange)."
   type        = string
 }
 

@@ -9,6 +9,10 @@ locals {
     jwt_issuer    = var.jwt_issuer
     jwt_jwks_uri  = var.jwt_jwks_uri
     jwt_audiences = var.jwt_audiences
+    # Tokens exchanged for API keys, signed by the token-issuer account (a second issuer).
+    api_token_issuer    = var.api_token_issuer
+    api_token_jwks_uri  = var.api_token_jwks_uri
+    api_token_audiences = var.api_token_audiences
   })
   # API configs are immutable: a change to anything that defines one (its document or the account
   # the gateway calls backends as) must produce a new config id, created before the old one is

@@ -48,3 +48,18 @@ variable "jwt_audiences" {
   description = "Accepted JWT audiences (comma-separated string)."
   type        = string
 }
+
+variable "api_token_issuer" {
+  description = "Issuer of tokens exchanged for API keys: the token-issuer service account's email."
+  type        = string
+}
+
+variable "api_token_jwks_uri" {
+  description = "JWKS URI of the token-issuer account (Google publishes its public keys)."
+  type        = string
+}
+
+variable "api_token_audiences" {
+  description = "Accepted audiences of tokens exchanged for API keys (comma-separated string)."
+  type        = string
+}

@@ -37,6 +37,17 @@ resource "google_service_account" "eventarc" {
   description  = "Identity of Eventarc triggers; receives events and invokes storage functions only."
 }
 
+# API tokens (POST /api/v1/auth/token) are signed as this account through IAM signJwt: Google holds
+# its keys and publishes them at .../service_accounts/v1/metadata/jwk/<email>, which the gateway
+# trusts as a second issuer. It holds no roles; only the exchange function may sign as it
+# (modules/function, sign_tokens).
+resource "google_service_account" "api_tokens" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-api-tokens"
+  display_name = "promptopt ${var.environment}: API token issuer"
+  description  = "Issuer of tokens exchanged for API keys (signJwt); holds no roles and no keys."
+}
+
 # Cloud Build builds each function's container as this account instead of a default account.
 resource "google_service_account" "build" {
   project      = var.project_id

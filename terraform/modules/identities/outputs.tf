@@ -23,6 +23,16 @@ output "eventarc_email" {
   value       = google_service_account.eventarc.email
 }
 
+output "api_tokens_email" {
+  description = "The API-token issuer account (its email is the tokens' iss)."
+  value       = google_service_account.api_tokens.email
+}
+
+output "api_tokens_name" {
+  description = "Fully qualified name of the API-token issuer account (for the signJwt grant)."
+  value       = google_service_account.api_tokens.name
+}
+
 output "build_id" {
   description = "Fully qualified id of the function build service account."
   value       = google_service_account.build.id

@@ -37,6 +37,7 @@ locals {
       # "bucket/role" => { bucket, role, why }: roles on one platform bucket, not the project.
       bucket_roles = { for r in m.bucket_roles : "${r.bucket}/${r.role}" => r }
       sign_urls    = m.sign_urls
+      sign_tokens  = m.sign_tokens
     }
   }
 

@@ -37,7 +37,8 @@ variable "functions" {
       role   = string
       why    = string
     }))
-    sign_urls = bool
+    sign_urls   = bool
+    sign_tokens = bool
   }))
 }
 

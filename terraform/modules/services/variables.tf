@@ -16,9 +16,11 @@ variable "services" {
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
-    # signBlob: functions sign upload URLs as themselves (Cloud Functions holds no private key).
+    # signBlob: functions sign upload URLs as themselves (Cloud Functions holds no private key);
+    # signJwt: the token exchange signs API tokens as the token-issuer account.
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",

@@ -1,0 +1,108 @@
+"""A tenant's members: list them, set or remove a member's role; the last admin stays.
+
+`tenants/{t}/members/{uid}` records each member's role and is what the listing reads; the
+identity provider's claims (`directory`) are what tokens carry. A change is checked and written in
+one Firestore transaction that reads every admin of the tenant, so two admins demoting each other
+at once cannot leave the tenant without one; the claims are set after it commits (a failure there
+is a 503 and the request can be repeated: both writes are idempotent).
+
+An admin who acts before being recorded (made admin with `promptopt auth set-claims`) is recorded
+by their first change, so the last-admin rule always counts them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from promptopt.access import directory, paths
+from promptopt.access.keys import require_person
+from promptopt.access.models import Member, MemberPage, MemberRole
+from promptopt.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from promptopt.auth import Principal
+
+UID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+_LIST_LIMIT = 1000
+
+
+class LastAdmin(Conflict):
+    """The change would leave the tenant without an admin."""
+
+    code = "last_admin"
+
+
+def _check_uid(uid: str) -> None:
+    if not UID_RE.fullmatch(uid):
+        raise NotFound(f"member {uid[:40]} not found", code="member_not_found")
+
+
+def list_members(*, principal: Principal) -> MemberPage:
+    """Every recorded member, by uid."""
+    found = [s.to_dict() or {} for s in paths.members(principal.tenant).limit(_LIST_LIMIT).stream()]
+    return MemberPage(items=[Member.model_validate(m) for m in sorted(found, key=lambda m: m["uid"])])
+
+
+def _change(principal: Principal, uid: str, role: str | None, email: str | None) -> dict[str, Any] | None:
+    """Record `uid`'s new role (None removes) in one transaction that keeps an admin."""
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    members = paths.members(principal.tenant)
+    now = datetime.now(UTC)
+    me = {"uid": principal.subject, "role": "admin", "updated_at": now, "updated_by": principal.subject}
+
+    @firestore.transactional
+    def run(transaction: Any) -> dict[str, Any] | None:
+        admins = {
+            s.id
+            for s in members.where(filter=FieldFilter("role", "==", "admin")).stream(transaction=transaction)
+        }
+        target = members.document(uid).get(transaction=transaction)
+        if (
+            role is None and not target.exists and uid != principal.subject
+        ):  # the caller is one, recorded or not
+            raise NotFound(f"member {uid} not found", code="member_not_found")
+        caller_known = principal.subject in admins
+        admins.add(principal.subject)  # the caller is an admin (the route requires it)
+        if role != "admin" and uid in admins and len(admins) == 1:
+            raise LastAdmin("this would leave the tenant without an admin; make another member admin first")
+        if not caller_known and principal.subject != uid:
+            transaction.set(members.document(principal.subject), me)
+        if role is None:
+            transaction.delete(target.reference)
+            return None
+        doc = {"uid": uid, "role": role, "updated_at": now, "updated_by": principal.subject}
+        previous = target.to_dict() or {}
+        if email or previous.get("email"):
+            doc["email"] = email or previous.get("email")
+        transaction.set(target.reference, doc)
+        return doc
+
+    result: dict[str, Any] | None = run(members._client.transaction())
+    return result
+
+
+def set_role(*, principal: Principal, uid: str, body: MemberRole) -> Member:
+    """Make `uid` a member of the tenant with `body.role` (or change it)."""
+    require_person(principal, "changing members")
+    _check_uid(uid)
+    claims = directory.current(uid)
+    if claims.tenant not in (None, principal.tenant):
+        raise Conflict(
+            f"user {uid} belongs to another tenant; they must leave it first", code="member_of_another_tenant"
+        )
+    doc = _change(principal, uid, body.role, body.email or claims.email)
+    assert doc is not None
+    directory.set_claims(uid, principal.tenant, body.role, body.email)
+    return Member.model_validate(doc)
+
+
+def remove(*, principal: Principal, uid: str) -> None:
+    """Take `uid` out of the tenant (their role claims are cleared, refresh tokens revoked)."""
+    require_person(principal, "changing members")
+    _check_uid(uid)
+    _change(principal, uid, None, None)
+    directory.remove(uid, principal.tenant)

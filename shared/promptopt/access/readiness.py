@@ -1,0 +1,129 @@
+"""GET /api/v1/health/ready (admin): can this deployment reach each backing service, and how fast.
+
+`GET /api/v1/health` stays a liveness probe that touches nothing. Readiness makes one cheap call
+per service, all at once, each under CHECK_TIMEOUT_S: a Firestore document read, the first topic's
+metadata (Pub/Sub), the datasets bucket's metadata (Storage), the inference queue (Cloud Tasks)
+and the signing-key secret (Secret Manager; locally the secrets stand-in, as there is no
+emulator). 200 when every check passes, else 503 with the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Literal
+
+from pydantic import Field
+
+from promptopt.config import settings
+from promptopt.http.models import ResponseModel
+
+CHECK_TIMEOUT_S = 3.0
+
+
+class Check(ResponseModel):
+    """One backing service."""
+
+    service: str
+    status: Literal["ok", "failed", "skipped"]
+    latency_ms: float | None = None
+    detail: str | None = Field(None, description="why a check failed or was skipped (no secrets, no bodies)")
+
+
+class Readiness(ResponseModel):
+    """Every backing service's check."""
+
+    status: Literal["ready", "degraded"]
+    checks: list[Check]
+
+
+def _firestore() -> str | None:
+    from promptopt.clients import firestore_client
+
+    firestore_client().collection("_readiness").document("probe").get(timeout=CHECK_TIMEOUT_S)
+    return None
+
+
+def _pubsub() -> str | None:
+    from promptopt.clients import publisher_client
+
+    topics = settings().topics
+    if not topics:
+        return "skipped: no topic is configured"
+    publisher_client().get_topic(
+        request={"topic": next(iter(sorted(topics.values())))}, timeout=CHECK_TIMEOUT_S
+    )
+    return None
+
+
+def _storage() -> str | None:
+    from promptopt.clients import storage_client
+
+    storage_client().get_bucket(settings().datasets_bucket, timeout=CHECK_TIMEOUT_S)
+    return None
+
+
+def _tasks() -> str | None:
+    from promptopt.clients import tasks_client
+
+    queue = settings().queues.get("inference")
+    if not queue:
+        return "skipped: no inference queue is configured"
+    tasks_client().get_queue(name=queue, timeout=CHECK_TIMEOUT_S)
+    return None
+
+
+def _secrets() -> str | None:
+    from promptopt import secrets
+
+    if settings().environment == "local":
+        try:
+            secrets.secret("signing_key")
+        except secrets.SecretNotFoundError:
+            return "skipped: local stand-in holds no signing key (the development key is used)"
+        return None
+    secrets._secret_manager(settings().project_id, "signing-key")  # the API itself, not the mount
+    return None
+
+
+CHECKS: dict[str, Callable[[], str | None]] = {
+    "firestore": _firestore,
+    "pubsub": _pubsub,
+    "storage": _storage,
+    "tasks": _tasks,
+    "secret_manager": _secrets,
+}
+
+
+def _timed(name: str, check: Callable[[], str | None]) -> Check:
+    started = time.perf_counter()
+    try:
+        note = check()
+    except Exception as exc:  # noqa: BLE001 - a failed check is the report, never a 500
+        return Check(
+            service=name,
+            status="failed",
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            detail=type(exc).__name__,
+        )
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    if note and note.startswith("skipped"):
+        return Check(service=name, status="skipped", latency_ms=latency, detail=note)
+    return Check(service=name, status="ok", latency_ms=latency)
+
+
+def readiness() -> Readiness:
+    """Run every check at once; a check still running after its timeout counts as failed."""
+    pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="readiness")
+    futures = {name: pool.submit(_timed, name, check) for name, check in CHECKS.items()}
+    wait(futures.values(), timeout=CHECK_TIMEOUT_S + 1)
+    pool.shutdown(wait=False, cancel_futures=True)
+    results = [
+        f.result()
+        if f.done()
+        else Check(service=n, status="failed", latency_ms=(CHECK_TIMEOUT_S + 1) * 1000, detail="timeout")
+        for n, f in futures.items()
+    ]
+    healthy = all(c.status != "failed" for c in results)
+    return Readiness(status="ready" if healthy else "degraded", checks=results)
