@@ -22,7 +22,7 @@ from promptopt.local import dev_issuer, dev_sign_in
 from promptopt.local.gateway import Router, _operations
 from promptopt.manifest import load_manifest, repo_root
 
-STATIC = repo_root() / "functions" / "dashboard" / "static"
+STATIC = repo_root() / "functions" / "web_dashboard" / "static"
 
 
 @pytest.fixture(autouse=True)
@@ -100,9 +100,9 @@ def test_the_gateway_routes_the_wildcard_path_to_the_dashboard() -> None:
     for path in ("/dashboard/", "/dashboard/assets/abc/js/app.js"):
         route = router.match(path, "GET")
         assert route is not None
-        assert route.operations["GET"].name == "dashboard"
+        assert route.operations["GET"].name == "web_dashboard"
     assert router.match("/dashboardx", "GET") is None
-    spec = next(f for f in load_manifest() if f.name == "dashboard")
+    spec = next(f for f in load_manifest() if f.name == "web_dashboard")
     assert spec.http.path_params == ["path"]
     assert spec.http.path_regex.match("/dashboard/a/b.js")
 

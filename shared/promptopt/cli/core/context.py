@@ -59,9 +59,14 @@ class Context:
         from promptopt.cli.client import ApiClient
         from promptopt.client.client import credentials_from
 
+        credentials = credentials_from(token=self.token, api_key=None, env={})
+        if credentials is None and self.api_key:
+            from promptopt.cli.token_cache import CachedApiKey
+
+            credentials = CachedApiKey(self.api_key, self.api_url)
         return ApiClient(
             self.api_url,
-            credentials=credentials_from(token=self.token, api_key=self.api_key, env={}),
+            credentials=credentials,
             timeout_s=self.timeout_s,
             retries=self.retries,
             user_agent=f"promptopt-cli/{version()}",
