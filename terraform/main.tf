@@ -49,6 +49,7 @@ locals {
     PROMPTOPT_DATASETS_BUCKET       = module.data.datasets_bucket
     PROMPTOPT_ARTIFACTS_BUCKET      = module.data.artifacts_bucket
     PROMPTOPT_TOPICS                = jsonencode(module.messaging.topic_ids)
+    PROMPTOPT_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
     PROMPTOPT_QUEUES                = jsonencode(module.messaging.queue_ids)
     PROMPTOPT_TASKS_SERVICE_ACCOUNT = module.identities.tasks_email
     PROMPTOPT_LOG_LEVEL             = var.log_level

@@ -9,4 +9,4 @@ from promptopt.http import serve_event
 
 @functions_framework.cloud_event
 def handle(event: CloudEvent) -> None:
-    serve_event(event, steps.on_step, model=steps.StepMessage, source=__file__)
+    serve_event(event, steps.on_step, model=steps.StepMessage, source=__file__, on_give_up=steps.give_up)

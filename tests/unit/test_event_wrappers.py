@@ -151,3 +151,38 @@ def test_a_storage_event_is_parsed_from_the_object_resource() -> None:
     assert seen == [
         FinalizedObject(bucket="b", name="t/x.csv", generation="17", size=12, metadata={"k": "1"})
     ]
+
+
+def _push(payload: Any, attempt: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "message": {"data": base64.b64encode(json.dumps(payload).encode()).decode(), "messageId": "9"},
+        "subscription": "projects/p/subscriptions/s",
+    }
+    if attempt is not None:
+        body["deliveryAttempt"] = attempt
+    return body
+
+
+@pytest.mark.parametrize(("attempt", "gives_up"), [(None, False), (3, False), (10, True), (11, True)])
+def test_the_last_delivery_records_the_outcome_instead_of_failing_again(
+    attempt: int | None, gives_up: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_MAX_DELIVERY_ATTEMPTS", "10")
+    recorded: list[tuple[Message, int | None]] = []
+
+    def handler(_m: Message, _d: Delivery) -> None:
+        raise ConnectionError("still down")
+
+    def give_up(m: Message, d: Delivery, error: Exception) -> None:
+        assert isinstance(error, ConnectionError)
+        recorded.append((m, d.attempt))
+
+    with app.test_request_context("/", method="POST", json=_push({"job_id": "bj_1"}, attempt)):
+        event = _pubsub_event({"job_id": "bj_1"})
+        if gives_up:
+            serve_event(event, handler, model=Message, source=SCORE_MAIN, on_give_up=give_up)
+            assert recorded == [(Message(job_id="bj_1"), attempt)]
+        else:
+            with pytest.raises(ConnectionError):
+                serve_event(event, handler, model=Message, source=SCORE_MAIN, on_give_up=give_up)
+            assert recorded == []

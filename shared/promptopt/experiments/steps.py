@@ -47,3 +47,16 @@ def on_evaluation(message: EvaluationCompleted, _delivery: Delivery) -> str:
         return "not a run's job"
     logs.bind(tenant=message.tenant, experiment_id=message.experiment_id, run_id=message.run_id)
     return engine.advance(message.tenant, message.experiment_id, message.run_id)
+
+
+def give_up(message: StepMessage | EvaluationCompleted, delivery: Delivery, error: Exception) -> None:
+    """The step failed on every delivery: the run ends failed with the reason (not dead-lettered silently)."""
+    if message.run_id is None or message.experiment_id is None:
+        return
+    try:
+        run, _ = engine.load(message.tenant, message.experiment_id, message.run_id)
+    except engine.RunGone:
+        return
+    engine.fail(
+        run, f"its step failed on all {delivery.attempt} deliveries ({type(error).__name__}); see the logs"
+    )

@@ -9,6 +9,9 @@ the one decision every trigger needs, explicitly:
 - `PermanentFailure` from the handler: the handler has recorded the outcome; acknowledged;
 - any other exception propagates, so the platform redelivers (a transient failure retries). No
   blanket `except` here: catching everything would silently turn every outage into a lost message.
+  On the subscription's last delivery attempt (Pub/Sub's `deliveryAttempt` reaches
+  PROMPTOPT_MAX_DELIVERY_ATTEMPTS, after which the message is dead-lettered), `on_give_up` records
+  a final state with the reason first, so what the message was about never stays unfinished.
 
 Logs carry the function's name from its manifest and the event or task id.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +37,7 @@ log = logging.getLogger("promptopt.http.events")
 M = TypeVar("M", bound=BaseModel)
 # Pub/Sub keeps an unacknowledged message 7 days; Eventarc retries a storage event for 24 hours.
 DEFAULT_MAX_AGE = timedelta(days=1)
+DEFAULT_MAX_DELIVERY_ATTEMPTS = 10
 
 RETRY_HEADER = "X-CloudTasks-TaskRetryCount"
 EXECUTION_HEADER = "X-CloudTasks-TaskExecutionCount"
@@ -50,6 +55,7 @@ class Delivery:
     id: str
     type: str
     time: datetime | None
+    attempt: int | None = None  # Pub/Sub's deliveryAttempt (subscriptions with a dead-letter policy)
 
     def age(self, now: datetime | None = None) -> timedelta:
         """How long ago the event happened (zero when it carries no time)."""
@@ -82,6 +88,21 @@ def _event_time(raw: Any) -> datetime | None:
     return None
 
 
+def _delivery_attempt() -> int | None:
+    """Pub/Sub's deliveryAttempt from the raw push body (functions-framework drops it from the event)."""
+    if not flask.has_request_context():
+        return None
+    body = flask.request.get_json(silent=True)
+    attempt = body.get("deliveryAttempt") if isinstance(body, dict) else None
+    return attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None
+
+
+def max_delivery_attempts() -> int:
+    """The push subscriptions' maxDeliveryAttempts (Terraform's var.max_delivery_attempts)."""
+    raw = os.environ.get("PROMPTOPT_MAX_DELIVERY_ATTEMPTS", "")
+    return int(raw) if raw.isdigit() else DEFAULT_MAX_DELIVERY_ATTEMPTS
+
+
 def serve_event(
     event: Any,
     handler: Callable[[M, Delivery], object],
@@ -90,11 +111,17 @@ def serve_event(
     source: str,
     max_age: timedelta = DEFAULT_MAX_AGE,
     on_expired: Callable[[M, Delivery], None] | None = None,
+    on_give_up: Callable[[M, Delivery, Exception], None] | None = None,
 ) -> None:
     """Handle one CloudEvent for the function whose main.py is `source` (pass `__file__`)."""
     logs.configure()
     spec = spec_for_main(source)
-    delivery = Delivery(id=str(event["id"]), type=str(event["type"]), time=_event_time(event.get("time")))
+    delivery = Delivery(
+        id=str(event["id"]),
+        type=str(event["type"]),
+        time=_event_time(event.get("time")),
+        attempt=_delivery_attempt(),
+    )
     logs.bind(function=spec.name, event=delivery.id)
     try:
         try:
@@ -114,6 +141,15 @@ def serve_event(
             outcome = handler(payload, delivery)
         except PermanentFailure as exc:
             log.error("permanent failure recorded and acknowledged: %s", exc)
+            return
+        except Exception as exc:
+            last = delivery.attempt is not None and delivery.attempt >= max_delivery_attempts()
+            if on_give_up is None or not last:
+                raise  # redelivered (and dead-lettered after the last attempt)
+            on_give_up(payload, delivery, exc)
+            log.error(
+                "gave up after %s deliveries; the outcome is recorded: %s", delivery.attempt, _short(exc)
+            )
             return
         log.info("event handled: %s", outcome)
     finally:

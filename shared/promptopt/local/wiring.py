@@ -93,6 +93,7 @@ class Wiring:
             "PROMPTOPT_DATASETS_BUCKET": self.buckets["datasets"],
             "PROMPTOPT_ARTIFACTS_BUCKET": self.buckets["artifacts"],
             "PROMPTOPT_TOPICS": json.dumps(self.topics, sort_keys=True),
+            "PROMPTOPT_MAX_DELIVERY_ATTEMPTS": str(MAX_DELIVERY_ATTEMPTS),
             "PROMPTOPT_QUEUES": json.dumps(self.queues, sort_keys=True),
         }
         inference = self.queues.get("inference")

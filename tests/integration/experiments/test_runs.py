@@ -421,3 +421,23 @@ def test_a_run_idle_for_hours_is_failed_with_a_reason(runs: Runs) -> None:
     assert "no progress" in final["reason"]
     # The experiment is free for a new run.
     assert runs.start(experiment["experiment_id"]).status_code == 202
+
+
+def test_a_step_failing_on_its_last_delivery_fails_the_run_with_the_reason(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(run: engine.Run) -> engine.Step:
+        raise RuntimeError("a bug in the step")
+
+    monkeypatch.setattr(engine, "_next", broken)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    (envelope,) = runs.pump.pull("experiment-step")
+    client = runs.world.api.client("experiments_step")
+    assert client.post("/", json={**envelope, "deliveryAttempt": 3}).status_code >= 500  # redelivered
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "queued"
+    assert client.post("/", json={**envelope, "deliveryAttempt": 10}).status_code in (200, 204)
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "failed"
+    assert "RuntimeError" in final["reason"]
+    assert runs.start(experiment["experiment_id"]).status_code == 202  # the experiment is free again
