@@ -474,6 +474,7 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
     by_cand = _by_candidate(run, results)
     means: dict[str, float] = {}
     cost: dict[str, float] = {}
+    secondary: dict[str, float] = {}
     waiting = run.state["waiting"]
     tags = {w["candidate"]: (job_id, w["tag"]) for job_id, w in waiting.items()}
     for cid, result in by_cand.items():
@@ -486,6 +487,8 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
         if result.status not in ("failed", "cancelled"):
             means[cid] = _mean(result.scores)
             cost[cid] = entry["tokens_per_row"]
+            if result.secondary:  # ties go to the better first secondary metric, then fewer tokens
+                secondary[cid] = next(iter(result.secondary.values()))
     alive = [c for c in step.state.get("alive", []) if c in means]
     for cid in set(step.state.get("alive", [])) - set(alive):
         cands[cid] = {**cands[cid], "status": "failed", "verdict": "its screening job did not complete"}
@@ -494,7 +497,9 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
         return
     last_rung = rung + 1 >= len(run.plan.rungs)
     if len(alive) <= SURVIVORS or last_rung:
-        survivors = keep_best({c: means[c] for c in alive}, min(SURVIVORS, len(alive)), cost=cost)
+        survivors = keep_best(
+            {c: means[c] for c in alive}, min(SURVIVORS, len(alive)), secondary=secondary, cost=cost
+        )
         for cid in alive:
             if cid not in survivors:
                 cands[cid] = {
@@ -506,7 +511,7 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
         rows = run.rows("accept")
         _dispatch(run, step, "validate", [(c, "accept", rows, "accept") for c in survivors])
         return
-    keep = keep_best({c: means[c] for c in alive}, math.ceil(len(alive) / 2), cost=cost)
+    keep = keep_best({c: means[c] for c in alive}, math.ceil(len(alive) / 2), secondary=secondary, cost=cost)
     for cid in alive:
         if cid not in keep:
             cands[cid] = {
