@@ -129,6 +129,19 @@ def _window_count(events: Any, since: datetime) -> int:
     return sum(int(item.value) for result in aggregation.get() for item in result)
 
 
+def _rank(events: Any, since: datetime, event_id: str, committed: Any) -> int:
+    """Where this request's event stands among the window's, in commit order (1 = first).
+
+    Only read when the window holds more than the limit (a burst). Counting alone would make every
+    request of a burst that wrote before any had counted back out, admitting none; ranking admits
+    the `limit` earliest, whose events stay, so a later request always counts them.
+    """
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    window = events.where(filter=FieldFilter("at", ">", since)).select([]).stream()
+    return sum(1 for e in window if (e.create_time, e.id) <= (committed, event_id))
+
+
 def _retry_after(events: Any, since: datetime, now: datetime, over: int, rule: Limit) -> float:
     """Seconds until enough of the window's oldest events leave it for one more request."""
     from google.cloud.firestore_v1.base_query import FieldFilter
@@ -155,10 +168,10 @@ def admit(name: str, key: str) -> Decision:
     now = datetime.now(UTC)
     since = now - timedelta(seconds=rule.window_s)
     mine = events.document(secrets.token_hex(10))
-    mine.create(_event(now, rule))
+    written = mine.create(_event(now, rule))
     seen = _window_count(events, since)
-    if seen <= rule.limit:
-        return Decision(name, rule.limit, rule.window_s, rule.limit - seen, rule.window_s)
+    if seen <= rule.limit or _rank(events, since, mine.id, written.update_time) <= rule.limit:
+        return Decision(name, rule.limit, rule.window_s, max(0, rule.limit - seen), rule.window_s)
     mine.delete()
     wait = _retry_after(events, since, now, seen - rule.limit, rule)
     _block(scope, wait)

@@ -412,7 +412,11 @@ def test_a_regression_run_compares_with_the_previous_run(runs: Runs) -> None:
 def test_a_run_idle_for_hours_is_failed_with_a_reason(runs: Runs) -> None:
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
-    step = runs.pump.pull("experiment-step")  # the first step runs; its jobs' tasks never do
+    step = [
+        e
+        for e in runs.pump.pull("experiment-step")
+        if json.loads(base64.b64decode(e["message"]["data"]))["run_id"] == run["run_id"]
+    ]  # the first step runs; its jobs' tasks never do
     assert step
     assert runs.world.api.client("experiments_step").post("/", json=step[0]).status_code in (200, 204)
     tick.run_tick(engine.now() + timedelta(hours=7))
@@ -432,7 +436,12 @@ def test_a_step_failing_on_its_last_delivery_fails_the_run_with_the_reason(
     monkeypatch.setattr(engine, "_next", broken)
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
-    (envelope,) = runs.pump.pull("experiment-step")
+    mine = [
+        e
+        for e in runs.pump.pull("experiment-step")
+        if json.loads(base64.b64decode(e["message"]["data"]))["run_id"] == run["run_id"]
+    ]  # messages of earlier tests' runs may still be on the subscription
+    (envelope,) = mine
     client = runs.world.api.client("experiments_step")
     assert client.post("/", json={**envelope, "deliveryAttempt": 3}).status_code >= 500  # redelivered
     assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "queued"
