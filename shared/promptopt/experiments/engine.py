@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -166,11 +165,10 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
 
 def _unfinished(run: Run) -> list[str]:
     pending = []
-    for job_id, meta in (run.state.get("waiting") or {}).items():
+    for job_id in run.state.get("waiting") or {}:
         found = run_jobs.state(run.tenant, job_id)
         if found is None or not run_jobs.finished(found[1]):
             pending.append(job_id)
-        del meta
     return pending
 
 
@@ -432,7 +430,6 @@ def _propose(run: Run, step: Step, *, iteration: int) -> None:
         step.event("stop", f"all {plan.iterations} iterations done")
         _to_final(run, step)
         return
-    settings = run.config["optimizer"]
     budget_reason = _over_budget(run, step, plan.candidates)
     if budget_reason is not None:
         step.event("budget", f"{budget_reason}; no more proposals")
@@ -463,7 +460,6 @@ def _propose(run: Run, step: Step, *, iteration: int) -> None:
         return
     rows = run.rung_rows(iteration, 0)
     _dispatch(run, step, "screen", [(c, "optimize", rows, f"optimize-{iteration}-0") for c in alive])
-    del settings
 
 
 def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) -> None:
@@ -866,7 +862,3 @@ def _promote(run: Run) -> None:
 def random_for(run: Run, iteration: int) -> random.Random:
     """The seeded generator of one iteration's choices (parents, strategies): a run is reproducible."""
     return random.Random(f"{run.config['optimizer']['seed']}:{iteration}")  # noqa: S311
-
-
-def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="optimizer")
