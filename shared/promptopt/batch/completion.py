@@ -30,7 +30,16 @@ log = logging.getLogger(__name__)
 
 MARKER = "completed"
 STALE_AFTER = timedelta(minutes=5)
-_TOTAL_FIELDS = ("succeeded", "failed", "cache_hits", "calls", "input_tokens", "output_tokens", "cost_usd")
+_TOTAL_FIELDS = (
+    "succeeded",
+    "failed",
+    "cache_hits",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "judge_calls",
+)
 
 
 def finish_chunk(job: DocumentReference, chunk: int, totals: ChunkTotals, *, attempt: int) -> None:

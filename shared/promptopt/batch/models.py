@@ -150,9 +150,10 @@ class Progress(ResponseModel):
 
 
 class Usage(ResponseModel):
-    """What the job's model calls consumed (cache hits cost nothing)."""
+    """What the job's model calls consumed, llm_judge's included (cache hits cost nothing)."""
 
-    calls: int
+    calls: int = Field(description="model calls, judge calls included")
+    judge_calls: int = Field(0, description="of `calls`, those to an llm_judge metric's judge model")
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -208,6 +209,16 @@ class RowError(ResponseModel):
     message: str
 
 
+class RowVerdict(ResponseModel):
+    """An llm_judge metric's verdict on one row (its calls count in the row's usage)."""
+
+    score: float = Field(description="in [0, 1]; 0 when the judge gave no usable grade (see error)")
+    reason: str | None = Field(None, description="the judge's reason")
+    error: RowError | None = Field(None, description="why the row has no grade from the judge")
+    model: str
+    cached: bool = Field(description="answered from the response cache or by an identical request")
+
+
 class BatchResultRow(ResponseModel):
     """One row's terminal result."""
 
@@ -225,6 +236,7 @@ class BatchResultRow(ResponseModel):
     cost_usd: float
     latency_ms: int
     finish_reason: str | None = None
+    judge: dict[str, RowVerdict] | None = Field(None, description="llm_judge metric name -> its verdict")
 
 
 class ResultsPage(Page[BatchResultRow]):

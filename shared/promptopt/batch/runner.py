@@ -6,7 +6,9 @@
    asking the very same call share one (when caching is on).
 3. The budget is checked and this chunk's calls reserved before any call is made.
 4. Calls run on a bounded thread pool. A retryable failure (429, 5xx, timeout) stops new calls;
-   a permanent one is recorded on its row and the chunk goes on.
+   a permanent one is recorded on its row and the chunk goes on. With an llm_judge metric each
+   answered row is then judged on the same kind of pool and its verdict written with the row
+   (see `judging`); the budget reserved in 3 includes those judge calls.
 5. Results are created per row under deterministic ids, in batches, and flushed even when the
    run is interrupted, so a retry resumes where the crash left off.
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
@@ -21,20 +23,22 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from promptopt.batch import budget, cache, completion, paths, source
+from promptopt.batch import budget, cache, completion, judging, paths, source
 from promptopt.batch.calls import NOT_RUN, Outcome, call
 from promptopt.batch.chunks import chunk_bounds
 from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import transition
+from promptopt.batch.view import metric_specs
 from promptopt.batch.writer import ChunkTotals, ResultWriter, read_done
 from promptopt.errors import ApiError
 from promptopt.llm import registry
-from promptopt.llm.types import CompletionRequest
+from promptopt.llm.types import CompletionRequest, Provider
 from promptopt.prompts.templates import TemplateError, placeholders, render
 from promptopt.spend import caps, ledger
 
@@ -126,6 +130,8 @@ class _Run:
         self.report = ChunkReport("done")
         self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
         self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
+        self.judges = judging.judges_of(metric_specs(data)) if data.get("evaluation") else []
+        self.unjudged: list[tuple[source.RowInput, dict[str, Any]]] = []  # answered, to be judged
 
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
@@ -152,25 +158,29 @@ class _Run:
         budget_hit, limit = False, None
         try:
             calls = self._prepare(rows)
-            to_run = calls
-            if calls and caps.stop_reason(self.delivery.tenant):  # the tenant's monthly cap is reached
-                budget_hit, limit, to_run = True, "spending_cap", []
-            elif limits and calls:  # without a budget there is nothing to sum or reserve
+            to_run, wanted = calls, self._wanted(calls)
+            if wanted and caps.stop_reason(self.delivery.tenant):  # the tenant's monthly cap is reached
+                budget_hit, limit, to_run, self.unjudged = True, "spending_cap", [], []
+            elif limits and wanted:  # without a budget there is nothing to sum or reserve
                 allowed, limit = budget.allowance(
                     limits,
                     budget.job_spent(self.job),
                     budget.Spent.of_chunk(self.record),
                     self.totals,
-                    len(calls),
+                    wanted,
                 )
-                budget_hit, to_run = limit is not None and allowed < len(calls), calls[:allowed]
-                if to_run:
+                budget_hit = limit is not None and allowed < wanted
+                to_run = self._fit(calls, allowed) if budget_hit else calls
+                reserved = self._wanted(to_run)
+                if reserved:
                     self.chunk_ref.set(
-                        {"chunk": self.delivery.chunk, "state": "running", "reserved_calls": len(to_run)},
+                        {"chunk": self.delivery.chunk, "state": "running", "reserved_calls": reserved},
                         merge=True,
                     )
             if to_run:
                 self._call_all(to_run)
+            if self.unjudged:
+                self._judge_all()
         finally:
             self._flush()
             ledger.record(self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls)
@@ -218,16 +228,135 @@ class _Run:
             hits = cache.lookup(self.delivery.tenant, calls)
             for key, answer in hits.items():
                 for row in calls.pop(key).rows:
-                    self._record(row, cached=answer)
+                    self._answered(row, cached=answer)
         return list(calls.values())
 
+    # Judging -----------------------------------------------------------------------------------
+    def _judged_rows(self, rows: list[source.RowInput]) -> int:
+        """Judge calls these rows may need (rows without a reference are not judged)."""
+        return len(self.judges) * sum(1 for row in rows if row.reference is not None)
+
+    def _wanted(self, calls: list[_Call]) -> int:
+        """The most calls this chunk makes: its task calls and the judge calls of every answered row."""
+        judge_calls = len(self.judges) * len(self.unjudged)
+        return len(calls) + judge_calls + sum(self._judged_rows(item.rows) for item in calls)
+
+    def _fit(self, calls: list[_Call], allowed: int) -> list[_Call]:
+        """What fits in `allowed` calls: judging rows already answered first, then whole task calls."""
+        per_row = len(self.judges)
+        keep = min(len(self.unjudged), allowed // per_row) if per_row else 0
+        self.unjudged = self.unjudged[:keep]  # the others stay pending: the job stops at its budget
+        left = allowed - keep * per_row
+        fitted: list[_Call] = []
+        for item in calls:
+            cost = 1 + self._judged_rows(item.rows)
+            if cost > left:
+                break
+            fitted.append(item)
+            left -= cost
+        return fitted
+
+    def _answered(self, row: source.RowInput, **recorded: Any) -> None:
+        """A row has its answer: record it, or first have it judged."""
+        if self.judges and row.reference is not None:
+            self.unjudged.append((row, recorded))
+        else:
+            self._record(row, **recorded)
+
+    def _judge_all(self) -> None:
+        """Judge every answered row (identical requests once, cached answers free), then record it."""
+        pending, self.unjudged = self.unjudged, []
+        use_cache = bool(self.data.get("cache", True))
+        asks: dict[str, tuple[judging.Judge, _Call]] = {}
+        keyed: list[tuple[source.RowInput, dict[str, Any], list[str]]] = []
+        for row, recorded in pending:
+            used = recorded.get("answer") or recorded["cached"]
+            keys = []
+            for judge in self.judges:
+                request = judging.request(
+                    judge, row.inputs, str(row.reference), used.text, timeout_s=self.opts.call_timeout_s
+                )
+                key = cache.key(judge.model, request) if use_cache else f"{judge.metric}-row-{row.row}"
+                asks.setdefault(key, (judge, _Call(key, request)))
+                keys.append(key)
+            keyed.append((row, recorded, keys))
+        hits = cache.lookup(self.delivery.tenant, asks) if use_cache else {}
+        outcomes: dict[str, Outcome] = {}
+        fresh: dict[str, dict[str, cache.CachedAnswer]] = {}  # by judge model
+
+        def settle(item: _Call, outcome: Outcome) -> None:
+            outcomes[item.key] = outcome
+            if outcome.kind == "ok" and use_cache:
+                model = asks[item.key][0].model
+                fresh.setdefault(model, {})[item.key] = judging.answer_of(outcome)[0]
+
+        to_call = [(registry.provider(j.model), item) for key, (j, item) in asks.items() if key not in hits]
+        try:
+            self._in_parallel(to_call, settle)
+        finally:
+            for model, answers in fresh.items():
+                cache.store(self.delivery.tenant, model, answers, self.opts.cache_ttl_s)
+        charged: set[str] = set()  # a call is counted on the first row recorded with its answer
+        for row, recorded, keys in keyed:
+            verdicts = self._verdicts(keys, asks, hits, outcomes, charged)
+            if verdicts is None:
+                self.report.pending += 1  # a judge call to retry: the queue delivers the chunk again
+                continue
+            self._record(row, judge=verdicts, **recorded)
+
+    def _verdicts(
+        self,
+        keys: list[str],
+        asks: dict[str, tuple[judging.Judge, _Call]],
+        hits: dict[str, cache.CachedAnswer],
+        outcomes: dict[str, Outcome],
+        charged: set[str],
+    ) -> dict[str, dict[str, Any]] | None:
+        """A row's verdict per judged metric; None while one of its judge calls is to be retried."""
+        verdicts: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            judge = asks[key][0]
+            if key in hits:
+                verdicts[judge.metric] = judging.graded(judge, hits[key], cached=True)
+                continue
+            outcome = outcomes.get(key, NOT_RUN)
+            if outcome.kind in ("retryable", "not_run"):
+                if not self.is_last:
+                    return None
+                verdicts[judge.metric] = judging.failed(judge, outcome, charged=False, last_attempt=True)
+                continue
+            first = key not in charged
+            charged.add(key)
+            if outcome.kind == "permanent":
+                verdicts[judge.metric] = judging.failed(judge, outcome, charged=first)
+                continue
+            answer, cost = judging.answer_of(outcome)
+            verdicts[judge.metric] = judging.graded(judge, answer, cached=not first, cost_usd=cost)
+        return verdicts
+
     def _call_all(self, calls: list[_Call]) -> None:
-        """Make the calls with bounded concurrency; stop starting new ones on a retryable failure."""
+        """Make the task calls; answers are cached, and each row recorded (or judged first)."""
         provider = registry.provider(str(self.data["model"]))
+        fresh: dict[str, cache.CachedAnswer] = {}
+        try:
+            self._in_parallel(
+                [(provider, item) for item in calls], lambda item, outcome: self._settle(item, outcome, fresh)
+            )
+        finally:
+            if fresh:
+                cache.store(self.delivery.tenant, str(self.data["model"]), fresh, self.opts.cache_ttl_s)
+
+    def _in_parallel(
+        self, calls: list[tuple[Provider, _Call]], settle: Callable[[_Call, Outcome], None]
+    ) -> None:
+        """Make the calls with bounded concurrency; stop starting new ones on a retryable failure."""
+        if not calls:
+            return
         stop = threading.Event()
         deadline = self.started + self.opts.chunk_deadline_s
 
-        def attempt(item: _Call) -> Outcome:
+        def attempt(entry: tuple[Provider, _Call]) -> Outcome:
+            provider, item = entry
             remaining = deadline - time.monotonic()
             if stop.is_set() or remaining <= 1:
                 return NOT_RUN
@@ -236,13 +365,12 @@ class _Run:
             return call(provider, item.request)
 
         concurrency = int(self.data.get("concurrency") or self.opts.concurrency)
-        fresh: dict[str, cache.CachedAnswer] = {}
         pool = ThreadPoolExecutor(max_workers=min(concurrency, len(calls)), thread_name_prefix="batch-call")
         try:
             futures: dict[Future[Outcome], _Call] = {}
-            for item in calls:
+            for entry in calls:
                 context = contextvars.copy_context()  # workers log with this delivery's labels
-                futures[pool.submit(context.run, attempt, item)] = item
+                futures[pool.submit(context.run, attempt, entry)] = entry[1]
             outstanding = set(futures)
             while outstanding:
                 finished, outstanding = wait(outstanding, return_when=FIRST_COMPLETED)
@@ -255,13 +383,11 @@ class _Run:
                         continue
                     if outcome.kind == "retryable" and not self.is_last:
                         stop.set()  # the model is busy: back off through the queue, not here
-                    self._settle(futures[future], outcome, fresh)
+                    settle(futures[future], outcome)
                 if crashed is not None:
                     raise crashed
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            if fresh:
-                cache.store(self.delivery.tenant, str(self.data["model"]), fresh, self.opts.cache_ttl_s)
 
     def _settle(self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer]) -> None:
         if outcome.kind in ("retryable", "not_run"):
@@ -289,9 +415,9 @@ class _Run:
             fresh[item.key] = answer
         for i, row in enumerate(item.rows):
             if i == 0:
-                self._record(row, answer=answer, cost_usd=completion_.cost_usd, latency_s=outcome.latency_s)
+                self._answered(row, answer=answer, cost_usd=completion_.cost_usd, latency_s=outcome.latency_s)
             else:  # another row of this chunk asked the very same call: it shares the answer
-                self._record(row, cached=answer)
+                self._answered(row, cached=answer)
 
     # Results -----------------------------------------------------------------------------------
     def _record(
@@ -304,8 +430,10 @@ class _Run:
         calls: int = 0,
         cost_usd: float = 0.0,
         latency_s: float = 0.0,
+        judge: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         used = answer or cached
+        judged = judging.usage_fields(judge or {})
         doc: dict[str, Any] = {
             "row": row.row,
             "status": "failed" if failure else "succeeded",
@@ -318,10 +446,12 @@ class _Run:
             "cached": cached is not None,
             "n_cached": int(cached is not None),
             "n_failed": int(failure is not None),
-            "n_calls": 1 if answer is not None else calls,
-            "input_tokens": answer.input_tokens if answer else 0,
-            "output_tokens": answer.output_tokens if answer else 0,
-            "cost_usd": round(cost_usd, 8),
+            "n_calls": (1 if answer is not None else calls) + judged["n_judge_calls"],
+            "n_judge_calls": judged["n_judge_calls"],
+            "input_tokens": (answer.input_tokens if answer else 0) + judged["input_tokens"],
+            "output_tokens": (answer.output_tokens if answer else 0) + judged["output_tokens"],
+            "cost_usd": round(cost_usd + judged["cost_usd"], 8),
+            "judge": judge,
             "latency_ms": round(latency_s * 1000),
             "finish_reason": used.finish_reason if used else None,
             "attempt": self.delivery.retry_count,

@@ -33,7 +33,11 @@ _LIVE = (
     ("calls", "n_calls"),
     ("cost_usd", "cost_usd"),
 )
-_TOKENS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"))
+_TOKENS = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("judge_calls", "n_judge_calls"),
+)
 
 
 def live_totals(job: DocumentReference) -> dict[str, Any]:
@@ -46,6 +50,7 @@ def live_totals(job: DocumentReference) -> dict[str, Any]:
         "failed": failed,
         "cache_hits": int(values.get("cache_hits") or 0),
         "calls": int(values.get("calls") or 0),
+        "judge_calls": int(values.get("judge_calls") or 0),
         "input_tokens": int(values.get("input_tokens") or 0),
         "output_tokens": int(values.get("output_tokens") or 0),
         "cost_usd": round(float(values.get("cost_usd") or 0.0), 8),
@@ -105,6 +110,7 @@ def job_view(job: DocumentReference, data: dict[str, Any], *, fresh: bool = Fals
         ),
         usage=Usage(
             calls=int(totals["calls"]),
+            judge_calls=int(totals.get("judge_calls") or 0),
             input_tokens=int(totals["input_tokens"]),
             output_tokens=int(totals["output_tokens"]),
             cost_usd=float(totals["cost_usd"]),

@@ -218,7 +218,8 @@ def _account(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) -> No
     usage = dict(run.data.get("usage") or {})
     for result in results.values():
         u = result.usage
-        usage["task_calls"] = int(usage.get("task_calls", 0) + u["calls"])
+        usage["task_calls"] = int(usage.get("task_calls", 0) + u["calls"] - u["judge_calls"])
+        usage["judge_calls"] = int(usage.get("judge_calls", 0) + u["judge_calls"])
         usage["cache_hits"] = int(usage.get("cache_hits", 0) + u["cache_hits"])
         usage["input_tokens"] = int(usage.get("input_tokens", 0) + u["input_tokens"])
         usage["output_tokens"] = int(usage.get("output_tokens", 0) + u["output_tokens"])
@@ -275,7 +276,7 @@ def _candidate_texts(run: Run, step: Step, cid: str) -> tuple[str, str]:
 def _dispatch(run: Run, step: Step, phase: str, jobs: list[tuple[str, str, tuple[Row, ...], str]]) -> None:
     """Set the step's jobs (if the budget allows them); else finish with what is known."""
     planned = sum(len(rows) for _, _, rows, _ in jobs)
-    reason = _over_budget(run, step, planned)
+    reason = _over_budget(run, step, planned * calls_per_row(run.config))
     if reason is not None:
         if phase not in ("final", "regress") and run.config["mode"] == "optimize":
             step.event("budget", f"{reason}; the search stops and the best so far is tested")
@@ -328,6 +329,7 @@ def _over_budget(run: Run, step: Step, planned_calls: int) -> str | None:
     budget = run.data.get("budget") or {}
     usage = step.fields.get("usage") or run.data.get("usage") or {}
     calls = int(usage.get("task_calls", 0)) + int(usage.get("optimizer_calls", 0))
+    calls += int(usage.get("judge_calls", 0))
     if budget.get("max_calls") is not None and calls + planned_calls > int(budget["max_calls"]):
         return f"max_calls {budget['max_calls']} would be passed ({calls} used, {planned_calls} planned)"
     per_call = run.data.get("per_call") or {}
@@ -342,10 +344,19 @@ def _over_budget(run: Run, step: Step, planned_calls: int) -> str | None:
     return None
 
 
+def calls_per_row(config: dict[str, Any]) -> int:
+    """Model calls one evaluated row may cost: its task call and one per llm_judge metric."""
+    from promptopt.batch.judging import JUDGED
+
+    metrics = [config["metric"], *config.get("secondary_metrics", [])]
+    return 1 + sum(1 for m in metrics if m.get("name") in JUDGED)
+
+
 def remaining_budget(run_budget: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
     """What is left of the run's budget, as a job budget (None: unlimited)."""
     left: dict[str, Any] = {}
     calls = int(usage.get("task_calls", 0)) + int(usage.get("optimizer_calls", 0))
+    calls += int(usage.get("judge_calls", 0))
     tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
     if run_budget.get("max_calls") is not None:
         left["max_calls"] = max(1, int(run_budget["max_calls"]) - calls)

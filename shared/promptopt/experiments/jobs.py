@@ -162,6 +162,7 @@ def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_
         outputs=outputs,
         usage={
             "calls": float(totals.get("calls") or 0),
+            "judge_calls": float(totals.get("judge_calls") or 0),
             "cache_hits": float(totals.get("cache_hits") or 0),
             "input_tokens": float(totals.get("input_tokens") or 0),
             "output_tokens": float(totals.get("output_tokens") or 0),

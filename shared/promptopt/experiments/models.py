@@ -156,7 +156,7 @@ class ExperimentUpdate(RequestModel):
 class EstimateTerm(ResponseModel):
     """One term of the estimate's formula."""
 
-    step: str = Field(description="e.g. baseline, screening rung 1, validation, test, optimizer")
+    step: str = Field(description="e.g. baseline, screening rung 1, validation, test, optimizer, judge")
     calls: int
     formula: str = Field(description="how the calls were counted")
 
@@ -166,6 +166,7 @@ class Estimate(ResponseModel):
 
     task_calls: int
     optimizer_calls: int
+    judge_calls: int = Field(0, description="llm_judge calls: at most one per task call per judged metric")
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -227,6 +228,7 @@ class RunUsage(ResponseModel):
     task_calls: int = Field(0, description="model calls its evaluation jobs made")
     cache_hits: int = Field(0, description="rows answered from the response cache (no call, no cost)")
     optimizer_calls: int = 0
+    judge_calls: int = Field(0, description="llm_judge calls its evaluation jobs made")
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0

@@ -3,19 +3,22 @@
 Create and estimate share these checks, each failure a 4xx with a stable code: the prompt (and its
 version or label), the dataset version (ready), the template's variables against the dataset's
 input columns, the metrics against the reference column, the splits (non-empty), the models and
-the schedule. The outcome pins what a run needs: the dataset version, the models, the plan.
+the schedule. The outcome pins what a run needs: the dataset version, the models, the plan, and
+each llm_judge metric's judge model (`params.model`, else the deployment's default, as for
+/evaluate; a model id that does not parse is a 400 unknown_model).
 """
 
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from promptopt.errors import Conflict, InvalidRequest
 from promptopt.evaluation.models import MetricRequest
 from promptopt.experiments import schedule as schedules
+from promptopt.experiments.estimate import JudgeBound
 from promptopt.experiments.models import ExperimentCreate
 from promptopt.experiments.plan import Plan, make_plan
 
@@ -36,6 +39,7 @@ class DatasetFacts:
     inputs: list[str]
     reference: str | None
     max_input_chars: dict[str, int]
+    total_chars: int | None = None  # every input and reference value together (bounds one reference)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,24 @@ class Resolved:
     optimizer_model: str
     plan: Plan
     next_run_at: datetime | None
+    metric: MetricRequest | None = None  # as the run scores: an llm_judge's model pinned
+    secondary_metrics: list[MetricRequest] = field(default_factory=list)
+
+    @property
+    def judge_bounds(self) -> list[JudgeBound]:
+        """What bounds each llm_judge metric's calls, for the estimate."""
+        from promptopt.batch.judging import JUDGED, MAX_SHOWN_CHARS, judge_of, question
+
+        shown = {name: "x" * self.dataset.max_input_chars.get(name, 0) for name in self.dataset.inputs}
+        reference = min(MAX_SHOWN_CHARS, self.dataset.total_chars or MAX_SHOWN_CHARS)
+        metrics = [m for m in (self.metric, *self.secondary_metrics) if m is not None]
+        return [
+            JudgeBound(
+                judge=judge_of(m.name, m.params), input_chars=len(question(shown)), reference_chars=reference
+            )
+            for m in metrics
+            if m.name in JUDGED
+        ]
 
     @property
     def prompt_chars(self) -> int:
@@ -144,6 +166,7 @@ def dataset_facts(tenant: str, dataset_id: str, version: int | None) -> DatasetF
         max_input_chars={
             name: int(field.get("max_chars") or 0) for name, field in (stats.get("inputs") or {}).items()
         },
+        total_chars=int(stats["total_chars"]) if stats.get("total_chars") is not None else None,
     )
 
 
@@ -183,6 +206,13 @@ def check_metrics(metrics: list[MetricRequest], dataset: DatasetFacts) -> None:
                 code="invalid_metric_params",
                 metric=metric.name,
             )
+
+
+def pinned(metric: MetricRequest) -> MetricRequest:
+    """The metric as runs score it: an llm_judge's judge model written into its params."""
+    from promptopt.batch.judging import pinned as pinned_params
+
+    return metric.model_copy(update={"params": pinned_params(metric.name, metric.params)})
 
 
 def splits_used(body: ExperimentCreate) -> list[str]:
@@ -233,4 +263,6 @@ def resolve(*, principal: Principal, body: ExperimentCreate) -> Resolved:
         optimizer_model=optimizer,
         plan=plan_for(body, dataset.split_rows),
         next_run_at=next_run,
+        metric=pinned(body.metric),
+        secondary_metrics=[pinned(m) for m in body.secondary_metrics],
     )

@@ -13,6 +13,7 @@ from promptopt.llm.types import Usage
 CHARS_PER_TOKEN = 3
 DEFAULT_OUTPUT_TOKENS = 2048
 DEFAULT_INPUT_CHARS = 4000  # a dataset row's prompt when the request does not show it
+MAX_CHARS_PER_TOKEN = 8  # the other way round: a generous bound on the characters of an answer's tokens
 
 
 def call_upper_usd(model: str, input_chars: int, max_output_tokens: int | None) -> float:
