@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
+from promptopt.evaluation.judge import SYSTEM_PROMPT
 from promptopt.experiments import engine, paths
+from promptopt.experiments.rows import split_rows
+from promptopt.llm.sim.optimizer import SimOptimizer
+from promptopt.llm.sim.provider import SimProvider
 from tests.integration.experiments import test_runs
 from tests.integration.experiments.test_runs import Runs
 
@@ -64,6 +68,42 @@ def test_a_run_scored_by_llm_judge_completes_within_its_estimate(runs: Runs) -> 
     assert all(value is not None and 0.0 <= value <= 1.0 for value in judged["values"])
     candidates = stored["state"]["cands"]
     assert candidates[engine.BASELINE]["secondary"].keys() == {"exact_match"}
+
+
+def test_the_judge_grades_held_out_rows_but_the_optimizer_never_sees_them(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown: dict[str, list[str]] = {"optimizer": [], "judge": []}
+    optimizer, simulator = SimOptimizer.complete, SimProvider.complete
+
+    def to_optimizer(self: SimOptimizer, request: Any) -> Any:
+        shown["optimizer"].append(request.system_prompt + "\n" + request.user_prompt)
+        return optimizer(self, request)
+
+    def to_simulator(self: SimProvider, request: Any) -> Any:
+        if request.system_prompt == SYSTEM_PROMPT:
+            shown["judge"].append(request.user_prompt)
+        return simulator(self, request)
+
+    monkeypatch.setattr(SimOptimizer, "complete", to_optimizer)
+    monkeypatch.setattr(SimProvider, "complete", to_simulator)
+    experiment = runs.experiment(metric=JUDGE, optimizer=SMALL)
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    stored = paths.run_ref(runs.world.tenant, experiment["experiment_id"], run["run_id"]).get().to_dict()
+    cfg = stored["config"]
+    report = split_rows(runs.world.tenant, cfg["dataset_id"], cfg["dataset_version"], "test", 10)
+    seen = {r.inputs["input"] for split in ("train", "validation") for r in _rows(runs, cfg, split)}
+    held_out = [r.inputs["input"] for r in report if r.inputs["input"] not in seen]
+    assert held_out
+    assert shown["optimizer"]
+    assert not any(row in text for text in shown["optimizer"] for row in held_out)
+    assert any(row in text for text in shown["judge"] for row in held_out)  # the judge graded them
+
+
+def _rows(runs: Runs, cfg: dict[str, Any], split: str) -> Any:
+    return split_rows(runs.world.tenant, cfg["dataset_id"], cfg["dataset_version"], split, 1000)
 
 
 def test_judge_calls_count_against_the_run_budget(runs: Runs) -> None:
