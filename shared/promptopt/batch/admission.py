@@ -84,7 +84,7 @@ def check_metrics(metrics: list[Any], rows: source.ResolvedSource) -> None:
 
 
 def _check_judge_model(metric: Any) -> None:
-    """An llm_judge metric's model id must parse as a known provider's (400 unknown_model)."""
+    """A model-graded metric's model id must parse as a known provider's (400 unknown_model)."""
     from promptopt.evaluation.model_calls import metric_model
     from promptopt.inference.errors import UnknownModel
     from promptopt.llm.types import ModelConfigError
@@ -97,14 +97,14 @@ def _check_judge_model(metric: Any) -> None:
 
 def _check_params(metrics: list[Any]) -> None:
     """Refuse params a metric cannot use (a bad regex, an invalid schema, an unknown judge model)."""
-    from promptopt.batch.judging import JUDGED, judge_of
+    from promptopt.batch.judging import MODEL_GRADED, check
     from promptopt.evaluation.metrics import METRICS, MetricError
 
     for metric in metrics:
         try:
-            if metric.name in JUDGED:
+            if metric.name in MODEL_GRADED:
                 _check_judge_model(metric)
-                judge_of(metric.name, metric.params)
+                check(metric.name, metric.params)
                 continue
             METRICS[metric.name].score("0", "0", metric.params)
         except (MetricError, ValueError, TypeError, RecursionError) as exc:

@@ -14,9 +14,9 @@ retries ran out) scores 0; a row without a reference, or whose reference does no
 (a numeric reference without a number), is left out of that metric (its `n` says how many count).
 Means come with 95% confidence intervals (Wilson for 0/1 scores, bootstrap otherwise).
 
-llm_judge makes no call here: the chunk that answered a row had it judged and wrote the verdict on
-the row (see `judging`). A verdict without a grade (a judge error) scores 0 and is counted in the
-metric's `errors`; the metric's `usage` sums its judge calls, tokens and cost.
+llm_judge and embedding_similarity make no call here: the chunk that answered a row had it graded
+and wrote the verdict on the row (see `judging`). A verdict without a grade (a judge error) scores 0
+and is counted in the metric's `errors`; the metric's `usage` sums its calls, tokens and cost.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promptopt import logs, outbox
 from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
-from promptopt.batch.judging import JUDGED
+from promptopt.batch.judging import MODEL_GRADED
 from promptopt.batch.state import now, transition
 from promptopt.batch.view import metric_specs
 from promptopt.evaluation.metrics import METRICS, MetricError
@@ -136,7 +136,7 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
                 "ci_high": result.ci_high,
                 "n": result.n,
             }
-            if name in JUDGED:
+            if name in MODEL_GRADED:
                 summary |= _judge_summary(name, params, rows)
             summaries.append(summary)
     except (MetricError, ValueError, TypeError, KeyError) as exc:
@@ -154,7 +154,7 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _judge_summary(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A judged metric's per-row errors and the usage of its judge calls."""
+    """A model-graded metric's per-row errors and the usage of its calls."""
     verdicts = [(r.get("judge") or {}).get(name) for r in rows if r.get("status") == "succeeded"]
     found = [v for v in verdicts if v is not None]
     model = str(params.get("model") or (found[0]["model"] if found else ""))
@@ -178,7 +178,7 @@ def _row_score(name: str, params: dict[str, Any], row: dict[str, Any], needs_ref
         return None
     if row.get("status") != "succeeded":
         return 0.0  # a failed row (refused, or retries ran out) scores 0
-    if name in JUDGED:  # graded when the row was answered; no verdict (never judged) scores 0
+    if name in MODEL_GRADED:  # graded when the row was answered; no verdict (never graded) scores 0
         verdict = (row.get("judge") or {}).get(name) or {}
         return float(verdict.get("score") or 0.0)
     try:

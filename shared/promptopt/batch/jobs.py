@@ -173,12 +173,16 @@ def _metric_specs(metrics: list[Any]) -> list[dict[str, Any]]:
 
 
 def _judge_upper_usd(body: BatchCreate, input_chars: int) -> float:
-    """The most the judge calls of one row may cost (an answer counted at its max_tokens)."""
-    from promptopt.batch.judging import JUDGED, judge_of, max_prompt_chars
+    """The most the grading calls of one row may cost (an answer counted at its max_tokens)."""
+    from promptopt.batch.judging import EMBEDDED, JUDGED, embedder_of, judge_of, max_prompt_chars
     from promptopt.spend import estimate
 
     total = 0.0
     for metric in body.metrics if isinstance(body, EvaluationCreate) else []:
+        if metric.name in EMBEDDED:  # the answer and the reference, priced at the provider model's rate
+            embedder = embedder_of(metric.name, metric.params)
+            chars = input_chars + body.max_tokens * estimate.MAX_CHARS_PER_TOKEN
+            total += estimate.call_upper_usd(embedder.model, chars, 1)
         if metric.name in JUDGED:
             judge = judge_of(metric.name, metric.params)
             chars = max_prompt_chars(

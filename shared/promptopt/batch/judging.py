@@ -1,4 +1,4 @@
-"""Model-graded row metrics (llm_judge) in a batch job: the chunk that answers a row has it judged.
+"""Model-graded row metrics in a batch job: the chunk that answers a row has it graded.
 
 A job whose metrics include llm_judge grades each answered row in the chunk task that answered
 it, so judging fans out, retries and stops exactly like the task calls (see `runner`):
@@ -17,6 +17,14 @@ it, so judging fans out, retries and stops exactly like the task calls (see `run
 
 The judge model is `params.model`, else the deployment's default model (as for /evaluate); jobs
 and experiments pin it when they are created, so a later change of the default changes no job.
+
+embedding_similarity is graded the same way, in the chunk: one `embed` request per chunk and
+metric for the distinct non-empty answers and references of its answered rows (the provider splits
+it under its own limits), each row scoring as in /evaluate. Its calls, tokens and cost count like
+the judge's (in `judge_calls`, the calls made to grade rows); a failed request is every row's
+error (retried through the queue when it is retryable). There is no response cache for embeddings.
+Its model is `params.model`, else the default embedding model of the default model's provider,
+resolved when the chunk runs.
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptopt.batch.cache import CachedAnswer
-from promptopt.batch.calls import Outcome
+from promptopt.batch.calls import Outcome, OutcomeKind
+from promptopt.evaluation.embedding import NAME as EMBEDDING
+from promptopt.evaluation.embedding import PARAMS as EMBEDDING_PARAMS
+from promptopt.evaluation.embedding import TASK_TYPE, cosine
 from promptopt.evaluation.errors import MetricError
 from promptopt.evaluation.judge import (
     DEFAULT_MAX_TOKENS,
@@ -45,9 +56,19 @@ from promptopt.evaluation.judge import (
 )
 from promptopt.evaluation.model_calls import check_params, metric_model, number_param
 from promptopt.evaluation.models import ROW_MODEL_METRICS
-from promptopt.llm.types import CompletionRequest, ModelConfigError
+from promptopt.llm.errors import classify
+from promptopt.llm.types import (
+    CompletionRequest,
+    EmbeddingResult,
+    MalformedResponseError,
+    ModelConfigError,
+    Provider,
+    Usage,
+)
 
-JUDGED = frozenset(ROW_MODEL_METRICS)
+MODEL_GRADED = frozenset(ROW_MODEL_METRICS)  # metrics a chunk grades with a model call
+EMBEDDED = frozenset({EMBEDDING})
+JUDGED = MODEL_GRADED - EMBEDDED
 MAX_SHOWN_CHARS = 12_000  # each text a judge is shown (inputs, reference, answer) is cut here
 _CUT = " [...]"
 
@@ -76,6 +97,81 @@ def judge_of(name: str, params: Mapping[str, Any]) -> Judge:
     except ModelConfigError as exc:
         raise MetricError(f"params.model: {exc}") from None
     return Judge(metric=name, model=model, rubric=rubric, scale=scale, max_tokens=max_tokens)
+
+
+@dataclass(frozen=True)
+class Embedder:
+    """One embedding_similarity metric of a job, its params checked."""
+
+    metric: str
+    model: str  # the provider's model id: params.model, else the deployment's default model
+    named: str | None  # the embedding model params.model names (None: the provider's default)
+    threshold: float | None
+
+
+def embedder_of(name: str, params: Mapping[str, Any]) -> Embedder:
+    """The checked embedder of a metric's params; MetricError for bad params or a malformed model id."""
+    check_params(name, params, EMBEDDING_PARAMS)
+    threshold = number_param(params, "threshold", -1.0, 1.0)
+    try:
+        model_id, named = metric_model(params)
+    except ModelConfigError as exc:
+        raise MetricError(f"params.model: {exc}") from None
+    return Embedder(name, str(model_id), model_id.name if named else None, threshold)
+
+
+def embedders_of(specs: list[dict[str, Any]]) -> list[Embedder]:
+    """The embedding metrics among a job's metric specs, in order."""
+    return [embedder_of(s["name"], s.get("params") or {}) for s in specs if s["name"] in EMBEDDED]
+
+
+def check(name: str, params: Mapping[str, Any]) -> None:
+    """MetricError unless a model-graded metric's params are usable."""
+    if name in EMBEDDED:
+        embedder_of(name, params)
+    else:
+        judge_of(name, params)
+
+
+def embed(
+    provider: Provider, embedder: Embedder, texts: list[str], *, timeout_s: float
+) -> tuple[Outcome, Any]:
+    """One embed request for `texts`, its failure classified as a chunk's model call is."""
+    if not texts:
+        empty = EmbeddingResult(
+            vectors=[], usage=Usage(), cost_usd=0.0, latency_s=0.0, model=embedder.model, calls=0
+        )
+        return Outcome("ok"), empty
+    try:
+        result = provider.embed(texts, model=embedder.named, task_type=TASK_TYPE, timeout_s=timeout_s)
+        if len(result.vectors) != len(texts):
+            raise MalformedResponseError(f"{len(result.vectors)} embeddings for {len(texts)} texts")
+    except Exception as exc:  # noqa: BLE001 - classified below; an unknown error is retried
+        failure = classify(exc, model=embedder.model)
+        if failure is None:  # unexpected: retrying is the safe choice (the last attempt records it)
+            return Outcome("retryable", code="internal", message=f"{embedder.model} embed failed"), None
+        kind: OutcomeKind = "retryable" if failure.retryable else "permanent"
+        return Outcome(kind, code=failure.code, message=failure.message), None
+    return Outcome("ok"), result
+
+
+def similarity(embedder: Embedder, vectors: Mapping[str, list[float]], answer: str, reference: str) -> float:
+    """A row's embedding_similarity score, as /evaluate computes it."""
+    if answer.strip() and reference.strip():
+        value = cosine(vectors[answer], vectors[reference])
+    else:
+        value = float(not answer.strip() and not reference.strip())
+    return float(value >= embedder.threshold) if embedder.threshold is not None else max(0.0, value)
+
+
+def embedded(result: EmbeddingResult, score: float, *, charged: bool) -> dict[str, Any]:
+    """A row's embedding verdict; the request's usage is counted on one row only."""
+    spent = {
+        "calls": result.calls,
+        "input_tokens": result.usage.input_tokens,
+        "cost_usd": round(result.cost_usd, 8),
+    }
+    return _verdict_for(result.model, score=score, **(spent if charged else {}))
 
 
 def judges_of(specs: list[dict[str, Any]]) -> list[Judge]:
@@ -140,12 +236,16 @@ def max_prompt_tokens(judge: Judge, chars_per_token: int, **bounds: int) -> int:
     return math.ceil(max_prompt_chars(judge, **bounds) / chars_per_token)
 
 
-def _verdict(judge: Judge, **fields: Any) -> dict[str, Any]:
+def _verdict(judge: Judge | Embedder, **fields: Any) -> dict[str, Any]:
+    return _verdict_for(judge.model, **fields)
+
+
+def _verdict_for(model: str, **fields: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "score": 0.0,
         "reason": None,
         "error": None,
-        "model": judge.model,
+        "model": model,
         "cached": False,
         "calls": 0,
         "input_tokens": 0,
@@ -176,9 +276,11 @@ def graded(judge: Judge, answer: CachedAnswer, *, cached: bool, cost_usd: float 
     return _verdict(judge, score=score, reason=reason or None, **spent)
 
 
-def failed(judge: Judge, outcome: Outcome, *, charged: bool, last_attempt: bool = False) -> dict[str, Any]:
+def failed(
+    judge: Judge | Embedder, outcome: Outcome, *, charged: bool, last_attempt: bool = False
+) -> dict[str, Any]:
     """The verdict of a judge call that failed: the row scores 0 with the failure as its judge error."""
-    message = outcome.message or "the chunk ran out of time before this row's judge call"
+    message = outcome.message or "the chunk ran out of time before this row's grading call"
     if last_attempt:
         message += "; gave up after the last attempt"
     error = {"code": outcome.code or "not_run", "message": message}

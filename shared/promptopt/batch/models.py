@@ -153,7 +153,9 @@ class Usage(ResponseModel):
     """What the job's model calls consumed, llm_judge's included (cache hits cost nothing)."""
 
     calls: int = Field(description="model calls, judge calls included")
-    judge_calls: int = Field(0, description="of `calls`, those to an llm_judge metric's judge model")
+    judge_calls: int = Field(
+        0, description="of `calls`, those grading rows (llm_judge's judge, embedding_similarity's embeddings)"
+    )
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -210,11 +212,11 @@ class RowError(ResponseModel):
 
 
 class RowVerdict(ResponseModel):
-    """An llm_judge metric's verdict on one row (its calls count in the row's usage)."""
+    """A model-graded metric's verdict on one row (its calls count in the row's usage)."""
 
-    score: float = Field(description="in [0, 1]; 0 when the judge gave no usable grade (see error)")
-    reason: str | None = Field(None, description="the judge's reason")
-    error: RowError | None = Field(None, description="why the row has no grade from the judge")
+    score: float = Field(description="in [0, 1]; 0 when the model gave no usable grade (see error)")
+    reason: str | None = Field(None, description="the judge's reason (llm_judge)")
+    error: RowError | None = Field(None, description="why the row has no grade")
     model: str
     cached: bool = Field(description="answered from the response cache or by an identical request")
 
@@ -236,7 +238,9 @@ class BatchResultRow(ResponseModel):
     cost_usd: float
     latency_ms: int
     finish_reason: str | None = None
-    judge: dict[str, RowVerdict] | None = Field(None, description="llm_judge metric name -> its verdict")
+    judge: dict[str, RowVerdict] | None = Field(
+        None, description="model-graded metric (llm_judge, embedding_similarity) -> its verdict on the row"
+    )
 
 
 class ResultsPage(Page[BatchResultRow]):

@@ -6,9 +6,10 @@
    asking the very same call share one (when caching is on).
 3. The budget is checked and this chunk's calls reserved before any call is made.
 4. Calls run on a bounded thread pool. A retryable failure (429, 5xx, timeout) stops new calls;
-   a permanent one is recorded on its row and the chunk goes on. With an llm_judge metric each
-   answered row is then judged on the same kind of pool and its verdict written with the row
-   (see `judging`); the budget reserved in 3 includes those judge calls.
+   a permanent one is recorded on its row and the chunk goes on. With a model-graded metric
+   (llm_judge on the same kind of pool, embedding_similarity in one request) each answered row is
+   then graded and its verdict written with the row (see `judging`); the budget reserved in 3
+   includes those calls.
 5. Results are created per row under deterministic ids, in batches, and flushed even when the
    run is interrupted, so a retry resumes where the crash left off.
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
@@ -130,7 +131,9 @@ class _Run:
         self.report = ChunkReport("done")
         self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
         self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
-        self.judges = judging.judges_of(metric_specs(data)) if data.get("evaluation") else []
+        specs = metric_specs(data) if data.get("evaluation") else []
+        self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
+        self.graders = len(self.judges) + len(self.embedders)  # grading calls per answered row, at most
         self.unjudged: list[tuple[source.RowInput, dict[str, Any]]] = []  # answered, to be judged
 
     # The steps ---------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ class _Run:
             if to_run:
                 self._call_all(to_run)
             if self.unjudged:
-                self._judge_all()
+                self._grade_all()
         finally:
             self._flush()
             ledger.record(self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls)
@@ -234,16 +237,16 @@ class _Run:
     # Judging -----------------------------------------------------------------------------------
     def _judged_rows(self, rows: list[source.RowInput]) -> int:
         """Judge calls these rows may need (rows without a reference are not judged)."""
-        return len(self.judges) * sum(1 for row in rows if row.reference is not None)
+        return self.graders * sum(1 for row in rows if row.reference is not None)
 
     def _wanted(self, calls: list[_Call]) -> int:
         """The most calls this chunk makes: its task calls and the judge calls of every answered row."""
-        judge_calls = len(self.judges) * len(self.unjudged)
+        judge_calls = self.graders * len(self.unjudged)
         return len(calls) + judge_calls + sum(self._judged_rows(item.rows) for item in calls)
 
     def _fit(self, calls: list[_Call], allowed: int) -> list[_Call]:
         """What fits in `allowed` calls: judging rows already answered first, then whole task calls."""
-        per_row = len(self.judges)
+        per_row = self.graders
         keep = min(len(self.unjudged), allowed // per_row) if per_row else 0
         self.unjudged = self.unjudged[:keep]  # the others stay pending: the job stops at its budget
         left = allowed - keep * per_row
@@ -258,14 +261,69 @@ class _Run:
 
     def _answered(self, row: source.RowInput, **recorded: Any) -> None:
         """A row has its answer: record it, or first have it judged."""
-        if self.judges and row.reference is not None:
+        if self.graders and row.reference is not None:
             self.unjudged.append((row, recorded))
         else:
             self._record(row, **recorded)
 
-    def _judge_all(self) -> None:
-        """Judge every answered row (identical requests once, cached answers free), then record it."""
+    def _grade_all(self) -> None:
+        """Grade every answered row (judge, then embeddings), then record it; a row to retry stays pending."""
         pending, self.unjudged = self.unjudged, []
+        judged = self._judge_all(pending) if self.judges else [{} for _ in pending]
+        embedded = self._embed_all(pending, judged) if self.embedders else [{} for _ in pending]
+        for (row, recorded), by_judge, by_embedding in zip(pending, judged, embedded, strict=True):
+            if by_judge is None or by_embedding is None:
+                self.report.pending += 1  # a grading call to retry: the queue delivers the chunk again
+                continue
+            self._record(row, judge={**by_judge, **by_embedding}, **recorded)
+
+    def _embed_all(
+        self, pending: list[tuple[source.RowInput, dict[str, Any]]], judged: list[Any]
+    ) -> list[dict[str, dict[str, Any]] | None]:
+        """Each row's embedding verdicts (None: to retry); one request per metric for the whole chunk."""
+        out: list[dict[str, dict[str, Any]] | None] = [{} for _ in pending]
+        pairs = [
+            ((recorded.get("answer") or recorded["cached"]).text, str(row.reference))
+            for row, recorded in pending
+        ]
+        for embedder in self.embedders:
+            texts = list(dict.fromkeys(t for pair in pairs for t in pair if t.strip()))
+            remaining = self.started + self.opts.chunk_deadline_s - time.monotonic()
+            outcome, result = (
+                judging.embed(
+                    registry.provider(embedder.model),
+                    embedder,
+                    texts,
+                    timeout_s=min(self.opts.call_timeout_s, max(1.0, remaining)),
+                )
+                if remaining > 1
+                else (NOT_RUN, None)
+            )
+            vectors = dict(zip(texts, result.vectors, strict=True)) if result is not None else {}
+            charged = False  # the request's usage is counted on the first row recorded
+            for i, (answer, reference) in enumerate(pairs):
+                verdicts = out[i]
+                if verdicts is None:
+                    continue
+                if outcome.kind in ("retryable", "not_run") and not self.is_last:
+                    out[i] = None
+                    continue
+                first = not charged and judged[i] is not None
+                charged = charged or first
+                if outcome.kind == "ok" and result is not None:
+                    score = judging.similarity(embedder, vectors, answer, reference)
+                    verdicts[embedder.metric] = judging.embedded(result, score, charged=first)
+                else:
+                    last = outcome.kind != "permanent"
+                    verdicts[embedder.metric] = judging.failed(
+                        embedder, outcome, charged=first, last_attempt=last
+                    )
+        return out
+
+    def _judge_all(
+        self, pending: list[tuple[source.RowInput, dict[str, Any]]]
+    ) -> list[dict[str, dict[str, Any]] | None]:
+        """Each row's llm_judge verdicts (None: to retry); identical requests once, cached answers free."""
         use_cache = bool(self.data.get("cache", True))
         asks: dict[str, tuple[judging.Judge, _Call]] = {}
         keyed: list[tuple[source.RowInput, dict[str, Any], list[str]]] = []
@@ -297,12 +355,7 @@ class _Run:
             for model, answers in fresh.items():
                 cache.store(self.delivery.tenant, model, answers, self.opts.cache_ttl_s)
         charged: set[str] = set()  # a call is counted on the first row recorded with its answer
-        for row, recorded, keys in keyed:
-            verdicts = self._verdicts(keys, asks, hits, outcomes, charged)
-            if verdicts is None:
-                self.report.pending += 1  # a judge call to retry: the queue delivers the chunk again
-                continue
-            self._record(row, judge=verdicts, **recorded)
+        return [self._verdicts(keys, asks, hits, outcomes, charged) for _row, _recorded, keys in keyed]
 
     def _verdicts(
         self,

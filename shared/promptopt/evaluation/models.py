@@ -27,11 +27,11 @@ def _known(names: tuple[str, ...]) -> AfterValidator:
     return AfterValidator(check)
 
 
-# Model-graded metrics a batch job computes row by row: the chunk that answers a row has it judged.
-ROW_MODEL_METRICS = ("llm_judge",)
+# Model-graded metrics a batch job computes row by row: the chunk that answers a row grades it.
+ROW_MODEL_METRICS = ("embedding_similarity", "llm_judge")
 _ROW_METRICS = tuple(sorted({*METRICS, *ROW_MODEL_METRICS}))
 
-# What row-at-a-time scorers (batch jobs, experiments) can compute: deterministic metrics and llm_judge.
+# What row-at-a-time scorers (batch jobs, experiments) compute: every metric, model-graded ones included.
 MetricName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64),
@@ -55,8 +55,8 @@ class MetricRequest(RequestModel):
         default_factory=dict,
         description=(
             "metric parameters: regex {pattern, ignore_case}, json_schema {schema}, numeric {tolerance}, "
-            "llm_judge {rubric, scale, model, max_tokens}; regex patterns are RE2 syntax, schemas may "
-            "only hold local ($ref '#...') references"
+            "embedding_similarity {model, threshold}, llm_judge {rubric, scale, model, max_tokens}; regex "
+            "patterns are RE2 syntax, schemas may only hold local ($ref '#...') references"
         ),
     )
 

@@ -345,11 +345,11 @@ def _over_budget(run: Run, step: Step, planned_calls: int) -> str | None:
 
 
 def calls_per_row(config: dict[str, Any]) -> int:
-    """Model calls one evaluated row may cost: its task call and one per llm_judge metric."""
-    from promptopt.batch.judging import JUDGED
+    """Model calls one evaluated row may cost: its task call and one per model-graded metric."""
+    from promptopt.batch.judging import MODEL_GRADED
 
     metrics = [config["metric"], *config.get("secondary_metrics", [])]
-    return 1 + sum(1 for m in metrics if m.get("name") in JUDGED)
+    return 1 + sum(1 for m in metrics if m.get("name") in MODEL_GRADED)
 
 
 def remaining_budget(run_budget: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from promptopt.experiments.plan import Plan
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
-    from promptopt.batch.judging import Judge
+    from promptopt.batch.judging import Embedder, Judge
     from promptopt.experiments.resolve import Resolved
 
 
@@ -35,6 +35,21 @@ class JudgeBound:
     judge: Judge
     input_chars: int  # the row's inputs as `name: value` lines
     reference_chars: int
+
+    @property
+    def metric(self) -> str:
+        """The metric's name."""
+        return self.judge.metric
+
+    @property
+    def model(self) -> str:
+        """The model it calls."""
+        return self.judge.model
+
+    @property
+    def output_tokens(self) -> int:
+        """The most one call answers."""
+        return self.judge.max_tokens
 
     def prompt_tokens(self, max_tokens: int) -> int:
         """Tokens of one judge request, for task answers of at most `max_tokens` tokens."""
@@ -53,18 +68,55 @@ class JudgeBound:
 X = "\u00d7"  # the multiplication sign of the formulas shown to users
 
 
-def _judge_terms(plan: Plan, judges: list[JudgeBound], max_tokens: int) -> list[EstimateTerm]:
-    return [
-        EstimateTerm(
-            step=f"judge ({bound.judge.metric}, {bound.judge.model})",
-            calls=plan.task_calls,
-            formula=(
-                f"1 judge call per evaluated row {X} {plan.task_calls} task calls; each at most "
-                f"{bound.prompt_tokens(max_tokens)} tokens in, {bound.judge.max_tokens} out"
-            ),
+@dataclass(frozen=True)
+class EmbeddingBound:
+    """What bounds one embedding_similarity metric of a run.
+
+    At most a request per evaluated row (a chunk sends one for all its rows), holding the row's
+    answer and reference.
+    """
+
+    embedder: Embedder
+    reference_chars: int
+
+    @property
+    def metric(self) -> str:
+        """The metric's name."""
+        return self.embedder.metric
+
+    @property
+    def model(self) -> str:
+        """The model it calls (its provider's default embedding model unless params.model names one)."""
+        return self.embedder.model
+
+    output_tokens = 0
+
+    def prompt_tokens(self, max_tokens: int) -> int:
+        """Tokens one row adds: its answer (at most `max_tokens` tokens) and its reference."""
+        from promptopt.spend.estimate import MAX_CHARS_PER_TOKEN
+
+        chars = max_tokens * MAX_CHARS_PER_TOKEN + self.reference_chars
+        return math.ceil(chars / plans.CHARS_PER_TOKEN)
+
+
+Grader = JudgeBound | EmbeddingBound
+
+
+def _judge_terms(plan: Plan, judges: list[Grader], max_tokens: int) -> list[EstimateTerm]:
+    terms = []
+    for bound in judges:
+        what = "1 judge call" if isinstance(bound, JudgeBound) else "1 embedding request"
+        terms.append(
+            EstimateTerm(
+                step=f"judge ({bound.metric}, {bound.model})",
+                calls=plan.task_calls,
+                formula=(
+                    f"{what} per evaluated row {X} {plan.task_calls} task calls; each at most "
+                    f"{bound.prompt_tokens(max_tokens)} tokens in, {bound.output_tokens} out"
+                ),
+            )
         )
-        for bound in judges
-    ]
+    return terms
 
 
 def _terms(plan: Plan) -> list[EstimateTerm]:
@@ -141,7 +193,7 @@ def estimate_plan(
     target_model: str,
     optimizer_model: str,
     budget: RunBudget,
-    judges: list[JudgeBound] | None = None,
+    judges: list[Grader] | None = None,
 ) -> Estimate:
     """Upper bounds of one run of `plan` (pure: no reads, no calls).
 
@@ -153,7 +205,8 @@ def estimate_plan(
         target_model: the model the task calls go to (priced from the price table).
         optimizer_model: the model proposing candidates.
         budget: the run's hard limits, to say whether the bounds fit them.
-        judges: the run's llm_judge metrics, each adding one judge call per task call.
+        judges: the run's model-graded metrics (llm_judge, embedding_similarity), each adding at
+            most one call per task call.
     """
     # A regression run evaluates the prompt as it is; an optimization run also evaluates candidates.
     longest = prompt_chars if plan.mode == "regression" else max(prompt_chars, plans.MAX_CANDIDATE_CHARS)
@@ -170,14 +223,14 @@ def estimate_plan(
     judge_calls = judge_in = judge_out = 0
     for bound in judges or []:
         tokens_in = task_calls * bound.prompt_tokens(max_tokens)
-        tokens_out = task_calls * bound.judge.max_tokens
+        tokens_out = task_calls * bound.output_tokens
         judge_calls += task_calls
         judge_in += tokens_in
         judge_out += tokens_out
-        cost += _cost(bound.judge.model, tokens_in, tokens_out, tokens_in * plans.CHARS_PER_TOKEN)
+        cost += _cost(bound.model, tokens_in, tokens_out, tokens_in * plans.CHARS_PER_TOKEN)
     cost_usd = math.ceil(cost * 1e6) / 1e6  # rounded up: still a bound
     notes = list(plan.notes)
-    judge_models = [b.judge.model for b in judges or []] if task_calls else []
+    judge_models = [b.model for b in judges or []] if task_calls else []
     models = [target_model, *([optimizer_model] if optimizer_calls else []), *judge_models]
     for model in dict.fromkeys(models):
         if _unpriced(model):

@@ -166,7 +166,11 @@ class Estimate(ResponseModel):
 
     task_calls: int
     optimizer_calls: int
-    judge_calls: int = Field(0, description="llm_judge calls: at most one per task call per judged metric")
+    judge_calls: int = Field(
+        0,
+        description="calls grading rows (llm_judge's judge, embedding_similarity's embeddings): "
+        "at most one per task call per model-graded metric",
+    )
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -228,7 +232,9 @@ class RunUsage(ResponseModel):
     task_calls: int = Field(0, description="model calls its evaluation jobs made")
     cache_hits: int = Field(0, description="rows answered from the response cache (no call, no cost)")
     optimizer_calls: int = 0
-    judge_calls: int = Field(0, description="llm_judge calls its evaluation jobs made")
+    judge_calls: int = Field(
+        0, description="calls its evaluation jobs made to grade rows (llm_judge, embedding_similarity)"
+    )
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from promptopt.errors import Conflict, InvalidRequest
 from promptopt.evaluation.models import MetricRequest
 from promptopt.experiments import schedule as schedules
-from promptopt.experiments.estimate import JudgeBound
+from promptopt.experiments.estimate import EmbeddingBound, Grader, JudgeBound
 from promptopt.experiments.models import ExperimentCreate
 from promptopt.experiments.plan import Plan, make_plan
 
@@ -56,20 +56,24 @@ class Resolved:
     secondary_metrics: list[MetricRequest] = field(default_factory=list)
 
     @property
-    def judge_bounds(self) -> list[JudgeBound]:
-        """What bounds each llm_judge metric's calls, for the estimate."""
-        from promptopt.batch.judging import JUDGED, MAX_SHOWN_CHARS, judge_of, question
+    def judge_bounds(self) -> list[Grader]:
+        """What bounds each model-graded metric's calls, for the estimate."""
+        from promptopt.batch.judging import EMBEDDED, JUDGED, MAX_SHOWN_CHARS, embedder_of, judge_of, question
 
         shown = {name: "x" * self.dataset.max_input_chars.get(name, 0) for name in self.dataset.inputs}
-        reference = min(MAX_SHOWN_CHARS, self.dataset.total_chars or MAX_SHOWN_CHARS)
-        metrics = [m for m in (self.metric, *self.secondary_metrics) if m is not None]
-        return [
-            JudgeBound(
-                judge=judge_of(m.name, m.params), input_chars=len(question(shown)), reference_chars=reference
-            )
-            for m in metrics
-            if m.name in JUDGED
-        ]
+        total = self.dataset.total_chars
+        reference = min(MAX_SHOWN_CHARS, total or MAX_SHOWN_CHARS)
+        bounds: list[Grader] = []
+        for m in (self.metric, *self.secondary_metrics):
+            if m is not None and m.name in JUDGED:
+                judge = judge_of(m.name, m.params)
+                bounds.append(
+                    JudgeBound(judge=judge, input_chars=len(question(shown)), reference_chars=reference)
+                )
+            elif m is not None and m.name in EMBEDDED:
+                # Embedded whole (no cut); a reference is at most every value of the dataset together.
+                bounds.append(EmbeddingBound(embedder_of(m.name, m.params), reference_chars=total or 0))
+        return bounds
 
     @property
     def prompt_chars(self) -> int:

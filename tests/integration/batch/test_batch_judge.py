@@ -116,3 +116,23 @@ def test_a_judge_error_on_one_row_is_recorded_and_the_job_finishes(batch: Batch,
     # Every judge request reached the judge; each row's verdict counted once (the 429 cost nothing).
     assert done["usage"]["judge_calls"] == len(THINGS)
     assert judged["usage"]["input_tokens"] == 30 * (len(THINGS) - 1)
+
+
+def test_embedding_similarity_is_graded_in_the_chunk_with_one_request_per_chunk(batch: Batch) -> None:
+    metrics = [{"name": "embedding_similarity", "params": {"threshold": 0.5}}, {"name": "contains"}]
+    job = batch.started(body(metrics=metrics), path=EVALUATE)
+    batch.run(job["job_id"], times=2)
+    done = scored(batch, job["job_id"], pushes=2)
+    assert done["status"] == "completed", done
+    embedded = next(m for m in done["evaluation"]["metrics"] if m["name"] == "embedding_similarity")
+    assert (embedded["n"], embedded["errors"]) == (len(THINGS), 0)
+    assert embedded["usage"]["calls"] == done["chunks"] == 3  # one request per chunk, however many rows
+    assert embedded["usage"]["model"].startswith("sim:")
+    assert done["usage"]["judge_calls"] == 3
+    assert done["usage"]["calls"] == len(THINGS) + 3
+    results = batch.results(job["job_id"])
+    assert {r["judge"]["embedding_similarity"]["score"] for r in results} <= {0.0, 1.0}  # the threshold
+    bad = batch.create(
+        body(metrics=[{"name": "embedding_similarity", "params": {"threshold": 2}}]), path=EVALUATE
+    )
+    assert bad.status_code == 400

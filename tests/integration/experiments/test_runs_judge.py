@@ -125,3 +125,22 @@ def test_an_unknown_judge_model_is_refused_at_create(runs: Runs) -> None:
     assert response.get_json()["code"] == "unknown_model"
     estimate = runs.world.estimate(body)
     assert estimate.status_code == 400
+
+
+def test_a_run_scored_by_embedding_similarity_completes_within_its_estimate(runs: Runs) -> None:
+    metric = {"name": "embedding_similarity", "params": {}}
+    experiment = runs.experiment(metric=metric, secondary_metrics=[JUDGE], optimizer=SMALL)
+    estimate = experiment["estimate"]
+    assert estimate["judge_calls"] == 2 * estimate["task_calls"]  # one per model-graded metric and row
+    steps = [t["step"] for t in estimate["terms"] if t["step"].startswith("judge")]
+    assert steps == ["judge (embedding_similarity, sim:default)", "judge (llm_judge, sim:default)"]
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    assert final["baseline"]["n"] == 10
+    usage = final["usage"]
+    assert 0 < usage["judge_calls"] <= estimate["judge_calls"]
+    assert usage["task_calls"] <= estimate["task_calls"]
+    assert usage["input_tokens"] <= estimate["input_tokens"]
+    assert usage["output_tokens"] <= estimate["output_tokens"]
