@@ -67,7 +67,7 @@ def candidates(run: Run, step: Step, *, iteration: int) -> Proposals:
     from promptopt.experiments.engine import random_for
     from promptopt.experiments.proposals import PromptText, Proposal, ProposalContext, fewshot
     from promptopt.experiments.selection import pick_parents
-    from promptopt.experiments.strategies import Bandit, strategy_for
+    from promptopt.experiments.strategies import Bandit, assign
     from promptopt.prompts.templates import placeholders
 
     settings = run.config["optimizer"]
@@ -86,10 +86,11 @@ def candidates(run: Run, step: Step, *, iteration: int) -> Proposals:
     )[:HISTORY]
     history = [(PromptText(*_texts(run, step, c)), float(cands[c]["accept"]["mean"])) for c in ranked]
     contexts: list[ProposalContext] = []
+    strategies = assign(settings["strategy"], len(parents), bandit, rng)
     for index, parent in enumerate(parents):
         system_prompt, output_prompt = _texts(run, step, parent)
         shown = examples[parent]
-        strategy = strategy_for(settings["strategy"], index, bandit, rng)
+        strategy = strategies[index]
         if (
             strategy == "fewshot"
             and settings["strategy"] == "auto"
