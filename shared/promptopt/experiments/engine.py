@@ -312,7 +312,7 @@ def _describe(state: dict[str, Any], n_jobs: int, rows: int) -> str:
     if phase == "screen":
         return f"iteration {it}: screening rung {state.get('rung', 0) + 1} ({n_jobs} candidates, {rows} rows)"
     if phase == "validate":
-        look = " (first look)" if state.get("look") else ""
+        look = ", first look" if state.get("look") else ""
         return f"iteration {it}: validating {n_jobs} candidate(s) on the accept split{look} ({rows} rows)"
     if phase == "final":
         return f"final: baseline and best on the held-out report split ({rows} rows)"
