@@ -244,9 +244,9 @@ def standard(
         "achievable lift, as in the strategies table.\n"
     )
     print(
-        "| task | baseline test | best test | lift [95% CI] | reached | search task calls / run | test task calls "
-        "/ run | optimizer calls / run | tokens / run | per iteration (task calls, tokens) | per accepted "
-        "improvement (task calls, tokens) | search vs MIPROv2 light | search vs GEPA light |"
+        "| task | baseline test | best test | lift [95% CI] | reached | search task calls / run | "
+        "test task calls / run | optimizer calls / run | tokens / run | per iteration (task calls, tokens) "
+        "| per accepted improvement (task calls, tokens) | search vs MIPROv2 light | search vs GEPA light |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out = []
