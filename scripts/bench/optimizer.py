@@ -122,8 +122,7 @@ def run(
 ) -> SearchResult:
     config = SearchConfig(
         strategy=strategy,
-        parents=parents,
-        settings=settings.model_copy(update={"strategy": strategy}),
+        settings=settings.model_copy(update={"strategy": strategy, "parents": parents}),
         max_task_calls=budget,
         target_model=f"sim:s{seed}",
     )

@@ -17,6 +17,7 @@ from promptopt.prompts.models import Label, Name
 
 Split = Literal["train", "validation", "test"]
 Strategy = Literal["auto", "reflective", "history", "fewshot", "random"]
+Parents = Literal["pareto", "incumbent"]
 Mode = Literal["optimize", "regression"]
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled", "budget_exhausted", "regressed"]
 ACTIVE_RUN_STATUSES: tuple[str, ...] = ("queued", "running")
@@ -65,6 +66,10 @@ class OptimizerSettings(RequestModel):
 
     strategy: Strategy = Field(
         "auto", description="auto spends the budget across strategies by observed gain"
+    )
+    parents: Parents = Field(
+        "pareto",
+        description="parents from GEPA's Pareto frontier over validation rows, or the incumbent alone",
     )
     max_iterations: int = Field(3, ge=1, le=50)
     candidates_per_iteration: int = Field(4, ge=1, le=16)

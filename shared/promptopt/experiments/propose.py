@@ -77,7 +77,10 @@ def candidates(run: Run, step: Step, *, iteration: int) -> Proposals:
     bandit: Bandit | None = None
     if settings["strategy"] == "auto":
         bandit = Bandit.from_dict(state["bandit"]) if state.get("bandit") else Bandit()
-    parents = pick_parents(state.get("frontier") or {state["incumbent"]: 1}, run.plan.candidates, rng)
+    front = state.get("frontier") or {state["incumbent"]: 1}
+    if settings.get("parents") == "incumbent":
+        front = {state["incumbent"]: 1}
+    parents = pick_parents(front, run.plan.candidates, rng)
     examples = {p: _examples(run, p) for p in set(parents)}
     ranked = sorted(
         (c for c in state.get("validated", []) if (cands[c].get("accept") or {}).get("mean") is not None),

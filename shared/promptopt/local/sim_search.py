@@ -4,8 +4,8 @@ For benchmarks and tests of search strategies (scripts/bench/optimizer, tests/un
 the same plan (`promptopt.experiments.plan`), rows (`screening_order`), proposals
 (`promptopt.experiments.proposals`), selection (`promptopt.experiments.selection`) and strategy
 bandit as `promptopt.experiments.engine`, without Firestore, queues or messages, so hundreds of
-runs take seconds. Two things the engine does not offer are settings here: `parents="incumbent"`
-(GEPA's Pareto frontier replaced by the single incumbent) and a budget on task calls alone.
+runs take seconds. One thing the engine does not offer is a setting here: a budget on task calls
+alone (the final test evaluation is outside it).
 
 Task calls are cached per run by (prompt, row), as the platform's response cache makes repeated
 rows free; `calls` counts the misses. Every step is recorded (`Step`), so the same plan can be
@@ -141,10 +141,9 @@ class Evaluator:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """One run's settings: the strategy, where parents come from, and the budget of task calls."""
+    """One run's settings: the strategy, the optimizer settings, and the budget of task calls."""
 
     strategy: str = "auto"
-    parents: str = "pareto"  # or "incumbent"
     settings: OptimizerSettings = field(default_factory=OptimizerSettings)
     max_task_calls: int | None = None
     target_model: str = "sim:default"
@@ -246,7 +245,7 @@ def search(
             iteration -= 1
             break
         rng = random.Random(f"{seed}:{iteration}")  # noqa: S311 - the engine's random_for
-        front = frontier if config.parents == "pareto" else {incumbent: 1}
+        front = frontier if settings.parents == "pareto" else {incumbent: 1}
         parents = pick_parents(front, plan.candidates, rng)
         ranked = sorted(
             (c for c in validated if cands[c].accept_scores),

@@ -80,6 +80,11 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     search.add_argument(
         "--strategy", choices=STRATEGIES, help="default auto (a bandit spends across strategies)"
     )
+    search.add_argument(
+        "--parents",
+        choices=("pareto", "incumbent"),
+        help="parents from the Pareto frontier over validation rows (default) or the incumbent alone",
+    )
     search.add_argument("--iterations", type=argtypes.positive_int, metavar="N", help="at most (default 3)")
     search.add_argument(
         "--candidates", type=argtypes.positive_int, metavar="N", help="per iteration (default 4)"
