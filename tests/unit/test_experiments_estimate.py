@@ -52,8 +52,8 @@ def test_counts_tokens_and_terms_follow_the_plan() -> None:
         f"screening rung {n}" for n in range(1, len(plan.rungs) + 1)
     ]
     rung = next(t for t in est.terms if t.step == "screening rung 1")
-    assert rung.formula == "4 candidates \u00d7 8 rows \u00d7 4 iterations"
-    assert rung.calls == 4 * 8 * 4
+    assert rung.formula == "4 candidates \u00d7 6 rows \u00d7 3 iterations"
+    assert rung.calls == 4 * 6 * 3
     per_call = math.ceil((plans.MAX_CANDIDATE_CHARS + 900) / plans.CHARS_PER_TOKEN)
     optimizer_in = plan.optimizer_calls * plans.OPTIMIZER_PROMPT_TOKENS
     assert est.input_tokens == plan.task_calls * per_call + optimizer_in
@@ -83,7 +83,7 @@ def _count_calls(s: OptimizerSettings, splits: dict[str, int]) -> int:
         if k <= plans.SURVIVORS:
             break
         k, m = (k + 1) // 2, min(2 * m, train)
-    per_iteration += min(plans.SURVIVORS, k) * validation
+    per_iteration += min(plans.VALIDATED, k) * validation  # the first look's rows are among these
     return (validation + first_rows) + s.max_iterations * per_iteration + 2 * test
 
 

@@ -15,8 +15,9 @@ run was started, one of its jobs was scored, a sweep found it idle) calls `advan
    `advance` of the same run.
 
 Steps: baseline (the base prompt on the accept rows and the first screening rows) → per iteration:
-propose → screen (successive halving on the optimize split) → validate (survivors on the accept
-split, paired against the incumbent) → … → final (baseline and best on the held-out report split)
+propose → screen (successive halving on the optimize split) → validate (the best survivor on the
+accept split, paired against the incumbent: a first look at part of the rows, then all of them unless
+the first look rules it out) → … → final (baseline and best on the held-out report split)
 → completed. Regression runs evaluate one version on the report split and compare with the
 previous run on the same rows.
 """
@@ -101,6 +102,7 @@ class Run:
             test_rows=stored["test_rows"],
             baseline_train_rows=stored["baseline_train_rows"],
             mode=stored.get("mode", "optimize"),
+            validation_look=int(stored.get("validation_look", 0)),
         )
 
     def rows(self, purpose: str) -> tuple[Row, ...]:
@@ -311,7 +313,8 @@ def _describe(state: dict[str, Any], n_jobs: int, rows: int) -> str:
     if phase == "screen":
         return f"iteration {it}: screening rung {state.get('rung', 0) + 1} ({n_jobs} candidates, {rows} rows)"
     if phase == "validate":
-        return f"iteration {it}: validating {n_jobs} candidate(s) on the accept split"
+        look = ", first look" if state.get("look") else ""
+        return f"iteration {it}: validating {n_jobs} candidate(s) on the accept split{look} ({rows} rows)"
     if phase == "final":
         return f"final: baseline and best on the held-out report split ({rows} rows)"
     if phase == "regress":
@@ -504,19 +507,17 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
         return
     last_rung = rung + 1 >= len(run.plan.rungs)
     if len(alive) <= SURVIVORS or last_rung:
-        survivors = keep_best(
-            {c: means[c] for c in alive}, min(SURVIVORS, len(alive)), secondary=secondary, cost=cost
-        )
+        validated = min(run.plan.survivors, len(alive))
+        survivors = keep_best({c: means[c] for c in alive}, validated, secondary=secondary, cost=cost)
         for cid in alive:
             if cid not in survivors:
                 cands[cid] = {
                     **cands[cid],
                     "status": "pruned",
-                    "verdict": f"pruned at rung {rung + 1} ({means[cid]:.3f})",
+                    "verdict": f"pruned at rung {rung + 1} ({means[cid]:.3f}; {validated} validated)",
                 }
         step.state["alive"] = survivors
-        rows = run.rows("accept")
-        _dispatch(run, step, "validate", [(c, "accept", rows, "accept") for c in survivors])
+        _validate(run, step, survivors, look=run.plan.validation_look > 0)
         return
     keep = keep_best({c: means[c] for c in alive}, math.ceil(len(alive) / 2), secondary=secondary, cost=cost)
     for cid in alive:
@@ -530,6 +531,16 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
     step.state["rung"] = rung + 1
     rows = run.rung_rows(iteration, rung + 1)
     _dispatch(run, step, "screen", [(c, "optimize", rows, f"optimize-{iteration}-{rung + 1}") for c in keep])
+
+
+def _validate(run: Run, step: Step, cids: list[str], *, look: bool) -> None:
+    """Validate `cids` on the accept rows: the first look's rows, or all of them."""
+    rows = run.rows("accept")
+    if look:
+        rows = rows[: run.plan.validation_look]
+    step.state["look"] = look
+    tag = "accept-look" if look else "accept"
+    _dispatch(run, step, "validate", [(c, "accept", rows, tag) for c in cids])
 
 
 def _accept_scores(run: Run, step: Step, cid: str) -> list[float]:
@@ -547,6 +558,9 @@ def _after_validate(run: Run, step: Step, results: dict[str, run_jobs.JobResult]
     incumbent_scores = _accept_scores(run, step, incumbent)
     min_improvement = float(run.config["optimizer"]["min_improvement"])
     seed = int(run.config["optimizer"]["seed"])
+    if step.state.get("look"):
+        _after_look(run, step, results, incumbent_scores[: run.plan.validation_look])
+        return
     accepted: list[tuple[float, str]] = []
     job_of = {w["candidate"]: job_id for job_id, w in run.state["waiting"].items()}
     for cid, result in _by_candidate(run, results).items():
@@ -580,7 +594,53 @@ def _after_validate(run: Run, step: Step, results: dict[str, run_jobs.JobResult]
         step.state["validated"] = [*step.state.get("validated", []), cid]
         step.state.setdefault("versions_due", [])
         step.state["versions_due"] = [*step.state["versions_due"], cid]
-    _end_iteration(run, step, accepted=[cid for _, cid in sorted(accepted, reverse=True)])
+    ranked = [cid for _, cid in sorted(accepted, reverse=True)]
+    for cid in ranked[1:]:  # only the best becomes the incumbent
+        cands[cid] = {
+            **cands[cid],
+            "verdict": (
+                f"passed: {cands[cid]['verdict'].removeprefix('accepted: ')}; "
+                f"a better candidate ({ranked[0]}) was accepted instead"
+            ),
+        }
+    _end_iteration(run, step, accepted=ranked)
+
+
+def _after_look(
+    run: Run, step: Step, results: dict[str, run_jobs.JobResult], incumbent_scores: list[float]
+) -> None:
+    """After validation's first look: stop the candidates it rules out, validate the rest fully."""
+    from promptopt.experiments.selection import futile, paired_lift
+
+    cands = step.state["cands"]
+    min_improvement = float(run.config["optimizer"]["min_improvement"])
+    seed = int(run.config["optimizer"]["seed"])
+    going: list[str] = []
+    for cid, result in _by_candidate(run, results).items():
+        _learn_cost(run, step, result)
+        entry = dict(cands[cid])
+        if result.status in ("failed", "cancelled") or len(result.scores) != len(incumbent_scores):
+            entry.update(status="failed", verdict="its validation job did not complete")
+        else:
+            lift = paired_lift(result.scores, incumbent_scores, seed=seed)
+            entry["lift"] = {"mean": lift.mean, "ci_low": lift.ci_low, "ci_high": lift.ci_high, "n": lift.n}
+            if futile(lift, min_improvement):
+                entry.update(
+                    status="stopped",
+                    verdict=(
+                        f"not accepted: stopped after {lift.n} of {run.plan.validation_rows} "
+                        f"validation rows, {lift.mean:+.3f} over {step.state['incumbent']} "
+                        f"(95% CI {lift.ci_low:+.3f}..{lift.ci_high:+.3f}) cannot clear {min_improvement}"
+                    ),
+                )
+            else:
+                going.append(cid)
+        cands[cid] = entry
+    step.state["alive"] = going
+    if not going:
+        _end_iteration(run, step, accepted=[])
+        return
+    _validate(run, step, going, look=False)
 
 
 def _end_iteration(run: Run, step: Step, *, accepted: list[str]) -> None:
@@ -839,6 +899,8 @@ def _rows_for(run: Run, meta: dict[str, Any]) -> tuple[Row, ...]:
     if tag.startswith("optimize-"):
         _, iteration, rung = tag.split("-")
         return run.rung_rows(int(iteration), int(rung))
+    if tag == "accept-look":
+        return run.rows("accept")[: run.plan.validation_look]
     return run.rows(str(meta["purpose"]))
 
 

@@ -17,6 +17,7 @@ from promptopt.prompts.models import Label, Name
 
 Split = Literal["train", "validation", "test"]
 Strategy = Literal["auto", "reflective", "history", "fewshot", "random"]
+Parents = Literal["pareto", "incumbent"]
 Mode = Literal["optimize", "regression"]
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled", "budget_exhausted", "regressed"]
 ACTIVE_RUN_STATUSES: tuple[str, ...] = ("queued", "running")
@@ -66,10 +67,14 @@ class OptimizerSettings(RequestModel):
     strategy: Strategy = Field(
         "auto", description="auto spends the budget across strategies by observed gain"
     )
-    max_iterations: int = Field(4, ge=1, le=50)
+    parents: Parents = Field(
+        "pareto",
+        description="parents from GEPA's Pareto frontier over validation rows, or the incumbent alone",
+    )
+    max_iterations: int = Field(3, ge=1, le=50)
     candidates_per_iteration: int = Field(4, ge=1, le=16)
-    minibatch_size: int = Field(8, ge=2, le=200, description="rows in the first screening rung")
-    validation_size: int = Field(60, ge=5, le=2_000, description="cap on accept_split rows used")
+    minibatch_size: int = Field(6, ge=2, le=200, description="rows in the first screening rung")
+    validation_size: int = Field(32, ge=5, le=2_000, description="cap on accept_split rows used")
     test_size: int = Field(100, ge=5, le=2_000, description="cap on report_split rows used")
     patience: int = Field(
         2, ge=1, le=50, description="iterations without an accepted candidate before stopping"

@@ -148,6 +148,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
         "test_rows": plan.test_rows,
         "baseline_train_rows": plan.baseline_train_rows,
         "mode": plan.mode,
+        "validation_look": plan.validation_look,
     }
 
 
