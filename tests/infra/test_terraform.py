@@ -420,14 +420,20 @@ def test_stateful_resources_are_protected(all_resources: list[Resource]) -> None
 def test_firestore_indexes_ttl_and_exemptions(tf: dict[str, Module]) -> None:
     data = tf["modules/data"]
     indexes = data.variables["firestore_indexes"]["default"]
-    shapes = {
-        tuple((f["field_path"], f.get("order") or f.get("array_config")) for f in ix["fields"])
-        for ix in indexes.values()
-        if ix["collection"] == "prompts"
+    # Sorted listings derive their indexes (every order and direction, alone and with each filter).
+    assert not [ix for ix in indexes.values() if ix["collection"] == "prompts"]
+    prompts = data.variables["firestore_sorted_lists"]["default"]["prompts"]
+    assert prompts["id_field"] == "prompt_id"
+    assert {(f["field_path"], f.get("array_config")) for f in prompts["filters"]} == {
+        ("archived", None),
+        ("name", None),
+        ("label_names", "CONTAINS"),
     }
-    assert (("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
-    assert (("name", "ASCENDING"), ("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
-    assert (("label_names", "CONTAINS"), ("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
+    (index,) = data.of_type("google_firestore_index")
+    assert "local.sorted_list_indexes" in str(index.body["for_each"])
+    derived = str(data.locals["sorted_list_indexes"])
+    assert "o.list.id_field" in derived
+    assert "f.field_path" in derived
     experiments = {
         tuple((f["field_path"], f.get("order")) for f in ix["fields"])
         for ix in indexes.values()

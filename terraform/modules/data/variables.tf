@@ -49,21 +49,7 @@ variable "firestore_indexes" {
     }))
   }))
   default = {
-    prompts_by_created = {
-      collection = "prompts"
-      fields = [
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "prompt_id", order = "DESCENDING" },
-      ]
-    }
-    prompts_by_name = {
-      collection = "prompts"
-      fields = [
-        { field_path = "name", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "prompt_id", order = "DESCENDING" },
-      ]
-    }
+    # Prompts: see firestore_sorted_lists (every order, with each filter).
     datasets_by_created = {
       collection = "datasets"
       fields = [
@@ -109,14 +95,6 @@ variable "firestore_indexes" {
         { field_path = "prompt.prompt_id", order = "ASCENDING" },
         { field_path = "created_at", order = "DESCENDING" },
         { field_path = "job_id", order = "DESCENDING" },
-      ]
-    }
-    prompts_by_label = {
-      collection = "prompts"
-      fields = [
-        { field_path = "label_names", array_config = "CONTAINS" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "prompt_id", order = "DESCENDING" },
       ]
     }
     # Experiments: newest first, by name (case-folded), by the latest run's status, or both
@@ -233,6 +211,35 @@ variable "firestore_indexes" {
         { field_path = "last_run_status", order = "ASCENDING" },
         { field_path = "created_at", order = "DESCENDING" },
         { field_path = "experiment_id", order = "DESCENDING" },
+      ]
+    }
+  }
+}
+
+variable "firestore_sorted_lists" {
+  description = <<-EOT
+    Listings sortable by created, updated or name in either direction (?sort=, see
+    shared/promptopt/store/sorting.py), each order ending on the id field. Per collection: the id
+    field, the name field and the equality filters a listing combines with an order. One index is
+    derived per (order, direction) and per (filter, order, direction); a query with several
+    filters is served by merging them.
+  EOT
+  type = map(object({
+    id_field   = string
+    name_field = optional(string, "name")
+    filters = list(object({
+      field_path   = string
+      array_config = optional(string)
+    }))
+  }))
+  default = {
+    # GET /prompts: archived is filtered unless include_archived; name and label are optional.
+    prompts = {
+      id_field = "prompt_id"
+      filters = [
+        { field_path = "archived" },
+        { field_path = "name" },
+        { field_path = "label_names", array_config = "CONTAINS" },
       ]
     }
   }
