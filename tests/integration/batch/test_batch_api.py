@@ -197,3 +197,18 @@ def test_cancel_is_idempotent_and_finished_jobs_cannot_be_cancelled(batch: Batch
     batch.run(finished["job_id"])
     refused = batch.cancel(finished["job_id"])
     assert (refused.status_code, refused.get_json()["code"]) == (409, "job_not_cancellable")
+
+
+def test_a_running_job_shows_the_finished_chunks_alike_in_its_get_and_the_listing(batch: Batch) -> None:
+    job = batch.started({**INLINE, "rows": rows(23), "chunk_size": 10})
+    first = [t for t in batch.infra.tasks(job["job_id"]) if t.name.endswith("-00000-0")]
+    assert batch.run(job["job_id"], tasks=first) == [200]
+    running = batch.get(job["job_id"])
+    assert running["status"] == "running"
+    assert running["progress"] == {"total": 23, "succeeded": 10, "failed": 0, "pending": 13, "cache_hits": 0}
+    assert running["usage"]["calls"] == 10
+    listed = batch.api.call(
+        "batch_list", "GET", "/api/v1/inference/batch", tenant=batch.tenant, role="viewer"
+    ).get_json()["items"]
+    (same,) = [j for j in listed if j["job_id"] == job["job_id"]]
+    assert (same["progress"], same["usage"]) == (running["progress"], running["usage"])
