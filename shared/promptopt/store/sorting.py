@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 Sort = Literal["created", "-created", "updated", "-updated", "name", "-name"]
+TimeSort = Literal["created", "-created", "updated", "-updated"]  # for resources without a name
 SORT_DESCRIPTION = "created, updated or name; a leading '-' sorts descending (default -created: newest first)"
+TIME_SORT_DESCRIPTION = "created or updated; a leading '-' sorts descending (default -created: newest first)"
 _TIMESTAMPS = {"created": "created_at", "updated": "updated_at"}
 
 
@@ -59,7 +61,7 @@ class Order:
         return value, item_id
 
 
-def order(sort: Sort, *, id_field: str, name_field: str = "name") -> Order:
+def order(sort: str, *, id_field: str, name_field: str = "name") -> Order:
     """The order `sort` names for a collection whose id field is `id_field`."""
     key = sort.removeprefix("-")
     field = _TIMESTAMPS.get(key, name_field)

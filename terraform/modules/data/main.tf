@@ -21,7 +21,7 @@ locals {
           field      = field
           direction  = direction
         }
-      ]
+      ] if contains(list.orders, key)
     ]
   ])
   sorted_list_indexes = merge(
