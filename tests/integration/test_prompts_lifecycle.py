@@ -210,3 +210,39 @@ def test_page_token_is_bound_to_its_sort(api: Api, tenant: str) -> None:
         assert (r.status_code, r.get_json()["code"]) == (400, "invalid_page_token"), other
     bad = listing(api, tenant, sort="size")
     assert (bad.status_code, bad.content_type) == (400, "application/problem+json")
+
+
+def test_a_prompt_stored_without_the_archived_flag_is_listed_once_unarchived(api: Api, tenant: str) -> None:
+    from google.cloud.firestore import DELETE_FIELD
+
+    pid = create(api, tenant)
+    head = firestore_client().collection("tenants").document(tenant).collection("prompts").document(pid)
+    head.update({"archived": DELETE_FIELD})  # as a prompt created before the flag existed
+    assert listing(api, tenant).get_json()["items"] == []
+    assert [p["prompt_id"] for p in listing(api, tenant, include_archived="true").get_json()["items"]] == [
+        pid
+    ]
+    assert archive(api, tenant, pid, undo=True).get_json()["archived"] is False
+    assert [p["prompt_id"] for p in listing(api, tenant).get_json()["items"]] == [pid]
+
+
+def test_a_patch_loses_to_a_change_made_after_it_read_the_prompt(
+    api: Api, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from promptopt.prompts import service
+
+    pid = create(api, tenant)
+    real = service.head_snapshot
+
+    def read_then_someone_writes(principal: Any, prompt_id: str) -> Any:
+        snapshot = real(principal, prompt_id)
+        snapshot.reference.update({"tags": ["theirs"], "updated_at": datetime.now(UTC)})
+        return snapshot
+
+    monkeypatch.setattr(service, "head_snapshot", read_then_someone_writes)
+    r = patch(api, tenant, pid, {"tags": ["mine"]})
+    assert (r.status_code, r.get_json()["code"]) == (412, "prompt_changed")
+    monkeypatch.undo()
+    assert api.call("prompts_get", "GET", f"{P}/{pid}", tenant=tenant).get_json()["tags"] == ["theirs"]
