@@ -234,14 +234,14 @@ def test_a_patch_loses_to_a_change_made_after_it_read_the_prompt(
     from promptopt.prompts import service
 
     pid = create(api, tenant)
-    real = service.head_snapshot
+    real = service._head
 
     def read_then_someone_writes(principal: Any, prompt_id: str) -> Any:
         snapshot = real(principal, prompt_id)
         snapshot.reference.update({"tags": ["theirs"], "updated_at": datetime.now(UTC)})
         return snapshot
 
-    monkeypatch.setattr(service, "head_snapshot", read_then_someone_writes)
+    monkeypatch.setattr(service, "_head", read_then_someone_writes)
     r = patch(api, tenant, pid, {"tags": ["mine"]})
     assert (r.status_code, r.get_json()["code"]) == (412, "prompt_changed")
     monkeypatch.undo()

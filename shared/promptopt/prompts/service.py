@@ -162,6 +162,7 @@ def head_snapshot(principal: Principal, prompt_id: str) -> DocumentSnapshot:
     return snapshot
 
 
+# What this module's own functions call, so a test can widen a race by substituting it.
 _head = head_snapshot
 
 
@@ -308,7 +309,7 @@ def patch_prompt(
     unchanged since it was read here, so a concurrent edit, label move or new version makes this a
     412 rather than being overwritten silently.
     """
-    head = head_snapshot(principal, prompt_id)
+    head = _head(principal, prompt_id)
     data = head.to_dict() or {}
     latest = int(data["latest_version"])
     if if_match is not None and if_match != latest:
