@@ -2,11 +2,15 @@
 
 A running job of `--rows` rows (chunks of `--chunk-size`) is written straight into a fresh
 Firestore emulator in the layout the batch runner leaves behind: every chunk but the last done
-(its chunk document with its totals), a result per row of the done chunks and half the last one.
+(its chunk document with its totals), a result per row of the done chunks and half the last one,
+whose chunk document shows those rows as the runner does while a chunk runs.
 Then the batch_get function (its real app, as the gateway calls it) is polled `--polls` times
 through a counting proxy (firestore_counter.py): latency per poll (median, p95) and Firestore
 calls per poll by method. Firestore bills an aggregation query one read per 1,000 index entries
 it scans (at least one), a document get one read.
+
+`--sum-results` measures the way the GET used to read a running job, for comparison: the same
+sums as aggregation queries over every result instead of over the chunk records.
 """
 
 from __future__ import annotations
@@ -88,8 +92,13 @@ def _seed(rows: int, chunk_size: int) -> tuple[int, int]:
                 },
             )
             results += 1
-        if done:
-            n = len(written)
+        n = len(written)
+        if not done:  # a running chunk shows the rows it has written, not yet its usage
+            add(
+                paths.chunks(job).document(paths.chunk_id(chunk)),
+                {"chunk": chunk, "succeeded": n, "failed": 0, "cache_hits": 0},
+            )
+        else:
             add(
                 paths.chunks(job).document(paths.chunk_id(chunk)),
                 {
@@ -109,7 +118,34 @@ def _seed(rows: int, chunk_size: int) -> tuple[int, int]:
             )
     if pending:
         batch.commit()
-    return n_chunks - 1, results
+    return n_chunks, results
+
+
+def _sum_results_instead() -> None:
+    """Make the GET sum over the results (count and sums, two aggregation queries), as it once did."""
+    from typing import Any
+
+    from promptopt.batch import paths, view
+    from promptopt.batch.aggregate import aggregate
+
+    live = (
+        ("failed", "n_failed"),
+        ("cache_hits", "n_cached"),
+        ("calls", "n_calls"),
+        ("cost_usd", "cost_usd"),
+    )
+    tokens = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"))
+
+    def over_results(job: Any) -> dict[str, Any]:
+        results = paths.results(job)
+        values = aggregate(results, count="n", sums=live) | aggregate(results, sums=tokens)
+        done, failed = int(values.get("n") or 0), int(values.get("failed") or 0)
+        counts = ("cache_hits", "calls", "input_tokens", "output_tokens")
+        totals: dict[str, Any] = {k: int(values.get(k) or 0) for k in counts}
+        totals["cost_usd"] = float(values.get("cost_usd") or 0)
+        return {**totals, "succeeded": done - failed, "failed": failed}
+
+    view.live_totals = over_results  # type: ignore[assignment]
 
 
 def _poll(polls: int, counter: object) -> dict[str, object]:
@@ -147,7 +183,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--chunk-size", type=int, default=256)
     parser.add_argument("--polls", type=int, default=30)
+    parser.add_argument("--sum-results", action="store_true", help="sum over every result (the old way)")
     args = parser.parse_args()
+    if args.sum_results:
+        _sum_results_instead()
 
     from firestore_counter import FirestoreCounter
 
@@ -164,6 +203,7 @@ def main() -> None:
             clients.reset()
             chunk_docs, result_docs = _seed(args.rows, args.chunk_size)
             report = {
+                "summed_over": "results" if args.sum_results else "chunk records",
                 "rows": args.rows,
                 "chunk_size": args.chunk_size,
                 "chunk_documents": chunk_docs,
