@@ -1,10 +1,10 @@
 """A job document as the API shows it, with live progress while rows are still being written.
 
 A finished job carries the totals its completion step froze. Until then progress and usage are
-summed over the job's chunk documents (each chunk records its totals when it finishes), never
-over its results: a poll is one document get and two aggregation queries over one entry per
-chunk, whatever the number of rows, and the listing and the single GET show the same numbers.
-Progress therefore moves a chunk at a time (`chunk_size` rows; scripts/bench/batch-progress
+summed over the job's chunk documents, never over its results: a poll is one document get and
+two aggregation queries over one entry per chunk, whatever the number of rows, and the listing
+and the single GET show the same numbers. A running chunk writes its row counts to its document
+as its results are written (see runner); its usage when it finishes (scripts/bench/batch-progress
 measures what a poll costs).
 """
 
