@@ -59,10 +59,16 @@ def done_chunks(job: DocumentReference) -> int:
     return int(aggregate(query, count="n").get("n") or 0)
 
 
+# An aggregation query with several sums only counts documents holding every summed field, so
+# the fields a running chunk shows early (its progress) are summed apart from those it writes
+# when it finishes (its usage): a chunk that has shown only progress still counts in the first.
+_TOTAL_GROUPS = (_TOTAL_FIELDS[:3], _TOTAL_FIELDS[3:])
+
+
 def job_totals(job: DocumentReference) -> dict[str, Any]:
-    """Sums over the chunk documents (two aggregation queries: at most five sums each)."""
+    """Sums over the chunk documents (two aggregation queries: progress, then usage)."""
     values: dict[str, Any] = {}
-    for names in (_TOTAL_FIELDS[:5], _TOTAL_FIELDS[5:]):
+    for names in _TOTAL_GROUPS:
         values.update(aggregate(paths.chunks(job), sums=[(n, n) for n in names]))
     totals: dict[str, Any] = {
         name: int(values.get(name) or 0) for name in _TOTAL_FIELDS if name != "cost_usd"

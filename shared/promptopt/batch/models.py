@@ -15,6 +15,7 @@ from promptopt.evaluation.models import MAX_METRICS, MetricRequest, MetricSummar
 from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
 from promptopt.inference.models import MAX_VARIABLES, VariableName, VariableValue, check_response_schema
 from promptopt.prompts.source import PromptSource
+from promptopt.store.sorting import TIME_SORT_DESCRIPTION, TimeSort
 
 MAX_INLINE_ROWS = 2_000
 MAX_CHUNK_SIZE = 500
@@ -285,6 +286,7 @@ class BatchListQuery(PageQuery):
     prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         None, description="only jobs of this stored prompt"
     )
+    sort: TimeSort = Field("-created", description=TIME_SORT_DESCRIPTION)
 
 
 class BatchJobPage(Page[BatchJob]):

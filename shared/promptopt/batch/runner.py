@@ -15,6 +15,11 @@
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
    backoff, unless this was the queue's last attempt, which records those rows as failed.
 7. The chunk marks itself done and checks whether the job is complete (see completion).
+
+While it runs, the chunk's record shows how many of its rows are written (`succeeded`, `failed`,
+`cache_hits`, at most once a second and when a delivery stops early), which is what a job's GET
+sums for its progress; its usage fields are written when it finishes (or stops under a budget),
+so other chunks' budget checks never count a reserved call twice.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
+PROGRESS_EVERY_S = 1.0  # a chunk's record is written at most this often while it runs
+_PROGRESS_FIELDS = ("succeeded", "failed", "cache_hits")
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class _Run:
         self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
         self.graders = len(self.judges) + len(self.embedders)  # grading calls per answered row, at most
         self.unjudged: list[tuple[source.RowInput, dict[str, Any]]] = []  # answered, to be judged
+        self._shown, self._shown_at = 0, time.monotonic()  # rows written when progress was last shown
 
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
@@ -159,6 +167,7 @@ class _Run:
         rows = [r for r in loaded if r.row not in done]
         limits = {k: v for k, v in (self.data.get("budget") or {}).items() if v is not None}
         budget_hit, limit = False, None
+        stopped = True  # until the calls are through: an exception shows what was written
         try:
             calls = self._prepare(rows)
             to_run, wanted = calls, self._wanted(calls)
@@ -184,12 +193,17 @@ class _Run:
                 self._call_all(to_run)
             if self.unjudged:
                 self._grade_all()
+            stopped = False
         finally:
             self._flush()
+            if stopped:
+                self._show_progress()
             ledger.record(self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls)
         if self.report.pending and not self.is_last:
             if limits:  # what this attempt spent stays visible to other chunks' budget checks
                 self.chunk_ref.set({"reserved_calls": 0, **self.totals.as_fields()}, merge=True)
+            else:
+                self._show_progress()
             self.report.status, self.report.retry_after_s = "retry", RETRY_AFTER_S
             return self.report
         if budget_hit:
@@ -517,7 +531,20 @@ class _Run:
             self.report.succeeded += 1
         self.report.cache_hits += doc["n_cached"]
         self.report.calls += doc["n_calls"]
+        before = self.writer.written
         self.writer.add(doc)
+        # Right after the writer sent a batch nothing is buffered, so the totals are all written.
+        if self.writer.written != before and time.monotonic() - self._shown_at >= PROGRESS_EVERY_S:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        """Write how many of the chunk's rows are done to its record (read by the job's GET)."""
+        if self.writer.written == self._shown:
+            return
+        fields = self.totals.as_fields()
+        progress = {name: fields[name] for name in _PROGRESS_FIELDS}
+        self.chunk_ref.set({"chunk": self.delivery.chunk, **progress}, merge=True)
+        self._shown, self._shown_at = self.writer.written, time.monotonic()
 
     def _flush(self) -> None:
         self.writer.flush()

@@ -14,6 +14,7 @@ from pydantic import Field, StringConstraints, model_validator
 from promptopt.evaluation.models import MetricRequest
 from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
 from promptopt.prompts.models import Label, Name
+from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
 Split = Literal["train", "validation", "test"]
 Strategy = Literal["auto", "reflective", "history", "fewshot", "random"]
@@ -225,10 +226,11 @@ class ExperimentPage(Page[ExperimentView]):
 
 
 class ExperimentListQuery(PageQuery):
-    """GET /api/v1/experiments."""
+    """GET /api/v1/experiments: newest first unless sorted otherwise (names sort regardless of case)."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     status: RunStatus | None = Field(None, description="the status of the experiment's latest run")
+    sort: Sort = Field("-created", description=SORT_DESCRIPTION)
 
 
 class RunUsage(ResponseModel):

@@ -133,6 +133,11 @@ def _prompt(principal: Principal, body: ExperimentCreate) -> PromptVersion:
         prompt_id=selector.prompt_id,
         query=PromptGetQuery(version=selector.version, label=selector.label),
     )
+    if found.archived:  # archived means retired: unarchive it to build on it again
+        raise Conflict(
+            f"prompt {selector.prompt_id} is archived; unarchive it to start experiments from it",
+            code="prompt_archived",
+        )
     if body.regression is None:
         return found
     return prompts.get_prompt(
