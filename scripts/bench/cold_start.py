@@ -103,6 +103,10 @@ def recipe(name: str, pid: str, access: dict[str, str]) -> tuple[str, str, dict[
         "spending_cap_get": ("GET", "/api/v1/spending-cap", {}),
         "spending_cap_set": ("PUT", "/api/v1/spending-cap", {"json": {"monthly_cap_usd": None}}),
         "models_list": ("GET", "/api/v1/models", {}),
+        "batch_list": ("GET", "/api/v1/inference/batch", {}),
+        "datasets_list": ("GET", "/api/v1/datasets", {}),
+        "experiments_list": ("GET", "/api/v1/experiments", {}),
+        "web_dashboard": ("GET", "/dashboard/", {}),
         "health": ("GET", "/api/v1/health", {}),
         "prompts_create": ("POST", "/api/v1/prompts", {"json": {"output_prompt": "{input}"}}),
         "prompts_get": ("GET", f"/api/v1/prompts/{pid}", {}),
@@ -167,7 +171,11 @@ def cold_start(
                 time.sleep(0.005)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # a loaded machine can outlast the graceful shutdown
+            proc.kill()
+            proc.wait(10)
 
 
 def main() -> int:
