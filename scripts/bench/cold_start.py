@@ -187,6 +187,7 @@ def main() -> int:
     args = parser.parse_args()
     root = repo_root()
     build_all(root)
+    load_before = os.getloadavg()[0]
     with (
         Emulators(which=("firestore",), project="promptopt-bench") as emulators,
         tempfile.TemporaryDirectory() as tmp,
@@ -240,7 +241,10 @@ def main() -> int:
     base_median = medians.pop("baseline (ff+firestore)")
     rows = list(medians.items())
     print(f"cold start, process start -> first 2xx, median of {args.runs} runs after a warm-up")
-    print("(bytecode cached as in a deployed image; 2-core machine)")
+    print(
+        f"(bytecode cached as in a deployed image; {os.cpu_count()} CPUs; 1-minute load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+    )
     print(f"{'function':<24}{'seconds':>9}{'ratio':>8}")
     print(f"{'baseline (ff+firestore)':<24}{base_median:>9.3f}{1.0:>8.2f}")
     for name, value in rows:
