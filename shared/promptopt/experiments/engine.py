@@ -195,9 +195,14 @@ def _next(run: Run) -> Step:
     results = _results(run) if phase != "start" else {}
     _account(run, step, results)
     if any(r.status == "budget_exhausted" for r in results.values()):
-        # A job stopped at the run's budget: its rows are partial, so nothing is compared on them;
-        # the run ends with what it measured before (baseline and best validation scores).
-        _finish(run, step, "budget_exhausted", f"the run's budget ran out during its {phase} step")
+        # A job stopped at the run's budget or the tenant's spending cap: its rows are partial, so
+        # nothing is compared on them; the run ends with what it measured before (baseline and best
+        # validation scores).
+        if any(r.stop_reason == "budget:spending_cap" for r in results.values()):
+            why = "spending_cap: the tenant's monthly spending cap was reached"
+        else:
+            why = "the run's budget ran out"
+        _finish(run, step, "budget_exhausted", f"{why} during its {phase} step")
         return step
     if phase == "start":
         _begin(run, step)

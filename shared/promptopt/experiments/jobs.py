@@ -102,6 +102,7 @@ class JobResult:
     secondary: dict[str, float]
     outputs: list[str]
     usage: dict[str, float]
+    stop_reason: str | None = None  # why the job stopped early (budget:spending_cap, budget:max_calls, ...)
 
 
 def state(tenant: str, job_id_: str) -> tuple[str, dict[str, Any]] | None:
@@ -168,6 +169,7 @@ def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_
             "output_tokens": float(totals.get("output_tokens") or 0),
             "cost_usd": float(totals.get("cost_usd") or 0.0),
         },
+        stop_reason=data.get("stop_reason"),
     )
 
 
