@@ -30,7 +30,7 @@ from promptopt.cli.core.commands import Groups, add_text_option, command_group, 
 from promptopt.cli.core.context import EXIT_FAILURE, EXIT_OK, CliError, Context
 from promptopt.cli.core.paging import add_paging, collect, more_hint
 from promptopt.cli.core.waiting import StatusLine, wait_until
-from promptopt.cli.evaluate import ROW_METRICS_HELP, MetricHelpFormatter, parse_params
+from promptopt.cli.evaluate import ALL_METRICS_HELP, MetricHelpFormatter, parse_params
 
 if TYPE_CHECKING:
     from promptopt.cli.client import ApiClient, ApiResponse
@@ -672,8 +672,8 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="NAME",
-        help="repeatable: " + ROW_METRICS_HELP + " (jobs score row by row; for model-backed metrics score "
-        "the answers with promptopt evaluate)",
+        help="repeatable: " + ALL_METRICS_HELP + " (jobs score row by row; a model-backed metric grades "
+        "each answered row in its chunk, its calls counted in the job's usage and budget)",
     )
     scoring.add_argument(
         "--param",

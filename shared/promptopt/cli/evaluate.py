@@ -17,7 +17,6 @@ from promptopt.cli.core.context import EXIT_OK, CliError, Context
 
 #: Placeholders in help texts that MetricHelpFormatter fills from promptopt.evaluation.
 ALL_METRICS_HELP = "{all_metrics}"
-ROW_METRICS_HELP = "{row_metrics}"
 
 
 def metric_names(*, model_backed: bool = True) -> list[str]:
@@ -44,8 +43,6 @@ class MetricHelpFormatter(argparse.HelpFormatter):
         text = action.help
         if text and ALL_METRICS_HELP in text:
             text = text.replace(ALL_METRICS_HELP, metrics_help(model_backed=True).replace("%", "%%"))
-        if text and ROW_METRICS_HELP in text:
-            text = text.replace(ROW_METRICS_HELP, metrics_help(model_backed=False).replace("%", "%%"))
         return text
 
 

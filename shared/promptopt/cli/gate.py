@@ -21,7 +21,7 @@ from promptopt.cli import argtypes, output
 from promptopt.cli.core.commands import Groups, add_text_option, text_option, top_level
 from promptopt.cli.core.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Context, version
 from promptopt.cli.core.waiting import StatusLine
-from promptopt.cli.evaluate import ROW_METRICS_HELP, MetricHelpFormatter, parse_params
+from promptopt.cli.evaluate import ALL_METRICS_HELP, MetricHelpFormatter, parse_params
 
 if TYPE_CHECKING:
     from promptopt.batch.models import BatchJob
@@ -191,7 +191,7 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     )
     rows.add_argument("--split", choices=(*SPLITS, "all"), default="test", help="default: test")
     rows.add_argument(
-        "--metric", action="append", required=True, metavar="NAME", help="repeatable: " + ROW_METRICS_HELP
+        "--metric", action="append", required=True, metavar="NAME", help="repeatable: " + ALL_METRICS_HELP
     )
     rows.add_argument(
         "--param", action="append", metavar="METRIC.KEY=VALUE", help="a metric parameter (JSON values parsed)"

@@ -153,11 +153,21 @@ def test_evaluate_wait_prints_the_metrics_with_their_intervals(cli: Cli, rows: s
     assert "completed over 50 rows" in out
 
 
-def test_a_model_backed_metric_is_refused_by_the_api(cli: Cli, rows: str) -> None:
+def test_a_judge_metric_the_api_refuses_exits_2_with_its_reason(cli: Cli, rows: str) -> None:
     code, _, err = cli(
-        "batch", "evaluate", "--output-prompt", "Q: {q}", "--inputs", rows, "--metric", "llm_judge"
+        "batch",
+        "evaluate",
+        "--output-prompt",
+        "Q: {q}",
+        "--inputs",
+        rows,
+        "--metric",
+        "llm_judge",
+        "--param",
+        "llm_judge.model=nope:judge",
     )
     assert code == 2
+    assert "unknown_model" in err
     assert "llm_judge" in err
 
 

@@ -8,7 +8,7 @@ from typing import cast
 from promptopt.cli import argtypes
 from promptopt.cli.core.commands import Groups, command_group
 from promptopt.cli.core.paging import add_paging
-from promptopt.cli.evaluate import ROW_METRICS_HELP, MetricHelpFormatter
+from promptopt.cli.evaluate import ALL_METRICS_HELP, MetricHelpFormatter
 from promptopt.cli.experiments import commands as run
 from promptopt.cli.experiments.live import DEFAULT_WAIT_TIMEOUT_S, EXIT_REGRESSED
 
@@ -64,7 +64,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     models = _group(parser, "models and scoring")
     models.add_argument("--target-model", metavar="M", help="the model the prompt is for (e.g. sim:default)")
     models.add_argument("--optimizer-model", metavar="M", help="proposes rewrites (e.g. sim:optimizer)")
-    models.add_argument("--metric", metavar="NAME", help="the metric to improve: " + ROW_METRICS_HELP)
+    models.add_argument("--metric", metavar="NAME", help="the metric to improve: " + ALL_METRICS_HELP)
     models.add_argument(
         "--param",
         action="append",
