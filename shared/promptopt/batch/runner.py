@@ -84,7 +84,10 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     """Run the pending rows of one chunk; see the module docstring for the steps."""
     opts = opts or options()
     job = paths.job_ref(delivery.tenant, delivery.job_id)
-    snapshot = job.get()
+    chunk_ref = paths.chunks(job).document(paths.chunk_id(delivery.chunk))
+    # The job and this chunk's record in one batched read.
+    read = {s.reference.path: s for s in job._client.get_all([job, chunk_ref])}
+    snapshot = read[job.path]
     if not snapshot.exists:
         log.error("chunk task for unknown job %s", delivery.job_id)
         return ChunkReport("skipped", reason="job_not_found")
@@ -93,8 +96,7 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     if not 0 <= delivery.chunk < n_chunks:
         log.error("chunk %d is outside job %s (%d chunks)", delivery.chunk, delivery.job_id, n_chunks)
         return ChunkReport("skipped", reason="chunk_out_of_range")
-    chunk_ref = paths.chunks(job).document(paths.chunk_id(delivery.chunk))
-    record = chunk_ref.get().to_dict() or {}
+    record = read[chunk_ref.path].to_dict() or {}
     if record.get("state") == "done":  # a duplicate delivery, or the retry of a crashed completion step
         completion.maybe_complete(tenant=delivery.tenant, job=job, chunks=n_chunks, chunk=delivery.chunk)
         return ChunkReport("skipped", reason="chunk_already_done")
