@@ -111,7 +111,7 @@ def _complete(tenant: str, job: DocumentReference) -> None:
     changed, data = transition(
         job,
         to=_next_status,
-        fields={"totals": totals},
+        fields={"totals": totals, "rows_done_at": now()},  # when its rows were done (before scoring)
         messages=_announce(tenant, job),
     )
     if data is None:

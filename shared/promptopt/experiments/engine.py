@@ -724,17 +724,38 @@ def _finish(run: Run, step: Step, status: str, reason: str) -> None:
 
 
 def _write(run: Run, snapshot: Any, step: Step) -> None:
-    """The new state, candidates and events in one batch, conditional on the run being unchanged."""
+    """The new state, candidates and events in one batch, conditional on the run being unchanged.
+
+    A step's event (kind "step", written when the step starts) also gets, when the step ends, its
+    `ended_at` and `jobs_done_at` (the last of its jobs to finish, scoring included), so a run's
+    critical path can be read from its events: step start → jobs done → next step.
+    """
     client = run.ref._client
     batch = client.batch()
     stamp = now()
     seq = int(step.state.get("seq", 0))
+    ending = run.state.get("step_event")  # the event of the step this transition ends
+    step.state["step_event"] = None
     for kind, message in step.events:
         seq += 1
-        batch.set(
-            paths.events(run.ref).document(f"{seq:06d}"), {"at": stamp, "kind": kind, "message": message}
-        )
+        event: dict[str, Any] = {"at": stamp, "kind": kind, "message": message}
+        if kind == "step":
+            step.state["step_event"] = seq
+            event.update(
+                phase=step.state.get("phase"),
+                iteration=int(step.state.get("iteration", 0)),
+                rung=int(step.state.get("rung", 0)),
+                jobs=len(step.state.get("waiting") or {}),
+            )
+        batch.set(paths.events(run.ref).document(f"{seq:06d}"), event)
     step.state["seq"] = seq
+    if ending:
+        timing: dict[str, Any] = {"ended_at": stamp}
+        found = list(run.jobs.values())
+        done = [f[1]["finished_at"] for f in found if f is not None and f[1].get("finished_at")]
+        if done and len(done) == len(found):
+            timing["jobs_done_at"] = max(done)
+        batch.set(paths.events(run.ref).document(f"{int(ending):06d}"), timing, merge=True)
     for cid, fields in step.candidates.items():
         batch.set(paths.candidates(run.ref).document(cid), fields, merge=True)
     update = {**step.fields, "state": step.state, "updated_at": stamp, "progress": _progress(run, step)}
