@@ -158,19 +158,19 @@ class _Run:
             if calls and caps.stop_reason(self.delivery.tenant):  # the tenant's monthly cap is reached
                 budget_hit, limit, to_run = True, "spending_cap", []
             elif limits and calls:  # without a budget there is nothing to sum or reserve
+                # Reserve first, then count what the others spent and reserved before this
+                # reservation (see budget): chunks checking at once never pass max_calls together.
+                budget.reserve(self.chunk_ref, self.delivery.chunk, len(calls))
                 allowed, limit = budget.allowance(
                     limits,
-                    budget.job_spent(self.job),
-                    budget.Spent.of_chunk(self.record),
+                    budget.others_spent(self.job, self.delivery.chunk),
+                    budget.Spent(),
                     self.totals,
                     len(calls),
                 )
                 budget_hit, to_run = limit is not None and allowed < len(calls), calls[:allowed]
-                if to_run:
-                    self.chunk_ref.set(
-                        {"chunk": self.delivery.chunk, "state": "running", "reserved_calls": len(to_run)},
-                        merge=True,
-                    )
+                if len(to_run) < len(calls):  # give back what may not be used
+                    self.chunk_ref.set({"reserved_calls": len(to_run)}, merge=True)
             if to_run:
                 self._call_all(to_run)
         finally:

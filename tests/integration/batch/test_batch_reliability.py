@@ -192,6 +192,38 @@ def test_a_budget_reached_mid_job_stops_it_with_its_partial_results(
     ]
 
 
+def test_chunks_delivered_at_once_never_pass_max_calls_together(batch: Batch, openai: FaultyOpenAI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {
+        **PROMPT,
+        "rows": rows(60),
+        "model": "openai:gpt-test",
+        "chunk_size": 5,
+        "budget": {"max_calls": 12},
+    }
+    job = batch.started(body)
+    tasks = batch.infra.tasks(job["job_id"])
+    app = batch.api.client("batch_chunk").application
+
+    def deliver(task: Any) -> int:  # as Cloud Tasks does: all twelve chunks in flight at once
+        request = task.http_request
+        headers = {
+            **dict(request.headers),
+            "X-CloudTasks-TaskName": task.name.rsplit("/", 1)[1],
+            "X-CloudTasks-TaskRetryCount": "0",
+        }
+        return int(app.test_client().post("/", data=request.body, headers=headers).status_code)
+
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        statuses = list(pool.map(deliver, tasks))
+    assert statuses == [200] * len(tasks)
+    done = batch.get(job["job_id"])
+    assert done["status"] == "budget_exhausted"
+    assert openai.count <= 12
+    assert done["usage"]["calls"] == openai.count == done["progress"]["succeeded"]
+
+
 def test_a_token_budget_stops_the_job_at_chunk_granularity(batch: Batch, openai: FaultyOpenAI) -> None:
     body = {
         **PROMPT,
