@@ -1,5 +1,5 @@
 """A pump for scripts/bench/optimizer_durable.py: the test "
-"Pump, timed, with chunk tasks delivered serially or at once."""
+"Pump, timed, with chunk tasks delivered serially, up to a queue's limit at once, or all at once."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from tests.integration.experiments.runs_support import CONSUMERS, MAX_ATTEMPTS, 
 @dataclass
 class ConcurrentPump(Pump):
     """Pump that times its chunk deliveries and message "
-    "deliveries; `parallel` delivers a round's tasks at once."""
+    "deliveries; a round's tasks go `at_once` at a time (None: all of them)."""
 
-    parallel: bool = False
+    at_once: int | None = 1
     task_s: float = 0.0
     message_s: float = 0.0
 
@@ -37,11 +37,12 @@ class ConcurrentPump(Pump):
         self.done_tasks.add(task.name)
 
     def round(self) -> int:
-        """Deliver every waiting task (serially or at once), then every waiting message."""
+        """Deliver every waiting task (`at_once` at a time), then every waiting message."""
         started = time.perf_counter()
         tasks = self._tasks()
-        if self.parallel and len(tasks) > 1:
-            with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        workers = len(tasks) if self.at_once is None else min(self.at_once, len(tasks))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(self._deliver_task, tasks))
         else:
             for task in tasks:
