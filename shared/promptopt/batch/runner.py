@@ -6,7 +6,8 @@
    asking the very same call share one (when caching is on).
 3. The budget is checked and this chunk's calls reserved before any call is made.
 4. Calls run on a bounded thread pool. A retryable failure (429, 5xx, timeout) stops new calls;
-   a permanent one is recorded on its row and the chunk goes on.
+   a permanent one is recorded on its row and the chunk goes on. A call another chunk of this
+   process is already making is not made again: its answer is shared (counted as a cache hit).
 5. Results are created per row under deterministic ids, in batches, and flushed even when the
    run is interrupted, so a retry resumes where the crash left off.
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
@@ -44,6 +45,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
+
+# Calls in flight in this process, by (tenant, cache key): a chunk that needs a call another chunk
+# is making right now (concurrent chunks of one run often share rows) takes that answer, as a
+# cache hit, instead of paying for the same call twice. The response cache covers the rest.
+_in_flight: dict[tuple[str, str], Future[Outcome]] = {}
+_in_flight_lock = threading.Lock()
+
+
+def _share(key: tuple[str, str], submit: Any) -> tuple[Future[Outcome], bool]:
+    """The call in flight for `key` (True: another chunk's), else `submit()`'s (False)."""
+    with _in_flight_lock:
+        found = _in_flight.get(key)
+        if found is not None:
+            return found, True
+        future: Future[Outcome] = submit()
+        _in_flight[key] = future
+
+    def forget(done: Future[Outcome]) -> None:
+        with _in_flight_lock:
+            if _in_flight.get(key) is done:
+                del _in_flight[key]
+
+    future.add_done_callback(forget)
+    return future, False
 
 
 @dataclass(frozen=True)
@@ -242,22 +267,32 @@ class _Run:
         pool = ThreadPoolExecutor(max_workers=min(concurrency, len(calls)), thread_name_prefix="batch-call")
         try:
             futures: dict[Future[Outcome], _Call] = {}
+            shared: set[Future[Outcome]] = set()  # other chunks' calls whose answers these rows take
             for item in calls:
                 context = contextvars.copy_context()  # workers log with this delivery's labels
-                futures[pool.submit(context.run, attempt, item)] = item
+                if not self.data.get("cache", True):
+                    futures[pool.submit(context.run, attempt, item)] = item
+                    continue
+                future, theirs = _share(
+                    (self.delivery.tenant, item.key),
+                    lambda context=context, item=item: pool.submit(context.run, attempt, item),
+                )
+                futures[future] = item
+                if theirs:
+                    shared.add(future)
             outstanding = set(futures)
             while outstanding:
                 finished, outstanding = wait(outstanding, return_when=FIRST_COMPLETED)
                 crashed: BaseException | None = None
                 for future in finished:
-                    try:
-                        outcome = future.result()
+                    try:  # a shared call whose chunk stopped was not made: these rows wait
+                        outcome = NOT_RUN if future.cancelled() else future.result()
                     except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others are kept
                         crashed = crashed or exc
                         continue
                     if outcome.kind == "retryable" and not self.is_last:
                         stop.set()  # the model is busy: back off through the queue, not here
-                    self._settle(futures[future], outcome, fresh)
+                    self._settle(futures[future], outcome, fresh, shared=future in shared)
                 if crashed is not None:
                     raise crashed
         finally:
@@ -265,7 +300,9 @@ class _Run:
             if fresh:
                 cache.store(self.delivery.tenant, str(self.data["model"]), fresh, self.opts.cache_ttl_s)
 
-    def _settle(self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer]) -> None:
+    def _settle(
+        self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer], *, shared: bool = False
+    ) -> None:
         if outcome.kind in ("retryable", "not_run"):
             if self.is_last:
                 code = outcome.code or "not_run"
@@ -277,7 +314,7 @@ class _Run:
             return
         if outcome.kind == "permanent":
             for i, row in enumerate(item.rows):
-                self._record(row, failure=(outcome.code, outcome.message), calls=int(i == 0))
+                self._record(row, failure=(outcome.code, outcome.message), calls=int(i == 0 and not shared))
             return
         completion_ = outcome.completion
         assert completion_ is not None
@@ -287,10 +324,10 @@ class _Run:
             input_tokens=completion_.usage.input_tokens,
             output_tokens=completion_.usage.output_tokens,
         )
-        if self.data.get("cache", True):
+        if self.data.get("cache", True) and not shared:  # the chunk that made the call stores it
             fresh[item.key] = answer
         for i, row in enumerate(item.rows):
-            if i == 0:
+            if i == 0 and not shared:
                 self._record(row, answer=answer, cost_usd=completion_.cost_usd, latency_s=outcome.latency_s)
             else:  # another row of this chunk asked the very same call: it shares the answer
                 self._record(row, cached=answer)
