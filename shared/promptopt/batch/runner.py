@@ -152,6 +152,7 @@ class _Run:
         self.totals = ChunkTotals()
         self.report = ChunkReport("done")
         self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
+        self.fresh: dict[str, cache.CachedAnswer] = {}  # answers this delivery got, for the cache
         self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
 
     # The steps ---------------------------------------------------------------------------------
@@ -199,8 +200,15 @@ class _Run:
             if to_run:
                 self._call_all(to_run)
         finally:
-            self._flush()
-            ledger.record(self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls)
+            # The results, the fresh answers for the cache and the tenant's spend are independent
+            # writes: made at once (the spend ledger never raises; a failed cache write does).
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-write") as writes:
+                stored = writes.submit(self._store_fresh)
+                writes.submit(
+                    ledger.record, self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls
+                )
+                self._flush()
+            stored.result()
         if self.report.pending and not self.is_last:
             if limits:  # what this attempt spent stays visible to other chunks' budget checks
                 self.chunk_ref.set({"reserved_calls": 0, **self.totals.as_fields()}, merge=True)
@@ -297,8 +305,11 @@ class _Run:
                     raise crashed
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            if fresh:
-                cache.store(self.delivery.tenant, str(self.data["model"]), fresh, self.opts.cache_ttl_s)
+            self.fresh.update(fresh)  # stored with the results (see run)
+
+    def _store_fresh(self) -> None:
+        if self.fresh:
+            cache.store(self.delivery.tenant, str(self.data["model"]), self.fresh, self.opts.cache_ttl_s)
 
     def _settle(
         self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer], *, shared: bool = False
