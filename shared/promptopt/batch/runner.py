@@ -158,7 +158,18 @@ class _Run:
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
         bounds = self.bounds
-        done = read_done(self.job, bounds)
+        # The chunk's input rows are read while its done rows are (a duplicate delivery of a
+        # finished chunk wastes that one read).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-read") as reads:
+            loading = reads.submit(
+                contextvars.copy_context().run,
+                source.chunk_rows,
+                tenant=self.delivery.tenant,
+                job=self.job,
+                data=self.data,
+                chunk=self.delivery.chunk,
+            )
+            done = read_done(self.job, bounds)
         for result in done.values():
             self.totals.add(result)
         if self.data.get("status") not in ACTIVE_STATUSES:
@@ -166,9 +177,7 @@ class _Run:
         if len(done) == len(bounds):
             return self._finish(reason="rows_already_done")
         try:
-            loaded = source.chunk_rows(
-                tenant=self.delivery.tenant, job=self.job, data=self.data, chunk=self.delivery.chunk
-            )
+            loaded = loading.result()
         except ApiError as exc:  # the pinned dataset version is gone: these rows can never run
             for row in bounds:
                 if row not in done:
