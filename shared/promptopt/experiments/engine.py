@@ -844,7 +844,9 @@ def _ensure_jobs(run: Run) -> None:
             output_prompt=output_prompt,
             rows=rows,
         )
-        created = run_jobs.create(run.tenant, run.experiment_id, run.run_id, spec, run.config, budget)
+        created = run_jobs.create(
+            run.tenant, run.experiment_id, run.run_id, spec, run.config, budget, missing=True
+        )
         if created != job_id:  # the body is rebuilt from the same inputs, so this means a bug
             log.error("run %s: job %s was created as %s", run.run_id, job_id, created)
 

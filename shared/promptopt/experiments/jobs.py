@@ -71,13 +71,15 @@ def create(
     spec: JobSpec,
     config: dict[str, Any],
     budget: dict[str, Any],
+    *,
+    missing: bool = False,
 ) -> str:
-    """Create the job (or find it); returns its id."""
+    """Create the job (or find it); returns its id. `missing`: the caller has just seen it absent."""
     from promptopt.batch import jobs
 
     request = body(spec, config, {})
     job_id_ = jobs.new_job_id(tenant, request, spec.key)
-    if jobs.paths.job_ref(tenant, job_id_).get().exists:
+    if not missing and jobs.paths.job_ref(tenant, job_id_).get().exists:
         return job_id_
     limited = request.model_copy(update={"budget": body(spec, config, budget).budget})
     try:
