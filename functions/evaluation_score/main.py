@@ -10,7 +10,7 @@ from flask import Request, Response
 from promptopt.evaluation.models import EvaluateRequest
 from promptopt.evaluation.service import score
 from promptopt.http import Call, Reply, serve
-from promptopt.inference.complete import deadline_for
+from promptopt.llm.types import deadline_for
 
 
 @functions_framework.http

@@ -260,6 +260,68 @@ def test_a_viewer_cannot_start_a_run(world: World) -> None:
         context.close()
 
 
+def test_prompts_sort_rename_and_archive(world: World, token_for: Callable[..., str]) -> None:
+    headers = {"Authorization": f"Bearer {token_for(world.tenant, 'admin')}"}
+    with httpx.Client(base_url=world.stack.gateway_url + "/api/v1", headers=headers, timeout=30) as api:
+        ids = {}
+        for name in ("Sort A", "Sort Z"):
+            made = api.post("/prompts", json={"name": name, "output_prompt": "{input}"})
+            assert made.status_code == 201, made.text
+            ids[name] = made.json()["prompt_id"]
+        labelled = api.put(f"/prompts/{ids['Sort A']}/labels/production", json={"version": 1})
+        assert labelled.status_code == 200
+    context = world.browser.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        admin = watch(context.new_page())
+        p = admin.page
+        world.sign_in(admin, "admin")
+
+        def names() -> list[str]:
+            return [
+                n
+                for n in p.locator("#main tbody tr td:first-child a").all_inner_texts()
+                if n.startswith("Sort")
+            ]
+
+        def sorted_by(sort: str) -> None:
+            p.select_option("#prompt-sort", sort)
+            p.wait_for_url(re.compile(f"sort={re.escape(sort)}$"))
+            # The page is drawn anew (select and table together) once the sorted listing arrives.
+            p.wait_for_selector(f"#prompt-sort option[value='{sort}'][selected]", state="attached")
+
+        p.goto(world.url + "#/prompts")
+        p.wait_for_selector("#prompt-sort")
+        sorted_by("name")
+        assert names() == ["Sort A", "Sort Z"]
+        sorted_by("-name")
+        assert names() == ["Sort Z", "Sort A"]
+
+        p.goto(world.url + f"#/prompts/{ids['Sort Z']}")
+        p.wait_for_selector("#prompt-save")
+        p.fill("#prompt-name", "Sort Zed <b>renamed</b>")
+        p.click("#prompt-save")
+        p.wait_for_selector("h1:has-text('Sort Zed <b>renamed</b>')")  # as text, not markup
+        assert p.locator("#main tbody tr").count() == 1  # still one version
+        p.click("#prompt-archive")
+        p.wait_for_selector("#archived-pill")
+        admin.shot("13-prompt-settings-archived")
+        p.goto(world.url + "#/prompts")
+        p.wait_for_selector("#show-archived")
+        assert "Sort Zed <b>renamed</b>" not in p.inner_text("#main")
+        p.check("#show-archived")
+        p.wait_for_selector("#main .pill.archived")
+        assert "Sort Zed <b>renamed</b>" in p.inner_text("#main")
+
+        p.goto(world.url + f"#/prompts/{ids['Sort A']}")
+        p.click("#prompt-archive")
+        p.wait_for_selector("#banner:not([hidden])")
+        assert "still used by label 'production'" in p.inner_text("#banner")
+        admin.errors[:] = [e for e in admin.errors if "409" not in e]  # the browser logs the refused fetch
+        admin.assert_clean()
+    finally:
+        context.close()
+
+
 def test_errors_are_shown_in_words(world: World, page: Watched) -> None:
     p = page.page
     p.goto(world.url + "#/experiments/ex_doesnotexist")

@@ -420,22 +420,30 @@ def test_stateful_resources_are_protected(all_resources: list[Resource]) -> None
 def test_firestore_indexes_ttl_and_exemptions(tf: dict[str, Module]) -> None:
     data = tf["modules/data"]
     indexes = data.variables["firestore_indexes"]["default"]
-    shapes = {
-        tuple((f["field_path"], f.get("order") or f.get("array_config")) for f in ix["fields"])
-        for ix in indexes.values()
-        if ix["collection"] == "prompts"
+    # Sorted listings derive their indexes (every order and direction, alone and with each filter).
+    prompts = data.variables["firestore_sorted_lists"]["default"]["prompts"]
+    assert prompts["id_field"] == "prompt_id"
+    assert {(f["field_path"], f.get("array_config")) for f in prompts["filters"]} == {
+        ("archived", None),
+        ("name", None),
+        ("label_names", "CONTAINS"),
     }
-    assert (("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
-    assert (("name", "ASCENDING"), ("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
-    assert (("label_names", "CONTAINS"), ("created_at", "DESCENDING"), ("prompt_id", "DESCENDING")) in shapes
-    experiments = {
-        tuple((f["field_path"], f.get("order")) for f in ix["fields"])
-        for ix in indexes.values()
-        if ix["collection"] == "experiments"
-    }
-    newest = (("created_at", "DESCENDING"), ("experiment_id", "DESCENDING"))
-    for filters in ((), ("name_lower",), ("last_run_status",), ("name_lower", "last_run_status")):
-        assert tuple((f, "ASCENDING") for f in filters) + newest in experiments, filters
+    (index,) = data.of_type("google_firestore_index")
+    assert "local.sorted_list_indexes" in str(index.body["for_each"])
+    derived = str(data.locals["sorted_list_indexes"])
+    assert "o.list.id_field" in derived
+    assert "f.field_path" in derived
+    lists = data.variables["firestore_sorted_lists"]["default"]
+    filters = {name: {f["field_path"] for f in spec["filters"]} for name, spec in lists.items()}
+    assert filters["experiments"] == {"name_lower", "last_run_status"}
+    assert lists["experiments"]["name_field"] == "name_lower"
+    assert filters["datasets"] == {"name"}
+    assert filters["batch_jobs"] == {"status", "kind", "prompt.prompt_id"}
+    assert lists["batch_jobs"]["orders"] == ["created", "updated"]  # jobs have no name
+    # Nothing declares by hand what is derived (a duplicate index fails to apply).
+    plain = [ix for ix in indexes.values() if ix.get("query_scope", "COLLECTION") == "COLLECTION"]
+    assert not [ix for ix in plain if ix["collection"] in {"prompts", "datasets", "batch_jobs"}]
+    assert [len(ix["fields"]) for ix in plain if ix["collection"] == "experiments"] == [4]
     ttl = {(t["collection"], t["field"]) for t in data.variables["firestore_ttl_fields"]["default"]}
     assert {("idempotency", "expires_at"), ("cache", "expires_at")} <= ttl
     exempt = {(t["collection"], t["field"]) for t in data.variables["firestore_index_exemptions"]["default"]}

@@ -21,6 +21,7 @@ def _routes() -> list[tuple[str, str, str, dict[str, Any] | None]]:
     bodies = {
         "prompts_create": {"output_prompt": "{input}"},
         "prompts_update": {"system_prompt": "x"},
+        "prompts_patch": {"name": "x"},
         "prompts_label_set": {"version": 1},
     }
     out = []
@@ -32,6 +33,9 @@ def _routes() -> list[tuple[str, str, str, dict[str, Any] | None]]:
 
 
 ROUTES = _routes()
+IF_MATCH = {"prompts_update", "prompts_patch"}
+# The owned prompt carries a label, so archiving or deleting it is refused after the role check.
+IN_USE = {"prompts_archive", "prompts_delete"}
 
 
 @pytest.fixture
@@ -59,6 +63,10 @@ def test_every_prompt_route_is_covered() -> None:
         "prompts_versions",
         "prompts_label_set",
         "prompts_label_delete",
+        "prompts_patch",
+        "prompts_archive",
+        "prompts_unarchive",
+        "prompts_delete",
     }
 
 
@@ -67,7 +75,7 @@ def test_another_tenant_sees_nothing(
     api: Api, owned: str, function: str, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
     intruder = "intruder-" + owned[-6:]
-    headers = {"If-Match": '"v1"'} if function == "prompts_update" else {}
+    headers = {"If-Match": '"v1"'} if function in IF_MATCH else {}
     r = api.call(
         function,
         method,
@@ -100,7 +108,7 @@ def test_roles(
     body: dict[str, Any] | None,
 ) -> None:
     needed = next(s.auth.min_role for s in load_manifest() if s.name == function)
-    headers = {"If-Match": '"v1"'} if function == "prompts_update" else {}
+    headers = {"If-Match": '"v1"'} if function in IF_MATCH else {}
     r = api.call(
         function,
         method,
@@ -112,6 +120,8 @@ def test_roles(
     )
     if ROLES[role] < ROLES[str(needed)]:
         assert (r.status_code, r.get_json()["code"]) == (403, "role_too_low")
+    elif function in IN_USE:
+        assert (r.status_code, r.get_json()["code"]) == (409, "prompt_in_use")
     else:
         assert r.status_code in (200, 201), r.get_json()
 

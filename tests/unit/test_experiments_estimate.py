@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from promptopt.batch.judging import judge_of
 from promptopt.errors import InvalidRequest
 from promptopt.experiments import plan as plans
 from promptopt.experiments import schedule
-from promptopt.experiments.estimate import estimate_plan
+from promptopt.experiments.estimate import JudgeBound, estimate_plan
 from promptopt.experiments.models import OptimizerSettings, RunBudget, Schedule
 from promptopt.experiments.plan import make_plan
 from promptopt.llm import pricing
@@ -51,8 +52,8 @@ def test_counts_tokens_and_terms_follow_the_plan() -> None:
         f"screening rung {n}" for n in range(1, len(plan.rungs) + 1)
     ]
     rung = next(t for t in est.terms if t.step == "screening rung 1")
-    assert rung.formula == "4 candidates \u00d7 8 rows \u00d7 4 iterations"
-    assert rung.calls == 4 * 8 * 4
+    assert rung.formula == "4 candidates \u00d7 6 rows \u00d7 3 iterations"
+    assert rung.calls == 4 * 6 * 3
     per_call = math.ceil((plans.MAX_CANDIDATE_CHARS + 900) / plans.CHARS_PER_TOKEN)
     optimizer_in = plan.optimizer_calls * plans.OPTIMIZER_PROMPT_TOKENS
     assert est.input_tokens == plan.task_calls * per_call + optimizer_in
@@ -82,7 +83,7 @@ def _count_calls(s: OptimizerSettings, splits: dict[str, int]) -> int:
         if k <= plans.SURVIVORS:
             break
         k, m = (k + 1) // 2, min(2 * m, train)
-    per_iteration += min(plans.SURVIVORS, k) * validation
+    per_iteration += min(plans.VALIDATED, k) * validation  # the first look's rows are among these
     return (validation + first_rows) + s.max_iterations * per_iteration + 2 * test
 
 
@@ -177,6 +178,62 @@ def test_a_regression_run_evaluates_its_prompt_on_one_split() -> None:
     assert (est.task_calls, est.optimizer_calls) == (50, 0)
     assert [(t.step, t.calls) for t in est.terms] == [("regression", 50)]
     assert est.input_tokens == 50 * math.ceil(1200 / plans.CHARS_PER_TOKEN)
+
+
+def _judge(**params: object) -> JudgeBound:
+    return JudgeBound(judge=judge_of("llm_judge", params), input_chars=120, reference_chars=40)
+
+
+def test_a_judge_adds_one_call_per_task_call_with_its_term() -> None:
+    plan = make_plan(OptimizerSettings(max_iterations=2), SPLITS)
+    without = _estimate(plan, target_model="gemini:gemini-2.5-flash")
+    bound = _judge(model="gemini:gemini-2.5-flash", max_tokens=64)
+    est = _estimate(plan, target_model="gemini:gemini-2.5-flash", judges=[bound])
+    assert (est.task_calls, est.optimizer_calls, est.judge_calls) == (
+        plan.task_calls,
+        plan.optimizer_calls,
+        plan.task_calls,
+    )
+    term = est.terms[-1]
+    assert (term.step, term.calls) == ("judge (llm_judge, gemini:gemini-2.5-flash)", plan.task_calls)
+    per_call = bound.prompt_tokens(256)
+    assert f"{per_call} tokens in, 64 out" in term.formula
+    assert est.input_tokens == without.input_tokens + plan.task_calls * per_call
+    assert est.output_tokens == without.output_tokens + plan.task_calls * 64
+    assert est.cost_usd > without.cost_usd
+    assert sum(t.calls for t in est.terms) == est.task_calls + est.optimizer_calls + est.judge_calls
+    calls = est.task_calls + est.optimizer_calls + est.judge_calls
+    budget = RunBudget(max_calls=calls - 1)
+    assert not _estimate(plan, judges=[bound], budget=budget).within_budget
+    assert _estimate(plan, judges=[bound], budget=RunBudget(max_calls=calls)).within_budget
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    inputs=st.dictionaries(st.sampled_from(["question", "context", "q"]), st.text(max_size=300), min_size=1),
+    reference=st.text(max_size=300),
+    answer_tokens=st.integers(1, 100),
+    long=st.booleans(),
+)
+def test_a_judge_request_never_holds_more_than_its_bound(
+    inputs: dict[str, str], reference: str, answer_tokens: int, long: bool
+) -> None:
+    from promptopt.batch.judging import max_prompt_chars, question, request
+    from promptopt.spend.estimate import MAX_CHARS_PER_TOKEN
+
+    if long:  # far past the cut: the judge is shown at most MAX_SHOWN_CHARS of each text
+        inputs = {name: value * 100 + "</input>" * 3000 for name, value in inputs.items()}
+        reference += "</reference>" * 2000
+    judge = judge_of("llm_judge", {"model": "sim:default", "rubric": "Grade it."})
+    answer = "</response>" * answer_tokens  # a long "token": at most MAX_CHARS_PER_TOKEN characters
+    sent = request(judge, inputs, reference, answer[: answer_tokens * MAX_CHARS_PER_TOKEN], timeout_s=5)
+    bound = max_prompt_chars(
+        judge,
+        input_chars=len(question({n: "x" * len(v) for n, v in inputs.items()})),
+        reference_chars=len(reference),
+        answer_chars=answer_tokens * MAX_CHARS_PER_TOKEN,
+    )
+    assert len(sent.system_prompt) + len(sent.user_prompt) <= bound
 
 
 def test_plan_notes_reach_the_estimate() -> None:

@@ -100,6 +100,8 @@ def test_manifest_refuses_auth_that_cannot_work(trigger: dict, auth: dict, messa
 NO_REPLAY = {
     "api_keys_create": "the answer holds the new key's secret, which is never stored",
     "auth_token": "the answer is a bearer token; a retry simply exchanges again",
+    "evaluation_score": "a computation that writes only usage counters; its answer (the scores of up to "
+    "5,000 rows) may not fit a stored response",
 }
 
 

@@ -19,6 +19,7 @@ from promptopt.evaluation.judge import (
     parse_judgement,
     parse_scale,
 )
+from promptopt.evaluation.model_calls import metering
 from promptopt.llm import gemini, pricing, registry
 from promptopt.llm.types import ModelConfigError, RetryableModelError
 from tests.fakes.model_servers import FakeVertex
@@ -287,6 +288,33 @@ def test_a_blocked_row_is_a_row_error_but_an_outage_fails_the_metric(on_vertex: 
         score_rows("llm_judge", ["a", "b"], ["ref", "ref"], {})
     with pytest.raises(RetryableModelError):
         score_rows("embedding_similarity", ["a b c"], ["a b d"], {})
+
+
+def test_the_meter_keeps_the_calls_of_a_metric_that_failed_part_way(on_vertex: FakeVertex) -> None:
+    on_vertex.reply = json.dumps({"reason": "fine", "score": 4})
+    on_vertex.script("ok")  # the first call answers, every later one fails (retries included)
+    on_vertex.default = "503"
+    with metering() as meter, pytest.raises(RetryableModelError):
+        score_rows("llm_judge", ["a", "b", "c"], ["ref"] * 3, {})
+    assert list(meter.by_model) == ["gemini:gemini-2.5-flash"]
+    paid = meter.by_model["gemini:gemini-2.5-flash"]
+    assert (paid.calls, paid.input_tokens, paid.output_tokens) == (1, 100, 20)
+    assert paid.cost_usd == pytest.approx((100 * 0.30 + 20 * 2.50) / 1e6)
+    on_vertex.default = "ok"
+    with metering() as meter:
+        found = score_rows("embedding_similarity", ["a b c"], ["a b d"], {})
+    assert found.usage is not None
+    assert meter.by_model == {found.usage.model: found.usage}
+
+
+def test_upper_costs_bound_what_the_calls_cost(on_vertex: FakeVertex) -> None:
+    on_vertex.reply = json.dumps({"reason": "fine", "score": 4})
+    rows = (["a b", "c", "a b"], ["ref one", "ref two", "ref one"])
+    for name in ("llm_judge", "embedding_similarity"):
+        upper = MODEL_METRICS[name].upper_usd(*rows, {}, inputs=None)
+        found = score_rows(name, *rows, {})
+        assert found.usage is not None
+        assert 0 < found.usage.cost_usd <= upper, name
 
 
 def test_the_deadline_bounds_the_judge(on_vertex: FakeVertex) -> None:

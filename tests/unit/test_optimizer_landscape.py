@@ -2,9 +2,9 @@
 
 Prompts are scored by the simulator (`sim:<seed>`) on real bundled rows, so which prompt is better
 comes from the landscape (promptopt.llm.sim.landscape), never from numbers written here. Each of
-the first three tests fails when its piece is broken: a Pareto front that keeps only the best
+the first four tests fails when its piece is broken: a Pareto front that keeps only the best
 total, a successive-halving rung that keeps the wrong half, an acceptance rule that takes a
-positive mean without its CI.
+positive mean without its CI, a first look at validation that stops a real gain or lets a loss on.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ import pytest
 
 from promptopt.experiments.models import OptimizerSettings
 from promptopt.experiments.proposals import PromptText
-from promptopt.experiments.selection import accepts, keep_best, paired_lift, pareto_front, pick_parents
+from promptopt.experiments.selection import (
+    accepts,
+    futile,
+    keep_best,
+    paired_lift,
+    pareto_front,
+    pick_parents,
+)
 from promptopt.llm.sim import landscape as sim_landscape
 from promptopt.llm.sim import optimizer as sim_optimizer
 from promptopt.llm.sim.features import instructions, read_features
@@ -101,6 +108,18 @@ def test_acceptance_rejects_paraphrases_and_takes_a_real_gain(liars: Task, seed:
     assert accepts(real, 0.0), real
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_first_look_stops_losses_and_ties_and_lets_real_gains_on(liars: Task, seed: str) -> None:
+    look = 16  # the first look of the default validation (32 rows)
+    fmt = scores(liars, "{input}\n" + FORMAT, seed)[:look]
+    reasoned = scores(liars, REASONED, seed)[:look]
+    bare = scores(liars, "{input}", seed)[:look]
+    assert not futile(paired_lift(reasoned, fmt, seed=1), 0.0)  # a real gain is validated fully
+    assert futile(paired_lift(bare, fmt, seed=1), 0.0)  # a loss stops at the first look
+    assert futile(paired_lift(fmt, fmt, seed=1), 0.0)  # so does no change at all
+    assert futile(paired_lift(reasoned, fmt, seed=1), 0.9)  # and a gain below min_improvement
+
+
 def test_the_simulated_optimizer_never_reads_the_landscape(monkeypatch: pytest.MonkeyPatch) -> None:
     source = sim_optimizer.__dict__
     assert not any(name in source for name in ("sim_landscape", "landscape", "read_features", "SimProvider"))
@@ -180,3 +199,24 @@ def test_the_default_strategy_climbs_most_of_the_way_and_beats_blind_rewrites() 
             out.append(sum(result.best_test) / len(result.best_test) / best)
     assert min(reached) >= 0.6, reached
     assert sum(reached) > sum(blind), (reached, blind)
+
+
+def test_auto_does_not_plateau_where_the_seed_prompt_already_scores() -> None:
+    # On object_counting the bare question already scores (a numeric answer is read from the
+    # rambling) and blind rewrites find reasoning quickly. Here auto once stalled at a format and
+    # a rule (0.47 of a reachable 0.87): gains of a few rows were left unvalidated while the budget
+    # went on validating two candidates per iteration, and history's near-copies took the slots.
+    task = load_task("bbh/object_counting", 2)
+    best = sim_landscape.best(task.family, "s2", [r.inputs["input"] for r in task.test], task.metric).score
+    found = {}
+    for strategy in ("auto", "random"):
+        config = SearchConfig(
+            strategy=strategy,
+            settings=OptimizerSettings(strategy=strategy, max_iterations=50, patience=10),  # type: ignore[arg-type]
+            max_task_calls=800,
+            target_model="sim:s2",
+        )
+        result = search(task, PromptText("", "{input}"), config, seed=2)
+        found[strategy] = sum(result.best_test) / len(result.best_test)
+    assert found["auto"] >= 0.9 * best, (found, best)
+    assert found["auto"] >= found["random"], found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -144,3 +145,16 @@ def test_history_builds_on_the_best_prompt_and_random_reads_no_failures(navigate
     blind = propose(baseline_context(navigate, 0, 1, strategy="random"))
     assert "No failures were shown" in blind.critique
     assert blind.shown_rows == []
+
+
+def test_a_rewrite_never_repeats_a_line_the_parent_has(navigate: Dataset) -> None:
+    repeated = 0
+    for seed in range(30):
+        ctx = baseline_context(navigate, seed, seed % 4)
+        for generation in range(3):  # rewrite the rewrite: later moves meet lines already there
+            reply = propose(ctx)
+            lines = [x for x in f"{reply.prompt.system_prompt}\n{reply.prompt.output_prompt}".split("\n")]
+            lines = [x for x in lines if x.strip()]
+            repeated += len(lines) - len(set(lines))
+            ctx = dataclasses.replace(ctx, parent=reply.prompt, seed=seed * 10 + generation + 1)
+    assert repeated == 0

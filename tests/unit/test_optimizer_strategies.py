@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from promptopt.experiments.strategies import ARMS, Bandit, strategy_for
+from promptopt.experiments.strategies import ARMS, Bandit, assign, strategy_for
 
 
 def test_every_arm_is_tried_first_then_choices_repeat_deterministically() -> None:
@@ -72,3 +72,19 @@ def test_strategy_for_fixed_and_auto() -> None:
         strategy_for("genetic", 0, bandit, rng)
     with pytest.raises(ValueError, match="unknown arm"):
         bandit.update("random", 0.1, 1)
+
+
+def test_no_arm_takes_more_than_half_of_an_iteration() -> None:
+    rng = random.Random(0)
+    bandit = Bandit()
+    for arm in ARMS:  # history has won by far: the bandit alone would give it every slot
+        bandit.choose(rng)
+        bandit.update(arm, gain=0.3 if arm == "history" else 0.0, calls=1)
+    assert [bandit.choose(random.Random(i)) for i in range(3)] == ["history"] * 3
+    for slots in (2, 4, 5, 8):
+        chosen = assign("auto", slots, Bandit.from_dict(bandit.to_dict()), random.Random(1))
+        assert len(chosen) == slots
+        assert chosen.count("history") == -(-slots // 2), chosen
+        assert len(set(chosen)) >= 2
+    assert assign("reflective", 3, None, rng) == ["reflective"] * 3
+    assert assign("auto", 4, None, rng) == [*ARMS, ARMS[0]]

@@ -83,12 +83,29 @@ def check_metrics(metrics: list[Any], rows: source.ResolvedSource) -> None:
     _check_params(metrics)
 
 
+def _check_judge_model(metric: Any) -> None:
+    """A model-graded metric's model id must parse as a known provider's (400 unknown_model)."""
+    from promptopt.evaluation.model_calls import metric_model
+    from promptopt.inference.errors import UnknownModel
+    from promptopt.llm.types import ModelConfigError
+
+    try:
+        metric_model(metric.params)
+    except ModelConfigError as exc:
+        raise UnknownModel(f"metric {metric.name}: params.model: {exc}", metric=metric.name) from None
+
+
 def _check_params(metrics: list[Any]) -> None:
-    """Refuse params a metric cannot use (a bad regex, an invalid schema) before anything runs."""
+    """Refuse params a metric cannot use (a bad regex, an invalid schema, an unknown judge model)."""
+    from promptopt.batch.judging import MODEL_GRADED, check
     from promptopt.evaluation.metrics import METRICS, MetricError
 
     for metric in metrics:
         try:
+            if metric.name in MODEL_GRADED:
+                _check_judge_model(metric)
+                check(metric.name, metric.params)
+                continue
             METRICS[metric.name].score("0", "0", metric.params)
         except (MetricError, ValueError, TypeError, RecursionError) as exc:
             detail = str(exc) if isinstance(exc, MetricError) else f"{type(exc).__name__} in its params"

@@ -33,16 +33,6 @@ class Spent:
     tokens: int = 0
     cost_usd: float = 0.0
 
-    @classmethod
-    def of_chunk(cls, data: dict[str, Any]) -> Spent:
-        """What one chunk document records."""
-        return cls(
-            calls=int(data.get("calls") or 0),
-            reserved_calls=int(data.get("reserved_calls") or 0),
-            tokens=int(data.get("tokens") or 0),
-            cost_usd=float(data.get("cost_usd") or 0.0),
-        )
-
 
 def reserve(chunk_ref: DocumentReference, chunk: int, calls: int) -> None:
     """Reserve `calls` on the chunk's document, stamped with the commit time (its place in line)."""

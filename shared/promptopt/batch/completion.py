@@ -30,7 +30,16 @@ log = logging.getLogger(__name__)
 
 MARKER = "completed"
 STALE_AFTER = timedelta(minutes=5)
-_TOTAL_FIELDS = ("succeeded", "failed", "cache_hits", "calls", "input_tokens", "output_tokens", "cost_usd")
+_TOTAL_FIELDS = (
+    "succeeded",
+    "failed",
+    "cache_hits",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "judge_calls",
+)
 
 
 def finish_chunk(job: DocumentReference, chunk: int, totals: ChunkTotals, *, attempt: int) -> None:
@@ -50,16 +59,22 @@ def done_chunks(job: DocumentReference) -> int:
     return int(aggregate(query, count="n").get("n") or 0)
 
 
+# An aggregation query with several sums only counts documents holding every summed field, so
+# the fields a running chunk shows early (its progress) are summed apart from those it writes
+# when it finishes (its usage): a chunk that has shown only progress still counts in the first.
+_TOTAL_GROUPS = (_TOTAL_FIELDS[:3], _TOTAL_FIELDS[3:])
+
+
 def job_totals(job: DocumentReference) -> dict[str, Any]:
-    """Sums over the chunk documents (two aggregation queries of at most five sums each, at once)."""
+    """Sums over the chunk documents (two aggregation queries, at once: progress, then usage)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def sums(names: tuple[str, ...]) -> dict[str, Any]:
         return aggregate(paths.chunks(job), sums=[(n, n) for n in names])
 
     values: dict[str, Any] = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for found in pool.map(sums, (_TOTAL_FIELDS[:5], _TOTAL_FIELDS[5:])):
+    with ThreadPoolExecutor(max_workers=len(_TOTAL_GROUPS)) as pool:
+        for found in pool.map(sums, _TOTAL_GROUPS):
             values.update(found)
     totals: dict[str, Any] = {
         name: int(values.get(name) or 0) for name in _TOTAL_FIELDS if name != "cost_usd"

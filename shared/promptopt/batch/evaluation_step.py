@@ -13,11 +13,16 @@ Scoring: each metric over the rows that have a result. A failed row (the model r
 retries ran out) scores 0; a row without a reference, or whose reference does not suit the metric
 (a numeric reference without a number), is left out of that metric (its `n` says how many count).
 Means come with 95% confidence intervals (Wilson for 0/1 scores, bootstrap otherwise).
+
+llm_judge and embedding_similarity make no call here: the chunk that answered a row had it graded
+and wrote the verdict on the row (see `judging`). A verdict without a grade (a judge error) scores 0
+and is counted in the metric's `errors`; the metric's `usage` sums its calls, tokens and cost.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promptopt import logs, outbox
 from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
+from promptopt.batch.judging import MODEL_GRADED
 from promptopt.batch.state import now, transition
 from promptopt.batch.view import metric_specs
 from promptopt.evaluation.metrics import METRICS, MetricError
@@ -93,7 +99,8 @@ def _claim(job: Any) -> bool:
 def _rows(job: Any) -> list[dict[str, Any]]:
     from google.cloud.firestore_v1.field_path import FieldPath
 
-    query = paths.results(job).order_by(FieldPath.document_id()).select(["status", "output", "reference"])
+    fields = ["status", "output", "reference", "judge"]
+    query = paths.results(job).order_by(FieldPath.document_id()).select(fields)
     return [{**(s.to_dict() or {}), "row": int(s.id)} for s in query.stream()]
 
 
@@ -122,15 +129,16 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
             per_row[name] = ([int(row["row"]) for row in rows], values)
             scores = [v for v in values if v is not None]
             result = summarize(name, scores)
-            summaries.append(
-                {
-                    "name": name,
-                    "mean": result.mean,
-                    "ci_low": result.ci_low,
-                    "ci_high": result.ci_high,
-                    "n": result.n,
-                }
-            )
+            summary = {
+                "name": name,
+                "mean": result.mean,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "n": result.n,
+            }
+            if name in MODEL_GRADED:
+                summary |= _judge_summary(name, params, rows)
+            summaries.append(summary)
     except (MetricError, ValueError, TypeError, KeyError) as exc:
         detail = str(exc) if isinstance(exc, MetricError) else f"{type(exc).__name__} while scoring"
         return {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}}
@@ -145,6 +153,24 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _judge_summary(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A model-graded metric's per-row errors and the usage of its calls."""
+    verdicts = [(r.get("judge") or {}).get(name) for r in rows if r.get("status") == "succeeded"]
+    found = [v for v in verdicts if v is not None]
+    model = str(params.get("model") or (found[0]["model"] if found else ""))
+    return {
+        "errors": sum(1 for v in found if v.get("error")),
+        "usage": {
+            "model": model,
+            "calls": sum(int(v.get("calls") or 0) for v in found),
+            "input_tokens": sum(int(v.get("input_tokens") or 0) for v in found),
+            "output_tokens": sum(int(v.get("output_tokens") or 0) for v in found),
+            "cost_usd": round(math.fsum(float(v.get("cost_usd") or 0.0) for v in found), 8),
+            "simulated": model.startswith("sim:"),
+        },
+    }
+
+
 def _row_score(name: str, params: dict[str, Any], row: dict[str, Any], needs_reference: bool) -> float | None:
     """One row's score; None when the row does not count for this metric."""
     reference = row.get("reference")
@@ -152,6 +178,9 @@ def _row_score(name: str, params: dict[str, Any], row: dict[str, Any], needs_ref
         return None
     if row.get("status") != "succeeded":
         return 0.0  # a failed row (refused, or retries ran out) scores 0
+    if name in MODEL_GRADED:  # graded when the row was answered; no verdict (never graded) scores 0
+        verdict = (row.get("judge") or {}).get(name) or {}
+        return float(verdict.get("score") or 0.0)
     try:
         return float(METRICS[name].score(str(row.get("output") or ""), str(reference or ""), params))
     except MetricError:  # this row's reference does not suit the metric (e.g. no number)

@@ -151,7 +151,7 @@ def create_job(
         "error": None,
         "totals": None,
         "evaluation": (
-            {"status": "pending", "spec": json.dumps([m.model_dump() for m in metrics])} if metrics else None
+            {"status": "pending", "spec": json.dumps(_metric_specs(metrics))} if metrics else None
         ),
         "created_at": stamp,
         "updated_at": stamp,
@@ -163,6 +163,36 @@ def create_job(
     if owner is None:
         admission.recheck_capacity(ref, tenant, opts)
     return _enqueue(ref, doc)
+
+
+def _metric_specs(metrics: list[Any]) -> list[dict[str, Any]]:
+    """The metrics as the job runs them: an llm_judge's model pinned now (the default may change)."""
+    from promptopt.batch.judging import pinned
+
+    return [{"name": m.name, "params": pinned(m.name, m.params)} for m in metrics]
+
+
+def _judge_upper_usd(body: BatchCreate, input_chars: int) -> float:
+    """The most the grading calls of one row may cost (an answer counted at its max_tokens)."""
+    from promptopt.batch.judging import EMBEDDED, JUDGED, embedder_of, judge_of, max_prompt_chars
+    from promptopt.spend import estimate
+
+    total = 0.0
+    for metric in body.metrics if isinstance(body, EvaluationCreate) else []:
+        if metric.name in EMBEDDED:  # the answer and the reference, priced at the provider model's rate
+            embedder = embedder_of(metric.name, metric.params)
+            chars = input_chars + body.max_tokens * estimate.MAX_CHARS_PER_TOKEN
+            total += estimate.call_upper_usd(embedder.model, chars, 1)
+        if metric.name in JUDGED:
+            judge = judge_of(metric.name, metric.params)
+            chars = max_prompt_chars(
+                judge,
+                input_chars=input_chars,
+                reference_chars=input_chars,
+                answer_chars=body.max_tokens * estimate.MAX_CHARS_PER_TOKEN,
+            )
+            total += estimate.call_upper_usd(judge.model, chars, judge.max_tokens)
+    return total
 
 
 def _admit_spend(
@@ -177,6 +207,7 @@ def _admit_spend(
     else:
         input_chars = len(system_prompt) + len(template) + estimate.DEFAULT_INPUT_CHARS
     upper = rows.total_rows * estimate.call_upper_usd(model, input_chars, body.max_tokens)
+    upper += rows.total_rows * _judge_upper_usd(body, input_chars)
     if body.budget.max_cost_usd is not None:
         upper = min(upper, float(body.budget.max_cost_usd))
     if upper > 0:  # free work (the simulator, an unpriced model) cannot pass a cap

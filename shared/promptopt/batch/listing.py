@@ -7,7 +7,6 @@ at most five running jobs per tenant), so a page costs about one read per job sh
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from promptopt.auth import Principal
@@ -15,23 +14,19 @@ from promptopt.batch import paths
 from promptopt.batch.completion import job_totals
 from promptopt.batch.models import BatchJobPage, BatchListQuery
 from promptopt.batch.view import job_view
+from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
-
-
-def _cursor(values: list[Any]) -> tuple[datetime, str]:
-    created, job_id = values
-    if not isinstance(created, str) or not isinstance(job_id, str) or not paths.JOB_ID_RE.fullmatch(job_id):
-        raise ValueError("malformed cursor")
-    return datetime.fromisoformat(created), job_id
 
 
 def list_jobs(*, principal: Principal, query: BatchListQuery) -> BatchJobPage:
     """One page of the tenant's jobs."""
-    from google.cloud.firestore import Query
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    scope = {"status": query.status, "kind": query.kind, "prompt_id": query.prompt_id}
-    cursor = decode_token(query.page_token, scope, _cursor, tenant=principal.tenant)
+    by = sorting.order(query.sort, id_field="job_id")
+    scope = {"status": query.status, "kind": query.kind, "prompt_id": query.prompt_id, "sort": query.sort}
+    cursor = decode_token(
+        query.page_token, scope, lambda v: by.parse(v, paths.JOB_ID_RE.fullmatch), tenant=principal.tenant
+    )
     size = page_size(query.page_size)
     q: Any = paths.jobs(principal.tenant)
     for field, value in (
@@ -41,9 +36,9 @@ def list_jobs(*, principal: Principal, query: BatchListQuery) -> BatchJobPage:
     ):
         if value is not None:
             q = q.where(filter=FieldFilter(field, "==", value))
-    q = q.order_by("created_at", direction=Query.DESCENDING).order_by("job_id", direction=Query.DESCENDING)
+    q = by.apply(q)
     if cursor is not None:
-        q = q.start_after({"created_at": cursor[0], "job_id": cursor[1]})
+        q = by.start_after(q, cursor)
     snapshots = list(q.limit(size + 1).stream())
     items = []
     for snapshot in snapshots[:size]:
@@ -53,6 +48,5 @@ def list_jobs(*, principal: Principal, query: BatchListQuery) -> BatchJobPage:
         items.append(job_view(snapshot.reference, data))
     token = None
     if len(snapshots) > size:
-        last = items[-1]
-        token = encode_token([last.created_at.isoformat(), last.job_id], scope, tenant=principal.tenant)
+        token = encode_token(by.cursor(snapshots[size - 1].to_dict() or {}), scope, tenant=principal.tenant)
     return BatchJobPage(items=items, next_page_token=token)

@@ -15,6 +15,7 @@ from promptopt.evaluation.models import MAX_METRICS, MetricRequest, MetricSummar
 from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
 from promptopt.inference.models import MAX_VARIABLES, VariableName, VariableValue, check_response_schema
 from promptopt.prompts.source import PromptSource
+from promptopt.store.sorting import TIME_SORT_DESCRIPTION, TimeSort
 
 MAX_INLINE_ROWS = 2_000
 MAX_CHUNK_SIZE = 500
@@ -150,9 +151,12 @@ class Progress(ResponseModel):
 
 
 class Usage(ResponseModel):
-    """What the job's model calls consumed (cache hits cost nothing)."""
+    """What the job's model calls consumed, llm_judge's included (cache hits cost nothing)."""
 
-    calls: int
+    calls: int = Field(description="model calls, judge calls included")
+    judge_calls: int = Field(
+        0, description="of `calls`, those grading rows (llm_judge's judge, embedding_similarity's embeddings)"
+    )
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -208,6 +212,16 @@ class RowError(ResponseModel):
     message: str
 
 
+class RowVerdict(ResponseModel):
+    """A model-graded metric's verdict on one row (its calls count in the row's usage)."""
+
+    score: float = Field(description="in [0, 1]; 0 when the model gave no usable grade (see error)")
+    reason: str | None = Field(None, description="the judge's reason (llm_judge)")
+    error: RowError | None = Field(None, description="why the row has no grade")
+    model: str
+    cached: bool = Field(description="answered from the response cache or by an identical request")
+
+
 class BatchResultRow(ResponseModel):
     """One row's terminal result."""
 
@@ -225,6 +239,9 @@ class BatchResultRow(ResponseModel):
     cost_usd: float
     latency_ms: int
     finish_reason: str | None = None
+    judge: dict[str, RowVerdict] | None = Field(
+        None, description="model-graded metric (llm_judge, embedding_similarity) -> its verdict on the row"
+    )
 
 
 class ResultsPage(Page[BatchResultRow]):
@@ -269,6 +286,7 @@ class BatchListQuery(PageQuery):
     prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         None, description="only jobs of this stored prompt"
     )
+    sort: TimeSort = Field("-created", description=TIME_SORT_DESCRIPTION)
 
 
 class BatchJobPage(Page[BatchJob]):

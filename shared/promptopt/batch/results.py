@@ -7,12 +7,12 @@ from typing import Any
 from promptopt.auth import Principal
 from promptopt.batch import paths
 from promptopt.batch.jobs import load_job
-from promptopt.batch.models import BatchResultRow, ResultsPage, ResultsQuery, RowError
+from promptopt.batch.models import BatchResultRow, ResultsPage, ResultsQuery, RowError, RowVerdict
 from promptopt.store.pagination import decode_token, encode_token, page_size
 
 _FIELDS = [
     "row", "status", "output", "error", "inputs", "reference", "dataset_row", "split",
-    "cached", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "finish_reason",
+    "cached", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "finish_reason", "judge",
 ]  # fmt: skip
 
 
@@ -39,6 +39,9 @@ def _row(data: dict[str, Any]) -> BatchResultRow:
         cost_usd=float(data.get("cost_usd") or 0.0),
         latency_ms=int(data.get("latency_ms") or 0),
         finish_reason=data.get("finish_reason"),
+        judge={name: RowVerdict.model_validate(v) for name, v in data["judge"].items()}
+        if data.get("judge")
+        else None,
     )
 
 

@@ -6,13 +6,21 @@
    asking the very same call share one (when caching is on).
 3. The budget is checked and this chunk's calls reserved before any call is made.
 4. Calls run on a bounded thread pool. A retryable failure (429, 5xx, timeout) stops new calls;
-   a permanent one is recorded on its row and the chunk goes on. A call another chunk of this
-   process is already making is not made again: its answer is shared (counted as a cache hit).
+   a permanent one is recorded on its row and the chunk goes on. With a model-graded metric
+   (llm_judge on the same kind of pool, embedding_similarity in one request) each answered row is
+   then graded and its verdict written with the row (see `judging`); the budget reserved in 3
+   includes those calls. A call another chunk of this process is already making is not made
+   again: its answer is shared (counted as a cache hit).
 5. Results are created per row under deterministic ids, in batches, and flushed even when the
    run is interrupted, so a retry resumes where the crash left off.
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
    backoff, unless this was the queue's last attempt, which records those rows as failed.
 7. The chunk marks itself done and checks whether the job is complete (see completion).
+
+While it runs, the chunk's record shows how many of its rows are written (`succeeded`, `failed`,
+`cache_hits`, at most once a second and when a delivery stops early), which is what a job's GET
+sums for its progress; its usage fields are written when it finishes (or stops under a budget),
+so other chunks' budget checks never count a reserved call twice.
 """
 
 from __future__ import annotations
@@ -22,20 +30,22 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from promptopt.batch import budget, cache, completion, paths, source
+from promptopt.batch import budget, cache, completion, judging, paths, source
 from promptopt.batch.calls import NOT_RUN, Outcome, call
 from promptopt.batch.chunks import chunk_bounds
 from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import transition
+from promptopt.batch.view import metric_specs
 from promptopt.batch.writer import ChunkTotals, ResultWriter, read_done
 from promptopt.errors import ApiError
 from promptopt.llm import registry
-from promptopt.llm.types import CompletionRequest
+from promptopt.llm.types import CompletionRequest, Provider
 from promptopt.prompts.templates import TemplateError, placeholders, render
 from promptopt.spend import caps, ledger
 
@@ -45,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
+PROGRESS_EVERY_S = 1.0  # a chunk's record is written at most this often while it runs
+_PROGRESS_FIELDS = ("succeeded", "failed", "cache_hits")
 
 # Calls in flight in this process, by (tenant, cache key): a chunk that needs a call another chunk
 # is making right now (concurrent chunks of one run often share rows) takes that answer, as a
@@ -154,6 +166,11 @@ class _Run:
         self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
         self.fresh: dict[str, cache.CachedAnswer] = {}  # answers this delivery got, for the cache
         self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
+        specs = metric_specs(data) if data.get("evaluation") else []
+        self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
+        self.graders = len(self.judges) + len(self.embedders)  # grading calls per answered row, at most
+        self.unjudged: list[tuple[source.RowInput, dict[str, Any]]] = []  # answered, to be judged
+        self._shown, self._shown_at = 0, time.monotonic()  # rows written when progress was last shown
 
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
@@ -187,27 +204,32 @@ class _Run:
         rows = [r for r in loaded if r.row not in done]
         limits = {k: v for k, v in (self.data.get("budget") or {}).items() if v is not None}
         budget_hit, limit = False, None
+        stopped = True  # until the calls are through: an exception shows what was written
         try:
             calls = self._prepare(rows)
-            to_run = calls
-            if calls and caps.stop_reason(self.delivery.tenant):  # the tenant's monthly cap is reached
-                budget_hit, limit, to_run = True, "spending_cap", []
-            elif limits and calls:  # without a budget there is nothing to sum or reserve
+            to_run, wanted = calls, self._wanted(calls)
+            if wanted and caps.stop_reason(self.delivery.tenant):  # the tenant's monthly cap is reached
+                budget_hit, limit, to_run, self.unjudged = True, "spending_cap", [], []
+            elif limits and wanted:  # without a budget there is nothing to sum or reserve
                 # Reserve first, then count what the others spent and reserved before this
                 # reservation (see budget): chunks checking at once never pass max_calls together.
-                budget.reserve(self.chunk_ref, self.delivery.chunk, len(calls))
+                budget.reserve(self.chunk_ref, self.delivery.chunk, wanted)
                 allowed, limit = budget.allowance(
                     limits,
                     budget.others_spent(self.job, self.delivery.chunk),
                     budget.Spent(),
                     self.totals,
-                    len(calls),
+                    wanted,
                 )
-                budget_hit, to_run = limit is not None and allowed < len(calls), calls[:allowed]
-                if len(to_run) < len(calls):  # give back what may not be used
-                    self.chunk_ref.set({"reserved_calls": len(to_run)}, merge=True)
+                budget_hit = limit is not None and allowed < wanted
+                if budget_hit:  # give back what may not be used
+                    to_run = self._fit(calls, allowed)
+                    self.chunk_ref.set({"reserved_calls": self._wanted(to_run)}, merge=True)
             if to_run:
                 self._call_all(to_run)
+            if self.unjudged:
+                self._grade_all()
+            stopped = False
         finally:
             # The results, the fresh answers for the cache and the tenant's spend are independent
             # writes: made at once (the spend ledger never raises; a failed cache write does).
@@ -218,9 +240,13 @@ class _Run:
                 )
                 self._flush()
             stored.result()
+            if stopped:
+                self._show_progress()
         if self.report.pending and not self.is_last:
             if limits:  # what this attempt spent stays visible to other chunks' budget checks
                 self.chunk_ref.set({"reserved_calls": 0, **self.totals.as_fields()}, merge=True)
+            else:
+                self._show_progress()
             self.report.status, self.report.retry_after_s = "retry", RETRY_AFTER_S
             return self.report
         if budget_hit:
@@ -262,16 +288,198 @@ class _Run:
             hits = cache.lookup(self.delivery.tenant, calls)
             for key, answer in hits.items():
                 for row in calls.pop(key).rows:
-                    self._record(row, cached=answer)
+                    self._answered(row, cached=answer)
         return list(calls.values())
 
+    # Judging -----------------------------------------------------------------------------------
+    def _judged_rows(self, rows: list[source.RowInput]) -> int:
+        """Judge calls these rows may need (rows without a reference are not judged)."""
+        return self.graders * sum(1 for row in rows if row.reference is not None)
+
+    def _wanted(self, calls: list[_Call]) -> int:
+        """The most calls this chunk makes: its task calls and the judge calls of every answered row."""
+        judge_calls = self.graders * len(self.unjudged)
+        return len(calls) + judge_calls + sum(self._judged_rows(item.rows) for item in calls)
+
+    def _fit(self, calls: list[_Call], allowed: int) -> list[_Call]:
+        """What fits in `allowed` calls: judging rows already answered first, then whole task calls."""
+        per_row = self.graders
+        keep = min(len(self.unjudged), allowed // per_row) if per_row else 0
+        self.unjudged = self.unjudged[:keep]  # the others stay pending: the job stops at its budget
+        left = allowed - keep * per_row
+        fitted: list[_Call] = []
+        for item in calls:
+            cost = 1 + self._judged_rows(item.rows)
+            if cost > left:
+                break
+            fitted.append(item)
+            left -= cost
+        return fitted
+
+    def _answered(self, row: source.RowInput, **recorded: Any) -> None:
+        """A row has its answer: record it, or first have it judged."""
+        if self.graders and row.reference is not None:
+            self.unjudged.append((row, recorded))
+        else:
+            self._record(row, **recorded)
+
+    def _grade_all(self) -> None:
+        """Grade every answered row (judge, then embeddings), then record it; a row to retry stays pending."""
+        pending, self.unjudged = self.unjudged, []
+        judged = self._judge_all(pending) if self.judges else [{} for _ in pending]
+        embedded = self._embed_all(pending, judged) if self.embedders else [{} for _ in pending]
+        for (row, recorded), by_judge, by_embedding in zip(pending, judged, embedded, strict=True):
+            if by_judge is None or by_embedding is None:
+                self.report.pending += 1  # a grading call to retry: the queue delivers the chunk again
+                continue
+            self._record(row, judge={**by_judge, **by_embedding}, **recorded)
+
+    def _embed_all(
+        self, pending: list[tuple[source.RowInput, dict[str, Any]]], judged: list[Any]
+    ) -> list[dict[str, dict[str, Any]] | None]:
+        """Each row's embedding verdicts (None: to retry); one request per metric for the whole chunk."""
+        out: list[dict[str, dict[str, Any]] | None] = [{} for _ in pending]
+        pairs = [
+            ((recorded.get("answer") or recorded["cached"]).text, str(row.reference))
+            for row, recorded in pending
+        ]
+        for embedder in self.embedders:
+            texts = list(dict.fromkeys(t for pair in pairs for t in pair if t.strip()))
+            remaining = self.started + self.opts.chunk_deadline_s - time.monotonic()
+            outcome, result = (
+                judging.embed(
+                    registry.provider(embedder.model),
+                    embedder,
+                    texts,
+                    timeout_s=min(self.opts.call_timeout_s, max(1.0, remaining)),
+                )
+                if remaining > 1
+                else (NOT_RUN, None)
+            )
+            vectors = dict(zip(texts, result.vectors, strict=True)) if result is not None else {}
+            charged = False  # the request's usage is counted on the first row recorded
+            for i, (answer, reference) in enumerate(pairs):
+                verdicts = out[i]
+                if verdicts is None:
+                    continue
+                if outcome.kind in ("retryable", "not_run") and not self.is_last:
+                    out[i] = None
+                    continue
+                first = not charged and judged[i] is not None
+                charged = charged or first
+                if outcome.kind == "ok" and result is not None:
+                    score = judging.similarity(embedder, vectors, answer, reference)
+                    verdicts[embedder.metric] = judging.embedded(result, score, charged=first)
+                else:
+                    last = outcome.kind != "permanent"
+                    verdicts[embedder.metric] = judging.failed(
+                        embedder, outcome, charged=first, last_attempt=last
+                    )
+        return out
+
+    def _judge_all(
+        self, pending: list[tuple[source.RowInput, dict[str, Any]]]
+    ) -> list[dict[str, dict[str, Any]] | None]:
+        """Each row's llm_judge verdicts (None: to retry); identical requests once, cached answers free."""
+        use_cache = bool(self.data.get("cache", True))
+        asks: dict[str, tuple[judging.Judge, _Call]] = {}
+        keyed: list[tuple[source.RowInput, dict[str, Any], list[str]]] = []
+        for row, recorded in pending:
+            used = recorded.get("answer") or recorded["cached"]
+            keys = []
+            for judge in self.judges:
+                request = judging.request(
+                    judge, row.inputs, str(row.reference), used.text, timeout_s=self.opts.call_timeout_s
+                )
+                key = cache.key(judge.model, request) if use_cache else f"{judge.metric}-row-{row.row}"
+                asks.setdefault(key, (judge, _Call(key, request)))
+                keys.append(key)
+            keyed.append((row, recorded, keys))
+        hits = cache.lookup(self.delivery.tenant, asks) if use_cache else {}
+        outcomes: dict[str, Outcome] = {}
+        fresh: dict[str, dict[str, cache.CachedAnswer]] = {}  # by judge model
+
+        def settle(item: _Call, outcome: Outcome, _shared: bool) -> None:
+            outcomes[item.key] = outcome
+            if outcome.kind == "ok" and use_cache:
+                model = asks[item.key][0].model
+                fresh.setdefault(model, {})[item.key] = judging.answer_of(outcome)[0]
+
+        to_call = [(registry.provider(j.model), item) for key, (j, item) in asks.items() if key not in hits]
+        try:
+            self._in_parallel(to_call, settle)
+        finally:
+            for model, answers in fresh.items():
+                cache.store(self.delivery.tenant, model, answers, self.opts.cache_ttl_s)
+        charged: set[str] = set()  # a call is counted on the first row recorded with its answer
+        return [self._verdicts(keys, asks, hits, outcomes, charged) for _row, _recorded, keys in keyed]
+
+    def _verdicts(
+        self,
+        keys: list[str],
+        asks: dict[str, tuple[judging.Judge, _Call]],
+        hits: dict[str, cache.CachedAnswer],
+        outcomes: dict[str, Outcome],
+        charged: set[str],
+    ) -> dict[str, dict[str, Any]] | None:
+        """A row's verdict per judged metric; None while one of its judge calls is to be retried."""
+        verdicts: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            judge = asks[key][0]
+            if key in hits:
+                verdicts[judge.metric] = judging.graded(judge, hits[key], cached=True)
+                continue
+            outcome = outcomes.get(key, NOT_RUN)
+            if outcome.kind in ("retryable", "not_run"):
+                if not self.is_last:
+                    return None
+                verdicts[judge.metric] = judging.failed(judge, outcome, charged=False, last_attempt=True)
+                continue
+            first = key not in charged
+            charged.add(key)
+            if outcome.kind == "permanent":
+                verdicts[judge.metric] = judging.failed(judge, outcome, charged=first)
+                continue
+            answer, cost = judging.answer_of(outcome)
+            verdicts[judge.metric] = judging.graded(judge, answer, cached=not first, cost_usd=cost)
+        return verdicts
+
     def _call_all(self, calls: list[_Call]) -> None:
-        """Make the calls with bounded concurrency; stop starting new ones on a retryable failure."""
+        """Make the task calls; answers are cached, and each row recorded (or judged first)."""
         provider = registry.provider(str(self.data["model"]))
+        fresh: dict[str, cache.CachedAnswer] = {}
+        try:
+            self._in_parallel(
+                [(provider, item) for item in calls],
+                lambda item, outcome, shared: self._settle(item, outcome, fresh, shared=shared),
+                share=bool(self.data.get("cache", True)),
+            )
+        finally:
+            self.fresh.update(fresh)  # stored with the results (see run)
+
+    def _store_fresh(self) -> None:
+        if self.fresh:
+            cache.store(self.delivery.tenant, str(self.data["model"]), self.fresh, self.opts.cache_ttl_s)
+
+    def _in_parallel(
+        self,
+        calls: list[tuple[Provider, _Call]],
+        settle: Callable[[_Call, Outcome, bool], None],
+        *,
+        share: bool = False,
+    ) -> None:
+        """Make the calls with bounded concurrency; stop starting new ones on a retryable failure.
+
+        With `share`, a call another chunk of this process is making is not made again: its future
+        is awaited, and `settle` is told the answer was shared.
+        """
+        if not calls:
+            return
         stop = threading.Event()
         deadline = self.started + self.opts.chunk_deadline_s
 
-        def attempt(item: _Call) -> Outcome:
+        def attempt(entry: tuple[Provider, _Call]) -> Outcome:
+            provider, item = entry
             remaining = deadline - time.monotonic()
             if stop.is_set() or remaining <= 1:
                 return NOT_RUN
@@ -280,21 +488,20 @@ class _Run:
             return call(provider, item.request)
 
         concurrency = int(self.data.get("concurrency") or self.opts.concurrency)
-        fresh: dict[str, cache.CachedAnswer] = {}
         pool = ThreadPoolExecutor(max_workers=min(concurrency, len(calls)), thread_name_prefix="batch-call")
         try:
             futures: dict[Future[Outcome], _Call] = {}
             shared: set[Future[Outcome]] = set()  # other chunks' calls whose answers these rows take
-            for item in calls:
+            for entry in calls:
                 context = contextvars.copy_context()  # workers log with this delivery's labels
-                if not self.data.get("cache", True):
-                    futures[pool.submit(context.run, attempt, item)] = item
+                if not share:
+                    futures[pool.submit(context.run, attempt, entry)] = entry[1]
                     continue
                 future, theirs = _share(
-                    (self.delivery.tenant, item.key),
-                    lambda context=context, item=item: pool.submit(context.run, attempt, item),
+                    (self.delivery.tenant, entry[1].key),
+                    lambda context=context, entry=entry: pool.submit(context.run, attempt, entry),
                 )
-                futures[future] = item
+                futures[future] = entry[1]
                 if theirs:
                     shared.add(future)
             outstanding = set(futures)
@@ -309,16 +516,11 @@ class _Run:
                         continue
                     if outcome.kind == "retryable" and not self.is_last:
                         stop.set()  # the model is busy: back off through the queue, not here
-                    self._settle(futures[future], outcome, fresh, shared=future in shared)
+                    settle(futures[future], outcome, future in shared)
                 if crashed is not None:
                     raise crashed
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            self.fresh.update(fresh)  # stored with the results (see run)
-
-    def _store_fresh(self) -> None:
-        if self.fresh:
-            cache.store(self.delivery.tenant, str(self.data["model"]), self.fresh, self.opts.cache_ttl_s)
 
     def _settle(
         self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer], *, shared: bool = False
@@ -348,9 +550,9 @@ class _Run:
             fresh[item.key] = answer
         for i, row in enumerate(item.rows):
             if i == 0 and not shared:
-                self._record(row, answer=answer, cost_usd=completion_.cost_usd, latency_s=outcome.latency_s)
+                self._answered(row, answer=answer, cost_usd=completion_.cost_usd, latency_s=outcome.latency_s)
             else:  # another row of this chunk asked the very same call: it shares the answer
-                self._record(row, cached=answer)
+                self._answered(row, cached=answer)
 
     # Results -----------------------------------------------------------------------------------
     def _record(
@@ -363,8 +565,10 @@ class _Run:
         calls: int = 0,
         cost_usd: float = 0.0,
         latency_s: float = 0.0,
+        judge: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         used = answer or cached
+        judged = judging.usage_fields(judge or {})
         doc: dict[str, Any] = {
             "row": row.row,
             "status": "failed" if failure else "succeeded",
@@ -377,10 +581,12 @@ class _Run:
             "cached": cached is not None,
             "n_cached": int(cached is not None),
             "n_failed": int(failure is not None),
-            "n_calls": 1 if answer is not None else calls,
-            "input_tokens": answer.input_tokens if answer else 0,
-            "output_tokens": answer.output_tokens if answer else 0,
-            "cost_usd": round(cost_usd, 8),
+            "n_calls": (1 if answer is not None else calls) + judged["n_judge_calls"],
+            "n_judge_calls": judged["n_judge_calls"],
+            "input_tokens": (answer.input_tokens if answer else 0) + judged["input_tokens"],
+            "output_tokens": (answer.output_tokens if answer else 0) + judged["output_tokens"],
+            "cost_usd": round(cost_usd + judged["cost_usd"], 8),
+            "judge": judge,
             "latency_ms": round(latency_s * 1000),
             "finish_reason": used.finish_reason if used else None,
             "attempt": self.delivery.retry_count,
@@ -393,7 +599,20 @@ class _Run:
             self.report.succeeded += 1
         self.report.cache_hits += doc["n_cached"]
         self.report.calls += doc["n_calls"]
+        before = self.writer.written
         self.writer.add(doc)
+        # Right after the writer sent a batch nothing is buffered, so the totals are all written.
+        if self.writer.written != before and time.monotonic() - self._shown_at >= PROGRESS_EVERY_S:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        """Write how many of the chunk's rows are done to its record (read by the job's GET)."""
+        if self.writer.written == self._shown:
+            return
+        fields = self.totals.as_fields()
+        progress = {name: fields[name] for name in _PROGRESS_FIELDS}
+        self.chunk_ref.set({"chunk": self.delivery.chunk, **progress}, merge=True)
+        self._shown, self._shown_at = self.writer.written, time.monotonic()
 
     def _flush(self) -> None:
         self.writer.flush()

@@ -1,8 +1,11 @@
 """A job document as the API shows it, with live progress while rows are still being written.
 
-A finished job carries the totals its completion step froze. Until then progress and usage
-are aggregation queries over its results (count and sums; at most five aggregations each, so
-two queries), which cost one read per thousand rows and never touch a counter document.
+A finished job carries the totals its completion step froze. Until then progress and usage are
+summed over the job's chunk documents, never over its results: a poll is one document get and
+two aggregation queries over one entry per chunk, whatever the number of rows, and the listing
+and the single GET show the same numbers. A running chunk writes its row counts to its document
+as its results are written (see runner); its usage when it finishes (scripts/bench/batch-progress
+measures what a poll costs).
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from promptopt.batch import paths
-from promptopt.batch.aggregate import aggregate
+from promptopt.batch.completion import job_totals
 from promptopt.batch.models import (
     BatchJob,
     Budget,
@@ -27,29 +29,10 @@ from promptopt.evaluation.models import MetricSummary
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
 
-_LIVE = (
-    ("failed", "n_failed"),
-    ("cache_hits", "n_cached"),
-    ("calls", "n_calls"),
-    ("cost_usd", "cost_usd"),
-)
-_TOKENS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"))
-
 
 def live_totals(job: DocumentReference) -> dict[str, Any]:
-    """Counts and usage summed over the results written so far."""
-    results = paths.results(job)
-    values = aggregate(results, count="n", sums=_LIVE) | aggregate(results, sums=_TOKENS)
-    done, failed = int(values.get("n") or 0), int(values.get("failed") or 0)
-    return {
-        "succeeded": done - failed,
-        "failed": failed,
-        "cache_hits": int(values.get("cache_hits") or 0),
-        "calls": int(values.get("calls") or 0),
-        "input_tokens": int(values.get("input_tokens") or 0),
-        "output_tokens": int(values.get("output_tokens") or 0),
-        "cost_usd": round(float(values.get("cost_usd") or 0.0), 8),
-    }
+    """Counts and usage of the chunks recorded so far (sums over the chunk documents)."""
+    return job_totals(job)
 
 
 def _evaluation(data: dict[str, Any] | None, job_status: str) -> EvaluationInfo | None:
@@ -105,6 +88,7 @@ def job_view(job: DocumentReference, data: dict[str, Any], *, fresh: bool = Fals
         ),
         usage=Usage(
             calls=int(totals["calls"]),
+            judge_calls=int(totals.get("judge_calls") or 0),
             input_tokens=int(totals["input_tokens"]),
             output_tokens=int(totals["output_tokens"]),
             cost_usd=float(totals["cost_usd"]),

@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Fields read back to learn which rows of a chunk are done and what they cost.
-SUMMARY_FIELDS = ["status", "n_calls", "n_cached", "input_tokens", "output_tokens", "cost_usd"]
+SUMMARY_FIELDS = [
+    "status",
+    "n_calls",
+    "n_judge_calls",
+    "n_cached",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+]
 
 
 @dataclass
@@ -31,7 +39,8 @@ class ChunkTotals:
     succeeded: int = 0
     failed: int = 0
     cache_hits: int = 0
-    calls: int = 0
+    calls: int = 0  # every model call, judge calls included
+    judge_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -44,6 +53,7 @@ class ChunkTotals:
             self.succeeded += 1
         self.cache_hits += int(result.get("n_cached") or 0)
         self.calls += int(result.get("n_calls") or 0)
+        self.judge_calls += int(result.get("n_judge_calls") or 0)
         self.input_tokens += int(result.get("input_tokens") or 0)
         self.output_tokens += int(result.get("output_tokens") or 0)
         self.cost_usd += float(result.get("cost_usd") or 0.0)
@@ -55,6 +65,7 @@ class ChunkTotals:
             "failed": self.failed,
             "cache_hits": self.cache_hits,
             "calls": self.calls,
+            "judge_calls": self.judge_calls,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "tokens": self.input_tokens + self.output_tokens,

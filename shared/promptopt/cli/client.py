@@ -87,16 +87,42 @@ class ApiClient(HttpClient):
             "PUT", f"/prompts/{segment(prompt_id)}", json=dict(body), headers={"If-Match": if_match}
         )
 
+    def patch_prompt(self, prompt_id: str, body: Mapping[str, Any], *, if_match: str) -> ApiResponse:
+        """PATCH /api/v1/prompts/{id}: rename, describe or tag the prompt (no new version)."""
+        return self.request(
+            "PATCH", f"/prompts/{segment(prompt_id)}", json=dict(body), headers={"If-Match": if_match}
+        )
+
+    def archive_prompt(self, prompt_id: str, *, undo: bool = False) -> ApiResponse:
+        """POST /api/v1/prompts/{id}/archive (or /unarchive)."""
+        verb = "unarchive" if undo else "archive"
+        return self.post(f"/prompts/{segment(prompt_id)}/{verb}", None, idempotency_key=str(uuid.uuid4()))
+
+    def delete_prompt(self, prompt_id: str) -> ApiResponse:
+        """DELETE /api/v1/prompts/{id}: the prompt with all its versions."""
+        return self.request("DELETE", f"/prompts/{segment(prompt_id)}")
+
     def list_prompts(
         self,
         *,
         name: str | None = None,
         label: str | None = None,
+        sort: str | None = None,
+        include_archived: bool = False,
         page_size: int | None = None,
         page_token: str | None = None,
     ) -> ApiResponse:
-        """GET /api/v1/prompts: one page of prompts, newest first."""
-        params = clean({"name": name, "label": label, "page_size": page_size, "page_token": page_token})
+        """GET /api/v1/prompts: one page of prompts, newest first unless `sort` says otherwise."""
+        params = clean(
+            {
+                "name": name,
+                "label": label,
+                "sort": sort,
+                "include_archived": "true" if include_archived else None,
+                "page_size": page_size,
+                "page_token": page_token,
+            }
+        )
         return self.request("GET", "/prompts", params=params)
 
     def list_versions(

@@ -1,4 +1,4 @@
-"""`promptopt prompts ...`: create, read, update, list, lineage and labels."""
+"""`promptopt prompts ...`: create, read, update, edit, list, lineage, labels, archive and delete."""
 
 from __future__ import annotations
 
@@ -137,12 +137,66 @@ def _update(args: argparse.Namespace, ctx: Context) -> int:
     return emit_result(ctx, reply.body, lambda: _show_version(reply, texts=False))
 
 
+def _edit(args: argparse.Namespace, ctx: Context) -> int:
+    body: dict[str, Any] = {}
+    if args.name is not None:
+        body["name"] = args.name
+    if args.description is not None:
+        body["description"] = args.description
+    if args.tags is not None:
+        body["tags"] = [t.strip() for t in args.tags.split(",") if t.strip()]
+    if not body:
+        raise CliError("nothing to change: give --name, --description or --tags")
+    if_match = f'"v{args.base_version}"' if args.base_version is not None else "*"
+    with ctx.client() as api:
+        reply = api.patch_prompt(args.prompt_id, body, if_match=if_match)
+    return emit_result(ctx, reply.body, lambda: _show_version(reply, texts=False))
+
+
+def _rename(args: argparse.Namespace, ctx: Context) -> int:
+    args.description = args.tags = args.base_version = None
+    return _edit(args, ctx)
+
+
+def _summary(reply: ApiResponse, ctx: Context, done: str) -> int:
+    return emit_result(ctx, reply.body, lambda: output.emit(done))
+
+
+def _archive(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as api:
+        reply = api.archive_prompt(args.prompt_id)
+    return _summary(reply, ctx, f"archived {args.prompt_id} (hidden from `prompts list` but --archived)")
+
+
+def _unarchive(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as api:
+        reply = api.archive_prompt(args.prompt_id, undo=True)
+    return _summary(reply, ctx, f"unarchived {args.prompt_id}")
+
+
+def _delete(args: argparse.Namespace, ctx: Context) -> int:
+    if not args.yes:
+        raise CliError(f"deleting {args.prompt_id} removes every version for good; pass --yes to confirm")
+    with ctx.client() as api:
+        api.delete_prompt(args.prompt_id)
+    if ctx.json:
+        output.emit_json({"prompt_id": args.prompt_id, "deleted": True})
+    else:
+        output.emit(f"deleted {args.prompt_id}")
+    return EXIT_OK
+
+
 def _list(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.client() as api:
 
         def fetch(token: str | None) -> ApiResponse:
             return api.list_prompts(
-                name=args.name, label=args.label, page_size=args.page_size, page_token=token
+                name=args.name,
+                label=args.label,
+                sort=args.sort,
+                include_archived=args.archived,
+                page_size=args.page_size,
+                page_token=token,
             )
 
         page = collect(args, fetch)
@@ -154,7 +208,7 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
         rows = [
             [
                 p.get("prompt_id"),
-                p.get("name"),
+                p.get("name") if not p.get("archived") else f"{p.get('name') or '-'} (archived)",
                 p.get("latest_version"),
                 output.labels_text(p.get("labels") or {}),
                 output.timestamp(p.get("updated_at")),
@@ -166,9 +220,11 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
     else:
         output.note("no prompts")
     command = ["promptopt", "prompts", "list"]
-    for flag, value in (("--name", args.name), ("--label", args.label)):
+    for flag, value in (("--name", args.name), ("--label", args.label), ("--sort", args.sort)):
         if value is not None:
             command += [flag, value]
+    if args.archived:
+        command.append("--archived")
     more_hint(command, args, page.get("next_page_token"))
     return EXIT_OK
 
@@ -225,7 +281,9 @@ def _label(args: argparse.Namespace, ctx: Context) -> int:
 
 def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     """Add the `prompts` group and its commands to the top-level subparsers."""
-    command = command_group(groups, common, "prompts", help="create, read, update, list and label prompts")
+    command = command_group(
+        groups, common, "prompts", help="create, read, update, list, label, archive and delete prompts"
+    )
 
     create = command("create", _create, help="create a prompt (version 1)")
     add_text_option(create, "output_prompt", "the output template, with {placeholders}", required=True)
@@ -247,7 +305,42 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     listing = command("list", _list, help="list prompts, newest first")
     listing.add_argument("--name", help="only prompts with exactly this name")
     listing.add_argument("--label", metavar="L", help="only prompts carrying this label")
+    listing.add_argument(
+        "--sort",
+        choices=["created", "-created", "updated", "-updated", "name", "-name"],
+        help="the order ('-' for descending; default -created, newest first)",
+    )
+    listing.add_argument("--archived", action="store_true", help="list archived prompts too")
     add_paging(listing, "prompts")
+
+    edit = command(
+        "edit",
+        _edit,
+        help="rename, describe or tag a prompt (no new version)",
+        description="Change the prompt's own fields in place; its versions stay as they are.",
+    )
+    edit.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    edit.add_argument("--name", help="the new name")
+    edit.add_argument("--description", metavar="TEXT", help="what the prompt is for")
+    edit.add_argument("--tags", metavar="A,B", help="comma-separated tags (replace the current ones)")
+    edit.add_argument(
+        "--base-version",
+        type=argtypes.positive_int,
+        metavar="N",
+        help="fail (HTTP 412) unless N is still the latest version",
+    )
+
+    rename = command("rename", _rename, help="rename a prompt (no new version)")
+    rename.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    rename.add_argument("name", metavar="NAME", help="the new name")
+
+    archive = command("archive", _archive, help="hide a prompt from listings (admin; not while in use)")
+    archive.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    unarchive = command("unarchive", _unarchive, help="list an archived prompt again (admin)")
+    unarchive.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    delete = command("delete", _delete, help="delete a prompt and its versions (admin; not while in use)")
+    delete.add_argument("prompt_id", metavar="ID", help="prompt id (pr_...)")
+    delete.add_argument("--yes", action="store_true", help="confirm the deletion")
 
     update = command(
         "update",

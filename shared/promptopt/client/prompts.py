@@ -1,4 +1,4 @@
-"""`client.prompts`: create, read, update, list, lineage and labels of prompts."""
+"""`client.prompts`: create, read, update, rename, list, lineage, labels, archive and delete."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from promptopt.prompts.models import (
     LabelSet,
     PromptCreate,
     PromptPage,
+    PromptPatch,
     PromptSummary,
     PromptUpdate,
     PromptVersion,
@@ -83,24 +84,80 @@ class Prompts(Resource):
         )
         return parse(PromptVersion, reply.body)
 
+    def edit(
+        self,
+        prompt_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        base_version: int | None = None,
+    ) -> PromptVersion:
+        """Rename the prompt or change its description or tags in place (no new version).
+
+        Guarded by `base_version` like `update` (VersionConflict when a newer version exists).
+        """
+        body = body_of(PromptPatch, {"name": name, "description": description, "tags": tags})
+        if_match = f'"v{base_version}"' if base_version is not None else "*"
+        reply = self._http.request(
+            "PATCH", f"/prompts/{segment(prompt_id)}", json=body, headers={"If-Match": if_match}
+        )
+        return parse(PromptVersion, reply.body)
+
+    def archive(self, prompt_id: str) -> PromptSummary:
+        """Hide the prompt from listings (admin; Conflict while a label or experiment uses it)."""
+        return parse(PromptSummary, self._http.post(f"/prompts/{segment(prompt_id)}/archive").body)
+
+    def unarchive(self, prompt_id: str) -> PromptSummary:
+        """List the prompt again (admin)."""
+        return parse(PromptSummary, self._http.post(f"/prompts/{segment(prompt_id)}/unarchive").body)
+
+    def delete(self, prompt_id: str) -> None:
+        """Delete the prompt with all its versions (admin; Conflict while a label or experiment uses it)."""
+        self._http.request("DELETE", f"/prompts/{segment(prompt_id)}")
+
     def list(
         self,
         *,
         name: str | None = None,
         label: str | None = None,
+        sort: str | None = None,
+        include_archived: bool = False,
         page_size: int | None = None,
         page_token: str | None = None,
     ) -> PromptPage:
-        """One page of prompts, newest first."""
-        params = clean({"name": name, "label": label, "page_size": page_size, "page_token": page_token})
+        """One page of prompts, newest first unless `sort` (created, updated, name; '-' for descending)."""
+        params = clean(
+            {
+                "name": name,
+                "label": label,
+                "sort": sort,
+                "include_archived": "true" if include_archived else None,
+                "page_size": page_size,
+                "page_token": page_token,
+            }
+        )
         return parse(PromptPage, self._http.request("GET", "/prompts", params=params).body)
 
     def iterate(
-        self, *, name: str | None = None, label: str | None = None, page_size: int | None = None
+        self,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        sort: str | None = None,
+        include_archived: bool = False,
+        page_size: int | None = None,
     ) -> Iterator[PromptSummary]:
-        """Every prompt, newest first, fetching pages as the loop needs them."""
+        """Every prompt in the listing's order, fetching pages as the loop needs them."""
         for page in pages(
-            lambda token: self.list(name=name, label=label, page_size=page_size, page_token=token)
+            lambda token: self.list(
+                name=name,
+                label=label,
+                sort=sort,
+                include_archived=include_archived,
+                page_size=page_size,
+                page_token=token,
+            )
         ):
             yield from page.items
 

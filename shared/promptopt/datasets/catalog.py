@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -16,6 +15,7 @@ from promptopt.datasets import records
 from promptopt.datasets.files.layout import DATASET_ID_RE, dataset_prefix
 from promptopt.datasets.models import Dataset, DatasetGetQuery, DatasetListQuery, DatasetPage
 from promptopt.errors import NotFound
+from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
 from promptopt.store.paths import tenant_collection
 
@@ -29,38 +29,28 @@ def get_dataset(*, principal: Principal, dataset_id: str, query: DatasetGetQuery
     return records.dataset_model(head, versions)
 
 
-def _list_cursor(values: list[Any]) -> tuple[datetime, str]:
-    created, dataset_id = values
-    if not isinstance(dataset_id, str) or not DATASET_ID_RE.fullmatch(dataset_id):
-        raise ValueError("bad cursor")
-    return datetime.fromisoformat(created), dataset_id
-
-
 def list_datasets(*, principal: Principal, query: DatasetListQuery) -> DatasetPage:
-    """Datasets newest first (without their versions), optionally by exact name."""
-    from google.cloud.firestore import Query
+    """Datasets in the order `sort` names (newest first by default), optionally by exact name."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    scope = {"name": query.name}
-    cursor = decode_token(query.page_token, scope, _list_cursor, tenant=principal.tenant)
+    by = sorting.order(query.sort, id_field="dataset_id")
+    scope = {"name": query.name, "sort": query.sort}
+    cursor = decode_token(
+        query.page_token, scope, lambda v: by.parse(v, DATASET_ID_RE.fullmatch), tenant=principal.tenant
+    )
     size = page_size(query.page_size)
     q: Any = tenant_collection(principal.tenant, records.COLLECTION)
     if query.name is not None:
         q = q.where(filter=FieldFilter("name", "==", query.name))
-    q = q.order_by("created_at", direction=Query.DESCENDING).order_by(
-        "dataset_id", direction=Query.DESCENDING
-    )
+    q = by.apply(q)
     if cursor is not None:
-        q = q.start_after({"created_at": cursor[0], "dataset_id": cursor[1]})
+        q = by.start_after(q, cursor)
     snapshots = list(q.limit(size + 1).stream())
     visible = [s.to_dict() or {} for s in snapshots[:size]]
     items = [records.dataset_model(data) for data in visible if not data.get("deleting")]
     token = None
     if len(snapshots) > size:
-        last = visible[-1]
-        token = encode_token(
-            [last["created_at"].isoformat(), last["dataset_id"]], scope, tenant=principal.tenant
-        )
+        token = encode_token(by.cursor(visible[-1]), scope, tenant=principal.tenant)
     return DatasetPage(items=items, next_page_token=token)
 
 

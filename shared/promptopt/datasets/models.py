@@ -17,6 +17,7 @@ from promptopt.datasets.files.models import BadRow, BadRowPolicy, ColumnMapping,
 from promptopt.datasets.files.splits import Split, SplitProportions
 from promptopt.datasets.files.stats import DatasetStats
 from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
+from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
 # Inline content travels inside the JSON body; larger files go through the signed URL.
 MAX_INLINE_BYTES = 5 * 1024 * 1024
@@ -157,9 +158,10 @@ class DatasetPage(Page[Dataset]):
 
 
 class DatasetListQuery(PageQuery):
-    """GET /api/v1/datasets: newest first, optionally by name."""
+    """GET /api/v1/datasets: newest first unless sorted otherwise, optionally by name."""
 
     name: Name | None = None
+    sort: Sort = Field("-created", description=SORT_DESCRIPTION)
 
 
 class DatasetGetQuery(RequestModel):

@@ -20,6 +20,7 @@ from promptopt.evaluation.model_calls import (
     Deadline,
     ModelScores,
     ModelUsage,
+    charge,
     check_params,
     metric_model,
     number_param,
@@ -46,6 +47,30 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return max(-1.0, min(1.0, math.fsum(x * y for x, y in zip(a, b, strict=True)) / norm))
 
 
+def _texts(predictions: Sequence[str], references: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(t for t in (*predictions, *references) if t.strip()))
+
+
+def upper_usd(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    params: Mapping[str, Any],
+    *,
+    inputs: Sequence[str] | None = None,
+) -> float:
+    """The most embedding every distinct non-empty text may cost, on the model the provider would use."""
+    from promptopt.spend.estimate import embed_upper_usd
+
+    check_params(NAME, params, PARAMS)
+    model_id, named = metric_model(params)
+    texts = _texts(predictions, references)
+    if not texts:
+        return 0.0
+    # An empty request makes no call but names the embedding model the provider would use.
+    model = registry.provider(str(model_id)).embed([], model=model_id.name if named else None).model
+    return embed_upper_usd(model, sum(len(t) for t in texts))
+
+
 def embedding_similarity(
     predictions: Sequence[str],
     references: Sequence[str],
@@ -59,7 +84,7 @@ def embedding_similarity(
     threshold = number_param(params, "threshold", -1.0, 1.0)
     model_id, named = metric_model(params)
     provider = registry.provider(str(model_id))
-    texts = list(dict.fromkeys(t for t in (*predictions, *references) if t.strip()))
+    texts = _texts(predictions, references)
     named_model = model_id.name if named else None
     result = _embed(provider, texts, named_model=named_model, deadline=deadline or Deadline(None))
     vectors = dict(zip(texts, result.vectors, strict=True))
@@ -86,10 +111,23 @@ def _embed(
     if not texts:  # no request is made; the provider still names the model it would use
         return provider.embed([], model=named_model, task_type=TASK_TYPE)
     slices = [texts[i : i + _SLICE] for i in range(0, len(texts), _SLICE)]
-    parts = run_parallel(
-        lambda part: provider.embed(
+
+    def embed(part: list[str]) -> EmbeddingResult:
+        result = provider.embed(
             part, model=named_model, task_type=TASK_TYPE, timeout_s=deadline.call_timeout()
-        ),
+        )
+        charge(
+            ModelUsage(
+                model=result.model,
+                calls=result.calls,
+                input_tokens=result.usage.input_tokens,
+                cost_usd=result.cost_usd,
+            )
+        )
+        return result
+
+    parts = run_parallel(
+        embed,
         slices,
         deadline=deadline,
         concurrency=_CONCURRENCY,

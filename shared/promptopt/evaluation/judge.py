@@ -20,6 +20,7 @@ ModelErrors for the caller to map. Identical rows are judged once.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from promptopt.evaluation.model_calls import (
     Deadline,
     ModelScores,
     ModelUsage,
+    charge,
     check_params,
     metric_model,
     number_param,
@@ -201,6 +203,56 @@ class _Verdict:
     cost_usd: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Settings:
+    rubric: str
+    scale: Scale
+    max_tokens: int
+
+
+def _settings(params: Mapping[str, Any]) -> _Settings:
+    check_params(NAME, params, PARAMS)
+    rubric = params.get("rubric", DEFAULT_RUBRIC)
+    if not isinstance(rubric, str) or not rubric.strip() or len(rubric) > MAX_RUBRIC_CHARS:
+        raise MetricError(f"params.rubric must be non-empty text of at most {MAX_RUBRIC_CHARS} characters")
+    scale = parse_scale(params.get("scale", DEFAULT_SCALE))
+    max_tokens = int(number_param(params, "max_tokens", 16, 8192) or DEFAULT_MAX_TOKENS)
+    return _Settings(rubric, scale, max_tokens)
+
+
+def _unique_rows(
+    predictions: Sequence[str], references: Sequence[str], inputs: Sequence[str] | None
+) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str | None]]]:
+    rows = [
+        (p, r, inputs[i] if inputs is not None else None)
+        for i, (p, r) in enumerate(zip(predictions, references, strict=True))
+    ]
+    return rows, list(dict.fromkeys(rows))  # temperature 0: an identical row gets the same grade
+
+
+def upper_usd(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    params: Mapping[str, Any],
+    *,
+    inputs: Sequence[str] | None = None,
+) -> float:
+    """The most the judge calls may cost: each distinct row's prompt in, params.max_tokens out."""
+    from promptopt.spend.estimate import call_upper_usd
+
+    found = _settings(params)
+    model = str(metric_model(params)[0])
+    _, unique = _unique_rows(predictions, references, inputs)
+    return math.fsum(
+        call_upper_usd(
+            model,
+            len(SYSTEM_PROMPT) + len(judge_prompt(p, r, rubric=found.rubric, scale=found.scale, question=q)),
+            found.max_tokens,
+        )
+        for p, r, q in unique
+    )
+
+
 def llm_judge(
     predictions: Sequence[str],
     references: Sequence[str],
@@ -210,20 +262,12 @@ def llm_judge(
     deadline: Deadline | None = None,
 ) -> ModelScores:
     """Grade every row with the judge model; see the module docstring for params and errors."""
-    check_params(NAME, params, PARAMS)
-    rubric = params.get("rubric", DEFAULT_RUBRIC)
-    if not isinstance(rubric, str) or not rubric.strip() or len(rubric) > MAX_RUBRIC_CHARS:
-        raise MetricError(f"params.rubric must be non-empty text of at most {MAX_RUBRIC_CHARS} characters")
-    scale = parse_scale(params.get("scale", DEFAULT_SCALE))
-    max_tokens = int(number_param(params, "max_tokens", 16, 8192) or DEFAULT_MAX_TOKENS)
+    found = _settings(params)
+    rubric, scale, max_tokens = found.rubric, found.scale, found.max_tokens
     model_id, _ = metric_model(params)
     provider = registry.provider(str(model_id))
     limit = deadline or Deadline(None)
-    rows = [
-        (p, r, inputs[i] if inputs is not None else None)
-        for i, (p, r) in enumerate(zip(predictions, references, strict=True))
-    ]
-    unique = list(dict.fromkeys(rows))  # temperature 0: an identical row gets the same grade
+    rows, unique = _unique_rows(predictions, references, inputs)
 
     def grade(row: tuple[str, str, str | None]) -> _Verdict:
         prediction, reference, question = row
@@ -235,7 +279,17 @@ def llm_judge(
             response_schema=response_schema(scale),
             timeout_s=limit.call_timeout(),
         )
-        return _judge_once(provider, request, scale)
+        verdict = _judge_once(provider, request, scale)
+        charge(
+            ModelUsage(
+                model=str(model_id),
+                calls=1,
+                input_tokens=verdict.input_tokens,
+                output_tokens=verdict.output_tokens,
+                cost_usd=verdict.cost_usd,
+            )
+        )
+        return verdict
 
     verdicts = dict(
         zip(unique, run_parallel(grade, unique, deadline=limit, concurrency=CONCURRENCY), strict=True)

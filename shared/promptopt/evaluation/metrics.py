@@ -47,9 +47,11 @@ from typing import Any
 from promptopt import safe_regex
 from promptopt.evaluation.embedding import PARAMS as EMBEDDING_PARAMS
 from promptopt.evaluation.embedding import embedding_similarity
+from promptopt.evaluation.embedding import upper_usd as embedding_upper_usd
 from promptopt.evaluation.errors import MetricError, RowMetricError
 from promptopt.evaluation.judge import PARAMS as JUDGE_PARAMS
 from promptopt.evaluation.judge import llm_judge
+from promptopt.evaluation.judge import upper_usd as judge_upper_usd
 from promptopt.evaluation.model_calls import Deadline, ModelMetric, ModelUsage
 from promptopt.evaluation.params import REFERENCE_PLACEHOLDER, check_metric_params
 from promptopt.evaluation.stats import MetricResult, summarize
@@ -253,12 +255,14 @@ MODEL_METRICS: dict[str, ModelMetric] = {
             embedding_similarity,
             "cosine similarity of embeddings (params.model, params.threshold)",
             EMBEDDING_PARAMS,
+            embedding_upper_usd,
         ),
         ModelMetric(
             "llm_judge",
             llm_judge,
             "a model grades each row by params.rubric on params.scale (params.model)",
             JUDGE_PARAMS,
+            judge_upper_usd,
         ),
     )
 }

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextvars
 import math
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -53,6 +55,45 @@ class ModelUsage:
         )
 
 
+class Meter:
+    """What one evaluation's model calls used, per model, added as each call returns.
+
+    The metrics' own `ModelUsage` is only known once a metric finishes; the meter also holds
+    the calls of a metric that failed part-way, so what was paid for is recorded either way.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_model: dict[str, ModelUsage] = {}
+
+    def add(self, usage: ModelUsage) -> None:
+        """Count one call's (or one batch of calls') usage."""
+        with self._lock:
+            found = self.by_model.get(usage.model)
+            self.by_model[usage.model] = usage if found is None else found + usage
+
+
+_meter: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("evaluation_meter", default=None)
+
+
+@contextmanager
+def metering() -> Iterator[Meter]:
+    """A meter for the model calls made inside the block (worker threads included)."""
+    meter = Meter()
+    token = _meter.set(meter)
+    try:
+        yield meter
+    finally:
+        _meter.reset(token)
+
+
+def charge(usage: ModelUsage) -> None:
+    """Add a finished model call's usage to the current evaluation's meter, if one is running."""
+    meter = _meter.get()
+    if meter is not None:
+        meter.add(usage)
+
+
 @dataclass(frozen=True)
 class ModelScores:
     """Per-row scores of a model-backed metric, with per-row errors, reasons and the usage.
@@ -84,6 +125,21 @@ class ModelMetricFn(Protocol):
         ...
 
 
+class UpperCostFn(Protocol):
+    """The most a model-backed metric's calls over these rows may cost, in USD."""
+
+    def __call__(
+        self,
+        predictions: Sequence[str],
+        references: Sequence[str],
+        params: Mapping[str, Any],
+        *,
+        inputs: Sequence[str] | None,
+    ) -> float:
+        """An upper bound (spend.estimate's conventions); raises MetricError for bad params."""
+        ...
+
+
 @dataclass(frozen=True)
 class ModelMetric:
     """A metric that calls a model; `params` lists the parameters it accepts."""
@@ -92,6 +148,7 @@ class ModelMetric:
     run: ModelMetricFn
     description: str
     params: frozenset[str]
+    upper_usd: UpperCostFn
 
 
 class Deadline:

@@ -27,14 +27,16 @@ def _known(names: tuple[str, ...]) -> AfterValidator:
     return AfterValidator(check)
 
 
-_DETERMINISTIC = tuple(sorted(METRICS))
+# Model-graded metrics a batch job computes row by row: the chunk that answers a row grades it.
+ROW_MODEL_METRICS = ("embedding_similarity", "llm_judge")
+_ROW_METRICS = tuple(sorted({*METRICS, *ROW_MODEL_METRICS}))
 
-# Deterministic metrics only: what row-at-a-time scorers (batch jobs) can compute.
+# What row-at-a-time scorers (batch jobs, experiments) compute: every metric, model-graded ones included.
 MetricName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64),
-    _known(_DETERMINISTIC),
-    Field(json_schema_extra={"enum": list(_DETERMINISTIC)}),
+    _known(_ROW_METRICS),
+    Field(json_schema_extra={"enum": list(_ROW_METRICS)}),
 ]
 # Every metric, model-backed ones (embedding_similarity, llm_judge) included.
 AnyMetricName = Annotated[
@@ -46,14 +48,15 @@ AnyMetricName = Annotated[
 
 
 class MetricRequest(RequestModel):
-    """One deterministic metric to compute, with its parameters (see the metric's documentation)."""
+    """One row metric to compute, with its parameters (see the metric's documentation)."""
 
-    name: MetricName = Field(description="a metric name, e.g. exact_match")
+    name: MetricName = Field(description="a metric name, e.g. exact_match or llm_judge")
     params: dict[str, Any] = Field(
         default_factory=dict,
         description=(
-            "metric parameters: regex {pattern, ignore_case}, json_schema {schema}, numeric {tolerance}; "
-            "regex patterns are RE2 syntax, schemas may only hold local ($ref '#...') references"
+            "metric parameters: regex {pattern, ignore_case}, json_schema {schema}, numeric {tolerance}, "
+            "embedding_similarity {model, threshold}, llm_judge {rubric, scale, model, max_tokens}; regex "
+            "patterns are RE2 syntax, schemas may only hold local ($ref '#...') references"
         ),
     )
 

@@ -4,6 +4,11 @@ Model-backed metrics (embedding_similarity, llm_judge) run synchronously within 
 llm_judge takes at most MAX_JUDGE_ROWS rows, every model call shares one deadline, a metric
 that calls a real (non-simulated) model needs the editor role since it spends model budget,
 and provider failures become the same typed API errors as inference (never a 500).
+
+Their calls count as synchronous usage, like a completion's: admitted against the tenant's
+monthly spending cap on their upper-bound cost (402 `spending_cap_exceeded`), then recorded per
+model (calls, tokens, cost) in `GET /api/v1/usage` and the month's spend, even when a metric
+fails part-way. Identical rows are called once; there is no response cache, so no cache hits.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import TYPE_CHECKING
 from promptopt.errors import InvalidRequest
 from promptopt.evaluation.errors import MetricError
 from promptopt.evaluation.metrics import MODEL_METRICS, MetricScores, score_rows
-from promptopt.evaluation.model_calls import Deadline, metric_model
+from promptopt.evaluation.model_calls import Deadline, Meter, metering, metric_model
 from promptopt.evaluation.model_errors import api_error
 from promptopt.evaluation.models import (
     MAX_JUDGE_ROWS,
@@ -70,19 +75,50 @@ def _check_shape(body: EvaluateRequest) -> None:
             )
 
 
-def _check_budget(body: EvaluateRequest, principal: Principal | None) -> None:
-    """Calling a real model spends budget: editors and admins only, as for inference."""
+def _check_budget(body: EvaluateRequest, references: list[str], principal: Principal | None) -> None:
+    """Model calls spend budget: a real model needs an editor, and the cap must leave room (402).
+
+    As for inference: the tenant's monthly spending cap must hold the calls' upper-bound cost.
+    """
     from promptopt.auth import Role
 
+    upper = 0.0
     for metric in body.metrics:
         if metric.name not in MODEL_METRICS:
             continue
         try:
             model, _ = metric_model(metric.params)
+            if principal is None:  # a library caller: no tenant, no cap
+                continue
+            if model.provider != "sim":
+                principal.require(Role.editor)
+            upper += MODEL_METRICS[metric.name].upper_usd(
+                body.predictions, references, metric.params, inputs=body.inputs
+            )
         except (MetricError, ModelConfigError) as exc:
             raise _as_api_error(exc, metric.name) from None
-        if model.provider != "sim" and principal is not None:
-            principal.require(Role.editor)
+    if upper > 0 and principal is not None:
+        from promptopt.spend import caps
+
+        caps.admit(principal.tenant, upper, "this evaluation's model calls")
+
+
+def _record_spend(principal: Principal | None, meter: Meter) -> None:
+    """Add the calls made (those of a metric that failed part-way included) to usage and spend."""
+    if principal is None:
+        return
+    from promptopt.spend import ledger
+
+    for usage in meter.by_model.values():
+        if usage.calls or usage.cost_usd:
+            ledger.record_sync(
+                principal.tenant,
+                model=usage.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost_usd=usage.cost_usd,
+                calls=usage.calls,
+            )
 
 
 def _as_api_error(exc: Exception, metric: str) -> Exception:
@@ -131,13 +167,18 @@ def score(
     """
     deadline = Deadline(deadline_s)
     _check_shape(body)
-    _check_budget(body, principal)
     references = [ref or "" for ref in body.references]  # null only reaches metrics that ignore it
+    _check_budget(body, references, principal)
     summaries: list[MetricSummary] = []
     found: dict[str, MetricScores] = {}
+    with metering() as meter:
+        try:
+            for metric in body.metrics:
+                found[metric.name] = _score(body, metric, references, deadline)
+        finally:
+            _record_spend(principal, meter)
     for metric in body.metrics:
-        scored = _score(body, metric, references, deadline)
-        found[metric.name] = scored
+        scored = found[metric.name]
         result, usage = scored.result, scored.usage
         summaries.append(
             MetricSummary(

@@ -15,8 +15,9 @@ run was started, one of its jobs was scored, a sweep found it idle) calls `advan
    `advance` of the same run.
 
 Steps: baseline (the base prompt on the accept rows and the first screening rows) → per iteration:
-propose → screen (successive halving on the optimize split) → validate (survivors on the accept
-split, paired against the incumbent) → … → final (baseline and best on the held-out report split)
+propose → screen (successive halving on the optimize split) → validate (the best survivor on the
+accept split, paired against the incumbent: a first look at part of the rows, then all of them unless
+the first look rules it out) → … → final (baseline and best on the held-out report split)
 → completed. Regression runs evaluate one version on the report split and compare with the
 previous run on the same rows.
 """
@@ -106,6 +107,7 @@ class Run:
             test_rows=stored["test_rows"],
             baseline_train_rows=stored["baseline_train_rows"],
             mode=stored.get("mode", "optimize"),
+            validation_look=int(stored.get("validation_look", 0)),
         )
 
     def rows(self, purpose: str) -> tuple[Row, ...]:
@@ -204,9 +206,14 @@ def _next(run: Run) -> Step:
     results = _results(run) if phase != "start" else {}
     _account(run, step, results)
     if any(r.status == "budget_exhausted" for r in results.values()):
-        # A job stopped at the run's budget: its rows are partial, so nothing is compared on them;
-        # the run ends with what it measured before (baseline and best validation scores).
-        _finish(run, step, "budget_exhausted", f"the run's budget ran out during its {phase} step")
+        # A job stopped at the run's budget or the tenant's spending cap: its rows are partial, so
+        # nothing is compared on them; the run ends with what it measured before (baseline and best
+        # validation scores).
+        if any(r.stop_reason == "budget:spending_cap" for r in results.values()):
+            why = "spending_cap: the tenant's monthly spending cap was reached"
+        else:
+            why = "the run's budget ran out"
+        _finish(run, step, "budget_exhausted", f"{why} during its {phase} step")
         return step
     if phase == "start":
         _begin(run, step)
@@ -229,7 +236,8 @@ def _account(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) -> No
     usage = dict(run.data.get("usage") or {})
     for result in results.values():
         u = result.usage
-        usage["task_calls"] = int(usage.get("task_calls", 0) + u["calls"])
+        usage["task_calls"] = int(usage.get("task_calls", 0) + u["calls"] - u["judge_calls"])
+        usage["judge_calls"] = int(usage.get("judge_calls", 0) + u["judge_calls"])
         usage["cache_hits"] = int(usage.get("cache_hits", 0) + u["cache_hits"])
         usage["input_tokens"] = int(usage.get("input_tokens", 0) + u["input_tokens"])
         usage["output_tokens"] = int(usage.get("output_tokens", 0) + u["output_tokens"])
@@ -305,7 +313,7 @@ def _prefetch(run: Run, cids: list[str]) -> None:
 def _dispatch(run: Run, step: Step, phase: str, jobs: list[tuple[str, str, tuple[Row, ...], str]]) -> None:
     """Set the step's jobs (if the budget allows them); else finish with what is known."""
     planned = sum(len(rows) for _, _, rows, _ in jobs)
-    reason = _over_budget(run, step, planned)
+    reason = _over_budget(run, step, planned * calls_per_row(run.config))
     if reason is not None:
         if phase not in ("final", "regress") and run.config["mode"] == "optimize":
             step.event("budget", f"{reason}; the search stops and the best so far is tested")
@@ -341,7 +349,8 @@ def _describe(state: dict[str, Any], n_jobs: int, rows: int) -> str:
     if phase == "screen":
         return f"iteration {it}: screening rung {state.get('rung', 0) + 1} ({n_jobs} candidates, {rows} rows)"
     if phase == "validate":
-        return f"iteration {it}: validating {n_jobs} candidate(s) on the accept split"
+        look = ", first look" if state.get("look") else ""
+        return f"iteration {it}: validating {n_jobs} candidate(s) on the accept split{look} ({rows} rows)"
     if phase == "final":
         return f"final: baseline and best on the held-out report split ({rows} rows)"
     if phase == "regress":
@@ -359,6 +368,7 @@ def _over_budget(run: Run, step: Step, planned_calls: int) -> str | None:
     budget = run.data.get("budget") or {}
     usage = step.fields.get("usage") or run.data.get("usage") or {}
     calls = int(usage.get("task_calls", 0)) + int(usage.get("optimizer_calls", 0))
+    calls += int(usage.get("judge_calls", 0))
     if budget.get("max_calls") is not None and calls + planned_calls > int(budget["max_calls"]):
         return f"max_calls {budget['max_calls']} would be passed ({calls} used, {planned_calls} planned)"
     per_call = run.data.get("per_call") or {}
@@ -373,10 +383,19 @@ def _over_budget(run: Run, step: Step, planned_calls: int) -> str | None:
     return None
 
 
+def calls_per_row(config: dict[str, Any]) -> int:
+    """Model calls one evaluated row may cost: its task call and one per model-graded metric."""
+    from promptopt.batch.judging import MODEL_GRADED
+
+    metrics = [config["metric"], *config.get("secondary_metrics", [])]
+    return 1 + sum(1 for m in metrics if m.get("name") in MODEL_GRADED)
+
+
 def remaining_budget(run_budget: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
     """What is left of the run's budget, as a job budget (None: unlimited)."""
     left: dict[str, Any] = {}
     calls = int(usage.get("task_calls", 0)) + int(usage.get("optimizer_calls", 0))
+    calls += int(usage.get("judge_calls", 0))
     tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
     if run_budget.get("max_calls") is not None:
         left["max_calls"] = max(1, int(run_budget["max_calls"]) - calls)
@@ -524,19 +543,17 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
         return
     last_rung = rung + 1 >= len(run.plan.rungs)
     if len(alive) <= SURVIVORS or last_rung:
-        survivors = keep_best(
-            {c: means[c] for c in alive}, min(SURVIVORS, len(alive)), secondary=secondary, cost=cost
-        )
+        validated = min(run.plan.survivors, len(alive))
+        survivors = keep_best({c: means[c] for c in alive}, validated, secondary=secondary, cost=cost)
         for cid in alive:
             if cid not in survivors:
                 cands[cid] = {
                     **cands[cid],
                     "status": "pruned",
-                    "verdict": f"pruned at rung {rung + 1} ({means[cid]:.3f})",
+                    "verdict": f"pruned at rung {rung + 1} ({means[cid]:.3f}; {validated} validated)",
                 }
         step.state["alive"] = survivors
-        rows = run.rows("accept")
-        _dispatch(run, step, "validate", [(c, "accept", rows, "accept") for c in survivors])
+        _validate(run, step, survivors, look=run.plan.validation_look > 0)
         return
     keep = keep_best({c: means[c] for c in alive}, math.ceil(len(alive) / 2), secondary=secondary, cost=cost)
     for cid in alive:
@@ -550,6 +567,16 @@ def _after_screen(run: Run, step: Step, results: dict[str, run_jobs.JobResult]) 
     step.state["rung"] = rung + 1
     rows = run.rung_rows(iteration, rung + 1)
     _dispatch(run, step, "screen", [(c, "optimize", rows, f"optimize-{iteration}-{rung + 1}") for c in keep])
+
+
+def _validate(run: Run, step: Step, cids: list[str], *, look: bool) -> None:
+    """Validate `cids` on the accept rows: the first look's rows, or all of them."""
+    rows = run.rows("accept")
+    if look:
+        rows = rows[: run.plan.validation_look]
+    step.state["look"] = look
+    tag = "accept-look" if look else "accept"
+    _dispatch(run, step, "validate", [(c, "accept", rows, tag) for c in cids])
 
 
 def _accept_scores(run: Run, step: Step, cid: str) -> list[float]:
@@ -567,6 +594,9 @@ def _after_validate(run: Run, step: Step, results: dict[str, run_jobs.JobResult]
     incumbent_scores = _accept_scores(run, step, incumbent)
     min_improvement = float(run.config["optimizer"]["min_improvement"])
     seed = int(run.config["optimizer"]["seed"])
+    if step.state.get("look"):
+        _after_look(run, step, results, incumbent_scores[: run.plan.validation_look])
+        return
     accepted: list[tuple[float, str]] = []
     job_of = {w["candidate"]: job_id for job_id, w in run.state["waiting"].items()}
     for cid, result in _by_candidate(run, results).items():
@@ -600,7 +630,53 @@ def _after_validate(run: Run, step: Step, results: dict[str, run_jobs.JobResult]
         step.state["validated"] = [*step.state.get("validated", []), cid]
         step.state.setdefault("versions_due", [])
         step.state["versions_due"] = [*step.state["versions_due"], cid]
-    _end_iteration(run, step, accepted=[cid for _, cid in sorted(accepted, reverse=True)])
+    ranked = [cid for _, cid in sorted(accepted, reverse=True)]
+    for cid in ranked[1:]:  # only the best becomes the incumbent
+        cands[cid] = {
+            **cands[cid],
+            "verdict": (
+                f"passed: {cands[cid]['verdict'].removeprefix('accepted: ')}; "
+                f"a better candidate ({ranked[0]}) was accepted instead"
+            ),
+        }
+    _end_iteration(run, step, accepted=ranked)
+
+
+def _after_look(
+    run: Run, step: Step, results: dict[str, run_jobs.JobResult], incumbent_scores: list[float]
+) -> None:
+    """After validation's first look: stop the candidates it rules out, validate the rest fully."""
+    from promptopt.experiments.selection import futile, paired_lift
+
+    cands = step.state["cands"]
+    min_improvement = float(run.config["optimizer"]["min_improvement"])
+    seed = int(run.config["optimizer"]["seed"])
+    going: list[str] = []
+    for cid, result in _by_candidate(run, results).items():
+        _learn_cost(run, step, result)
+        entry = dict(cands[cid])
+        if result.status in ("failed", "cancelled") or len(result.scores) != len(incumbent_scores):
+            entry.update(status="failed", verdict="its validation job did not complete")
+        else:
+            lift = paired_lift(result.scores, incumbent_scores, seed=seed)
+            entry["lift"] = {"mean": lift.mean, "ci_low": lift.ci_low, "ci_high": lift.ci_high, "n": lift.n}
+            if futile(lift, min_improvement):
+                entry.update(
+                    status="stopped",
+                    verdict=(
+                        f"not accepted: stopped after {lift.n} of {run.plan.validation_rows} "
+                        f"validation rows, {lift.mean:+.3f} over {step.state['incumbent']} "
+                        f"(95% CI {lift.ci_low:+.3f}..{lift.ci_high:+.3f}) cannot clear {min_improvement}"
+                    ),
+                )
+            else:
+                going.append(cid)
+        cands[cid] = entry
+    step.state["alive"] = going
+    if not going:
+        _end_iteration(run, step, accepted=[])
+        return
+    _validate(run, step, going, look=False)
 
 
 def _end_iteration(run: Run, step: Step, *, accepted: list[str]) -> None:
@@ -900,6 +976,8 @@ def _rows_for(run: Run, meta: dict[str, Any]) -> tuple[Row, ...]:
     if tag.startswith("optimize-"):
         _, iteration, rung = tag.split("-")
         return run.rung_rows(int(iteration), int(rung))
+    if tag == "accept-look":
+        return run.rows("accept")[: run.plan.validation_look]
     return run.rows(str(meta["purpose"]))
 
 

@@ -110,6 +110,7 @@ class JobResult:
     secondary: dict[str, float]
     outputs: list[str]
     usage: dict[str, float]
+    stop_reason: str | None = None  # why the job stopped early (budget:spending_cap, budget:max_calls, ...)
 
 
 def state(tenant: str, job_id_: str) -> tuple[str, dict[str, Any]] | None:
@@ -185,11 +186,13 @@ def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_
         outputs=outputs,
         usage={
             "calls": float(totals.get("calls") or 0),
+            "judge_calls": float(totals.get("judge_calls") or 0),
             "cache_hits": float(totals.get("cache_hits") or 0),
             "input_tokens": float(totals.get("input_tokens") or 0),
             "output_tokens": float(totals.get("output_tokens") or 0),
             "cost_usd": float(totals.get("cost_usd") or 0.0),
         },
+        stop_reason=data.get("stop_reason"),
     )
 
 

@@ -14,9 +14,11 @@ from pydantic import Field, StringConstraints, model_validator
 from promptopt.evaluation.models import MetricRequest
 from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
 from promptopt.prompts.models import Label, Name
+from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
 Split = Literal["train", "validation", "test"]
 Strategy = Literal["auto", "reflective", "history", "fewshot", "random"]
+Parents = Literal["pareto", "incumbent"]
 Mode = Literal["optimize", "regression"]
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled", "budget_exhausted", "regressed"]
 ACTIVE_RUN_STATUSES: tuple[str, ...] = ("queued", "running")
@@ -66,10 +68,14 @@ class OptimizerSettings(RequestModel):
     strategy: Strategy = Field(
         "auto", description="auto spends the budget across strategies by observed gain"
     )
-    max_iterations: int = Field(4, ge=1, le=50)
+    parents: Parents = Field(
+        "pareto",
+        description="parents from GEPA's Pareto frontier over validation rows, or the incumbent alone",
+    )
+    max_iterations: int = Field(3, ge=1, le=50)
     candidates_per_iteration: int = Field(4, ge=1, le=16)
-    minibatch_size: int = Field(8, ge=2, le=200, description="rows in the first screening rung")
-    validation_size: int = Field(60, ge=5, le=2_000, description="cap on accept_split rows used")
+    minibatch_size: int = Field(6, ge=2, le=200, description="rows in the first screening rung")
+    validation_size: int = Field(32, ge=5, le=2_000, description="cap on accept_split rows used")
     test_size: int = Field(100, ge=5, le=2_000, description="cap on report_split rows used")
     patience: int = Field(
         2, ge=1, le=50, description="iterations without an accepted candidate before stopping"
@@ -156,7 +162,7 @@ class ExperimentUpdate(RequestModel):
 class EstimateTerm(ResponseModel):
     """One term of the estimate's formula."""
 
-    step: str = Field(description="e.g. baseline, screening rung 1, validation, test, optimizer")
+    step: str = Field(description="e.g. baseline, screening rung 1, validation, test, optimizer, judge")
     calls: int
     formula: str = Field(description="how the calls were counted")
 
@@ -166,6 +172,11 @@ class Estimate(ResponseModel):
 
     task_calls: int
     optimizer_calls: int
+    judge_calls: int = Field(
+        0,
+        description="calls grading rows (llm_judge's judge, embedding_similarity's embeddings): "
+        "at most one per task call per model-graded metric",
+    )
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -215,10 +226,11 @@ class ExperimentPage(Page[ExperimentView]):
 
 
 class ExperimentListQuery(PageQuery):
-    """GET /api/v1/experiments."""
+    """GET /api/v1/experiments: newest first unless sorted otherwise (names sort regardless of case)."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     status: RunStatus | None = Field(None, description="the status of the experiment's latest run")
+    sort: Sort = Field("-created", description=SORT_DESCRIPTION)
 
 
 class RunUsage(ResponseModel):
@@ -227,6 +239,9 @@ class RunUsage(ResponseModel):
     task_calls: int = Field(0, description="model calls its evaluation jobs made")
     cache_hits: int = Field(0, description="rows answered from the response cache (no call, no cost)")
     optimizer_calls: int = 0
+    judge_calls: int = Field(
+        0, description="calls its evaluation jobs made to grade rows (llm_judge, embedding_similarity)"
+    )
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0

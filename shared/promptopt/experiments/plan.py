@@ -5,9 +5,13 @@ the estimate cannot drift from what runs. Per iteration:
 
 - propose `k` candidates (one optimizer call each);
 - screen them with successive halving on the optimize split: `k` candidates on `m` rows, the best
-  half on `2m` rows, ... until at most `SURVIVORS` remain (rows capped by the split's size);
-- validate the survivors on the accept split (at most `validation_size` rows, the same rows for
-  every candidate and the incumbent, so comparisons are paired).
+  half on `2m` rows, ... until at most `SURVIVORS` remain (rows capped by the split's size; a
+  rung's first rows are the rows the rung before scored, so the cache makes them free);
+- validate the best `VALIDATED` of them on the accept split (at most `validation_size` rows, the
+  same rows for every candidate and the incumbent, so comparisons are paired), in two looks: the
+  first `validation_look` rows, then, unless the candidate is already hopeless there (its paired
+  lift over the incumbent on those rows cannot clear `min_improvement`: `selection.futile`), all
+  of them (the first look's rows come from the cache). Acceptance reads the full rows only.
 
 Before the first iteration the baseline is evaluated on the accept rows and on the first screening
 rows (its failures seed the first proposals); after the last, the baseline and the best candidate are
@@ -21,7 +25,9 @@ from dataclasses import dataclass, field
 
 from promptopt.experiments.models import OptimizerSettings
 
-SURVIVORS = 2  # candidates validated per iteration (successive halving stops at this many)
+SURVIVORS = 2  # successive halving stops at this many candidates
+VALIDATED = 1  # of those, the best this many are validated (a validation costs the most rows)
+LOOK_MIN_ROWS = 10  # validations on fewer rows than this take one look
 MAX_CANDIDATE_CHARS = 12_000  # a proposed prompt (system + output) longer than this is rejected
 OPTIMIZER_PROMPT_TOKENS = 6_000  # cap on what one optimizer call is shown (failures are truncated)
 OPTIMIZER_MAX_TOKENS = 2_048  # the optimizer model's answer
@@ -49,6 +55,7 @@ class Plan:
     baseline_train_rows: int
     mode: str = "optimize"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    validation_look: int = 0  # rows of validation's first look (0: one look on every row)
 
     @property
     def calls_per_iteration(self) -> int:
@@ -107,6 +114,7 @@ def make_plan(
     if mode == "regression":
         return Plan(0, 0, (), 0, 0, test, 0, mode="regression")
     rungs = halving(settings.candidates_per_iteration, settings.minibatch_size, max(1, train))
+    look = math.ceil(validation / 2) if validation >= LOOK_MIN_ROWS else 0
     if settings.minibatch_size > train:
         notes.append(
             f"minibatch_size {settings.minibatch_size} capped at the {train} rows of {optimize_split}"
@@ -117,9 +125,10 @@ def make_plan(
         iterations=settings.max_iterations,
         candidates=settings.candidates_per_iteration,
         rungs=rungs,
-        survivors=min(SURVIVORS, rungs[-1].candidates),
+        survivors=min(VALIDATED, rungs[-1].candidates),
         validation_rows=validation,
         test_rows=test,
         baseline_train_rows=rungs[0].rows,
         notes=tuple(notes),
+        validation_look=look,
     )

@@ -67,7 +67,7 @@ def candidates(run: Run, step: Step, *, iteration: int) -> Proposals:
     from promptopt.experiments.engine import random_for
     from promptopt.experiments.proposals import PromptText, Proposal, ProposalContext, fewshot
     from promptopt.experiments.selection import pick_parents
-    from promptopt.experiments.strategies import Bandit, strategy_for
+    from promptopt.experiments.strategies import Bandit, assign
     from promptopt.prompts.templates import placeholders
 
     settings = run.config["optimizer"]
@@ -77,7 +77,10 @@ def candidates(run: Run, step: Step, *, iteration: int) -> Proposals:
     bandit: Bandit | None = None
     if settings["strategy"] == "auto":
         bandit = Bandit.from_dict(state["bandit"]) if state.get("bandit") else Bandit()
-    parents = pick_parents(state.get("frontier") or {state["incumbent"]: 1}, run.plan.candidates, rng)
+    front = state.get("frontier") or {state["incumbent"]: 1}
+    if settings.get("parents") == "incumbent":
+        front = {state["incumbent"]: 1}
+    parents = pick_parents(front, run.plan.candidates, rng)
     examples = {p: _examples(run, p) for p in set(parents)}
     ranked = sorted(
         (c for c in state.get("validated", []) if (cands[c].get("accept") or {}).get("mean") is not None),
@@ -86,10 +89,11 @@ def candidates(run: Run, step: Step, *, iteration: int) -> Proposals:
     )[:HISTORY]
     history = [(PromptText(*_texts(run, step, c)), float(cands[c]["accept"]["mean"])) for c in ranked]
     contexts: list[ProposalContext] = []
+    strategies = assign(settings["strategy"], len(parents), bandit, rng)
     for index, parent in enumerate(parents):
         system_prompt, output_prompt = _texts(run, step, parent)
         shown = examples[parent]
-        strategy = strategy_for(settings["strategy"], index, bandit, rng)
+        strategy = strategies[index]
         if (
             strategy == "fewshot"
             and settings["strategy"] == "auto"

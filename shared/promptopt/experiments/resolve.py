@@ -3,19 +3,22 @@
 Create and estimate share these checks, each failure a 4xx with a stable code: the prompt (and its
 version or label), the dataset version (ready), the template's variables against the dataset's
 input columns, the metrics against the reference column, the splits (non-empty), the models and
-the schedule. The outcome pins what a run needs: the dataset version, the models, the plan.
+the schedule. The outcome pins what a run needs: the dataset version, the models, the plan, and
+each llm_judge metric's judge model (`params.model`, else the deployment's default, as for
+/evaluate; a model id that does not parse is a 400 unknown_model).
 """
 
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from promptopt.errors import Conflict, InvalidRequest
 from promptopt.evaluation.models import MetricRequest
 from promptopt.experiments import schedule as schedules
+from promptopt.experiments.estimate import EmbeddingBound, Grader, JudgeBound
 from promptopt.experiments.models import ExperimentCreate
 from promptopt.experiments.plan import Plan, make_plan
 
@@ -36,6 +39,7 @@ class DatasetFacts:
     inputs: list[str]
     reference: str | None
     max_input_chars: dict[str, int]
+    total_chars: int | None = None  # every input and reference value together (bounds one reference)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,28 @@ class Resolved:
     optimizer_model: str
     plan: Plan
     next_run_at: datetime | None
+    metric: MetricRequest | None = None  # as the run scores: an llm_judge's model pinned
+    secondary_metrics: list[MetricRequest] = field(default_factory=list)
+
+    @property
+    def judge_bounds(self) -> list[Grader]:
+        """What bounds each model-graded metric's calls, for the estimate."""
+        from promptopt.batch.judging import EMBEDDED, JUDGED, MAX_SHOWN_CHARS, embedder_of, judge_of, question
+
+        shown = {name: "x" * self.dataset.max_input_chars.get(name, 0) for name in self.dataset.inputs}
+        total = self.dataset.total_chars
+        reference = min(MAX_SHOWN_CHARS, total or MAX_SHOWN_CHARS)
+        bounds: list[Grader] = []
+        for m in (self.metric, *self.secondary_metrics):
+            if m is not None and m.name in JUDGED:
+                judge = judge_of(m.name, m.params)
+                bounds.append(
+                    JudgeBound(judge=judge, input_chars=len(question(shown)), reference_chars=reference)
+                )
+            elif m is not None and m.name in EMBEDDED:
+                # Embedded whole (no cut); a reference is at most every value of the dataset together.
+                bounds.append(EmbeddingBound(embedder_of(m.name, m.params), reference_chars=total or 0))
+        return bounds
 
     @property
     def prompt_chars(self) -> int:
@@ -107,6 +133,11 @@ def _prompt(principal: Principal, body: ExperimentCreate) -> PromptVersion:
         prompt_id=selector.prompt_id,
         query=PromptGetQuery(version=selector.version, label=selector.label),
     )
+    if found.archived:  # archived means retired: unarchive it to build on it again
+        raise Conflict(
+            f"prompt {selector.prompt_id} is archived; unarchive it to start experiments from it",
+            code="prompt_archived",
+        )
     if body.regression is None:
         return found
     return prompts.get_prompt(
@@ -144,6 +175,7 @@ def dataset_facts(tenant: str, dataset_id: str, version: int | None) -> DatasetF
         max_input_chars={
             name: int(field.get("max_chars") or 0) for name, field in (stats.get("inputs") or {}).items()
         },
+        total_chars=int(stats["total_chars"]) if stats.get("total_chars") is not None else None,
     )
 
 
@@ -183,6 +215,13 @@ def check_metrics(metrics: list[MetricRequest], dataset: DatasetFacts) -> None:
                 code="invalid_metric_params",
                 metric=metric.name,
             )
+
+
+def pinned(metric: MetricRequest) -> MetricRequest:
+    """The metric as runs score it: an llm_judge's judge model written into its params."""
+    from promptopt.batch.judging import pinned as pinned_params
+
+    return metric.model_copy(update={"params": pinned_params(metric.name, metric.params)})
 
 
 def splits_used(body: ExperimentCreate) -> list[str]:
@@ -233,4 +272,6 @@ def resolve(*, principal: Principal, body: ExperimentCreate) -> Resolved:
         optimizer_model=optimizer,
         plan=plan_for(body, dataset.split_rows),
         next_run_at=next_run,
+        metric=pinned(body.metric),
+        secondary_metrics=[pinned(m) for m in body.secondary_metrics],
     )

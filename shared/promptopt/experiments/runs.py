@@ -148,6 +148,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
         "test_rows": plan.test_rows,
         "baseline_train_rows": plan.baseline_train_rows,
         "mode": plan.mode,
+        "validation_look": plan.validation_look,
     }
 
 
@@ -379,6 +380,7 @@ def _usage(value: dict[str, Any] | None) -> RunUsage:
         task_calls=int(value.get("task_calls", 0)),
         cache_hits=int(value.get("cache_hits", 0)),
         optimizer_calls=int(value.get("optimizer_calls", 0)),
+        judge_calls=int(value.get("judge_calls", 0)),
         input_tokens=int(value.get("input_tokens", 0)),
         output_tokens=int(value.get("output_tokens", 0)),
         cost_usd=float(value.get("cost_usd", 0.0)),

@@ -3,7 +3,8 @@
 Everything here is pure: the run engine passes per-row scores and keeps the results.
 
 - `paired_lift` / `accepts`: a candidate replaces the incumbent only when the 95% bootstrap CI of
-  the per-row score differences (same rows) clears `min_improvement`, so noise is never accepted.
+  the per-row score differences (same rows) clears `min_improvement`, so noise is never accepted;
+  `futile`: validation's first look stops a candidate whose lift so far cannot clear it.
 - `pareto_front` / `pick_parents`: every candidate that is best on at least one validation row and
   not dominated stays a possible parent, drawn with probability proportional to the rows it wins;
   this keeps diversity that a single incumbent loses.
@@ -74,6 +75,15 @@ def _resampled_sums(diffs: list[float], resamples: int, rng: random.Random) -> l
 def accepts(lift: Lift, min_improvement: float) -> bool:
     """True only for a real improvement: the CI's lower bound is above `min_improvement`."""
     return lift.n > 0 and lift.ci_low > min_improvement
+
+
+def futile(lift: Lift, min_improvement: float) -> bool:
+    """True when validation's first look rules a candidate out (validation stops there).
+
+    That is when its paired lift on the rows seen so far is not above `min_improvement`, or its
+    CI's upper bound is not.
+    """
+    return lift.n > 0 and (lift.mean <= min_improvement or lift.ci_high <= min_improvement)
 
 
 def pareto_front(scores: Mapping[str, Sequence[float]]) -> dict[str, int]:

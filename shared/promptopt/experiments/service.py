@@ -30,6 +30,7 @@ from promptopt.experiments.models import (
     Schedule,
 )
 from promptopt.experiments.resolve import resolve
+from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
 
 if TYPE_CHECKING:
@@ -97,8 +98,8 @@ def create_experiment(
         "dataset": {**body.dataset.model_dump(mode="json"), "version": resolved.dataset.version},
         "target_model": resolved.target_model,
         "optimizer_model": resolved.optimizer_model,
-        "metric": body.metric.model_dump(mode="json"),
-        "secondary_metrics": [m.model_dump(mode="json") for m in body.secondary_metrics],
+        "metric": (resolved.metric or body.metric).model_dump(mode="json"),
+        "secondary_metrics": [m.model_dump(mode="json") for m in resolved.secondary_metrics],
         "optimizer": body.optimizer.model_dump(mode="json"),
         "budget": body.budget.model_dump(mode="json"),
         "promote_label": body.promote_label,
@@ -133,45 +134,35 @@ def get_experiment(*, principal: Principal, experiment_id: str) -> ExperimentVie
     return _view(data)
 
 
-def _list_cursor(values: list[Any]) -> tuple[datetime, str]:
-    created, experiment_id = values  # exactly two, else ValueError
-    if (
-        not isinstance(created, str)
-        or not isinstance(experiment_id, str)
-        or not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id)
-    ):
-        raise ValueError("malformed cursor")
-    return datetime.fromisoformat(created), experiment_id
-
-
 def list_experiments(*, principal: Principal, query: ExperimentListQuery) -> ExperimentPage:
     """Experiments newest first; `name` matches whole names regardless of case, `status` the latest run's."""
-    from google.cloud.firestore import Query
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     name = query.name.strip().lower() if query.name is not None else None
-    scope = {"name": name, "status": query.status}
-    cursor = decode_token(query.page_token, scope, _list_cursor, tenant=principal.tenant)
+    by = sorting.order(query.sort, id_field="experiment_id", name_field="name_lower")
+    scope = {"name": name, "status": query.status, "sort": query.sort}
+    cursor = decode_token(
+        query.page_token,
+        scope,
+        lambda v: by.parse(v, paths.EXPERIMENT_ID_RE.fullmatch),
+        tenant=principal.tenant,
+    )
     size = page_size(query.page_size)
     q: Any = paths.experiments(principal.tenant)
     if name is not None:
         q = q.where(filter=FieldFilter("name_lower", "==", name))
     if query.status is not None:
         q = q.where(filter=FieldFilter("last_run_status", "==", query.status))
-    q = q.order_by("created_at", direction=Query.DESCENDING).order_by(
-        "experiment_id", direction=Query.DESCENDING
-    )
+    q = by.apply(q)
     if cursor is not None:
-        q = q.start_after({"created_at": cursor[0], "experiment_id": cursor[1]})
+        q = by.start_after(q, cursor)
     snapshots = list(q.limit(size + 1).stream())
     page = [s.to_dict() or {} for s in snapshots[:size]]
     # One being deleted is gone for readers (its page may come out a little short).
     items = [_view(data) for data in page if not data.get("deleting")]
     token = None
     if len(snapshots) > size:
-        last = page[-1]
-        cursor_values = [last["created_at"].isoformat(), last["experiment_id"]]
-        token = encode_token(cursor_values, scope, tenant=principal.tenant)
+        token = encode_token(by.cursor(page[-1]), scope, tenant=principal.tenant)
     return ExperimentPage(items=items, next_page_token=token)
 
 

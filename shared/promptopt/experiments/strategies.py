@@ -5,6 +5,11 @@ over the parent, negative gains counted as none) divided by the calls it spent, 
 best rate seen so that the exploration term keeps its usual scale. Every arm is tried once first.
 A choice counts as a pull at once, so the parallel slots of one iteration spread over arms before
 any result is in. Its state is a small JSON-able dict kept in the run document between steps.
+
+One iteration's slots are assigned together (`assign`): no arm takes more than half of them, so
+an arm that won early (often by the noise of a small minibatch) cannot crowd out the others, and
+every iteration still explores. This matters most for `history`, whose proposals all start from
+the best prompt so far: several of its slots in one iteration mostly propose the same rewrite.
 """
 
 from __future__ import annotations
@@ -38,15 +43,18 @@ class Bandit:
 
     arms: dict[str, _Arm] = field(default_factory=lambda: {name: _Arm() for name in ARMS})
 
-    def choose(self, rng: random.Random) -> str:
-        """The arm for the next slot: an untried one first, else the highest upper bound (ties: rng)."""
-        names = list(self.arms)
+    def choose(self, rng: random.Random, exclude: frozenset[str] = frozenset()) -> str:
+        """The arm for the next slot: an untried one first, else the highest upper bound (ties: rng).
+
+        Arms in `exclude` are passed over while any other arm is left.
+        """
+        names = [n for n in self.arms if n not in exclude] or list(self.arms)
         untried = [n for n in names if self.arms[n].chosen == 0]
         if untried:
             pick = untried[rng.randrange(len(untried))]
         else:
             total = sum(a.chosen for a in self.arms.values())
-            best_rate = max(a.rate for a in self.arms.values())
+            best_rate = max(self.arms[n].rate for n in names)
             scale = best_rate if best_rate > 0 else 1.0
             values = {
                 n: self.arms[n].rate / scale
@@ -111,3 +119,19 @@ def strategy_for(setting: str, index: int, bandit: Bandit | None, rng: random.Ra
     if bandit is None:
         return ARMS[index % len(ARMS)]
     return bandit.choose(rng)
+
+
+def assign(setting: str, slots: int, bandit: Bandit | None, rng: random.Random) -> list[str]:
+    """The strategies of one iteration's `slots` candidate slots (see the module docstring).
+
+    A fixed setting fills every slot; `auto` asks the bandit slot by slot, passing over an arm
+    once it holds half of the slots (rounded up), so each iteration tries at least two arms.
+    """
+    if setting != "auto" or bandit is None:
+        return [strategy_for(setting, index, bandit, rng) for index in range(slots)]
+    cap = max(1, math.ceil(slots / 2))
+    chosen: list[str] = []
+    for _ in range(slots):
+        full = frozenset(arm for arm in bandit.arms if chosen.count(arm) >= cap)
+        chosen.append(bandit.choose(rng, exclude=full))
+    return chosen

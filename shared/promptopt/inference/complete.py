@@ -27,7 +27,7 @@ from promptopt.inference.errors import RETRY_AFTER_S, MissingVariables, ModelBus
 from promptopt.inference.models import CompletionCreate, CompletionResult, PromptRef, TokenUsage
 from promptopt.llm import registry
 from promptopt.llm.errors import classify
-from promptopt.llm.types import Completion, CompletionRequest, ModelConfigError
+from promptopt.llm.types import Completion, CompletionRequest, ModelConfigError, deadline_for
 from promptopt.prompts import source
 from promptopt.prompts.templates import TemplateError, placeholders, render
 
@@ -35,11 +35,12 @@ if TYPE_CHECKING:
     from promptopt.auth import Principal
     from promptopt.llm.registry import ModelId
 
+__all__ = ["complete", "deadline_for", "default_model"]
+
 log = logging.getLogger(__name__)
 
 LOCAL_DEFAULT_MODEL = "sim:default"
 DEFAULT_DEADLINE_S = 25.0
-DEADLINE_MARGIN_S = 5.0
 _MAX_WORKERS = 64  # above any endpoint concurrency: calls never queue behind each other
 
 _lock = threading.Lock()
@@ -49,11 +50,6 @@ _pool: ThreadPoolExecutor | None = None
 def default_model() -> str:
     """The model used when a request names none: `PROMPTOPT_DEFAULT_MODEL`, else `sim:default`."""
     return settings().default_model.strip() or LOCAL_DEFAULT_MODEL
-
-
-def deadline_for(function_timeout_s: float) -> float:
-    """The model call's deadline inside a function with this timeout (30 s -> 25 s)."""
-    return max(1.0, function_timeout_s - min(DEADLINE_MARGIN_S, function_timeout_s / 6))
 
 
 def complete(

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 FORBID_ENV = "PROMPTOPT_FORBID_REAL_MODELS"
+DEADLINE_MARGIN_S = 5.0
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -187,3 +188,8 @@ def embedding_model_name(provider: str, own_name: str, requested: str | None, de
             f"embedding model {requested!r} is not a {provider} model", model=f"{provider}:{own_name}"
         )
     return name
+
+
+def deadline_for(function_timeout_s: float) -> float:
+    """The model calls' deadline inside a function with this timeout (30 s -> 25 s)."""
+    return max(1.0, function_timeout_s - min(DEADLINE_MARGIN_S, function_timeout_s / 6))

@@ -4,8 +4,8 @@ For benchmarks and tests of search strategies (scripts/bench/optimizer, tests/un
 the same plan (`promptopt.experiments.plan`), rows (`screening_order`), proposals
 (`promptopt.experiments.proposals`), selection (`promptopt.experiments.selection`) and strategy
 bandit as `promptopt.experiments.engine`, without Firestore, queues or messages, so hundreds of
-runs take seconds. Two things the engine does not offer are settings here: `parents="incumbent"`
-(GEPA's Pareto frontier replaced by the single incumbent) and a budget on task calls alone.
+runs take seconds. One thing the engine does not offer is a setting here: a budget on task calls
+alone (the final test evaluation is outside it).
 
 Task calls are cached per run by (prompt, row), as the platform's response cache makes repeated
 rows free; `calls` counts the misses. Every step is recorded (`Step`), so the same plan can be
@@ -37,8 +37,16 @@ from promptopt.experiments.proposals import (
     parse_reply,
 )
 from promptopt.experiments.rows import Row, screening_order
-from promptopt.experiments.selection import Lift, accepts, keep_best, paired_lift, pareto_front, pick_parents
-from promptopt.experiments.strategies import Bandit, strategy_for
+from promptopt.experiments.selection import (
+    Lift,
+    accepts,
+    futile,
+    keep_best,
+    paired_lift,
+    pareto_front,
+    pick_parents,
+)
+from promptopt.experiments.strategies import Bandit, assign
 from promptopt.llm import registry
 from promptopt.llm.types import CompletionRequest
 from promptopt.prompts.templates import placeholders, render
@@ -133,10 +141,9 @@ class Evaluator:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """One run's settings: the strategy, where parents come from, and the budget of task calls."""
+    """One run's settings: the strategy, the optimizer settings, and the budget of task calls."""
 
     strategy: str = "auto"
-    parents: str = "pareto"  # or "incumbent"
     settings: OptimizerSettings = field(default_factory=OptimizerSettings)
     max_task_calls: int | None = None
     target_model: str = "sim:default"
@@ -238,7 +245,7 @@ def search(
             iteration -= 1
             break
         rng = random.Random(f"{seed}:{iteration}")  # noqa: S311 - the engine's random_for
-        front = frontier if config.parents == "pareto" else {incumbent: 1}
+        front = frontier if settings.parents == "pareto" else {incumbent: 1}
         parents = pick_parents(front, plan.candidates, rng)
         ranked = sorted(
             (c for c in validated if cands[c].accept_scores),
@@ -251,9 +258,10 @@ def search(
         ]
         step = new_step("propose")
         alive: list[str] = []
+        strategies = assign(settings.strategy, len(parents), bandit, rng)
         for index, parent in enumerate(parents):
             shown = cands[parent].examples
-            strategy = strategy_for(settings.strategy, index, bandit, rng)
+            strategy = strategies[index]
             if (
                 strategy == "fewshot"
                 and settings.strategy == "auto"
@@ -306,13 +314,29 @@ def search(
                     evaluator.input_tokens + evaluator.output_tokens - calls_before
                 ) / len(rows) or cands[cid].tokens_per_row
             if len(alive) <= SURVIVORS or rung + 1 >= len(plan.rungs):
-                survivors = keep_best(means, min(SURVIVORS, len(alive)), cost=cost)
+                survivors = keep_best(means, min(plan.survivors, len(alive)), cost=cost)
                 break
             alive = keep_best(means, math.ceil(len(alive) / 2), cost=cost)
         accepted: list[tuple[float, str]] = []
+        look = plan.validation_look
+        incumbent_scores = cands[incumbent].accept_scores or []
+        if survivors and look and fits(len(survivors) * look):
+            # Validation's first look: a candidate it rules out is not validated further.
+            step = new_step(f"validate-{iteration}-look")
+            going = []
+            for cid in survivors:
+                _, seen = evaluator.run(cands[cid].prompt, accept_rows[:look], step)
+                lift = paired_lift(seen, incumbent_scores[:look], seed=seed)
+                if futile(lift, settings.min_improvement):
+                    cands[cid].lift = lift
+                else:
+                    going.append(cid)
+            survivors = going  # none left: the iteration ends without a candidate accepted
+        elif survivors and look:
+            stop = "budget"
+            break
         if survivors and fits(len(survivors) * len(accept_rows)):
             step = new_step(f"validate-{iteration}")
-            incumbent_scores = cands[incumbent].accept_scores or []
             for cid in survivors:
                 _, cands[cid].accept_scores = evaluator.run(cands[cid].prompt, accept_rows, step)
                 lift = paired_lift(cands[cid].accept_scores or [], incumbent_scores, seed=seed)

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
 from promptopt.json_values import check_json_value
 from promptopt.prompts.templates import TemplateError, placeholders
+from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
 LABEL_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 # Names a reader could take for a selector rather than a label: GET /prompts/{id} without a
@@ -21,6 +22,8 @@ _VERSION_LIKE = re.compile(r"^v\d+$")
 MAX_PROMPT_CHARS = 50_000
 MAX_METADATA_BYTES = 16_384
 MAX_METADATA_KEYS = 50
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_TAGS = 20
 
 Label = Annotated[str, StringConstraints(pattern=LABEL_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -58,6 +61,17 @@ def _check_metadata(value: dict[str, MetadataValue] | None) -> dict[str, Metadat
 
 
 Metadata = Annotated[dict[str, MetadataValue], AfterValidator(_check_metadata)]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS)]
+Tag = Annotated[str, StringConstraints(pattern=LABEL_PATTERN)]
+
+
+def _check_tags(value: list[str] | None) -> list[str] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("tags must be distinct")
+    return value
+
+
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_check_tags)]
 
 
 class PromptCreate(RequestModel):
@@ -67,6 +81,8 @@ class PromptCreate(RequestModel):
     system_prompt: SystemPrompt = ""
     output_prompt: Template = Field(description="template with {placeholders}, e.g. 'Q: {input}'")
     metadata: Metadata = Field(default_factory=dict)
+    description: Description = Field("", description="what the prompt is for (not versioned)")
+    tags: Tags = Field(default_factory=list, description="short lowercase words (not versioned)")
 
 
 class PromptUpdate(RequestModel):
@@ -84,6 +100,24 @@ class PromptUpdate(RequestModel):
     def _something_changes(self) -> PromptUpdate:
         if all(v is None for v in (self.name, self.system_prompt, self.output_prompt, self.metadata)):
             raise ValueError("give at least one of name, system_prompt, output_prompt, metadata")
+        return self
+
+
+class PromptPatch(RequestModel):
+    """Body of PATCH /api/v1/prompts/{prompt_id}: the prompt's own fields; no version is created.
+
+    A version's texts and metadata are immutable (change them with PUT, which makes a version);
+    the name, description and tags belong to the prompt and change in place.
+    """
+
+    name: Name | None = None
+    description: Description | None = None
+    tags: Tags | None = Field(None, description="short lowercase words, e.g. support, nightly")
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> PromptPatch:
+        if all(v is None for v in (self.name, self.description, self.tags)):
+            raise ValueError("give at least one of name, description, tags")
         return self
 
 
@@ -115,10 +149,12 @@ class PromptGetQuery(RequestModel):
 
 
 class PromptListQuery(PageQuery):
-    """GET /api/v1/prompts: newest first, optionally filtered."""
+    """GET /api/v1/prompts: newest first unless sorted otherwise, optionally filtered."""
 
     name: Name | None = None
     label: Label | None = None
+    sort: Sort = Field("-created", description=SORT_DESCRIPTION)
+    include_archived: bool = Field(False, description="list archived prompts too")
 
 
 class VersionsQuery(PageQuery):
@@ -144,13 +180,16 @@ class PromptVersion(ResponseModel):
     version: int
     version_id: str = Field(description="<prompt_id>@<version>")
     parent_id: str | None = Field(description="version_id this one was based on; null for version 1")
-    name: str | None
+    name: str | None = Field(description="the prompt's current name (PATCH renames it in place)")
     system_prompt: str
     output_prompt: str
     variables: list[str] = Field(description="placeholders of output_prompt")
     metadata: dict[str, MetadataValue]
     labels: list[str] = Field(description="labels pointing at this version now")
     provenance: Provenance
+    description: str = Field("", description="the prompt's description (not versioned)")
+    tags: list[str] = Field(default_factory=list, description="the prompt's tags (not versioned)")
+    archived: bool = Field(False, description="the prompt is archived (hidden from listings)")
     created_at: datetime
     created_by: str
 
@@ -162,6 +201,9 @@ class PromptSummary(ResponseModel):
     name: str | None
     latest_version: int
     labels: dict[str, int]
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    archived: bool = False
     created_at: datetime
     updated_at: datetime
     created_by: str

@@ -27,6 +27,7 @@ from promptopt.prompts.models import (
     PromptGetQuery,
     PromptListQuery,
     PromptPage,
+    PromptPatch,
     PromptSummary,
     PromptUpdate,
     PromptVersion,
@@ -37,6 +38,7 @@ from promptopt.prompts.models import (
     version_id,
 )
 from promptopt.prompts.templates import placeholders
+from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
 from promptopt.store.paths import tenant_collection
 
@@ -44,12 +46,24 @@ if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, DocumentSnapshot
 
 COLLECTION = "prompts"
-_PROMPT_ID_RE = re.compile(r"^pr_[0-9a-f]{20}$")
+PROMPT_ID_RE = re.compile(r"^pr_[0-9a-f]{20}$")
 _LABEL_RE = re.compile(LABEL_PATTERN)
-_SUMMARY_FIELDS = ["prompt_id", "name", "latest_version", "labels", "created_at", "updated_at", "created_by"]
+_SUMMARY_FIELDS = [
+    "prompt_id",
+    "name",
+    "latest_version",
+    "labels",
+    "description",
+    "tags",
+    "archived",
+    "created_at",
+    "updated_at",
+    "created_by",
+]
 
 
-def _head_ref(tenant: str, prompt_id: str) -> DocumentReference:
+def head_ref(tenant: str, prompt_id: str) -> DocumentReference:
+    """The prompt's head document (its versions are a subcollection of it)."""
     return tenant_collection(tenant, COLLECTION).document(prompt_id)
 
 
@@ -96,14 +110,19 @@ def parse_if_match(value: str) -> int | None:
     )
 
 
-def _version_from(data: dict[str, Any], labels: dict[str, int]) -> PromptVersion:
+def _version_from(data: dict[str, Any], head: dict[str, Any]) -> PromptVersion:
+    """A version as the API shows it: its own texts with the prompt's current name, tags and labels."""
     number = int(data["version"])
+    labels: dict[str, int] = head.get("labels") or {}
     return PromptVersion(
         prompt_id=data["prompt_id"],
         version=number,
         version_id=version_id(data["prompt_id"], number),
         parent_id=data.get("parent_id"),
-        name=data.get("name"),
+        name=head["name"] if "name" in head else data.get("name"),
+        description=head.get("description") or "",
+        tags=head.get("tags") or [],
+        archived=bool(head.get("archived")),
         system_prompt=data["system_prompt"],
         output_prompt=data["output_prompt"],
         variables=placeholders(data["output_prompt"]),
@@ -115,27 +134,36 @@ def _version_from(data: dict[str, Any], labels: dict[str, int]) -> PromptVersion
     )
 
 
-def _summary_from(snapshot: DocumentSnapshot) -> PromptSummary:
+def summary_from(snapshot: DocumentSnapshot) -> PromptSummary:
+    """A prompt's head document as a listing shows it."""
     data = snapshot.to_dict() or {}
     return PromptSummary(
         prompt_id=snapshot.id,
         name=data.get("name"),
         latest_version=data["latest_version"],
         labels=data.get("labels") or {},
+        description=data.get("description") or "",
+        tags=data.get("tags") or [],
+        archived=bool(data.get("archived")),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
         created_by=data["created_by"],
     )
 
 
-def _head(principal: Principal, prompt_id: str) -> DocumentSnapshot:
+def head_snapshot(principal: Principal, prompt_id: str) -> DocumentSnapshot:
+    """The prompt's head document; 404 for unknown, malformed, other tenants' or deleting prompts."""
     # An id this API could never have issued is simply absent (and never reaches Firestore).
-    if not _PROMPT_ID_RE.fullmatch(prompt_id):
+    if not PROMPT_ID_RE.fullmatch(prompt_id):
         raise NotFound(f"prompt {prompt_id[:40]} not found", code="prompt_not_found")
-    snapshot = _head_ref(principal.tenant, prompt_id).get()
-    if not snapshot.exists:
+    snapshot = head_ref(principal.tenant, prompt_id).get()
+    if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):
         raise NotFound(f"prompt {prompt_id} not found", code="prompt_not_found")
     return snapshot
+
+
+# What this module's own functions call, so a test can widen a race by substituting it.
+_head = head_snapshot
 
 
 def create_prompt(
@@ -148,7 +176,7 @@ def create_prompt(
     """Create a prompt with its version 1 (once per Idempotency-Key and body)."""
     prompt_id = new_prompt_id(principal.tenant, body, idempotency_key)
     now = datetime.now(UTC)
-    head = _head_ref(principal.tenant, prompt_id)
+    head = head_ref(principal.tenant, prompt_id)
     version_doc: dict[str, Any] = {
         "prompt_id": prompt_id,
         "version": 1,
@@ -161,21 +189,22 @@ def create_prompt(
         "created_at": now,
         "created_by": principal.subject,
     }
+    head_doc: dict[str, Any] = {
+        "prompt_id": prompt_id,
+        "name": body.name,
+        "description": body.description,
+        "tags": body.tags,
+        "archived": False,  # listings filter on it, so every head carries it
+        "latest_version": 1,
+        "labels": {},
+        "label_names": [],
+        "created_at": now,
+        "updated_at": now,
+        "created_by": principal.subject,
+        "latest": version_doc,
+    }
     batch = head._client.batch()
-    batch.create(
-        head,
-        {
-            "prompt_id": prompt_id,
-            "name": body.name,
-            "latest_version": 1,
-            "labels": {},
-            "label_names": [],
-            "created_at": now,
-            "updated_at": now,
-            "created_by": principal.subject,
-            "latest": version_doc,
-        },
-    )
+    batch.create(head, head_doc)
     batch.create(_version_ref(head, 1), version_doc)
     try:
         batch.commit()
@@ -184,8 +213,8 @@ def create_prompt(
             raise
         # An earlier delivery of this very request already created it: answer with that.
         existing = _version_ref(head, 1).get()
-        return _version_from(existing.to_dict() or {}, {})
-    return _version_from(version_doc, {})
+        return _version_from(existing.to_dict() or {}, head.get().to_dict() or {})
+    return _version_from(version_doc, head_doc)
 
 
 def get_prompt(*, principal: Principal, prompt_id: str, query: PromptGetQuery) -> PromptVersion:
@@ -200,11 +229,11 @@ def get_prompt(*, principal: Principal, prompt_id: str, query: PromptGetQuery) -
     else:
         number = query.version or int(data["latest_version"])
     if number == data["latest_version"] and "latest" in data:
-        return _version_from(data["latest"], labels)
+        return _version_from(data["latest"], data)
     snapshot = _version_ref(head.reference, number).get()
     if not snapshot.exists:
         raise NotFound(f"prompt {prompt_id} has no version {number}", code="version_not_found")
-    return _version_from(snapshot.to_dict() or {}, labels)
+    return _version_from(snapshot.to_dict() or {}, data)
 
 
 def update_prompt(
@@ -237,7 +266,8 @@ def update_prompt(
     base_doc = data.get("latest") or _version_ref(head.reference, base).get().to_dict() or {}
     number = base + 1
     now = datetime.now(UTC)
-    name = body.name if body.name is not None else base_doc.get("name")
+    # The name belongs to the prompt (PATCH renames without a version): keep the current one.
+    name = body.name if body.name is not None else data.get("name", base_doc.get("name"))
     version_doc: dict[str, Any] = {
         "prompt_id": prompt_id,
         "version": number,
@@ -267,18 +297,42 @@ def update_prompt(
             code="version_mismatch",
             current_etag=etag(max(int(current), number)),
         ) from None
-    return _version_from(version_doc, data.get("labels") or {})
+    return _version_from(version_doc, {**data, "name": name})
 
 
-def _list_cursor(values: list[Any]) -> tuple[datetime, str]:
-    created, prompt_id = values  # exactly two, else ValueError
-    if (
-        not isinstance(created, str)
-        or not isinstance(prompt_id, str)
-        or not _PROMPT_ID_RE.fullmatch(prompt_id)
-    ):
-        raise ValueError("malformed cursor")
-    return datetime.fromisoformat(created), prompt_id
+def patch_prompt(
+    *, principal: Principal, prompt_id: str, if_match: int | None, body: PromptPatch
+) -> PromptVersion:
+    """Change the prompt's own fields (name, description, tags) in place: no version is created.
+
+    If-Match names the latest version the caller saw (`*`: any). The head is written only if it is
+    unchanged since it was read here, so a concurrent edit, label move or new version makes this a
+    412 rather than being overwritten silently.
+    """
+    head = _head(principal, prompt_id)
+    data = head.to_dict() or {}
+    latest = int(data["latest_version"])
+    if if_match is not None and if_match != latest:
+        raise PreconditionFailed(
+            f"prompt {prompt_id} is at version {latest}, not {if_match}; fetch it and retry",
+            code="version_mismatch",
+            current_etag=etag(latest),
+        )
+    changes: dict[str, Any] = {
+        k: v for k, v in body.model_dump(exclude_none=True).items() if k in ("name", "description", "tags")
+    }
+    changes["updated_at"] = datetime.now(UTC)
+    reference = head.reference
+    try:
+        reference.update(changes, option=reference._client.write_option(last_update_time=head.update_time))
+    except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
+        raise PreconditionFailed(
+            f"prompt {prompt_id} changed while this edit was made; fetch it and retry",
+            code="prompt_changed",
+            current_etag=etag(latest),
+        ) from None
+    data.update(changes)
+    return _version_from(data["latest"], data)
 
 
 def _versions_cursor(values: list[Any]) -> int:
@@ -289,38 +343,54 @@ def _versions_cursor(values: list[Any]) -> int:
 
 
 def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
-    """Prompts newest first, optionally filtered by name or label."""
-    from google.cloud.firestore import Query
+    """Prompts in the order `sort` names (newest first by default), optionally filtered.
+
+    Archived prompts are left out unless `include_archived`. Ties on the sort value are broken
+    by the prompt id in the same direction, so pages never skip or repeat an item.
+    """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    scope = {"name": query.name, "label": query.label}
-    cursor = decode_token(query.page_token, scope, _list_cursor, tenant=principal.tenant)
+    by = sorting.order(query.sort, id_field="prompt_id")
+    scope = {
+        "name": query.name,
+        "label": query.label,
+        "sort": query.sort,
+        "archived": query.include_archived,
+    }
+    cursor = decode_token(
+        query.page_token,
+        scope,
+        lambda values: by.parse(values, PROMPT_ID_RE.fullmatch),
+        tenant=principal.tenant,
+    )
     size = page_size(query.page_size)
     q: Any = tenant_collection(principal.tenant, COLLECTION)
     if query.name is not None:
         q = q.where(filter=FieldFilter("name", "==", query.name))
     if query.label is not None:
         q = q.where(filter=FieldFilter("label_names", "array_contains", query.label))
-    q = q.order_by("created_at", direction=Query.DESCENDING).order_by("prompt_id", direction=Query.DESCENDING)
-    q = q.select(_SUMMARY_FIELDS)  # the head carries the latest version's text; a listing needs none of it
+    if not query.include_archived:
+        q = q.where(filter=FieldFilter("archived", "==", False))
+    # The head carries the latest version's text; a listing needs none of it.
+    q = by.apply(q).select(_SUMMARY_FIELDS)
     if cursor is not None:
-        q = q.start_after({"created_at": cursor[0], "prompt_id": cursor[1]})
+        q = by.start_after(q, cursor)
     snapshots = list(q.limit(size + 1).stream())
-    items = [_summary_from(s) for s in snapshots[:size]]
+    items = [summary_from(s) for s in snapshots[:size]]
     token = None
     if len(snapshots) > size:
-        last = items[-1]
-        token = encode_token([last.created_at.isoformat(), last.prompt_id], scope, tenant=principal.tenant)
+        token = encode_token(by.cursor(snapshots[size - 1].to_dict() or {}), scope, tenant=principal.tenant)
     return PromptPage(items=items, next_page_token=token)
 
 
 def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery) -> VersionPage:
     """A prompt's versions, newest first, each with its parent: the lineage."""
     from google.cloud.firestore import Query
+    from google.cloud.firestore_v1.base_query import FieldFilter
 
     head = _head(principal, prompt_id)
-    labels: dict[str, int] = (head.to_dict() or {}).get("labels") or {}
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    head_data = head.to_dict() or {}
+    labels: dict[str, int] = head_data.get("labels") or {}
 
     scope = {"prompt": prompt_id, "source": query.source}
     cursor = decode_token(query.page_token, scope, _versions_cursor, tenant=principal.tenant)
@@ -332,7 +402,7 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
     if cursor is not None:
         q = q.start_after({"version": cursor})
     snapshots = list(q.limit(size + 1).stream())
-    items = [_version_from(s.to_dict() or {}, labels) for s in snapshots[:size]]
+    items = [_version_from(s.to_dict() or {}, head_data) for s in snapshots[:size]]
     token = (
         encode_token([items[-1].version], scope, tenant=principal.tenant) if len(snapshots) > size else None
     )

@@ -1,13 +1,15 @@
 """What a tenant has spent: a monthly ledger of sharded counters, and daily sync-call usage.
 
 Every place that pays for model calls adds what it spent, as it spends it: a batch chunk after its
-rows are written (job and run evaluations alike), the run engine after optimizer calls, and a
-synchronous completion. The month's total is the sum of `SHARDS` counter documents (one
+rows are written (job and run evaluations alike), the run engine after optimizer calls, a
+synchronous completion, and a synchronous evaluation's model-backed metrics (llm_judge,
+embedding_similarity). The month's total is the sum of `SHARDS` counter documents (one
 `get_all`), each taking a random increment, so no document takes more than its share of the
 writes (Firestore sustains about one write per second per document).
 
     tenants/{t}/spend/{yyyy-mm}-{shard}              calls and cost_usd of the month (increments)
     tenants/{t}/usage_daily/{yyyy-mm-dd}~{model}~{shard}   synchronous calls by day and model
+                                                           (completions and evaluations)
 
 Jobs and runs keep their own figures; usage reports read those, and only synchronous calls, which
 leave no other record, from `usage_daily`.
@@ -76,8 +78,13 @@ def _model_key(model: str) -> str:
     return hashlib.sha256(model.encode()).hexdigest()[:12]
 
 
-def record_sync(tenant: str, *, model: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
-    """One synchronous model call: the day's usage by model, and the month's spend."""
+def record_sync(
+    tenant: str, *, model: str, input_tokens: int, output_tokens: int, cost_usd: float, calls: int = 1
+) -> None:
+    """Synchronous calls of one model: the day's usage by model, and the month's spend.
+
+    A completion records one call; an evaluation records its model-backed metrics' calls per model.
+    """
     from google.cloud.firestore import Increment
 
     now = datetime.now(UTC)
@@ -89,7 +96,7 @@ def record_sync(tenant: str, *, model: str, input_tokens: int, output_tokens: in
             {
                 "date": day,
                 "model": model,
-                "calls": Increment(1),
+                "calls": Increment(int(calls)),
                 "input_tokens": Increment(int(input_tokens)),
                 "output_tokens": Increment(int(output_tokens)),
                 "cost_usd": Increment(float(cost_usd)),
@@ -98,7 +105,7 @@ def record_sync(tenant: str, *, model: str, input_tokens: int, output_tokens: in
         )
     except Exception:
         log.exception("sync usage not recorded", extra={"fields": {"tenant": tenant, "model": model}})
-    record(tenant, cost_usd=cost_usd, calls=1, at=now)
+    record(tenant, cost_usd=cost_usd, calls=calls, at=now)
 
 
 def sync_usage(tenant: str, since: str, until: str) -> list[dict[str, Any]]:

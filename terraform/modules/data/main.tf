@@ -8,6 +8,52 @@ locals {
   # one project neither share data nor collide on indexes, TTL policies or exemptions, which all
   # belong to their database. The functions are told the id in PROMPTOPT_FIRESTORE_DATABASE.
   firestore_database = "promptopt-${var.environment}"
+
+  # The sorted listings' indexes (var.firestore_sorted_lists): for each collection, order and
+  # direction, one on (sort field, id) and one per filter on (filter, sort field, id).
+  sorted_list_orders = flatten([
+    for collection, list in var.firestore_sorted_lists : [
+      for key, field in { created = "created_at", updated = "updated_at", name = list.name_field } : [
+        for direction in ["ASCENDING", "DESCENDING"] : {
+          collection = collection
+          list       = list
+          key        = key
+          field      = field
+          direction  = direction
+        }
+      ] if contains(list.orders, key)
+    ]
+  ])
+  sorted_list_indexes = merge(
+    {
+      for o in local.sorted_list_orders : "${o.collection}_sorted_${o.key}_${lower(o.direction)}" => {
+        collection  = o.collection
+        query_scope = "COLLECTION"
+        fields = [
+          { field_path = o.field, order = o.direction, array_config = null },
+          { field_path = o.list.id_field, order = o.direction, array_config = null },
+        ]
+      }
+    },
+    merge([
+      for o in local.sorted_list_orders : {
+        for f in o.list.filters :
+        "${o.collection}_${replace(f.field_path, ".", "_")}_sorted_${o.key}_${lower(o.direction)}" => {
+          collection  = o.collection
+          query_scope = "COLLECTION"
+          fields = [
+            {
+              field_path   = f.field_path
+              order        = f.array_config == null ? "ASCENDING" : null
+              array_config = f.array_config
+            },
+            { field_path = o.field, order = o.direction, array_config = null },
+            { field_path = o.list.id_field, order = o.direction, array_config = null },
+          ]
+        } if f.field_path != o.field
+      }
+    ]...),
+  )
 }
 
 resource "google_firestore_database" "this" {
@@ -29,7 +75,7 @@ resource "google_firestore_database" "this" {
 
 # Composite indexes for the queries the store issues (see shared/promptopt/prompts/service.py).
 resource "google_firestore_index" "this" {
-  for_each = var.firestore_indexes
+  for_each = merge(var.firestore_indexes, local.sorted_list_indexes)
 
   project     = var.project_id
   database    = google_firestore_database.this.name

@@ -49,101 +49,7 @@ variable "firestore_indexes" {
     }))
   }))
   default = {
-    prompts_by_created = {
-      collection = "prompts"
-      fields = [
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "prompt_id", order = "DESCENDING" },
-      ]
-    }
-    prompts_by_name = {
-      collection = "prompts"
-      fields = [
-        { field_path = "name", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "prompt_id", order = "DESCENDING" },
-      ]
-    }
-    datasets_by_created = {
-      collection = "datasets"
-      fields = [
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "dataset_id", order = "DESCENDING" },
-      ]
-    }
-    datasets_by_name = {
-      collection = "datasets"
-      fields = [
-        { field_path = "name", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "dataset_id", order = "DESCENDING" },
-      ]
-    }
-    # GET /inference/batch: newest first, each filter an equality merged with these (index merging).
-    batch_jobs_by_created = {
-      collection = "batch_jobs"
-      fields = [
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "job_id", order = "DESCENDING" },
-      ]
-    }
-    batch_jobs_by_status = {
-      collection = "batch_jobs"
-      fields = [
-        { field_path = "status", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "job_id", order = "DESCENDING" },
-      ]
-    }
-    batch_jobs_by_kind = {
-      collection = "batch_jobs"
-      fields = [
-        { field_path = "kind", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "job_id", order = "DESCENDING" },
-      ]
-    }
-    batch_jobs_by_prompt = {
-      collection = "batch_jobs"
-      fields = [
-        { field_path = "prompt.prompt_id", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "job_id", order = "DESCENDING" },
-      ]
-    }
-    prompts_by_label = {
-      collection = "prompts"
-      fields = [
-        { field_path = "label_names", array_config = "CONTAINS" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "prompt_id", order = "DESCENDING" },
-      ]
-    }
-    # Experiments: newest first, by name (case-folded), by the latest run's status, or both
-    # (see shared/promptopt/experiments/service.py list_experiments).
-    experiments_by_created = {
-      collection = "experiments"
-      fields = [
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "experiment_id", order = "DESCENDING" },
-      ]
-    }
-    experiments_by_name = {
-      collection = "experiments"
-      fields = [
-        { field_path = "name_lower", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "experiment_id", order = "DESCENDING" },
-      ]
-    }
-    experiments_by_status = {
-      collection = "experiments"
-      fields = [
-        { field_path = "last_run_status", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-        { field_path = "experiment_id", order = "DESCENDING" },
-      ]
-    }
+    # Listings of prompts, datasets, experiments and batch jobs: see firestore_sorted_lists.
     # A prompt's versions by source (user or optimizer), newest first.
     versions_by_source = {
       collection = "versions"
@@ -226,6 +132,8 @@ variable "firestore_indexes" {
         { field_path = "entry_id", order = "DESCENDING" },
       ]
     }
+    # Experiments by name (case-folded) and the latest run's status at once, newest first (the
+    # sorted orders, alone or with one filter, are in firestore_sorted_lists).
     experiments_by_name_and_status = {
       collection = "experiments"
       fields = [
@@ -233,6 +141,55 @@ variable "firestore_indexes" {
         { field_path = "last_run_status", order = "ASCENDING" },
         { field_path = "created_at", order = "DESCENDING" },
         { field_path = "experiment_id", order = "DESCENDING" },
+      ]
+    }
+  }
+}
+
+variable "firestore_sorted_lists" {
+  description = <<-EOT
+    Listings sortable by created, updated or name in either direction (?sort=, see
+    shared/promptopt/store/sorting.py), each order ending on the id field. Per collection: the id
+    field, the name field and the equality filters a listing combines with an order. One index is
+    derived per (order, direction) and per (filter, order, direction); a query with several
+    filters is served by merging them.
+  EOT
+  type = map(object({
+    id_field   = string
+    name_field = optional(string, "name")
+    orders     = optional(list(string), ["created", "updated", "name"])
+    filters = list(object({
+      field_path   = string
+      array_config = optional(string)
+    }))
+  }))
+  default = {
+    # GET /prompts: archived is filtered unless include_archived; name and label are optional.
+    prompts = {
+      id_field = "prompt_id"
+      filters = [
+        { field_path = "archived" },
+        { field_path = "name" },
+        { field_path = "label_names", array_config = "CONTAINS" },
+      ]
+    }
+    datasets = {
+      id_field = "dataset_id"
+      filters  = [{ field_path = "name" }]
+    }
+    experiments = {
+      id_field   = "experiment_id"
+      name_field = "name_lower"
+      filters    = [{ field_path = "name_lower" }, { field_path = "last_run_status" }]
+    }
+    # Batch jobs have no name.
+    batch_jobs = {
+      id_field = "job_id"
+      orders   = ["created", "updated"]
+      filters = [
+        { field_path = "status" },
+        { field_path = "kind" },
+        { field_path = "prompt.prompt_id" },
       ]
     }
   }

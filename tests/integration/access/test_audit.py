@@ -77,6 +77,11 @@ def _scenario(api: Api, tenant: str, make_key: Callable[..., dict[str, Any]], w:
     )
     call("prompts_label_set", "PUT", f"/api/v1/prompts/{pid}/labels/prod", 200, json={"version": 2})
     call("prompts_label_delete", "DELETE", f"/api/v1/prompts/{pid}/labels/prod", 200)
+    call("prompts_patch", "PATCH", f"/api/v1/prompts/{pid}", 200, json={"name": "renamed"},
+         headers={"If-Match": '"v2"'})  # fmt: skip
+    call("prompts_archive", "POST", f"/api/v1/prompts/{pid}/archive", 200)
+    call("prompts_unarchive", "POST", f"/api/v1/prompts/{pid}/unarchive", 200)
+    call("prompts_delete", "DELETE", f"/api/v1/prompts/{pid}", 204)
     done.add("datasets_create")  # made by the `experiments` fixture, as this tenant
     call(
         "datasets_version_create",
@@ -143,6 +148,8 @@ def test_every_write_route_is_audited(
     assert by_action["members_set"][0]["resource_id"] == "helper"
     created = [e for e in by_action["prompts_create"] if e["actor"] == ADMIN]
     assert created[0]["resource_id"] == by_action["prompts_update"][0]["resource_id"]
+    for name in ("prompts_patch", "prompts_archive", "prompts_unarchive", "prompts_delete"):
+        assert by_action[name][0]["resource_id"] == created[0]["resource_id"], name
 
 
 def _all(api: Api, tenant: str, **params: str) -> list[dict[str, Any]]:

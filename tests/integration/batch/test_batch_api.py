@@ -197,3 +197,36 @@ def test_cancel_is_idempotent_and_finished_jobs_cannot_be_cancelled(batch: Batch
     batch.run(finished["job_id"])
     refused = batch.cancel(finished["job_id"])
     assert (refused.status_code, refused.get_json()["code"]) == (409, "job_not_cancellable")
+
+
+def test_a_running_job_shows_the_finished_chunks_alike_in_its_get_and_the_listing(batch: Batch) -> None:
+    job = batch.started({**INLINE, "rows": rows(23), "chunk_size": 10})
+    first = [t for t in batch.infra.tasks(job["job_id"]) if t.name.endswith("-00000-0")]
+    assert batch.run(job["job_id"], tasks=first) == [200]
+    running = batch.get(job["job_id"])
+    assert running["status"] == "running"
+    assert running["progress"] == {"total": 23, "succeeded": 10, "failed": 0, "pending": 13, "cache_hits": 0}
+    assert running["usage"]["calls"] == 10
+    listed = batch.api.call(
+        "batch_list", "GET", "/api/v1/inference/batch", tenant=batch.tenant, role="viewer"
+    ).get_json()["items"]
+    (same,) = [j for j in listed if j["job_id"] == job["job_id"]]
+    assert (same["progress"], same["usage"]) == (running["progress"], running["usage"])
+
+
+def test_jobs_sort_by_created_either_way_with_the_sort_bound_into_the_token(batch: Batch) -> None:
+    made = [batch.started({**INLINE, "rows": rows(1)})["job_id"] for _ in range(3)]
+
+    def listed(**query: Any) -> Any:
+        return batch.api.call(
+            "batch_list", "GET", "/api/v1/inference/batch", tenant=batch.tenant, role="viewer",
+            query_string=query,
+        )  # fmt: skip
+
+    for sort, want in (("created", made), ("-created", made[::-1])):
+        first = listed(sort=sort, page_size=2).get_json()
+        rest = listed(sort=sort, page_size=2, page_token=first["next_page_token"]).get_json()
+        assert [j["job_id"] for j in first["items"] + rest["items"]] == want
+        other = listed(sort="updated", page_size=2, page_token=first["next_page_token"])
+        assert (other.status_code, other.get_json()["code"]) == (400, "invalid_page_token")
+    assert listed(sort="name").status_code == 400  # jobs have no name

@@ -61,7 +61,13 @@ def test_every_task_delivered_twice_costs_no_extra_call(batch: Batch, openai: Fa
     assert done["status"] == "completed"
     assert done["progress"]["succeeded"] == 30
     assert openai.count == 30  # the second delivery of each chunk made no call
-    assert done["usage"] == {"calls": 30, "input_tokens": 300, "output_tokens": 60, "cost_usd": 0.0}
+    assert done["usage"] == {
+        "calls": 30,
+        "judge_calls": 0,
+        "input_tokens": 300,
+        "output_tokens": 60,
+        "cost_usd": 0.0,
+    }
     assert len(batch.results(job["job_id"])) == 30
     assert len(completed_messages(batch, job["job_id"])) == 1
 

@@ -209,6 +209,37 @@ def test_label_set_and_remove(cli: Cli) -> None:
     assert "HTTP 404" in err
 
 
+def test_rename_archive_sort_and_delete(cli: Cli) -> None:
+    first = create(cli, "A: {input}", "--name", "first")
+    second = create(cli, "B: {input}", "--name", "second")
+    code, out, err = cli("prompts", "rename", second, "alpha")
+    assert code == 0, err
+    assert "alpha" in out
+    patch = cli.cloud.sent()[-1]
+    assert (patch.method, patch.json(), patch.headers["if-match"]) == ("PATCH", {"name": "alpha"}, "*")
+    edited = cli.json(
+        "prompts", "edit", second, "--description", "d", "--tags", "x, y", "--base-version", "1"
+    )
+    assert (edited["version"], edited["description"], edited["tags"]) == (1, "d", ["x", "y"])
+    names = [p["name"] for p in cli.json("prompts", "list", "--sort", "name")["items"]]
+    assert names == ["alpha", "first"]
+    cli("prompts", "label", first, "production", "--version", "1")
+    code, _, err = cli("prompts", "archive", first)
+    assert code == 2
+    assert "HTTP 409" in err
+    assert "label 'production'" in err
+    code, out, err = cli("prompts", "archive", second)
+    assert (code, "archived" in out) == (0, True), err
+    assert [p["prompt_id"] for p in cli.json("prompts", "list")["items"]] == [first]
+    assert len(cli.json("prompts", "list", "--archived")["items"]) == 2
+    assert cli.json("prompts", "unarchive", second)["archived"] is False
+    code, _, err = cli("prompts", "delete", second)
+    assert code != 0
+    assert "--yes" in err
+    assert cli.json("prompts", "delete", second, "--yes") == {"prompt_id": second, "deleted": True}
+    assert [p["prompt_id"] for p in cli.json("prompts", "list", "--archived")["items"]] == [first]
+
+
 def test_path_segments_are_escaped(cli: Cli) -> None:
     code, _, _ = cli("prompts", "get", "../../health")
     assert code == 2

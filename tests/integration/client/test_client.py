@@ -55,6 +55,26 @@ def test_prompts_typed_end_to_end(client: Client) -> None:
     assert client.prompts.remove_label(created.prompt_id, "production").labels == {}
 
 
+def test_prompts_edit_sort_archive_and_delete(client: Client) -> None:
+    kept = client.prompts.create(name="kept", output_prompt="{input}")
+    other = client.prompts.create(name="other", output_prompt="{input}")
+    renamed = client.prompts.edit(other.prompt_id, name="a-first", tags=["nightly"], base_version=1)
+    assert (renamed.name, renamed.tags, renamed.version) == ("a-first", ["nightly"], 1)
+    assert [p.name for p in client.prompts.iterate(sort="name")] == ["a-first", "kept"]
+    assert [p.name for p in client.prompts.iterate(sort="-name")] == ["kept", "a-first"]
+    client.prompts.set_label(kept.prompt_id, "production", version=1)
+    with pytest.raises(Conflict) as used:
+        client.prompts.delete(kept.prompt_id)
+    assert used.value.status == 409
+    assert client.prompts.archive(other.prompt_id).archived is True
+    assert [p.prompt_id for p in client.prompts.iterate()] == [kept.prompt_id]
+    assert len(list(client.prompts.iterate(include_archived=True))) == 2
+    assert client.prompts.unarchive(other.prompt_id).archived is False
+    client.prompts.delete(other.prompt_id)
+    with pytest.raises(NotFound):
+        client.prompts.get(other.prompt_id)
+
+
 def test_lists_iterate_across_pages(client: Client, cloud: LocalCloud) -> None:
     made = {client.prompts.create(name="paged", output_prompt="{input}").prompt_id for _ in range(5)}
     page = client.prompts.list(name="paged", page_size=2)

@@ -156,12 +156,16 @@ class Pump:
         finally:
             subscriber.close()
 
+    def tasks(self) -> int:
+        """Deliver every waiting chunk task (and no message); returns how many."""
+        found = self._tasks()
+        for task in found:
+            self._deliver_task(task)
+        return len(found)
+
     def round(self) -> int:
         """Deliver every waiting task, then every waiting message; returns how many things moved."""
-        moved = 0
-        for task in self._tasks():
-            self._deliver_task(task)
-            moved += 1
+        moved = self.tasks()
         batch, self.redeliver = self.redeliver, []  # Pub/Sub pushes a failed message again
         for topic in CONSUMERS:
             batch += [(topic, envelope) for envelope in self.pull(topic)]

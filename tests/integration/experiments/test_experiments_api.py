@@ -255,7 +255,7 @@ def test_list_pages_newest_first_and_filters_by_name_and_status(experiments: Exp
     token = experiments.list(page_size=3).get_json()["next_page_token"]
     _problem(experiments.list(page_size=3, name="sweep 1", page_token=token), 400, "invalid_page_token")
     _problem(experiments.list(page_token="not-a-token"), 400, "invalid_page_token")
-    _problem(experiments.list(sort="name"), 400, "validation_failed")
+    _problem(experiments.list(sort="size"), 400, "validation_failed")
 
 
 def test_patch_sets_pauses_resumes_and_clears_the_schedule(experiments: Experiments) -> None:

@@ -151,6 +151,28 @@ def test_a_run_optimizes_the_prompt_end_to_end(runs: Runs) -> None:
     assert {"step", "finished"} <= kinds
 
 
+def test_parents_incumbent_proposes_from_the_incumbent_alone(runs: Runs) -> None:
+    # Seed 3: a run whose Pareto frontier holds more than the incumbent at some iteration, so
+    # parents drawn from the frontier would differ.
+    optimizer = {
+        "parents": "incumbent",
+        "strategy": "reflective",
+        "max_iterations": 3,
+        "patience": 3,
+        "seed": 3,
+    }
+    experiment = runs.experiment(optimizer=optimizer)
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    incumbent = engine.BASELINE
+    for iteration in runs.metrics(experiment["experiment_id"])["iterations"][1:]:
+        candidates = iteration["candidates"]
+        assert candidates
+        assert {c["parent"] for c in candidates} == {incumbent}, (incumbent, candidates)
+        incumbent = next((c["candidate_id"] for c in candidates if c["accepted"]), incumbent)
+
+
 def test_messages_delivered_twice_and_out_of_order_change_nothing(runs: Runs) -> None:
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])

@@ -34,6 +34,7 @@ FIELDS: tuple[tuple[str, str | None, str], ...] = (
     ("accept_split", "dataset", "accept_split"),
     ("report_split", "dataset", "report_split"),
     ("strategy", "optimizer", "strategy"),
+    ("parents", "optimizer", "parents"),
     ("iterations", "optimizer", "max_iterations"),
     ("candidates", "optimizer", "candidates_per_iteration"),
     ("minibatch", "optimizer", "minibatch_size"),

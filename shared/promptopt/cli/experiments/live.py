@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from promptopt.cli import output
 from promptopt.cli.core.context import EXIT_FAILURE, EXIT_OK, CliError
 from promptopt.cli.core.waiting import StatusLine, wait_until
-from promptopt.cli.experiments.render import usd
+from promptopt.cli.experiments.render import total_calls, usd
 
 if TYPE_CHECKING:
     from promptopt.cli.experiments.api import ExperimentApi
@@ -27,7 +27,7 @@ LOG_EVERY_S = 10.0
 def progress_text(run: dict[str, Any], iterations: int | None = None) -> str:
     """`run_… running · iteration 2/4 · <step> · 312 calls, 12,345 tokens, $0.0000`."""
     usage = run.get("usage") or {}
-    calls = int(usage.get("task_calls") or 0) + int(usage.get("optimizer_calls") or 0)
+    calls = total_calls(usage)
     tokens = int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
     parts = [f"{run.get('run_id')} {run.get('status')}"]
     if run.get("iteration"):

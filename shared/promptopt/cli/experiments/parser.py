@@ -80,7 +80,12 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     search.add_argument(
         "--strategy", choices=STRATEGIES, help="default auto (a bandit spends across strategies)"
     )
-    search.add_argument("--iterations", type=argtypes.positive_int, metavar="N", help="at most (default 4)")
+    search.add_argument(
+        "--parents",
+        choices=("pareto", "incumbent"),
+        help="parents from the Pareto frontier over validation rows (default) or the incumbent alone",
+    )
+    search.add_argument("--iterations", type=argtypes.positive_int, metavar="N", help="at most (default 3)")
     search.add_argument(
         "--candidates", type=argtypes.positive_int, metavar="N", help="per iteration (default 4)"
     )
@@ -88,13 +93,13 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         "--minibatch",
         type=argtypes.positive_int,
         metavar="N",
-        help="rows of the first screening rung (default 8)",
+        help="rows of the first screening rung (default 6)",
     )
     search.add_argument(
         "--validation-size",
         type=argtypes.positive_int,
         metavar="N",
-        help="accept-split rows used (default 60)",
+        help="accept-split rows used (default 32)",
     )
     search.add_argument(
         "--test-size", type=argtypes.positive_int, metavar="N", help="report-split rows used (default 100)"

@@ -26,11 +26,19 @@ def usd(value: Any) -> str:
 
 
 def calls_text(usage: dict[str, Any]) -> str:
-    """`412 task calls (96 from the cache), 8 optimizer calls`."""
-    return (
+    """`412 task calls (96 from the cache), 8 optimizer calls` (and judge calls, when there are any)."""
+    text = (
         f"{usage.get('task_calls', 0)} task calls ({usage.get('cache_hits', 0)} from the cache), "
         f"{usage.get('optimizer_calls', 0)} optimizer calls"
     )
+    if usage.get("judge_calls"):
+        text += f", {usage['judge_calls']} judge calls"
+    return text
+
+
+def total_calls(usage: dict[str, Any]) -> int:
+    """Every model call of a run: task, optimizer and judge calls."""
+    return sum(int(usage.get(name) or 0) for name in ("task_calls", "optimizer_calls", "judge_calls"))
 
 
 def tokens_text(usage: dict[str, Any]) -> str:
@@ -71,6 +79,7 @@ def estimate_text(estimate: dict[str, Any]) -> str:
     totals = [
         ("task calls", f"{int(estimate.get('task_calls') or 0):,}"),
         ("optimizer calls", f"{int(estimate.get('optimizer_calls') or 0):,}"),
+        *([("judge calls", f"{int(estimate['judge_calls']):,}")] if estimate.get("judge_calls") else []),
         ("tokens", tokens_text(estimate)),
         ("cost", usd(estimate.get("cost_usd"))),
         ("within budget", "yes" if estimate.get("within_budget") else "NO: the run stops at its budget"),
@@ -218,7 +227,7 @@ def runs_table(items: list[dict[str, Any]]) -> str:
                 output.cell(r.get("step"), 40),
                 score(r.get("baseline")),
                 score(r.get("best")),
-                int(usage.get("task_calls") or 0) + int(usage.get("optimizer_calls") or 0),
+                total_calls(usage),
                 output.timestamp(r.get("created_at")),
             )
         )

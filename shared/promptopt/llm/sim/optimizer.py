@@ -402,12 +402,17 @@ def _formats_stated(text: str) -> int:
     return len({p.casefold() for p in pairs}) + ("letter" in text.casefold()) + ("####" in text)
 
 
-def _phrase(move: str, diagnosis: _Diagnosis, dice: _Dice, purpose: str) -> str:
+def _phrase(move: str, diagnosis: _Diagnosis, dice: _Dice, purpose: str, present: str = "") -> str:
+    """A phrasing of `move`, never a line the prompt (`present`) already has ("" when all are there)."""
     if move == "format":
-        return dice.pick(_FORMATS[diagnosis.kind], purpose)
-    if move == "rule":
-        return dice.pick(_RULES[diagnosis.topic], purpose)
-    return dice.pick(_MOVES[move], purpose)
+        options = _FORMATS[diagnosis.kind]
+    elif move == "rule":
+        options = _RULES[diagnosis.topic]
+    else:
+        options = _MOVES[move]
+    lines = {line.strip() for line in present.split("\n")}
+    fresh = tuple(o for o in options if o not in lines)
+    return dice.pick(fresh, purpose) if fresh else ""
 
 
 def _has(text: str, move: str) -> bool:
@@ -499,7 +504,8 @@ def _rewrite(found: _Request, dice: _Dice) -> dict[str, Any]:
     diagnosis = _diagnose(found.examples, present) if found.examples else None
     shown = diagnosis or _guess(found, present, dice)
     moves = _choose_moves(diagnosis, present, dice)
-    chosen = [(m, "" if m == "cleanup" else _phrase(m, shown, dice, f"phrase-{m}")) for m in moves]
+    chosen = [(m, "" if m == "cleanup" else _phrase(m, shown, dice, f"phrase-{m}", present)) for m in moves]
+    chosen = [(m, p) for m, p in chosen if p or m == "cleanup"]  # a move with every phrasing present
     system, output = _apply(found.system_prompt, found.output_prompt, chosen)
     lead = diagnosis.note if diagnosis is not None else "No failures were shown; rewording blindly."
     critique = f"[simulated optimizer] {lead} Changes: " + "; ".join(f"{m} ({p!r})" for m, p in chosen)
@@ -530,9 +536,9 @@ def _from_history(found: _Request, dice: _Dice) -> dict[str, Any]:
             move = "format"
         else:
             move = _choose_moves(None, present, dice)[0]
-        phrase = "" if move == "cleanup" else _phrase(move, guessed, dice, f"phrase-{move}")
+        phrase = "" if move == "cleanup" else _phrase(move, guessed, dice, f"phrase-{move}", present)
         note = f"a {move} instruction added to the best prompt so far (score {score:.2f})"
-    system, output = _apply(system, output, [(move, phrase)])
+    system, output = _apply(system, output, [(move, phrase)] if phrase or move == "cleanup" else [])
     return {
         "critique": f"[simulated optimizer] {note}: {phrase!r}",
         "system_prompt": system,

@@ -4,24 +4,111 @@ import { api, request, V1 } from "../api.js";
 import { because, can } from "../auth.js";
 import { fmtTime, guarded, h, replace, table } from "../dom.js";
 
-export async function promptsPage(view, { params }) {
-  const sort = params.get("sort") || "";
-  const page = await api.get(`${V1}/prompts`, { page_size: 100, ...(sort ? { sort } : {}) });
+const SORTS = [
+  ["-created", "Newest first"],
+  ["created", "Oldest first"],
+  ["-updated", "Recently updated"],
+  ["updated", "Least recently updated"],
+  ["name", "Name, A to Z"],
+  ["-name", "Name, Z to A"],
+];
+
+export async function promptsPage(view, { params, navigate }) {
+  const sort = params.get("sort") || "-created";
+  const archived = params.get("archived") === "1";
+  const page = await api.get(`${V1}/prompts`, { page_size: 100, sort, ...(archived ? { include_archived: "true" } : {}) });
+  const go = (next) => {
+    const query = new URLSearchParams();
+    if (next.sort !== "-created") query.set("sort", next.sort);
+    if (next.archived) query.set("archived", "1");
+    const text = query.toString();
+    navigate(`/prompts${text ? `?${text}` : ""}`);
+  };
   replace(
     view,
     h("div", { class: "page-head" }, h("h1", {}, "Prompts")),
+    h(
+      "form",
+      { class: "inline", id: "prompt-list-controls", onsubmit: (e) => e.preventDefault() },
+      h("label", { for: "prompt-sort" }, "Sort"),
+      h("select", { id: "prompt-sort", onchange: (e) => go({ sort: e.target.value, archived }) }, SORTS.map(([value, label]) => h("option", { value, selected: value === sort }, label))),
+      h("input", { type: "checkbox", id: "show-archived", checked: archived, onchange: (e) => go({ sort, archived: e.target.checked }) }),
+      h("label", { for: "show-archived" }, "Show archived"),
+    ),
     table(
       [
-        { label: "Name", value: (p) => h("a", { href: `#/prompts/${encodeURIComponent(p.prompt_id)}` }, p.name || p.prompt_id) },
+        { label: "Name", value: (p) => [h("a", { href: `#/prompts/${encodeURIComponent(p.prompt_id)}` }, p.name || p.prompt_id), p.archived ? h("span", { class: "pill archived" }, "archived") : null] },
         { label: "Id", value: (p) => h("code", {}, p.prompt_id) },
         { label: "Latest", class: "num", value: (p) => `v${p.latest_version}` },
         { label: "Labels", value: (p) => Object.entries(p.labels).map(([l, v]) => h("span", { class: "pill" }, `${l} → v${v}`)) },
+        { label: "Tags", value: (p) => (p.tags || []).map((t) => h("span", { class: "pill" }, t)) },
         { label: "Updated", value: (p) => fmtTime(p.updated_at) },
       ],
       page.items,
-      { empty: "No prompts yet. Create one with `promptopt prompts create` or the API." },
+      { empty: archived ? "No prompts yet." : "No prompts listed. Create one with `promptopt prompts create` or the API; archived ones show with “Show archived”." },
     ),
   );
+}
+
+/** The prompt's own fields (rename, describe, tag: no new version) and, for admins, archive and delete. */
+function settingsCard(card, base, promptId, { showError, navigate, onChange }) {
+  const draw = async () => {
+    const { body: current, etag } = await request("GET", base);
+    const name = h("input", { id: "prompt-name", value: current.name || "", maxlength: 200, required: true });
+    const description = h("textarea", { id: "prompt-description", rows: 2, maxlength: 2000 }, current.description || "");
+    const tags = h("input", { id: "prompt-tags", value: (current.tags || []).join(", "), placeholder: "e.g. support, nightly" });
+    const act = async (work) => {
+      try {
+        await work();
+        await draw();
+        onChange();
+      } catch (error) {
+        showError(error);
+      }
+    };
+    const save = () =>
+      act(() =>
+        api.patch(
+          base,
+          {
+            name: name.value.trim(),
+            description: description.value,
+            tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+          },
+          { "If-Match": etag || "*" },
+        ),
+      );
+    const archive = () => act(() => api.post(`${base}/${current.archived ? "unarchive" : "archive"}`));
+    const remove = async () => {
+      if (!window.confirm(`Delete prompt ${current.name || promptId} with all its versions?`)) return;
+      try {
+        await api.del(base);
+        navigate("/prompts");
+      } catch (error) {
+        showError(error);
+      }
+    };
+    replace(
+      card,
+      h("h2", {}, "Prompt", current.archived ? h("span", { class: "pill archived", id: "archived-pill" }, "archived") : null),
+      h(
+        "form",
+        { id: "prompt-settings-form", onsubmit: (e) => (e.preventDefault(), can("editor") && save()) },
+        h("label", { for: "prompt-name" }, "Name"), name,
+        h("label", { for: "prompt-description" }, "Description"), description,
+        h("label", { for: "prompt-tags" }, "Tags (comma-separated)"), tags,
+        h("div", { class: "actions" }, guarded(can("editor"), because("editor"), { type: "submit", id: "prompt-save" }, "Save (no new version)")),
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        guarded(can("admin"), because("admin"), { id: "prompt-archive", onclick: archive }, current.archived ? "Unarchive" : "Archive"),
+        guarded(can("admin"), because("admin"), { id: "prompt-delete", class: "danger", onclick: remove }, "Delete"),
+        h("span", { class: "muted" }, "Archive and delete are refused while a label or an experiment uses the prompt."),
+      ),
+    );
+  };
+  return draw();
 }
 
 function provenanceSummary(v) {
@@ -86,7 +173,7 @@ function versionDetail(v) {
   );
 }
 
-export async function promptPage(view, { args, showError }) {
+export async function promptPage(view, { args, showError, navigate }) {
   const [promptId] = args;
   const base = `${V1}/prompts/${encodeURIComponent(promptId)}`;
   const load = async () => {
@@ -164,10 +251,13 @@ export async function promptPage(view, { args, showError }) {
     drawLabels();
     if (newest) pick(newest);
   };
+  const title = h("h1", {}, versions[0] ? versions[0].name || promptId : promptId);
+  const settings = h("section", { class: "card", id: "prompt-settings" });
   replace(
     view,
-    h("div", { class: "page-head" }, h("h1", {}, versions[0] ? versions[0].name || promptId : promptId), h("code", {}, promptId)),
+    h("div", { class: "page-head" }, title, h("code", {}, promptId)),
     h("div", { class: "grid2" }, treeBox, detail),
+    settings,
     labels,
     h("section", { class: "card" }, h("h2", {}, "Versions"), table(
       [
@@ -181,4 +271,10 @@ export async function promptPage(view, { args, showError }) {
     )),
   );
   draw();
+  const refresh = async () => {
+    versions = await load();
+    replace(title, versions[0] ? versions[0].name || promptId : promptId);
+    draw();
+  };
+  await settingsCard(settings, base, promptId, { showError, navigate, onChange: () => refresh().catch(showError) });
 }
