@@ -1,5 +1,5 @@
 """A pump for scripts/bench/optimizer_durable.py: the test "
-"Pump, timed, with chunk tasks delivered serially or at once."""
+"Pump, timed, with chunk tasks delivered serially, up to a queue's limit at once, or all at once."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from tests.integration.experiments.runs_support import CONSUMERS, MAX_ATTEMPTS, 
 @dataclass
 class ConcurrentPump(Pump):
     """Pump that times its chunk deliveries and message "
-    "deliveries; `parallel` delivers a round's tasks at once."""
+    "deliveries; a round's tasks go `at_once` at a time (None: all of them)."""
 
-    parallel: bool = False
+    at_once: int | None = 1
+    messages_at_once: bool = False  # push a topic's waiting messages concurrently, as Pub/Sub does
     task_s: float = 0.0
     message_s: float = 0.0
 
@@ -37,11 +38,12 @@ class ConcurrentPump(Pump):
         self.done_tasks.add(task.name)
 
     def round(self) -> int:
-        """Deliver every waiting task (serially or at once), then every waiting message."""
+        """Deliver every waiting task (`at_once` at a time), then every waiting message."""
         started = time.perf_counter()
         tasks = self._tasks()
-        if self.parallel and len(tasks) > 1:
-            with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        workers = len(tasks) if self.at_once is None else min(self.at_once, len(tasks))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(self._deliver_task, tasks))
         else:
             for task in tasks:
@@ -50,9 +52,19 @@ class ConcurrentPump(Pump):
         started = time.perf_counter()
         moved = len(tasks)
         for topic in CONSUMERS:
-            for envelope in self.pull(topic):
-                response = self.api.client(CONSUMERS[topic]).post("/", json=envelope)
+            envelopes = self.pull(topic)
+            app = self.api.client(CONSUMERS[topic]).application
+
+            def push(envelope: dict[str, Any], app: Any = app, topic: str = topic) -> None:
+                response = app.test_client().post("/", json=envelope)  # one client per thread
                 assert response.status_code in (200, 204), (topic, response.get_data(as_text=True))
-                moved += 1
+
+            if self.messages_at_once and len(envelopes) > 1:
+                with ThreadPoolExecutor(max_workers=len(envelopes)) as pool:
+                    list(pool.map(push, envelopes))
+            else:
+                for envelope in envelopes:
+                    push(envelope)
+            moved += len(envelopes)
         self.message_s += time.perf_counter() - started
         return moved

@@ -360,6 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--durable", action="store_true", help="also drive runs through the engine on the emulators"
     )
+    parser.add_argument(
+        "--pump",
+        choices=("both", "queue", "parallel", "serial"),
+        default="both",
+        help="the durable runs' chunk-task pumps (both: queue and parallel)",
+    )
     args = parser.parse_args(argv)
     tasks = [t for t in args.tasks.split(",") if t]
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -380,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.durable:
         from optimizer_durable import durable
 
-        durable(tasks[:1], seeds[:1], args.latency_ms)
+        durable(tasks[:1], seeds[:1], args.latency_ms, pumps=args.pump)
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s; every figure above is SIMULATED)")
     return 0
 

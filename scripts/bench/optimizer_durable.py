@@ -3,15 +3,27 @@
 One experiment per task (first task, first seed by default) runs end to end in this process: the
 functions are the real apps (as the integration tests load them), Firestore, Pub/Sub, Storage and
 Cloud Tasks are the emulators, and a pump plays Cloud Tasks and Pub/Sub push (as
-tests/integration/experiments/runs_support.Pump does). Two pumps are timed:
+tests/integration/experiments/runs_support.Pump does). The pumps (`--pump`; default queue and
+parallel):
 
-- serial: one chunk task at a time, as the local Tasks emulator dispatches (one per queue);
-- parallel: every waiting chunk task of a round at once (as Cloud Tasks dispatches in production).
+- queue: up to the inference queue's max_concurrent_dispatches (20) chunk tasks at once, as Cloud
+  Tasks and the local Tasks emulator dispatch;
+- parallel: every waiting chunk task of a round at once;
+- serial: one chunk task at a time (as the stock gcloud-tasks-emulator dispatches).
+
+Each pump's run comes after one untimed warm-up run (the emulators' JVMs warm up on it). Except
+with serial, the waiting messages of a topic are pushed at once, as Pub/Sub push does (a
+round's jobs are scored side by side; their evaluation-completed messages race for one transition).
 
 The models are `sim:s<seed>@<ms>ms` and `sim:optimizer@<ms>ms`: the simulator, waiting <ms> per
 call. The same plan is then rebuilt in process (promptopt.local.sim_search over the run's own
 ingested splits, same settings and seed), checked against the durable run (task calls, optimizer
-calls, best prompt), and replayed with 32 threads and with every call of a step at once.
+calls, best prompt), and replayed with 32 threads and with every call of a step at once; the
+durable wall time is printed as a ratio to the 32-thread replay (the target is at most 1.25).
+
+The run's own step events say where its time went (each step's start, when its jobs' rows were
+done, when their scoring was done, and when the next step started): the second table sums them
+over the run's steps.
 """
 
 from __future__ import annotations
@@ -28,7 +40,10 @@ sys.path.insert(0, str(ROOT))
 PROJECT = "promptopt-bench"
 
 
-def durable(tasks: list[str], seeds: list[int], latency_ms: int) -> None:
+PUMPS = {"both": ("queue", "parallel"), "queue": ("queue",), "parallel": ("parallel",), "serial": ("serial",)}
+
+
+def durable(tasks: list[str], seeds: list[int], latency_ms: int, pumps: str = "both") -> None:
     """Print the durable-vs-in-process wall-time table (starts and stops the emulators)."""
     from _pytest.monkeypatch import MonkeyPatch
 
@@ -50,18 +65,33 @@ def durable(tasks: list[str], seeds: list[int], latency_ms: int) -> None:
             print(
                 "| task, seed | pump | wall s | in chunk tasks s | in messages (steps, optimizer) s | "
                 "rounds | task calls | same plan in process | in-process 32 threads s | "
-                "in-process natural s | critical-path ideal s |"
+                "in-process natural s | critical-path ideal s | durable / 32 threads |"
             )
-            print("|---|---|---|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            # One untimed run first: the emulators' JVMs and this process warm up on it, so the
+            # first row is not slower only for being first.
+            _one(tasks[0], seeds[0], latency_ms, PUMPS[pumps][0], patch, quiet=True)
+            timings = []
             for task in tasks:
                 for seed in seeds:
-                    for parallel in (False, True):
-                        _one(task, seed, latency_ms, parallel, patch)
+                    for pump in PUMPS[pumps]:
+                        timings.append(_one(task, seed, latency_ms, pump, patch))
+            print(
+                "\nWhere each durable run's time went, from its step events (summed over its steps): from "
+                "a step's start to its jobs' last row, then to their last score, then to the next step.\n"
+            )
+            print(
+                "| task, seed | pump | steps | wall s | start → first step s | rows s | scoring s | "
+                "transitions s |"
+            )
+            print("|---|---|---|---|---|---|---|---|")
+            for line in timings:
+                print(line)
         finally:
             patch.undo()
 
 
-def _one(name: str, seed: int, latency_ms: int, parallel: bool, patch: Any) -> None:
+def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet: bool = False) -> str:
     import optimizer as bench
     from bench_optimizer_support import ConcurrentPump
 
@@ -74,6 +104,7 @@ def _one(name: str, seed: int, latency_ms: int, parallel: bool, patch: Any) -> N
     from promptopt.experiments.rows import MAX_SPLIT_ROWS, split_rows
     from promptopt.llm import registry
     from promptopt.local.sim_search import SearchConfig, Task, search
+    from promptopt.local.wiring import PLATFORM_QUEUE_DISPATCH
     from tests.conftest import Api
     from tests.integration.datasets.conftest import Ingest
     from tests.integration.experiments.runs_support import configure, make_infra
@@ -123,7 +154,8 @@ def _one(name: str, seed: int, latency_ms: int, parallel: bool, patch: Any) -> N
     )  # fmt: skip
     assert experiment.status_code == 201, experiment.get_data(as_text=True)
     eid = experiment.get_json()["experiment_id"]
-    pump = ConcurrentPump(api=api, infra=infra, parallel=parallel)
+    at_once = {"serial": 1, "queue": PLATFORM_QUEUE_DISPATCH["inference"], "parallel": None}[kind]
+    pump = ConcurrentPump(api=api, infra=infra, at_once=at_once, messages_at_once=kind != "serial")
     started = time.perf_counter()
     run = api.call(
         "experiments_start", "POST", f"/api/v1/experiments/{eid}/start", tenant=tenant, role="editor"
@@ -134,6 +166,8 @@ def _one(name: str, seed: int, latency_ms: int, parallel: bool, patch: Any) -> N
     wall = time.perf_counter() - started
     stored = paths.run_ref(tenant, eid, run_id).get().to_dict() or {}
     assert stored.get("status") in ("completed", "budget_exhausted"), stored.get("reason")
+    if quiet:
+        return ""
     usage = stored.get("usage") or {}
     # The same plan in process: the run's own splits, settings and seed, models without the wait.
     cfg = stored["config"]
@@ -169,12 +203,41 @@ def _one(name: str, seed: int, latency_ms: int, parallel: bool, patch: Any) -> N
     threads32 = bench.replay(mirror.steps, target, optimizer, 32)
     natural = bench.replay(mirror.steps, target, optimizer, None)
     ideal = bench.critical_path(mirror.steps, latency_ms / 1000)
+    label = {"queue": f"queue (≤ {at_once} at once)", "parallel": "parallel (all at once)"}.get(kind, kind)
     print(
-        f"| {task.family}, {seed} | "
-        f"{'parallel' if parallel else 'serial (as the Tasks emulator)'} | {wall:.1f} | "
+        f"| {task.family}, {seed} | {label} | {wall:.1f} | "
         f"{pump.task_s:.1f} | {pump.message_s:.1f} | {rounds} | "
         f"{usage.get('task_calls')} (+{usage.get('cache_hits', 0)} cached) | "
         f"{'yes' if same else 'no'} ({mirror.task_calls} task calls) | "
-        f"{threads32:.1f} | {natural:.1f} | {ideal:.1f} |",
+        f"{threads32:.1f} | {natural:.1f} | {ideal:.1f} | {wall / threads32:.2f} |",
         flush=True,
     )
+    times = _step_times(tenant, paths.run_ref(tenant, eid, run_id), stored)
+    return f"| {task.family}, {seed} | {label} | {times} |"
+
+
+def _step_times(tenant: str, run_ref: Any, stored: dict[str, Any]) -> str:
+    """Steps, wall, and the run's time summed over its steps: start, rows, scoring, transitions."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from promptopt.batch import paths as batch_paths
+    from promptopt.experiments import paths
+
+    events = (d.to_dict() or {} for d in paths.events(run_ref).stream())
+    steps = [e for e in events if e.get("kind") == "step"]
+    jobs = [
+        j.to_dict() or {}
+        for j in batch_paths.jobs(tenant).where(filter=FieldFilter("owner.run_id", "==", run_ref.id)).stream()
+    ]
+    rows = scoring = transitions = 0.0
+    for event in steps:
+        began, ended = event["at"], event.get("ended_at") or stored["finished_at"]
+        mine = [j for j in jobs if began <= j["created_at"] < ended]
+        rows_done = max((j.get("rows_done_at") or began for j in mine), default=began)
+        scored = event.get("jobs_done_at") or rows_done
+        rows += (rows_done - began).total_seconds()
+        scoring += (scored - rows_done).total_seconds()
+        transitions += (ended - scored).total_seconds()
+    first = (steps[0]["at"] - stored["created_at"]).total_seconds() if steps else 0.0
+    wall = (stored["finished_at"] - stored["created_at"]).total_seconds()
+    return f"{len(steps)} | {wall:.1f} | {first:.1f} | {rows:.1f} | {scoring:.1f} | {transitions:.1f}"

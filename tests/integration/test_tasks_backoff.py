@@ -1,4 +1,5 @@
-"""The local Tasks emulator backs failed tasks off per the queue's retry config and gives them up.
+"""The local Tasks emulator backs failed tasks off per the queue's retry config and gives them up,
+and dispatches up to the queue's max_concurrent_dispatches at once, as Cloud Tasks does.
 
 gcloud-tasks-emulator alone re-dispatches a failed task ten times a second (193 deliveries of one
 task to a 503 target in 20 s; 4,217 for 100 tasks), logging a line or two each time. Only the Tasks
@@ -34,15 +35,26 @@ BACK_OFF = RetryConfig(
 
 
 class FailingTarget:
-    """An HTTP target answering `status` and recording each delivery's task name and retry count."""
+    """An HTTP target answering `status` and recording each delivery's task name and retry count.
 
-    def __init__(self, status: int) -> None:
+    Each delivery takes `delay_s`; `most_at_once` is the most deliveries it had in flight together.
+    """
+
+    def __init__(self, status: int, delay_s: float = 0.0) -> None:
         self.deliveries: list[tuple[str, str]] = []
+        self.in_flight = self.most_at_once = 0
+        lock = threading.Lock()
         target = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    target.in_flight += 1
+                    target.most_at_once = max(target.most_at_once, target.in_flight)
+                time.sleep(delay_s)
+                with lock:
+                    target.in_flight -= 1
                 target.deliveries.append(
                     (self.headers["X-CloudTasks-TaskName"], self.headers["X-CloudTasks-TaskRetryCount"])
                 )
@@ -66,8 +78,9 @@ def emulator() -> Iterator[Emulators]:
     with Emulators(
         which=("tasks",),
         project=PROJECT,
-        queues=["give-up", "back-off", "default"],
+        queues=["give-up", "back-off", "default", "concurrent"],
         retry={"give-up": GIVE_UP, "back-off": BACK_OFF},
+        dispatch={"concurrent": 4},
     ) as running:
         yield running
 
@@ -122,3 +135,19 @@ def test_a_queue_without_a_config_gets_the_api_defaults(client: tasks_v2.CloudTa
     time.sleep(2.0)
     # 0.1 s doubling: attempts at 0, 0.1, 0.3, 0.7, 1.5 s; unthrottled it would be about 20.
     assert 3 <= len(target.deliveries) <= 8, target.deliveries
+
+
+def test_a_queue_dispatches_up_to_its_max_concurrent_dispatches_at_once(
+    client: tasks_v2.CloudTasksClient,
+) -> None:
+    target = FailingTarget(200, delay_s=0.5)
+    parent = enqueue(client, "concurrent", target.url, 10)
+    started = time.monotonic()
+    deadline = started + 20
+    while len(target.deliveries) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    assert target.per_task() == {f"t{i}": 1 for i in range(10)}  # each once: none dispatched twice
+    assert target.most_at_once == 4
+    assert elapsed < 3.0, elapsed  # three waves of 0.5 s; one at a time would take 5 s
+    assert list(client.list_tasks(parent=parent).tasks) == []

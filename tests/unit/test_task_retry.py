@@ -56,6 +56,8 @@ def test_platform_queue_retry_matches_terraform_variables() -> None:
         if not name.startswith("__")
     }
     assert terraform == wiring.PLATFORM_QUEUE_RETRY
+    dispatch = {n: v["max_concurrent_dispatches"] for n, v in settings.items() if not n.startswith("__")}
+    assert dispatch == wiring.PLATFORM_QUEUE_DISPATCH
 
 
 def test_queue_retry_defaults_match_the_messaging_module() -> None:
@@ -63,6 +65,8 @@ def test_queue_retry_defaults_match_the_messaging_module() -> None:
     for name, value in wiring.QUEUE_RETRY_DEFAULTS.items():
         spelled = f'"{value}"' if isinstance(value, str) else str(value)
         assert re.search(rf"{name}\s*=\s*optional\(\w+,\s*{re.escape(spelled)}\)", text), name
+    spelled = str(wiring.QUEUE_DISPATCH_DEFAULT)
+    assert re.search(rf"max_concurrent_dispatches\s*=\s*optional\(\w+,\s*{spelled}\)", text)
 
 
 def test_the_plan_carries_each_queues_retry_config_and_the_batch_attempts() -> None:
@@ -71,6 +75,7 @@ def test_the_plan_carries_each_queues_retry_config_and_the_batch_attempts() -> N
     inference = plan.queues["inference"]
     assert plan.queue_retry[inference] == wiring.queue_retry_config("inference")
     assert set(plan.queue_retry) == set(plan.queues.values())
+    assert plan.queue_dispatch[inference] == wiring.PLATFORM_QUEUE_DISPATCH["inference"]
     assert plan.env()["PROMPTOPT_BATCH_MAX_ATTEMPTS"] == str(
         wiring.PLATFORM_QUEUE_RETRY["inference"]["max_attempts"]
     )

@@ -1,11 +1,14 @@
 """Hard budgets (model calls, tokens, cost), checked before a chunk makes any call.
 
-What a job has spent is one aggregation query over its chunk documents (sums of calls, tokens
-and cost), never a counter document that every row would update. A chunk about to run reserves
-the calls it will make on its own chunk document, so concurrent chunks see each other's
-reservations: with `max_calls` a chunk makes at most what is left, and the job stops exactly
-there (two chunks that check in the same instant can overshoot by at most one chunk). Tokens
-and cost are known only after a call, so they stop the job at chunk granularity.
+What a job has spent is read from its chunk documents (calls, tokens and cost), never a counter
+document that every row would update. A chunk about to run first reserves the calls it wants on
+its own chunk document, stamped `reserved_at` (the commit time; later writes leave it alone), then
+reads the others: what they spent, and what those that reserved before it (by `reserved_at`, then
+chunk number) hold in reserve. Of chunks checking at once each counts those ahead of it, and a
+later reservation's read always sees the earlier ones, so with `max_calls` they never pass it
+together (they may stop a little short when they race at the limit); a chunk then gives back what
+it may not use. Tokens and cost are known only after a call, so they stop the job at chunk
+granularity.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import paths
-from promptopt.batch.aggregate import aggregate
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
@@ -31,27 +33,38 @@ class Spent:
     tokens: int = 0
     cost_usd: float = 0.0
 
-    @classmethod
-    def of_chunk(cls, data: dict[str, Any]) -> Spent:
-        """What one chunk document records."""
-        return cls(
-            calls=int(data.get("calls") or 0),
-            reserved_calls=int(data.get("reserved_calls") or 0),
-            tokens=int(data.get("tokens") or 0),
-            cost_usd=float(data.get("cost_usd") or 0.0),
-        )
 
+def reserve(chunk_ref: DocumentReference, chunk: int, calls: int) -> None:
+    """Reserve `calls` on the chunk's document, stamped with the commit time (its place in line)."""
+    from google.cloud.firestore import SERVER_TIMESTAMP
 
-def job_spent(job: DocumentReference) -> Spent:
-    """The sums over every chunk document of the job (one aggregation query)."""
-    names = ("calls", "reserved_calls", "tokens", "cost_usd")
-    values = aggregate(paths.chunks(job), sums=[(n, n) for n in names])
-    return Spent(
-        calls=int(values.get("calls") or 0),
-        reserved_calls=int(values.get("reserved_calls") or 0),
-        tokens=int(values.get("tokens") or 0),
-        cost_usd=float(values.get("cost_usd") or 0.0),
+    chunk_ref.set(
+        {"chunk": chunk, "state": "running", "reserved_calls": calls, "reserved_at": SERVER_TIMESTAMP},
+        merge=True,
     )
+
+
+def others_spent(job: DocumentReference, chunk: int) -> Spent:
+    """What the job's other chunks spent, plus the calls reserved by those that reserved first.
+
+    A reservation stamped before this chunk's own (`reserve`; ties: the lower chunk number first)
+    is counted, a later one is not: its chunk counts this one instead. One query over the chunk
+    documents.
+    """
+    own = paths.chunk_id(chunk)
+    names = ["calls", "reserved_calls", "reserved_at", "tokens", "cost_usd"]
+    found = {s.id: s.to_dict() or {} for s in paths.chunks(job).select(names).stream()}
+    mine = found.pop(own, {}).get("reserved_at")
+    calls = reserved = tokens = 0
+    cost = 0.0
+    for chunk_id, data in found.items():
+        calls += int(data.get("calls") or 0)
+        tokens += int(data.get("tokens") or 0)
+        cost += float(data.get("cost_usd") or 0.0)
+        theirs = data.get("reserved_at")
+        if mine is None or theirs is None or (theirs, chunk_id) < (mine, own):
+            reserved += int(data.get("reserved_calls") or 0)
+    return Spent(calls=calls, reserved_calls=reserved, tokens=tokens, cost_usd=cost)
 
 
 def allowance(

@@ -66,10 +66,16 @@ _TOTAL_GROUPS = (_TOTAL_FIELDS[:3], _TOTAL_FIELDS[3:])
 
 
 def job_totals(job: DocumentReference) -> dict[str, Any]:
-    """Sums over the chunk documents (two aggregation queries: progress, then usage)."""
+    """Sums over the chunk documents (two aggregation queries, at once: progress, then usage)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def sums(names: tuple[str, ...]) -> dict[str, Any]:
+        return aggregate(paths.chunks(job), sums=[(n, n) for n in names])
+
     values: dict[str, Any] = {}
-    for names in _TOTAL_GROUPS:
-        values.update(aggregate(paths.chunks(job), sums=[(n, n) for n in names]))
+    with ThreadPoolExecutor(max_workers=len(_TOTAL_GROUPS)) as pool:
+        for found in pool.map(sums, _TOTAL_GROUPS):
+            values.update(found)
     totals: dict[str, Any] = {
         name: int(values.get(name) or 0) for name in _TOTAL_FIELDS if name != "cost_usd"
     }
@@ -78,10 +84,14 @@ def job_totals(job: DocumentReference) -> dict[str, Any]:
 
 
 def maybe_complete(*, tenant: str, job: DocumentReference, chunks: int, chunk: int) -> bool:
-    """If every chunk is done, take the job's completion step (once); True if this call took it."""
+    """If every chunk is done, take the job's completion step (once); True if this call took it.
+
+    `chunk` is the caller's own chunk, already recorded done (-1: a sweep). A one-chunk job is
+    then complete without counting.
+    """
     from google.api_core import exceptions as gexc
 
-    if done_chunks(job) < chunks:
+    if not (chunks == 1 and chunk == 0) and done_chunks(job) < chunks:
         return False
     marker = paths.marker_ref(job, MARKER)
     try:
@@ -114,7 +124,10 @@ def _announce(tenant: str, job: DocumentReference) -> Any:
 def _complete(tenant: str, job: DocumentReference) -> None:
     totals = job_totals(job)
     changed, data = transition(
-        job, to=_next_status, fields={"totals": totals}, messages=_announce(tenant, job)
+        job,
+        to=_next_status,
+        fields={"totals": totals, "rows_done_at": now()},  # when its rows were done (before scoring)
+        messages=_announce(tenant, job),
     )
     if data is None:
         return

@@ -9,7 +9,8 @@
    a permanent one is recorded on its row and the chunk goes on. With a model-graded metric
    (llm_judge on the same kind of pool, embedding_similarity in one request) each answered row is
    then graded and its verdict written with the row (see `judging`); the budget reserved in 3
-   includes those calls.
+   includes those calls. A call another chunk of this process is already making is not made
+   again: its answer is shared (counted as a cache hit).
 5. Results are created per row under deterministic ids, in batches, and flushed even when the
    run is interrupted, so a retry resumes where the crash left off.
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
@@ -57,6 +58,30 @@ RETRY_AFTER_S = 10
 PROGRESS_EVERY_S = 1.0  # a chunk's record is written at most this often while it runs
 _PROGRESS_FIELDS = ("succeeded", "failed", "cache_hits")
 
+# Calls in flight in this process, by (tenant, cache key): a chunk that needs a call another chunk
+# is making right now (concurrent chunks of one run often share rows) takes that answer, as a
+# cache hit, instead of paying for the same call twice. The response cache covers the rest.
+_in_flight: dict[tuple[str, str], Future[Outcome]] = {}
+_in_flight_lock = threading.Lock()
+
+
+def _share(key: tuple[str, str], submit: Any) -> tuple[Future[Outcome], bool]:
+    """The call in flight for `key` (True: another chunk's), else `submit()`'s (False)."""
+    with _in_flight_lock:
+        found = _in_flight.get(key)
+        if found is not None:
+            return found, True
+        future: Future[Outcome] = submit()
+        _in_flight[key] = future
+
+    def forget(done: Future[Outcome]) -> None:
+        with _in_flight_lock:
+            if _in_flight.get(key) is done:
+                del _in_flight[key]
+
+    future.add_done_callback(forget)
+    return future, False
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -96,7 +121,10 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     """Run the pending rows of one chunk; see the module docstring for the steps."""
     opts = opts or options()
     job = paths.job_ref(delivery.tenant, delivery.job_id)
-    snapshot = job.get()
+    chunk_ref = paths.chunks(job).document(paths.chunk_id(delivery.chunk))
+    # The job and this chunk's record in one batched read.
+    read = {s.reference.path: s for s in job._client.get_all([job, chunk_ref])}
+    snapshot = read[job.path]
     if not snapshot.exists:
         log.error("chunk task for unknown job %s", delivery.job_id)
         return ChunkReport("skipped", reason="job_not_found")
@@ -105,8 +133,7 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     if not 0 <= delivery.chunk < n_chunks:
         log.error("chunk %d is outside job %s (%d chunks)", delivery.chunk, delivery.job_id, n_chunks)
         return ChunkReport("skipped", reason="chunk_out_of_range")
-    chunk_ref = paths.chunks(job).document(paths.chunk_id(delivery.chunk))
-    record = chunk_ref.get().to_dict() or {}
+    record = read[chunk_ref.path].to_dict() or {}
     if record.get("state") == "done":  # a duplicate delivery, or the retry of a crashed completion step
         completion.maybe_complete(tenant=delivery.tenant, job=job, chunks=n_chunks, chunk=delivery.chunk)
         return ChunkReport("skipped", reason="chunk_already_done")
@@ -137,6 +164,7 @@ class _Run:
         self.totals = ChunkTotals()
         self.report = ChunkReport("done")
         self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
+        self.fresh: dict[str, cache.CachedAnswer] = {}  # answers this delivery got, for the cache
         self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
         specs = metric_specs(data) if data.get("evaluation") else []
         self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
@@ -147,7 +175,18 @@ class _Run:
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
         bounds = self.bounds
-        done = read_done(self.job, bounds)
+        # The chunk's input rows are read while its done rows are (a duplicate delivery of a
+        # finished chunk wastes that one read).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-read") as reads:
+            loading = reads.submit(
+                contextvars.copy_context().run,
+                source.chunk_rows,
+                tenant=self.delivery.tenant,
+                job=self.job,
+                data=self.data,
+                chunk=self.delivery.chunk,
+            )
+            done = read_done(self.job, bounds)
         for result in done.values():
             self.totals.add(result)
         if self.data.get("status") not in ACTIVE_STATUSES:
@@ -155,9 +194,7 @@ class _Run:
         if len(done) == len(bounds):
             return self._finish(reason="rows_already_done")
         try:
-            loaded = source.chunk_rows(
-                tenant=self.delivery.tenant, job=self.job, data=self.data, chunk=self.delivery.chunk
-            )
+            loaded = loading.result()
         except ApiError as exc:  # the pinned dataset version is gone: these rows can never run
             for row in bounds:
                 if row not in done:
@@ -174,31 +211,37 @@ class _Run:
             if wanted and caps.stop_reason(self.delivery.tenant):  # the tenant's monthly cap is reached
                 budget_hit, limit, to_run, self.unjudged = True, "spending_cap", [], []
             elif limits and wanted:  # without a budget there is nothing to sum or reserve
+                # Reserve first, then count what the others spent and reserved before this
+                # reservation (see budget): chunks checking at once never pass max_calls together.
+                budget.reserve(self.chunk_ref, self.delivery.chunk, wanted)
                 allowed, limit = budget.allowance(
                     limits,
-                    budget.job_spent(self.job),
-                    budget.Spent.of_chunk(self.record),
+                    budget.others_spent(self.job, self.delivery.chunk),
+                    budget.Spent(),
                     self.totals,
                     wanted,
                 )
                 budget_hit = limit is not None and allowed < wanted
-                to_run = self._fit(calls, allowed) if budget_hit else calls
-                reserved = self._wanted(to_run)
-                if reserved:
-                    self.chunk_ref.set(
-                        {"chunk": self.delivery.chunk, "state": "running", "reserved_calls": reserved},
-                        merge=True,
-                    )
+                if budget_hit:  # give back what may not be used
+                    to_run = self._fit(calls, allowed)
+                    self.chunk_ref.set({"reserved_calls": self._wanted(to_run)}, merge=True)
             if to_run:
                 self._call_all(to_run)
             if self.unjudged:
                 self._grade_all()
             stopped = False
         finally:
-            self._flush()
+            # The results, the fresh answers for the cache and the tenant's spend are independent
+            # writes: made at once (the spend ledger never raises; a failed cache write does).
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-write") as writes:
+                stored = writes.submit(self._store_fresh)
+                writes.submit(
+                    ledger.record, self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls
+                )
+                self._flush()
+            stored.result()
             if stopped:
                 self._show_progress()
-            ledger.record(self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls)
         if self.report.pending and not self.is_last:
             if limits:  # what this attempt spent stays visible to other chunks' budget checks
                 self.chunk_ref.set({"reserved_calls": 0, **self.totals.as_fields()}, merge=True)
@@ -356,7 +399,7 @@ class _Run:
         outcomes: dict[str, Outcome] = {}
         fresh: dict[str, dict[str, cache.CachedAnswer]] = {}  # by judge model
 
-        def settle(item: _Call, outcome: Outcome) -> None:
+        def settle(item: _Call, outcome: Outcome, _shared: bool) -> None:
             outcomes[item.key] = outcome
             if outcome.kind == "ok" and use_cache:
                 model = asks[item.key][0].model
@@ -407,16 +450,29 @@ class _Run:
         fresh: dict[str, cache.CachedAnswer] = {}
         try:
             self._in_parallel(
-                [(provider, item) for item in calls], lambda item, outcome: self._settle(item, outcome, fresh)
+                [(provider, item) for item in calls],
+                lambda item, outcome, shared: self._settle(item, outcome, fresh, shared=shared),
+                share=bool(self.data.get("cache", True)),
             )
         finally:
-            if fresh:
-                cache.store(self.delivery.tenant, str(self.data["model"]), fresh, self.opts.cache_ttl_s)
+            self.fresh.update(fresh)  # stored with the results (see run)
+
+    def _store_fresh(self) -> None:
+        if self.fresh:
+            cache.store(self.delivery.tenant, str(self.data["model"]), self.fresh, self.opts.cache_ttl_s)
 
     def _in_parallel(
-        self, calls: list[tuple[Provider, _Call]], settle: Callable[[_Call, Outcome], None]
+        self,
+        calls: list[tuple[Provider, _Call]],
+        settle: Callable[[_Call, Outcome, bool], None],
+        *,
+        share: bool = False,
     ) -> None:
-        """Make the calls with bounded concurrency; stop starting new ones on a retryable failure."""
+        """Make the calls with bounded concurrency; stop starting new ones on a retryable failure.
+
+        With `share`, a call another chunk of this process is making is not made again: its future
+        is awaited, and `settle` is told the answer was shared.
+        """
         if not calls:
             return
         stop = threading.Event()
@@ -435,28 +491,40 @@ class _Run:
         pool = ThreadPoolExecutor(max_workers=min(concurrency, len(calls)), thread_name_prefix="batch-call")
         try:
             futures: dict[Future[Outcome], _Call] = {}
+            shared: set[Future[Outcome]] = set()  # other chunks' calls whose answers these rows take
             for entry in calls:
                 context = contextvars.copy_context()  # workers log with this delivery's labels
-                futures[pool.submit(context.run, attempt, entry)] = entry[1]
+                if not share:
+                    futures[pool.submit(context.run, attempt, entry)] = entry[1]
+                    continue
+                future, theirs = _share(
+                    (self.delivery.tenant, entry[1].key),
+                    lambda context=context, entry=entry: pool.submit(context.run, attempt, entry),
+                )
+                futures[future] = entry[1]
+                if theirs:
+                    shared.add(future)
             outstanding = set(futures)
             while outstanding:
                 finished, outstanding = wait(outstanding, return_when=FIRST_COMPLETED)
                 crashed: BaseException | None = None
                 for future in finished:
-                    try:
-                        outcome = future.result()
+                    try:  # a shared call whose chunk stopped was not made: these rows wait
+                        outcome = NOT_RUN if future.cancelled() else future.result()
                     except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others are kept
                         crashed = crashed or exc
                         continue
                     if outcome.kind == "retryable" and not self.is_last:
                         stop.set()  # the model is busy: back off through the queue, not here
-                    settle(futures[future], outcome)
+                    settle(futures[future], outcome, future in shared)
                 if crashed is not None:
                     raise crashed
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _settle(self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer]) -> None:
+    def _settle(
+        self, item: _Call, outcome: Outcome, fresh: dict[str, cache.CachedAnswer], *, shared: bool = False
+    ) -> None:
         if outcome.kind in ("retryable", "not_run"):
             if self.is_last:
                 code = outcome.code or "not_run"
@@ -468,7 +536,7 @@ class _Run:
             return
         if outcome.kind == "permanent":
             for i, row in enumerate(item.rows):
-                self._record(row, failure=(outcome.code, outcome.message), calls=int(i == 0))
+                self._record(row, failure=(outcome.code, outcome.message), calls=int(i == 0 and not shared))
             return
         completion_ = outcome.completion
         assert completion_ is not None
@@ -478,10 +546,10 @@ class _Run:
             input_tokens=completion_.usage.input_tokens,
             output_tokens=completion_.usage.output_tokens,
         )
-        if self.data.get("cache", True):
+        if self.data.get("cache", True) and not shared:  # the chunk that made the call stores it
             fresh[item.key] = answer
         for i, row in enumerate(item.rows):
-            if i == 0:
+            if i == 0 and not shared:
                 self._answered(row, answer=answer, cost_usd=completion_.cost_usd, latency_s=outcome.latency_s)
             else:  # another row of this chunk asked the very same call: it shares the answer
                 self._answered(row, cached=answer)

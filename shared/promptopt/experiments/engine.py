@@ -42,6 +42,7 @@ BASELINE = "c000_00"
 FINAL = ("completed", "failed", "cancelled", "budget_exhausted", "regressed")
 _ATTEMPTS = 5
 MAX_EVENTS_SHOWN = 50
+_IO_THREADS = 8  # reads and job creations of one transition that run at once
 
 
 def now() -> datetime:
@@ -76,6 +77,10 @@ class Run:
     run_id: str
     ref: Any
     data: dict[str, Any]
+    # What this transition read, so no document is fetched twice: the waiting jobs (None: absent)
+    # and candidate documents (both as committed when read; refreshed by this run's own writes).
+    jobs: dict[str, tuple[str, dict[str, Any]] | None] = field(default_factory=dict, repr=False)
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -156,6 +161,9 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
             continue  # another delivery moved the run first: look again
         run.data.update(step.fields)
         run.data["state"] = step.state
+        for cid, fields in step.candidates.items():  # as merged into the candidate documents
+            if cid in run.docs:
+                run.docs[cid] = {**run.docs[cid], **fields}
         _effects(run)
         if run.data.get("status") in FINAL or run.state.get("waiting"):
             return str(run.state.get("phase"))
@@ -166,23 +174,26 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
 
 
 def _unfinished(run: Run) -> list[str]:
-    pending = []
-    for job_id in run.state.get("waiting") or {}:
-        found = run_jobs.state(run.tenant, job_id)
-        if found is None or not run_jobs.finished(found[1]):
-            pending.append(job_id)
-    return pending
+    run.jobs = run_jobs.states(run.tenant, list(run.state.get("waiting") or {}))  # one batched read
+    return [j for j, found in run.jobs.items() if found is None or not run_jobs.finished(found[1])]
 
 
 def _results(run: Run) -> dict[str, run_jobs.JobResult]:
-    """The finished jobs of the current step, by job id."""
+    """The finished jobs of the current step, by job id (read at once, one thread per job)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     metric = run.config["metric"]["name"]
-    out: dict[str, run_jobs.JobResult] = {}
-    for job_id, meta in (run.state.get("waiting") or {}).items():
-        found = run_jobs.state(run.tenant, job_id)
+    waiting = run.state.get("waiting") or {}
+
+    def read(job_id: str) -> run_jobs.JobResult:
+        found = run.jobs.get(job_id) or run_jobs.state(run.tenant, job_id)
         assert found is not None  # _unfinished checked
-        out[job_id] = run_jobs.read_result(run.tenant, job_id, found[1], metric, int(meta["rows"]))
-    return out
+        return run_jobs.read_result(run.tenant, job_id, found[1], metric, int(waiting[job_id]["rows"]))
+
+    if len(waiting) <= 1:
+        return {job_id: read(job_id) for job_id in waiting}
+    with ThreadPoolExecutor(max_workers=min(_IO_THREADS, len(waiting))) as pool:
+        return dict(zip(waiting, pool.map(read, waiting), strict=True))
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -276,8 +287,27 @@ def _candidate_texts(run: Run, step: Step, cid: str) -> tuple[str, str]:
     """A candidate's prompt: from this step's writes if it is new, else from its document."""
     doc = step.candidates.get(cid) or {}
     if "output_prompt" not in doc:
-        doc = paths.candidates(run.ref).document(cid).get().to_dict() or {}
+        doc = _candidate_doc(run, cid)
     return str(doc.get("system_prompt") or ""), str(doc.get("output_prompt") or "")
+
+
+def _candidate_doc(run: Run, cid: str) -> dict[str, Any]:
+    """A candidate's document, read once per transition."""
+    if cid not in run.docs:
+        run.docs[cid] = paths.candidates(run.ref).document(cid).get().to_dict() or {}
+    return run.docs[cid]
+
+
+def _prefetch(run: Run, cids: list[str]) -> None:
+    """Read the documents of `cids` not yet read in one batched read (they are then cached)."""
+    wanted = [c for c in dict.fromkeys(cids) if c not in run.docs]
+    if not wanted:
+        return
+    refs = [paths.candidates(run.ref).document(c) for c in wanted]
+    for snapshot in run.ref._client.get_all(refs):
+        run.docs[snapshot.id] = snapshot.to_dict() or {}
+    for cid in wanted:
+        run.docs.setdefault(cid, {})
 
 
 def _dispatch(run: Run, step: Step, phase: str, jobs: list[tuple[str, str, tuple[Row, ...], str]]) -> None:
@@ -293,6 +323,7 @@ def _dispatch(run: Run, step: Step, phase: str, jobs: list[tuple[str, str, tuple
         _finish(run, step, "budget_exhausted", reason)
         return
     waiting: dict[str, dict[str, Any]] = {}
+    _prefetch(run, [cid for cid, _, _, _ in jobs if "output_prompt" not in step.candidates.get(cid, {})])
     for cid, purpose, rows, tag in jobs:
         system_prompt, output_prompt = _candidate_texts(run, step, cid)
         spec = run_jobs.JobSpec(
@@ -551,7 +582,7 @@ def _validate(run: Run, step: Step, cids: list[str], *, look: bool) -> None:
 def _accept_scores(run: Run, step: Step, cid: str) -> list[float]:
     if cid in step.candidates and "accept_scores" in step.candidates[cid]:
         return list(step.candidates[cid]["accept_scores"])
-    doc = paths.candidates(run.ref).document(cid).get().to_dict() or {}
+    doc = _candidate_doc(run, cid)
     return [float(v) for v in doc.get("accept_scores") or []]
 
 
@@ -675,6 +706,7 @@ def _end_iteration(run: Run, step: Step, *, accepted: list[str]) -> None:
         step.state["no_improve"] = int(step.state.get("no_improve", 0)) + 1
         step.event("iteration", f"iteration {iteration}: no candidate accepted")
     validated = step.state.get("validated", [BASELINE])
+    _prefetch(run, [c for c in validated if "accept_scores" not in step.candidates.get(c, {})])
     scores = {cid: _accept_scores(run, step, cid) for cid in validated}
     step.state["frontier"] = pareto_front(scores) or {step.state["incumbent"]: 1}
     patience = int(run.config["optimizer"]["patience"])
@@ -768,17 +800,38 @@ def _finish(run: Run, step: Step, status: str, reason: str) -> None:
 
 
 def _write(run: Run, snapshot: Any, step: Step) -> None:
-    """The new state, candidates and events in one batch, conditional on the run being unchanged."""
+    """The new state, candidates and events in one batch, conditional on the run being unchanged.
+
+    A step's event (kind "step", written when the step starts) also gets, when the step ends, its
+    `ended_at` and `jobs_done_at` (the last of its jobs to finish, scoring included), so a run's
+    critical path can be read from its events: step start → jobs done → next step.
+    """
     client = run.ref._client
     batch = client.batch()
     stamp = now()
     seq = int(step.state.get("seq", 0))
+    ending = run.state.get("step_event")  # the event of the step this transition ends
+    step.state["step_event"] = None
     for kind, message in step.events:
         seq += 1
-        batch.set(
-            paths.events(run.ref).document(f"{seq:06d}"), {"at": stamp, "kind": kind, "message": message}
-        )
+        event: dict[str, Any] = {"at": stamp, "kind": kind, "message": message}
+        if kind == "step":
+            step.state["step_event"] = seq
+            event.update(
+                phase=step.state.get("phase"),
+                iteration=int(step.state.get("iteration", 0)),
+                rung=int(step.state.get("rung", 0)),
+                jobs=len(step.state.get("waiting") or {}),
+            )
+        batch.set(paths.events(run.ref).document(f"{seq:06d}"), event)
     step.state["seq"] = seq
+    if ending:
+        timing: dict[str, Any] = {"ended_at": stamp}
+        found = list(run.jobs.values())
+        done = [f[1]["finished_at"] for f in found if f is not None and f[1].get("finished_at")]
+        if done and len(done) == len(found):
+            timing["jobs_done_at"] = max(done)
+        batch.set(paths.events(run.ref).document(f"{int(ending):06d}"), timing, merge=True)
     for cid, fields in step.candidates.items():
         batch.set(paths.candidates(run.ref).document(cid), fields, merge=True)
     update = {**step.fields, "state": step.state, "updated_at": stamp, "progress": _progress(run, step)}
@@ -839,18 +892,24 @@ def _effects(run: Run) -> None:
 
 
 def _ensure_jobs(run: Run) -> None:
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
     from promptopt.errors import ApiError
 
     if run.data.get("status") in FINAL:
         return
     waiting = run.state.get("waiting") or {}
-    missing = {j: m for j, m in waiting.items() if run_jobs.state(run.tenant, j) is None}
+    found = run_jobs.states(run.tenant, list(waiting))  # one batched read
+    missing = {j: m for j, m in waiting.items() if found.get(j) is None}
     if not missing:
         return
     if (run.ref.get().to_dict() or {}).get("status") in FINAL:  # cancelled meanwhile: start nothing
         return
     budget = remaining_budget(run.data.get("budget") or {}, run.data.get("usage") or {})
-    for job_id, meta in missing.items():
+    _prefetch(run, [m["candidate"] for m in missing.values()])
+
+    def create(job_id: str, meta: dict[str, Any]) -> None:
         system_prompt, output_prompt = _stored_texts(run, meta["candidate"])
         rows = _rows_for(run, meta)
         spec = run_jobs.JobSpec(
@@ -861,15 +920,28 @@ def _ensure_jobs(run: Run) -> None:
             output_prompt=output_prompt,
             rows=rows,
         )
-        try:
-            created = run_jobs.create(run.tenant, run.experiment_id, run.run_id, spec, run.config, budget)
-        except ApiError as exc:
-            if exc.status >= 500:
-                raise  # transient: the step message is redelivered
-            fail(run, f"evaluation job for {meta['candidate']} was refused ({exc.code})")
-            return
+        created = run_jobs.create(
+            run.tenant, run.experiment_id, run.run_id, spec, run.config, budget, missing=True
+        )
         if created != job_id:  # the body is rebuilt from the same inputs, so this means a bug
             log.error("run %s: job %s was created as %s", run.run_id, job_id, created)
+
+    # The step's jobs are independent (each create is idempotent): create them at once.
+    with ThreadPoolExecutor(max_workers=min(_IO_THREADS, len(missing))) as pool:
+        futures = {
+            pool.submit(contextvars.copy_context().run, create, job_id, meta): meta
+            for job_id, meta in missing.items()
+        }
+    refused: tuple[dict[str, Any], ApiError] | None = None
+    for future, meta in futures.items():
+        error = future.exception()
+        if isinstance(error, ApiError) and error.status < 500:
+            refused = refused or (meta, error)
+        elif error is not None:
+            raise error  # transient: the step message is redelivered
+    if refused is not None:
+        meta, exc = refused
+        fail(run, f"evaluation job for {meta['candidate']} was refused ({exc.code})")
 
 
 def fail(run: Run, reason: str) -> bool:
@@ -895,7 +967,7 @@ def fail(run: Run, reason: str) -> bool:
 
 
 def _stored_texts(run: Run, cid: str) -> tuple[str, str]:
-    doc = paths.candidates(run.ref).document(cid).get().to_dict() or {}
+    doc = _candidate_doc(run, cid)
     return str(doc.get("system_prompt") or ""), str(doc.get("output_prompt") or "")
 
 

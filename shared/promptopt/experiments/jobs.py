@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from promptopt.auth import Principal, Role
+from promptopt.errors import Conflict
 from promptopt.experiments.rows import Row
 
 if TYPE_CHECKING:
@@ -70,22 +71,29 @@ def create(
     spec: JobSpec,
     config: dict[str, Any],
     budget: dict[str, Any],
+    *,
+    missing: bool = False,
 ) -> str:
-    """Create the job (or find it); returns its id."""
+    """Create the job (or find it); returns its id. `missing`: the caller has just seen it absent."""
     from promptopt.batch import jobs
 
     request = body(spec, config, {})
     job_id_ = jobs.new_job_id(tenant, request, spec.key)
-    if jobs.paths.job_ref(tenant, job_id_).get().exists:
+    if not missing and jobs.paths.job_ref(tenant, job_id_).get().exists:
         return job_id_
     limited = request.model_copy(update={"budget": body(spec, config, budget).budget})
-    created = jobs.create_job(
-        principal=run_principal(tenant, experiment_id),
-        body=limited,
-        idempotency_key=spec.key,
-        owner={"experiment_id": experiment_id, "run_id": run_id, "candidate": spec.candidate},
-        job_id=job_id_,
-    )
+    try:
+        created = jobs.create_job(
+            principal=run_principal(tenant, experiment_id),
+            body=limited,
+            idempotency_key=spec.key,
+            owner={"experiment_id": experiment_id, "run_id": run_id, "candidate": spec.candidate},
+            job_id=job_id_,
+        )
+    except Conflict as exc:
+        if exc.code != "job_being_created":
+            raise
+        return job_id_  # a concurrent delivery of the same step is creating it: it exists
     return created.job_id
 
 
@@ -114,6 +122,21 @@ def state(tenant: str, job_id_: str) -> tuple[str, dict[str, Any]] | None:
         return None
     data = snapshot.to_dict() or {}
     return str(data.get("status")), data
+
+
+def states(tenant: str, job_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]] | None]:
+    """`state` of several jobs in one batched read (None for each that does not exist yet)."""
+    from promptopt.batch import paths
+
+    found: dict[str, tuple[str, dict[str, Any]] | None] = dict.fromkeys(job_ids)
+    if not job_ids:
+        return found
+    client = paths.job_ref(tenant, job_ids[0])._client
+    for snapshot in client.get_all([paths.job_ref(tenant, j) for j in job_ids]):
+        if snapshot.exists:
+            data = snapshot.to_dict() or {}
+            found[snapshot.id] = (str(data.get("status")), data)
+    return found
 
 
 def finished(data: dict[str, Any]) -> bool:

@@ -89,6 +89,7 @@ def _command(
     port: int,
     queues: Sequence[str],
     retry: Mapping[str, RetryConfig] | None = None,
+    dispatch: Mapping[str, int] | None = None,
 ) -> tuple[list[str], dict[str, str], Probe]:
     """argv, extra environment and readiness probe of one emulator."""
     sdk = gcloud_sdk_root() / "platform"
@@ -112,6 +113,7 @@ def _command(
         argv += ["--queue", queue]
     configs = {q: c.to_json() for q, c in (retry or {}).items()}
     argv += ["--retry", json.dumps(configs, sort_keys=True)]
+    argv += ["--dispatch", json.dumps(dict(dispatch or {}), sort_keys=True)]
     return argv, {"PYTHONUNBUFFERED": "1"}, tcp_probe(host, port)
 
 
@@ -135,6 +137,7 @@ class Emulators:
         state_dir: Path | None = None,
         queues: Sequence[str] = (),
         retry: Mapping[str, RetryConfig] | None = None,
+        dispatch: Mapping[str, int] | None = None,
         timeout_s: float = 60.0,
     ) -> None:
         """Describe the emulators; nothing starts before `start()` (or `with`).
@@ -147,6 +150,8 @@ class Emulators:
             state_dir: where logs go; a temporary folder (removed on stop) when None.
             queues: Cloud Tasks queues to create, as ids or full resource names.
             retry: each queue's retry config (by id or full name); others get the API's defaults.
+            dispatch: each queue's max_concurrent_dispatches (by id or full name); others get
+                modules/messaging's default (tasks_emulator.DEFAULT_CONCURRENT_DISPATCHES).
             timeout_s: how long all of them together may take to become ready.
         """
         self.which: tuple[EmulatorName, ...] = tuple(dict.fromkeys(which))
@@ -163,6 +168,7 @@ class Emulators:
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="promptopt-emulators-"))
         self.queues = tuple(queue_path(project, q) for q in queues)
         self.retry = {queue_path(project, q): c for q, c in (retry or {}).items()}
+        self.dispatch = {queue_path(project, q): n for q, n in (dispatch or {}).items()}
         self.timeout_s = timeout_s
         self.startup_s: float | None = None
         self._processes = self._build_processes()
@@ -184,7 +190,9 @@ class Emulators:
         base_env = {**os.environ, "GOOGLE_CLOUD_PROJECT": self.project}
         processes = []
         for name, endpoint in self.endpoints.items():
-            argv, extra, probe = _command(name, self.host, endpoint.port, self.queues, self.retry)
+            argv, extra, probe = _command(
+                name, self.host, endpoint.port, self.queues, self.retry, self.dispatch
+            )
             processes.append(
                 ManagedProcess(
                     f"{name} emulator",

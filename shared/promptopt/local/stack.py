@@ -244,6 +244,7 @@ class Stack:
             state_dir=self.state_dir,
             queues=list(self.wiring.queues.values()),
             retry=self.wiring.queue_retry,
+            dispatch=self.wiring.queue_dispatch,
         )
         self.functions = FunctionHost(
             self.specs,

@@ -1,4 +1,4 @@
-r"""gcloud-tasks-emulator with each queue's retry_config applied, and a log that cannot flood.
+r"""gcloud-tasks-emulator with each queue's retry_config and concurrent dispatch, and a log that cannot flood.
 
 The emulator (0.6.2) puts a failed task straight back on its queue and tries it again on the next
 pass, ten passes a second: a target that is down takes hundreds of deliveries a second and the log
@@ -10,9 +10,16 @@ path holds it there; a task past its policy is deleted. Failed deliveries are lo
 at most `LOG_BURST` per queue per `LOG_WINDOW_S`, then summarised; the emulator's per-pass lines are
 dropped.
 
+The emulator also dispatches one task at a time per queue, each pass after a 100 ms sleep, where
+Cloud Tasks has up to the queue's `max_concurrent_dispatches` in flight and dispatches as soon as a
+task is created. Here each queue gets a pool of that many dispatchers (`--dispatch`, default
+`DEFAULT_CONCURRENT_DISPATCHES`), woken by every created task; the queue's task list is only
+touched under a lock, and a task is off the list while it is in flight, as before.
+
     python -m promptopt.local.tasks_emulator --port 8684 \
         --queue projects/p/locations/us-central1/queues/inference \
-        --retry '{"projects/p/locations/us-central1/queues/inference": {"min_backoff_s": 2, ...}}'
+        --retry '{"projects/p/locations/us-central1/queues/inference": {"min_backoff_s": 2, ...}}' \
+        --dispatch '{"projects/p/locations/us-central1/queues/inference": 20}'
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import parse_qs
 
 from promptopt.local.task_retry import RetryConfig
 
@@ -33,6 +43,9 @@ log = logging.getLogger("promptopt.local.tasks_emulator")
 
 LOG_WINDOW_S = 10.0
 LOG_BURST = 5
+# modules/messaging's default max_concurrent_dispatches (queues Terraform configures state theirs).
+DEFAULT_CONCURRENT_DISPATCHES = 20
+_IDLE_WAIT_S = 0.1  # a queue with nothing new is looked at again after this (tasks backing off)
 # The emulator's INFO lines for every pass over a queue, every dispatch and every re-queue: with
 # tasks waiting out a backoff they would be written ten times a second each.
 _NOISE = (
@@ -92,6 +105,28 @@ def backoff_state_class() -> type[Any]:
             self._log = _RateLimitedLog()
             self._bookkeeping = threading.Lock()
 
+            self._tasks_lock = threading.RLock()  # every change to a queue's task list
+            self._wakeups: dict[str, threading.Event] = {}
+
+        def wakeup(self, queue: str) -> threading.Event:
+            """Set when the queue may have a task to dispatch (one was created or a dispatch ended)."""
+            with self._bookkeeping:
+                return self._wakeups.setdefault(queue, threading.Event())
+
+        def due(self, task: Any) -> bool:
+            """Whether a dispatch of `task` now would send it (not backing off, not scheduled later)."""
+            with self._bookkeeping:
+                waiting = self._waiting.get(str(task.name))
+            if waiting is not None and waiting[0] > time.monotonic():
+                return False
+            return not (task.schedule_time and task.schedule_time >= datetime.now(UTC))
+
+        def create_task(self, queue: str, task: Any) -> Any:
+            with self._tasks_lock:
+                created = super().create_task(queue, task)
+            self.wakeup(queue).set()
+            return created
+
         def submit_task(self, task_name: str, force_run: bool = False) -> Any:
             queue_name = task_name.rsplit("?", 1)[0].rsplit("/", 2)[0]
             with self._bookkeeping:
@@ -99,7 +134,7 @@ def backoff_state_class() -> type[Any]:
             if waiting is not None and not force_run and waiting[0] > time.monotonic():
                 # Backing off: skip the emulator's linear search and re-queue for this pass.
                 return waiting[1]
-            task = super().submit_task(task_name, force_run)
+            task = self._dispatch(task_name, force_run)
             name = str(task.name)
             with self._bookkeeping:
                 self._waiting.pop(name, None)
@@ -134,16 +169,69 @@ def backoff_state_class() -> type[Any]:
             )
             return task
 
+        def _dispatch(self, task_name: str, force_run: bool) -> Any:
+            """The emulator's submit_task, with the task list changed only under the lock.
+
+            The stock method finds the task's index and pops it, then sends the request, then
+            appends a failed task back: run from several threads, an index found before another
+            thread's pop would take the wrong task.
+            """
+            from gcloud_tasks_emulator import server as emulator
+            from google.api_core.exceptions import NotFound
+            from google.cloud.tasks_v2 import Attempt
+            from google.protobuf import timestamp_pb2
+
+            name, _, query = task_name.partition("?")
+            queue_name = name.rsplit("/", 2)[0]
+            port = int(parse_qs(query).get("port", [self._target_port])[0]) if query else self._target_port
+
+            def stamp() -> Any:
+                value = timestamp_pb2.Timestamp()
+                value.FromDatetime(datetime.now(UTC).replace(tzinfo=None))
+                return value
+
+            with self._tasks_lock:
+                tasks = self._queue_tasks.get(queue_name)
+                if tasks is None:
+                    raise ValueError(f"{queue_name!r} is not a valid queue name")
+                index = next((i for i, t in enumerate(tasks) if t.name == name), None)
+                if index is None:
+                    raise NotFound(f"Task not found: {name}")
+                task = tasks.pop(index)
+                if not force_run and task.schedule_time and task.schedule_time >= datetime.now(UTC):
+                    tasks.append(task)  # not due yet: to the back of the queue, untouched
+                    return task
+                task.dispatch_count += 1
+            scheduled, dispatched = stamp(), stamp()
+            try:
+                status = int(emulator._make_task_request(queue_name, task, self._target_host, port).status)
+            except HTTPError as exc:
+                status = int(exc.code)
+            except Exception:  # noqa: BLE001 - the emulator's own rule: any failure is a 500
+                status = 500
+            attempt = Attempt(
+                schedule_time=scheduled, dispatch_time=dispatched, response_status={"code": status}
+            )
+            task.first_attempt = task.first_attempt or attempt
+            task.last_attempt = attempt
+            if 400 <= status < 600:
+                with self._tasks_lock:
+                    if queue_name in self._queue_tasks:
+                        self._queue_tasks[queue_name].append(task)  # retried (or dropped) by policy
+            return task
+
         def purge_queue(self, queue_name: str) -> Any:
             with self._bookkeeping:
                 for table in (self._first_attempt, self._dispatches, self._waiting):
                     for name in [n for n in table if n.startswith(queue_name + "/")]:
                         del table[name]
-            return super().purge_queue(queue_name)
+            with self._tasks_lock:
+                return super().purge_queue(queue_name)
 
         def _drop(self, queue_name: str, name: str) -> None:
-            tasks = self._queue_tasks.get(queue_name, [])
-            self._queue_tasks[queue_name] = [t for t in tasks if t.name != name]
+            with self._tasks_lock:
+                tasks = self._queue_tasks.get(queue_name, [])
+                self._queue_tasks[queue_name] = [t for t in tasks if t.name != name]
             self._forget(name)
 
         def _forget(self, name: str) -> None:
@@ -155,8 +243,64 @@ def backoff_state_class() -> type[Any]:
     return BackoffQueueState
 
 
-def create_server(port: int, queues: Sequence[str], retry: Mapping[str, RetryConfig]) -> Any:
-    """The emulator's Server on `port` (all interfaces, as the emulator binds), with backoff."""
+def processor_class() -> type[Any]:
+    """The emulator's Processor, dispatching up to each queue's limit at once."""
+    from gcloud_tasks_emulator.server import Processor, Queue
+
+    class ConcurrentProcessor(Processor):
+        def __init__(self, state: Any, dispatch: Mapping[str, int]) -> None:
+            super().__init__(state)
+            self._limits = dict(dispatch)
+
+        def _process_queue(self, queue: str) -> None:
+            limit = max(1, int(self._limits.get(queue, DEFAULT_CONCURRENT_DISPATCHES)))
+            in_flight: set[str] = set()
+            lock = threading.Lock()
+            wakeup = self._state.wakeup(queue)
+
+            def dispatch(name: str) -> None:
+                try:
+                    self._state.submit_task(name)
+                except Exception:
+                    log.exception("dispatching %s failed", name)  # one task's failure never stops the queue
+                finally:
+                    with lock:
+                        in_flight.discard(name)
+                    wakeup.set()
+
+            with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="dispatch") as pool:
+                while self._is_running.is_set():
+                    if queue not in self._state._queues or queue not in self._state._queue_tasks:
+                        break  # the queue was deleted
+                    wakeup.clear()
+                    if self._state.queue(queue).state == Queue.State.RUNNING:
+                        with self._state._tasks_lock:
+                            listed = list(self._state._queue_tasks.get(queue, []))
+                        # Tasks not due are left where they are (dispatching them would only spin).
+                        for name in [str(t.name) for t in listed if self._state.due(t)]:
+                            with lock:
+                                if len(in_flight) >= limit:
+                                    break
+                                if name in in_flight:
+                                    continue
+                                in_flight.add(name)
+                            pool.submit(dispatch, name)
+                    # Until a task is created or a dispatch ends; at most the emulator's pass.
+                    wakeup.wait(_IDLE_WAIT_S)
+
+    return ConcurrentProcessor
+
+
+def create_server(
+    port: int,
+    queues: Sequence[str],
+    retry: Mapping[str, RetryConfig],
+    dispatch: Mapping[str, int] | None = None,
+) -> Any:
+    """The emulator's Server on `port` (all interfaces, as the emulator binds), with backoff.
+
+    Each queue dispatches up to `dispatch[queue]` tasks at once (default DEFAULT_CONCURRENT_DISPATCHES).
+    """
     from gcloud_tasks_emulator import server as emulator
 
     instance = emulator.create_server("localhost", port, default_queue_names=list(queues))
@@ -165,7 +309,7 @@ def create_server(port: int, queues: Sequence[str], retry: Mapping[str, RetryCon
     state._queues, state._queue_tasks = instance._state._queues, instance._state._queue_tasks
     instance._state = state
     instance._api._state = state
-    instance._processor._state = state
+    instance._processor = processor_class()(state, dict(dispatch or {}))
     return instance
 
 
@@ -175,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--queue", action="append", default=[], help="full queue name, repeatable")
     parser.add_argument("--retry", default="{}", help="JSON: queue name -> RetryConfig fields")
+    parser.add_argument("--dispatch", default="{}", help="JSON: queue name -> max concurrent dispatches")
     args = parser.parse_args(argv)
     handler = logging.StreamHandler()
     handler.addFilter(_DropNoise())
@@ -183,8 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     retry = {name: RetryConfig(**fields) for name, fields in json.loads(args.retry).items()}
     for name in args.queue:
         log.info("queue %s: %s", name, retry.get(name, RetryConfig.api_defaults()))
+    dispatch = {name: int(limit) for name, limit in json.loads(args.dispatch).items()}
     print("Starting Cloud Tasks Emulator", flush=True)
-    create_server(args.port, args.queue, retry).run()
+    create_server(args.port, args.queue, retry, dispatch).run()
     return 0
 
 

@@ -54,6 +54,9 @@ PLATFORM_QUEUE_RETRY: dict[str, dict[str, object]] = {
         "max_doublings": 5,
     },
 }
+# Each queue's rate_limits.max_concurrent_dispatches, likewise (the Tasks emulator honours it).
+QUEUE_DISPATCH_DEFAULT = 20
+PLATFORM_QUEUE_DISPATCH: dict[str, int] = {"inference": 20}
 LOGICAL_BUCKETS = ("datasets", "artifacts")
 # modules/function's push subscription and var.max_delivery_attempts.
 MAX_DELIVERY_ATTEMPTS = 10
@@ -81,6 +84,7 @@ class Wiring:
     signing_key_file: str | None = None
     dead_letter_topics: dict[str, str] = field(default_factory=dict)
     queue_retry: dict[str, RetryConfig] = field(default_factory=dict)  # by full queue name
+    queue_dispatch: dict[str, int] = field(default_factory=dict)  # max concurrent, by full name
     # Machine access (Terraform's PROMPTOPT_API_TOKEN_*): the dev issuer's API-token identity,
     # the key the exchange signs with (the cloud signs through IAM instead) and the members registry.
     access_env: dict[str, str] = field(default_factory=dict)
@@ -155,6 +159,9 @@ def plan(
         dead_letter_topics={t: f"projects/{project}/topics/{t}-dead-letter" for t in topics},
         queues=queues,
         queue_retry={path: queue_retry_config(q) for q, path in queues.items()},
+        queue_dispatch={
+            path: PLATFORM_QUEUE_DISPATCH.get(q, QUEUE_DISPATCH_DEFAULT) for q, path in queues.items()
+        },
         buckets={b: f"{project}-{b}" for b in LOGICAL_BUCKETS},
         signed_url_endpoint=signed_url_endpoint,
         signing_key_file=signing_key_file,

@@ -198,6 +198,64 @@ def test_a_budget_reached_mid_job_stops_it_with_its_partial_results(
     ]
 
 
+def test_chunks_delivered_at_once_never_pass_max_calls_together(batch: Batch, openai: FaultyOpenAI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {
+        **PROMPT,
+        "rows": rows(60),
+        "model": "openai:gpt-test",
+        "chunk_size": 5,
+        "budget": {"max_calls": 12},
+    }
+    job = batch.started(body)
+    tasks = batch.infra.tasks(job["job_id"])
+    app = batch.api.client("batch_chunk").application
+
+    def deliver(task: Any) -> int:  # as Cloud Tasks does: all twelve chunks in flight at once
+        request = task.http_request
+        headers = {
+            **dict(request.headers),
+            "X-CloudTasks-TaskName": task.name.rsplit("/", 1)[1],
+            "X-CloudTasks-TaskRetryCount": "0",
+        }
+        return int(app.test_client().post("/", data=request.body, headers=headers).status_code)
+
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        statuses = list(pool.map(deliver, tasks))
+    assert statuses == [200] * len(tasks)
+    done = batch.get(job["job_id"])
+    assert done["status"] == "budget_exhausted"
+    assert openai.count <= 12
+    assert done["usage"]["calls"] == openai.count == done["progress"]["succeeded"]
+
+
+def test_concurrent_chunks_asking_the_same_calls_make_them_once(batch: Batch, openai: FaultyOpenAI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    openai.latency_s = 0.5  # long enough for both chunks to ask while the other's calls are in flight
+    body = {**PROMPT, "rows": rows(8), "model": "openai:gpt-test", "chunk_size": 8}
+    first, second = batch.started(body), batch.started({**body, "concurrency": 4})  # same calls, two jobs
+    tasks = batch.infra.tasks(first["job_id"]) + batch.infra.tasks(second["job_id"])
+    app = batch.api.client("batch_chunk").application
+
+    def deliver(task: Any) -> int:
+        request = task.http_request
+        headers = {**dict(request.headers), "X-CloudTasks-TaskName": task.name.rsplit("/", 1)[1]}
+        return int(app.test_client().post("/", data=request.body, headers=headers).status_code)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(deliver, tasks)) == [200, 200]
+    done = [batch.get(job["job_id"]) for job in (first, second)]
+    assert openai.count == 8  # each distinct call once
+    assert sum(d["usage"]["calls"] for d in done) == 8
+    assert sum(d["progress"]["cache_hits"] for d in done) == 8
+    assert all(d["progress"]["succeeded"] == 8 for d in done)
+    results = [r for job in (first, second) for r in batch.results(job["job_id"])]
+    assert len(results) == 16
+    assert {r["output"] for r in results} == {"42"}
+
+
 def test_a_token_budget_stops_the_job_at_chunk_granularity(batch: Batch, openai: FaultyOpenAI) -> None:
     body = {
         **PROMPT,
