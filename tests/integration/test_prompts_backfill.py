@@ -58,16 +58,17 @@ def test_a_prompt_without_the_flag_is_listed_after_the_backfill_and_a_second_run
 
 
 def test_a_bounded_slice_carries_on_from_its_marker(api: Api, tenant: str) -> None:
-    pids = {_old_prompt(api, tenant) for _ in range(3)}
+    pids = {_old_prompt(api, tenant) for _ in range(5)}
     name = f"test-{uuid.uuid4().hex}"
-    slices = []
-    for _ in range(10_000):  # every prompt head the emulator holds, two per slice
-        progress = backfill.run_once(name=name, limit=2, page=1)
-        slices.append(progress)
-        if progress.done:
-            break
-    assert len(slices) > 1
-    assert all(p.scanned <= 2 for p in slices)
+    first = backfill.run_once(name=name, limit=2, page=1)
+    assert (first.scanned, first.done) == (2, False)
+    second = backfill.run_once(name=name, limit=2, page=1)  # resumes after the first slice's last head
+    assert second.scanned == 2
+    assert second.cursor not in (None, first.cursor)
+    rest = backfill.run_once(name=name, limit=1_000_000)
+    assert rest.done
+    marker = backfill.marker_ref(name).get().to_dict() or {}
+    assert marker["scanned"] == first.scanned + second.scanned + rest.scanned
     assert set(_listed(api, tenant)) == pids
 
 
