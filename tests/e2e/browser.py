@@ -57,6 +57,15 @@ class Watched:
     page: Any
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    expect_dialogs: int = 0
+
+    def accept_next_dialog(self) -> None:
+        """The next dialog is the test's own doing (a confirm it means to answer yes): accept it.
+
+        Used instead of `page.once("dialog", ...)`: the watcher's handler would dismiss it first.
+        """
+        self.expect_dialogs += 1
 
     def shot(self, name: str) -> Path:
         """Save a full-page screenshot as a test artifact."""
@@ -72,7 +81,7 @@ class Watched:
 
 
 def watch(page: Any) -> Watched:
-    """Record console errors, page errors and dialogs (dialogs are dismissed)."""
+    """Record console errors, page errors and dialogs (dismissed unless the test expects one)."""
     watched = Watched(page)
 
     def on_console(message: Any) -> None:
@@ -80,6 +89,11 @@ def watch(page: Any) -> Watched:
             watched.errors.append(message.text)
 
     def on_dialog(dialog: Any) -> None:
+        if watched.expect_dialogs:
+            watched.expect_dialogs -= 1
+            watched.accepted.append(f"{dialog.type}: {dialog.message}")
+            dialog.accept()
+            return
         watched.dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 

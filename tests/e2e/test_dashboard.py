@@ -322,6 +322,91 @@ def test_prompts_sort_rename_and_archive(world: World, token_for: Callable[..., 
         context.close()
 
 
+def test_prompt_delete_asks_first_and_is_refused_while_labelled(
+    world: World, token_for: Callable[..., str]
+) -> None:
+    headers = {"Authorization": f"Bearer {token_for(world.tenant, 'admin')}"}
+    with httpx.Client(base_url=world.stack.gateway_url + "/api/v1", headers=headers, timeout=30) as api:
+        ids = {}
+        for name in ("Doomed", "Kept by a label"):
+            made = api.post("/prompts", json={"name": name, "output_prompt": "{input}"})
+            assert made.status_code == 201, made.text
+            ids[name] = made.json()["prompt_id"]
+        labelled = api.put(f"/prompts/{ids['Kept by a label']}/labels/production", json={"version": 1})
+        assert labelled.status_code == 200
+    context = world.browser.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        admin = watch(context.new_page())
+        p = admin.page
+        world.sign_in(admin, "admin")
+
+        p.goto(world.url + f"#/prompts/{ids['Doomed']}")
+        p.wait_for_selector("#prompt-delete")
+        admin.accept_next_dialog()
+        p.click("#prompt-delete")
+        p.wait_for_url(re.compile(r"#/prompts$"))
+        p.wait_for_selector("#prompt-sort")
+        assert admin.accepted == ["confirm: Delete prompt Doomed with all its versions?"]
+        assert "Doomed" not in p.inner_text("#main")
+        assert "Kept by a label" in p.inner_text("#main")
+
+        p.goto(world.url + f"#/prompts/{ids['Kept by a label']}")
+        p.wait_for_selector("#prompt-delete")
+        admin.accept_next_dialog()
+        p.click("#prompt-delete")
+        p.wait_for_selector("#banner:not([hidden])")
+        banner = p.inner_text("#banner")
+        assert "still used by label 'production'" in banner
+        assert "409" in banner
+        admin.errors[:] = [e for e in admin.errors if "409" not in e]  # the browser logs the refused fetch
+        admin.assert_clean()
+    finally:
+        context.close()
+
+
+def test_the_datasets_list_sorts_and_keeps_the_order_on_reload(
+    world: World, token_for: Callable[..., str]
+) -> None:
+    headers = {"Authorization": f"Bearer {token_for(world.tenant, 'editor')}"}
+    with httpx.Client(base_url=world.stack.gateway_url + "/api/v1", headers=headers, timeout=30) as api:
+        for name in ("Sorted a", "Sorted z"):
+            body = {
+                "name": name,
+                "format": "jsonl",
+                "mapping": {"inputs": ["input"], "reference": "target"},
+                "content": '{"input": "1 + 1", "target": "2"}\n',
+            }
+            made = api.post("/datasets", json=body)
+            assert made.status_code == 201, made.text
+    context = world.browser.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        viewer = watch(context.new_page())
+        p = viewer.page
+        world.sign_in(viewer, "viewer")
+
+        def names() -> list[str]:
+            cells = p.locator("#main tbody tr td:first-child a").all_inner_texts()
+            return [n for n in cells if n.startswith("Sorted")]
+
+        def sorted_by(sort: str) -> None:
+            p.select_option("#dataset-sort", sort)
+            p.wait_for_url(re.compile(f"#/datasets\\?sort={re.escape(sort)}$"))
+            p.wait_for_selector(f"#dataset-sort option[value='{sort}'][selected]", state="attached")
+
+        p.goto(world.url + "#/datasets")
+        p.wait_for_selector("#dataset-sort")
+        sorted_by("name")
+        assert names() == ["Sorted a", "Sorted z"]
+        sorted_by("-name")
+        assert names() == ["Sorted z", "Sorted a"]
+        p.reload()  # the order lives in the address
+        p.wait_for_selector("#dataset-sort option[value='-name'][selected]", state="attached")
+        assert names() == ["Sorted z", "Sorted a"]
+        viewer.assert_clean()
+    finally:
+        context.close()
+
+
 def test_errors_are_shown_in_words(world: World, page: Watched) -> None:
     p = page.page
     p.goto(world.url + "#/experiments/ex_doesnotexist")

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promptopt import logs, outbox
 from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
+from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
 from promptopt.batch.judging import MODEL_GRADED
 from promptopt.batch.state import now, transition
 from promptopt.batch.view import metric_specs
@@ -108,12 +109,23 @@ def _rows(job: Any) -> list[dict[str, Any]]:
 MAX_STORED_ROW_SCORES = 20_000
 
 
-def _store_row_scores(job: Any, per_row: dict[str, tuple[list[int], list[float | None]]]) -> None:
-    """`scores/{metric}`: the row numbers and each row's score (None: the metric did not apply)."""
+def _store_row_scores(
+    job: Any,
+    per_row: dict[str, tuple[list[int], list[float | None]]],
+    judge_errors: dict[str, list[dict[str, Any]]],
+) -> None:
+    """`scores/{metric}`: the row numbers and each row's score (None: the metric did not apply).
+
+    A model-graded metric's document also lists the rows whose grading failed (`judge_errors`,
+    see `row_judge_errors`).
+    """
     batch = job._client.batch()
     for name, (rows, values) in per_row.items():
         if len(rows) <= MAX_STORED_ROW_SCORES:
-            batch.set(job.collection("scores").document(name), {"rows": rows, "values": values})
+            doc: dict[str, Any] = {"rows": rows, "values": values}
+            if name in judge_errors:
+                doc |= row_judge_errors(judge_errors[name])
+            batch.set(job.collection("scores").document(name), doc)
     batch.commit()
 
 
@@ -122,6 +134,7 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
     failed = sum(1 for r in rows if r.get("status") != "succeeded")
     summaries: list[dict[str, Any]] = []
     per_row: dict[str, tuple[list[int], list[float | None]]] = {}
+    judge_errors: dict[str, list[dict[str, Any]]] = {}
     try:
         for spec in metric_specs(data):
             name, params = spec["name"], spec.get("params") or {}
@@ -138,11 +151,14 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
             }
             if name in MODEL_GRADED:
                 summary |= _judge_summary(name, params, rows)
+                judge_errors[name] = judge_errors_of(
+                    name, [r for r in rows if r.get("status") == "succeeded"]
+                )
             summaries.append(summary)
     except (MetricError, ValueError, TypeError, KeyError) as exc:
         detail = str(exc) if isinstance(exc, MetricError) else f"{type(exc).__name__} while scoring"
         return {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}}
-    _store_row_scores(job, per_row)
+    _store_row_scores(job, per_row, judge_errors)
     return {
         "status": "completed",
         "metrics": summaries,

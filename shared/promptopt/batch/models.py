@@ -256,6 +256,14 @@ class ResultsQuery(PageQuery):
     status: RowStatus | None = Field(None, description="only rows with this status")
 
 
+class RowJudgeError(ResponseModel):
+    """One row whose grading call failed or whose judge answer could not be used."""
+
+    row: int = Field(description="0-based job row")
+    code: str = Field(description="e.g. unusable_judge_answer, or the model error's code")
+    message: str = Field(description="what went wrong, cut at 300 characters")
+
+
 class MetricRowScores(ResponseModel):
     """One metric's score for each row of an evaluation job."""
 
@@ -264,6 +272,17 @@ class MetricRowScores(ResponseModel):
     rows: list[int] = Field(description="0-based job rows, in row order")
     values: list[float | None] = Field(
         description="each row's score in [0, 1] (failed rows score 0); null where the metric does not apply"
+    )
+    judge_errors: list[RowJudgeError] | None = Field(
+        None,
+        description=(
+            "model-graded metrics (llm_judge, embedding_similarity) only: the rows whose grading failed "
+            "(each scores 0), in row order, at most 500 listed; null for other metrics"
+        ),
+    )
+    judge_error_count: int | None = Field(
+        None,
+        description="model-graded metrics only: how many rows' grading failed (all of them, listed or not)",
     )
 
 

@@ -7,11 +7,15 @@ split are the same dataset rows in the same order, so `rows` pair them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from promptopt.auth import Principal
 from promptopt.batch.jobs import load_job
-from promptopt.batch.models import JobScores, MetricRowScores, PromptPin, SourceInfo
+from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
+from promptopt.batch.models import JobScores, MetricRowScores, PromptPin, RowJudgeError, SourceInfo
 from promptopt.batch.view import metric_specs
 from promptopt.errors import Conflict
+from promptopt.evaluation.models import ROW_MODEL_METRICS
 
 
 def job_scores(*, principal: Principal, job_id: str) -> JobScores:
@@ -41,6 +45,7 @@ def job_scores(*, principal: Principal, job_id: str) -> JobScores:
             params=dict(spec.get("params") or {}),
             rows=[int(r) for r in stored[spec["name"]].get("rows") or []],
             values=[None if v is None else float(v) for v in stored[spec["name"]].get("values") or []],
+            **_judge_errors(ref, str(spec["name"]), stored[spec["name"]]),
         )
         for spec in specs
     ]
@@ -52,3 +57,25 @@ def job_scores(*, principal: Principal, job_id: str) -> JobScores:
         partial=bool(evaluation.get("partial")),
         metrics=metrics,
     )
+
+
+def _judge_errors(ref: Any, name: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """A model-graded metric's failed gradings, as stored with its scores.
+
+    Jobs scored before the scores document listed them are read from their results' verdicts once
+    per call (only answered rows are graded, as the evaluation step counts them).
+    """
+    if name not in ROW_MODEL_METRICS:
+        return {}
+    if "judge_errors" not in stored:
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        from promptopt.batch import paths
+
+        query = paths.results(ref).order_by(FieldPath.document_id()).select(["status", f"judge.{name}.error"])
+        rows = [{**(s.to_dict() or {}), "row": int(s.id)} for s in query.stream()]
+        stored = row_judge_errors(judge_errors_of(name, [r for r in rows if r.get("status") == "succeeded"]))
+    return {
+        "judge_errors": [RowJudgeError.model_validate(e) for e in stored["judge_errors"]],
+        "judge_error_count": int(stored.get("judge_error_count", len(stored["judge_errors"]))),
+    }

@@ -9,6 +9,8 @@
   reason, and its jobs are cancelled, so no run stays running forever.
 - The platform's own sweeps ride on the same tick: step messages whose publish failed are sent
   from the outbox, and batch jobs and dataset versions without progress are re-driven or failed.
+- Once per deployment, a bounded slice per tick until it is done, prompt heads stored before the
+  `archived` flag get it (promptopt.prompts.backfill), so listings that filter on it find them.
 """
 
 from __future__ import annotations
@@ -54,11 +56,25 @@ def run_tick(now: datetime, *, lease: timedelta = LEASE, stuck_after: timedelta 
     versions = dataset_sweeper.sweep_stuck(now=now)
     started = start_due(now)
     swept, failed = sweep(now, lease=lease, stuck_after=stuck_after)
+    flagged = _backfill_prompts()
     return (
         f"outbox sent {sent.sent}; jobs re-driven {jobs.redriven}, failed {jobs.failed}; versions re-driven "
         f"{versions.redriven}, failed {versions.failed}; runs started {started}, re-driven {swept}, "
-        f"failed {failed}"
+        f"failed {failed}; prompt heads flagged {flagged}"
     )
+
+
+def _backfill_prompts() -> int:
+    """This deployment's prompt backfill, one slice; a failure waits for the next tick."""
+    from google.api_core import exceptions as gexc
+
+    from promptopt.prompts import backfill
+
+    try:
+        return backfill.run_once().updated
+    except gexc.GoogleAPICallError:
+        log.exception("prompt backfill failed; the next tick carries on from its marker")
+        return 0
 
 
 def start_due(now: datetime) -> int:

@@ -74,6 +74,7 @@ def test_an_evaluation_job_with_llm_judge_scores_every_row_once(batch: Batch) ->
     assert per_row["rows"] == list(range(len(THINGS)))
     assert per_row["values"] == [r["judge"]["llm_judge"]["score"] for r in results]
     assert per_row["params"]["model"] == "sim:default"
+    assert (per_row["judge_errors"], per_row["judge_error_count"]) == ([], 0)
 
 
 def test_the_judge_model_defaults_to_the_deployments_and_is_pinned(batch: Batch) -> None:
@@ -116,6 +117,29 @@ def test_a_judge_error_on_one_row_is_recorded_and_the_job_finishes(batch: Batch,
     # Every judge request reached the judge; each row's verdict counted once (the 429 cost nothing).
     assert done["usage"]["judge_calls"] == len(THINGS)
     assert judged["usage"]["input_tokens"] == 30 * (len(THINGS) - 1)
+    # The scores name the row whose grading failed, with the judge's error, beside its score of 0.
+    scores = scores_of(batch, job["job_id"])
+    assert scores["values"][1] == 0.0
+    assert scores["judge_error_count"] == 1
+    (error,) = scores["judge_errors"]
+    assert (error["row"], error["code"]) == (1, "model_rejected_request")
+    assert error["message"] == verdict["error"]["message"][:300]
+    # A job scored before its scores document listed them: read from the results' verdicts instead.
+    from google.cloud.firestore import DELETE_FIELD
+
+    from promptopt.batch import paths
+
+    stored = paths.job_ref(batch.tenant, job["job_id"]).collection("scores").document("llm_judge")
+    stored.update({"judge_errors": DELETE_FIELD, "judge_error_count": DELETE_FIELD})
+    assert scores_of(batch, job["job_id"]) == scores
+
+
+def scores_of(batch: Batch, job_id: str, metric: str = "llm_judge") -> dict[str, Any]:
+    r = batch.api.call(
+        "batch_scores", "GET", f"/api/v1/inference/batch/{job_id}/scores", tenant=batch.tenant, role="viewer"
+    )
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return dict(next(m for m in r.get_json()["metrics"] if m["name"] == metric))
 
 
 def test_embedding_similarity_is_graded_in_the_chunk_with_one_request_per_chunk(batch: Batch) -> None:

@@ -4,6 +4,7 @@ import { api, actionKey, request, V1 } from "../api.js";
 import { because, can } from "../auth.js";
 import { badge, fmtCost, fmtNumber, fmtTime, guarded, h, progressBar, replace, sizeBars, table } from "../dom.js";
 import { poll } from "../poll.js";
+import { listAddress, sortControl, sortFrom, TIME_SORTS } from "../sorting.js";
 
 const ACTIVE = ["queued", "running", "evaluating"];
 const STATUSES = ["queued", "running", "evaluating", "completed", "failed", "cancelled", "budget_exhausted"];
@@ -13,17 +14,18 @@ function done(job) {
   return p.total ? (p.succeeded + p.failed) / p.total : 0;
 }
 
-export async function batchPage(view, { params }) {
+export async function batchPage(view, { params, navigate }) {
   const status = params.get("status") || "";
   const kind = params.get("kind") || "";
+  const sort = sortFrom(params, TIME_SORTS);
   const list = h("div", { id: "job-list" });
-  const go = (s, k) => (location.hash = `#/batch?${new URLSearchParams({ ...(s ? { status: s } : {}), ...(k ? { kind: k } : {}) })}`);
-  const statusSelect = h("select", { id: "job-status", onchange: (e) => go(e.target.value, kind) }, h("option", { value: "" }, "any status"), STATUSES.map((s) => h("option", { value: s, selected: s === status }, s)));
-  const kindSelect = h("select", { id: "job-kind", onchange: (e) => go(status, e.target.value) }, h("option", { value: "" }, "any kind"), ["batch", "evaluation"].map((k) => h("option", { value: k, selected: k === kind }, k)));
+  const go = (next) => navigate(listAddress("/batch", { status, kind, sort, ...next }));
+  const statusSelect = h("select", { id: "job-status", onchange: (e) => go({ status: e.target.value }) }, h("option", { value: "" }, "any status"), STATUSES.map((s) => h("option", { value: s, selected: s === status }, s)));
+  const kindSelect = h("select", { id: "job-kind", onchange: (e) => go({ kind: e.target.value }) }, h("option", { value: "" }, "any kind"), ["batch", "evaluation"].map((k) => h("option", { value: k, selected: k === kind }, k)));
   replace(
     view,
     h("div", { class: "page-head" }, h("h1", {}, "Batch jobs"),
-      h("div", { class: "tools" }, h("label", { for: "job-status" }, "Status "), statusSelect, h("label", { for: "job-kind" }, " Kind "), kindSelect)),
+      h("div", { class: "tools" }, h("label", { for: "job-status" }, "Status "), statusSelect, h("label", { for: "job-kind" }, " Kind "), kindSelect, " ", sortControl("job-sort", sort, (value) => go({ sort: value }), TIME_SORTS))),
     list,
   );
   let token = null;
@@ -51,7 +53,7 @@ export async function batchPage(view, { params }) {
     );
     sizeBars(list);
   };
-  const query = () => ({ page_size: 50, ...(status ? { status } : {}), ...(kind ? { kind } : {}) });
+  const query = () => ({ page_size: 50, sort, ...(status ? { status } : {}), ...(kind ? { kind } : {}) });
   const load = async (next) => {
     const page = await api.get(`${V1}/inference/batch`, { ...query(), ...(next && token ? { page_token: token } : {}) });
     if (!next) pages.length = 0;

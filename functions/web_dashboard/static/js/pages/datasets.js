@@ -4,13 +4,15 @@ import { api, actionKey, request, V1 } from "../api.js";
 import { because, can } from "../auth.js";
 import { badge, fmtTime, guarded, h, progressBar, replace, sizeBars, table } from "../dom.js";
 import { poll } from "../poll.js";
+import { listAddress, sortControl, sortFrom } from "../sorting.js";
 
-export async function datasetsPage(view) {
-  const page = await api.get(`${V1}/datasets`, { page_size: 100 });
+export async function datasetsPage(view, { params, navigate }) {
+  const sort = sortFrom(params);
+  const page = await api.get(`${V1}/datasets`, { page_size: 100, sort });
   replace(
     view,
     h("div", { class: "page-head" }, h("h1", {}, "Datasets"),
-      h("div", { class: "tools" }, can("editor") ? h("a", { class: "btn primary", href: "#/datasets/new" }, "Upload a dataset") : guarded(false, because("editor"), {}, "Upload a dataset"))),
+      h("div", { class: "tools" }, sortControl("dataset-sort", sort, (value) => navigate(listAddress("/datasets", { sort: value }))), can("editor") ? h("a", { class: "btn primary", href: "#/datasets/new" }, "Upload a dataset") : guarded(false, because("editor"), {}, "Upload a dataset"))),
     table(
       [
         { label: "Name", value: (d) => h("a", { href: `#/datasets/${encodeURIComponent(d.dataset_id)}` }, d.name) },

@@ -3,6 +3,7 @@ import { api, actionKey, request, V1 } from "../api.js";
 import { because, can } from "../auth.js";
 import { badge, fmtCost, fmtTime, guarded, h, progressBar, replace, sizeBars, table } from "../dom.js";
 import { poll } from "../poll.js";
+import { listAddress, sortControl, sortFrom } from "../sorting.js";
 
 const METRICS = ["exact_match", "contains", "token_f1", "numeric", "multiple_choice", "json_valid"];
 const STRATEGIES = ["auto", "reflective", "history", "fewshot", "random"];
@@ -14,12 +15,14 @@ async function runOf(experiment) {
   return result;
 }
 
-export async function experimentsPage(view, { params }) {
+export async function experimentsPage(view, { params, navigate }) {
   const status = params.get("status") || "";
+  const sort = sortFrom(params);
+  const go = (next) => navigate(listAddress("/experiments", { status, sort, ...next }));
   const list = h("div", { id: "experiment-list" });
   const statusSelect = h(
     "select",
-    { id: "filter-status", onchange: (e) => (location.hash = `#/experiments${e.target.value ? `?status=${e.target.value}` : ""}`) },
+    { id: "filter-status", onchange: (e) => go({ status: e.target.value }) },
     h("option", { value: "" }, "any status"),
     ["queued", "running", "completed", "failed", "cancelled", "budget_exhausted", "regressed"].map((s) => h("option", { value: s, selected: s === status }, s)),
   );
@@ -29,7 +32,7 @@ export async function experimentsPage(view, { params }) {
       "div",
       { class: "page-head" },
       h("h1", {}, "Experiments"),
-      h("div", { class: "tools" }, h("label", { for: "filter-status" }, "Latest run "), statusSelect,
+      h("div", { class: "tools" }, h("label", { for: "filter-status" }, "Latest run "), statusSelect, " ", sortControl("experiment-sort", sort, (value) => go({ sort: value })),
         can("editor") ? h("a", { class: "btn primary", href: "#/experiments/new" }, "New experiment") : guarded(false, because("editor"), {}, "New experiment")),
     ),
     list,
@@ -55,7 +58,7 @@ export async function experimentsPage(view, { params }) {
     sizeBars(list);
   };
   const refresh = async () => {
-    const result = await request("GET", `${V1}/experiments`, { query: { status, page_size: 50 } });
+    const result = await request("GET", `${V1}/experiments`, { query: { status, sort, page_size: 50 } });
     let changed = result.changed;
     const next = new Map();
     for (const experiment of result.body.items) {

@@ -3,35 +3,21 @@
 import { api, request, V1 } from "../api.js";
 import { because, can } from "../auth.js";
 import { fmtTime, guarded, h, replace, table } from "../dom.js";
+import { listAddress, sortControl, sortFrom } from "../sorting.js";
 
-const SORTS = [
-  ["-created", "Newest first"],
-  ["created", "Oldest first"],
-  ["-updated", "Recently updated"],
-  ["updated", "Least recently updated"],
-  ["name", "Name, A to Z"],
-  ["-name", "Name, Z to A"],
-];
 
 export async function promptsPage(view, { params, navigate }) {
-  const sort = params.get("sort") || "-created";
+  const sort = sortFrom(params);
   const archived = params.get("archived") === "1";
   const page = await api.get(`${V1}/prompts`, { page_size: 100, sort, ...(archived ? { include_archived: "true" } : {}) });
-  const go = (next) => {
-    const query = new URLSearchParams();
-    if (next.sort !== "-created") query.set("sort", next.sort);
-    if (next.archived) query.set("archived", "1");
-    const text = query.toString();
-    navigate(`/prompts${text ? `?${text}` : ""}`);
-  };
+  const go = (next) => navigate(listAddress("/prompts", { sort: next.sort, archived: next.archived ? "1" : "" }));
   replace(
     view,
     h("div", { class: "page-head" }, h("h1", {}, "Prompts")),
     h(
       "form",
       { class: "inline", id: "prompt-list-controls", onsubmit: (e) => e.preventDefault() },
-      h("label", { for: "prompt-sort" }, "Sort"),
-      h("select", { id: "prompt-sort", onchange: (e) => go({ sort: e.target.value, archived }) }, SORTS.map(([value, label]) => h("option", { value, selected: value === sort }, label))),
+      sortControl("prompt-sort", sort, (value) => go({ sort: value, archived })),
       h("input", { type: "checkbox", id: "show-archived", checked: archived, onchange: (e) => go({ sort, archived: e.target.checked }) }),
       h("label", { for: "show-archived" }, "Show archived"),
     ),
