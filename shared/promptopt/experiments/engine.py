@@ -443,7 +443,10 @@ def _ci(result: run_jobs.JobResult) -> dict[str, Any]:
 
 
 def _tokens_per_row(result: run_jobs.JobResult) -> float:
-    n = max(1, len(result.scores))
+    """What a row's answer costs: the tie-break between equal candidates, the same in any delivery order."""
+    if result.tokens_per_row is not None:
+        return result.tokens_per_row
+    n = max(1, len(result.scores))  # results written before rows recorded their answer's tokens
     return (result.usage["input_tokens"] + result.usage["output_tokens"]) / n
 
 
