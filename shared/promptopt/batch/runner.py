@@ -625,13 +625,20 @@ class _Run:
                 self.totals.add(result)
 
     def _finish(self, reason: str = "") -> ChunkReport:
-        completion.finish_chunk(self.job, self.delivery.chunk, self.totals, attempt=self.delivery.retry_count)
-        completion.maybe_complete(
-            tenant=self.delivery.tenant,
-            job=self.job,
-            chunks=int(self.data["chunks"]),
-            chunk=self.delivery.chunk,
-        )
+        if int(self.data["chunks"]) == 1 and self.delivery.chunk == 0:
+            completion.finish_only_chunk(
+                self.delivery.tenant, self.job, self.totals, attempt=self.delivery.retry_count
+            )
+        else:
+            completion.finish_chunk(
+                self.job, self.delivery.chunk, self.totals, attempt=self.delivery.retry_count
+            )
+            completion.maybe_complete(
+                tenant=self.delivery.tenant,
+                job=self.job,
+                chunks=int(self.data["chunks"]),
+                chunk=self.delivery.chunk,
+            )
         if reason:
             self.report.reason = reason
             if reason.startswith("job_"):
