@@ -31,7 +31,7 @@ not how a language model would answer. Every table says so.
    measured by scripts/bench/optimizer_durable.py (`--durable`).
 
 Usage: scripts/bench/optimizer [--budgets 300,800] [--seeds 0,1,2] [--tasks ...] [--strategies ...]
-       [--no-strategies] [--no-standard] [--wall] [--durable] [--latency-ms 200]
+       [--no-strategies] [--no-standard] [--wall] [--durable] [--latency-ms 200[,1000,3000]]
 """
 
 from __future__ import annotations
@@ -356,7 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-standard", action="store_true")
     parser.add_argument("--wall", action="store_true", help="replay the standard plans at --latency-ms")
     parser.add_argument("--wall-runs", type=int, default=3)
-    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument(
+        "--latency-ms",
+        default="200",
+        help="model latency per call; with --durable a comma list (e.g. 200,1000,3000) sweeps it",
+    )
     parser.add_argument(
         "--durable", action="store_true", help="also drive runs through the engine on the emulators"
     )
@@ -367,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the durable runs' chunk-task pumps (both: queue and parallel)",
     )
     args = parser.parse_args(argv)
+    latencies = [int(ms) for ms in str(args.latency_ms).split(",") if ms]
     tasks = [t for t in args.tasks.split(",") if t]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     started = time.perf_counter()
@@ -382,11 +387,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_standard:
         standard(tasks, seeds, larger=True)
     if args.wall:
-        wall(results, args.latency_ms, args.wall_runs)
+        wall(results, latencies[0], args.wall_runs)
     if args.durable:
         from optimizer_durable import durable
 
-        durable(tasks[:1], seeds[:1], args.latency_ms, pumps=args.pump)
+        durable(tasks[:1], seeds[:1], latencies, pumps=args.pump)
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s; every figure above is SIMULATED)")
     return 0
 

@@ -20,6 +20,8 @@ call. The same plan is then rebuilt in process (promptopt.local.sim_search over 
 ingested splits, same settings and seed), checked against the durable run (task calls, optimizer
 calls, best prompt), and replayed with 32 threads and with every call of a step at once; the
 durable wall time is printed as a ratio to the 32-thread replay (the target is at most 1.25).
+`--latency-ms 200,1000,3000` repeats the table at each model latency: the platform's cost per step
+is about fixed, so the ratio falls as model calls grow slower (as real ones with long outputs are).
 
 The run's own step events say where its time went (each step's start, when its jobs' rows were
 done, when their scoring was done, and when the next step started): the second table sums them
@@ -43,8 +45,13 @@ PROJECT = "promptopt-bench"
 PUMPS = {"both": ("queue", "parallel"), "queue": ("queue",), "parallel": ("parallel",), "serial": ("serial",)}
 
 
-def durable(tasks: list[str], seeds: list[int], latency_ms: int, pumps: str = "both") -> None:
-    """Print the durable-vs-in-process wall-time table (starts and stops the emulators)."""
+def durable(tasks: list[str], seeds: list[int], latencies: list[int], pumps: str = "both") -> None:
+    """Print the durable-vs-in-process wall-time table, one row per latency and pump (starts and
+    stops the emulators).
+
+    Several latencies show how the ratio falls as model calls grow slower: the platform's cost per
+    step is fixed, the model's time is not.
+    """
     from _pytest.monkeypatch import MonkeyPatch
 
     from promptopt import clients, config
@@ -53,7 +60,7 @@ def durable(tasks: list[str], seeds: list[int], latency_ms: int, pumps: str = "b
     logging.disable(logging.INFO)  # the functions' structured logs would drown the table
     print(
         "\n## Durable runs through the engine on the emulators, "
-        f"{latency_ms} ms per model call (SIMULATED models)\n"
+        f"{', '.join(map(str, latencies))} ms per model call (SIMULATED models)\n"
     )
     with Emulators(which=ALL_EMULATORS, project=PROJECT, queues=("inference",)) as emulators:
         os.environ.update(emulators.env)
@@ -63,28 +70,30 @@ def durable(tasks: list[str], seeds: list[int], latency_ms: int, pumps: str = "b
         patch = MonkeyPatch()
         try:
             print(
-                "| task, seed | pump | wall s | in chunk tasks s | in messages (steps, optimizer) s | "
-                "rounds | task calls | same plan in process | in-process 32 threads s | "
+                "| task, seed | model ms | pump | wall s | in chunk tasks s | "
+                "in messages (steps, optimizer) s | rounds | task calls | same plan in process | "
+                "in-process 32 threads s | "
                 "in-process natural s | critical-path ideal s | durable / 32 threads |"
             )
-            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
             # One untimed run first: the emulators' JVMs and this process warm up on it, so the
             # first row is not slower only for being first.
-            _one(tasks[0], seeds[0], latency_ms, PUMPS[pumps][0], patch, quiet=True)
+            _one(tasks[0], seeds[0], latencies[0], PUMPS[pumps][0], patch, quiet=True)
             timings = []
-            for task in tasks:
-                for seed in seeds:
-                    for pump in PUMPS[pumps]:
-                        timings.append(_one(task, seed, latency_ms, pump, patch))
+            for latency_ms in latencies:
+                for task in tasks:
+                    for seed in seeds:
+                        for pump in PUMPS[pumps]:
+                            timings.append(_one(task, seed, latency_ms, pump, patch))
             print(
                 "\nWhere each durable run's time went, from its step events (summed over its steps): from "
                 "a step's start to its jobs' last row, then to their last score, then to the next step.\n"
             )
             print(
-                "| task, seed | pump | steps | wall s | start → first step s | rows s | scoring s | "
-                "transitions s |"
+                "| task, seed | model ms | pump | steps | wall s | start → first step s | rows s | "
+                "scoring s | transitions s |"
             )
-            print("|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|")
             for line in timings:
                 print(line)
         finally:
@@ -205,7 +214,7 @@ def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet:
     ideal = bench.critical_path(mirror.steps, latency_ms / 1000)
     label = {"queue": f"queue (≤ {at_once} at once)", "parallel": "parallel (all at once)"}.get(kind, kind)
     print(
-        f"| {task.family}, {seed} | {label} | {wall:.1f} | "
+        f"| {task.family}, {seed} | {latency_ms} | {label} | {wall:.1f} | "
         f"{pump.task_s:.1f} | {pump.message_s:.1f} | {rounds} | "
         f"{usage.get('task_calls')} (+{usage.get('cache_hits', 0)} cached) | "
         f"{'yes' if same else 'no'} ({mirror.task_calls} task calls) | "
@@ -213,7 +222,7 @@ def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet:
         flush=True,
     )
     times = _step_times(tenant, paths.run_ref(tenant, eid, run_id), stored)
-    return f"| {task.family}, {seed} | {label} | {times} |"
+    return f"| {task.family}, {seed} | {latency_ms} | {label} | {times} |"
 
 
 def _step_times(tenant: str, run_ref: Any, stored: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ evaluating; budget_exhausted stays) with `batch-completed` recorded in the outbo
 batch (published at once, and redriven until Pub/Sub acknowledges it), then flags the marker
 published. If it crashes in between, its task is retried and, finding its own unpublished marker,
 finishes the step; a marker left unpublished for `STALE_AFTER` is finished by any later chunk (or
-the sweeper). Consumers de-duplicate, so the rare second message is harmless.
+the sweeper). Consumers de-duplicate, so the rare second message is harmless. A one-chunk job
+writes its chunk record and creates the marker in one commit, and its totals are the chunk's own.
 """
 
 from __future__ import annotations
@@ -44,11 +45,41 @@ _TOTAL_FIELDS = (
 
 def finish_chunk(job: DocumentReference, chunk: int, totals: ChunkTotals, *, attempt: int) -> None:
     """Record the chunk as terminal with what its rows consumed (replacing any reservation)."""
-    paths.chunks(job).document(paths.chunk_id(chunk)).set(
-        {"chunk": chunk, "state": "done", "reserved_calls": 0, "attempt": attempt, "updated_at": now()}
-        | totals.as_fields(),
-        merge=True,
-    )
+    paths.chunks(job).document(paths.chunk_id(chunk)).set(_chunk_fields(chunk, totals, attempt), merge=True)
+
+
+def _chunk_fields(chunk: int, totals: ChunkTotals, attempt: int) -> dict[str, Any]:
+    return {
+        "chunk": chunk,
+        "state": "done",
+        "reserved_calls": 0,
+        "attempt": attempt,
+        "updated_at": now(),
+    } | totals.as_fields()
+
+
+def finish_only_chunk(tenant: str, job: DocumentReference, totals: ChunkTotals, *, attempt: int) -> bool:
+    """A one-chunk job's end: its chunk record and the completion marker in one commit.
+
+    The job's totals are then the chunk's own (no aggregation read). If the marker exists (a
+    retried delivery, or a crashed completion step), this falls back to `finish_chunk` and
+    `maybe_complete`, which finish whatever was left. True if this call took the completion step.
+    """
+    from google.api_core import exceptions as gexc
+
+    marker = paths.marker_ref(job, MARKER)
+    batch = job._client.batch()
+    batch.set(paths.chunks(job).document(paths.chunk_id(0)), _chunk_fields(0, totals, attempt), merge=True)
+    batch.create(marker, {"by_chunk": 0, "published": False, "created_at": now()})
+    try:
+        batch.commit()
+    except (gexc.AlreadyExists, gexc.Conflict, gexc.FailedPrecondition):
+        finish_chunk(job, 0, totals, attempt=attempt)
+        return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0)
+    fields = totals.as_fields()
+    _complete(tenant, job, totals={name: fields[name] for name in _TOTAL_FIELDS})
+    marker.update({"published": True, "published_at": now()})
+    return True
 
 
 def done_chunks(job: DocumentReference) -> int:
@@ -121,8 +152,8 @@ def _announce(tenant: str, job: DocumentReference) -> Any:
     return messages
 
 
-def _complete(tenant: str, job: DocumentReference) -> None:
-    totals = job_totals(job)
+def _complete(tenant: str, job: DocumentReference, *, totals: dict[str, Any] | None = None) -> None:
+    totals = totals if totals is not None else job_totals(job)
     changed, data = transition(
         job,
         to=_next_status,

@@ -82,9 +82,18 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
         return "not_due"
     if not _claim(job):
         return "duplicate"
-    evaluation = _score(job, data)
+    evaluation, per_row, judge_errors = _score(job, data)
     spec = (data.get("evaluation") or {}).get("spec")
-    recorded = _record(tenant, job, evaluation, spec, owner=data.get("owner"))
+    recorded = _record(
+        tenant,
+        job,
+        evaluation,
+        spec,
+        owner=data.get("owner"),
+        per_row=per_row,
+        judge_errors=judge_errors,
+        snapshot=snapshot,
+    )
     markers.finish(paths.marker_ref(job, MARKER))
     return "evaluated" if recorded else "cancelled"
 
@@ -109,32 +118,37 @@ def _rows(job: Any) -> list[dict[str, Any]]:
 MAX_STORED_ROW_SCORES = 20_000
 
 
-def _store_row_scores(
-    job: Any,
-    per_row: dict[str, tuple[list[int], list[float | None]]],
-    judge_errors: dict[str, list[dict[str, Any]]],
-) -> None:
+PerRow = dict[str, tuple[list[int], list[float | None]]]
+JudgeErrors = dict[str, list[dict[str, Any]]]
+
+
+def _store_row_scores(job: Any, per_row: PerRow, judge_errors: JudgeErrors) -> Any:
     """`scores/{metric}`: the row numbers and each row's score (None: the metric did not apply).
 
     A model-graded metric's document also lists the rows whose grading failed (`judge_errors`,
     see `row_judge_errors`).
+
+    Returns the function that adds them to a batch: they are written with the job's status
+    change, in the same commit (one round trip, and never scores without their evaluation).
     """
-    batch = job._client.batch()
-    for name, (rows, values) in per_row.items():
-        if len(rows) <= MAX_STORED_ROW_SCORES:
-            doc: dict[str, Any] = {"rows": rows, "values": values}
-            if name in judge_errors:
-                doc |= row_judge_errors(judge_errors[name])
-            batch.set(job.collection("scores").document(name), doc)
-    batch.commit()
+
+    def writes(batch: Any) -> None:
+        for name, (rows, values) in per_row.items():
+            if len(rows) <= MAX_STORED_ROW_SCORES:
+                doc: dict[str, Any] = {"rows": rows, "values": values}
+                if name in judge_errors:
+                    doc |= row_judge_errors(judge_errors[name])
+                batch.set(job.collection("scores").document(name), doc)
+
+    return writes
 
 
-def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
+def _score(job: Any, data: dict[str, Any]) -> tuple[dict[str, Any], PerRow, JudgeErrors]:
     rows = _rows(job)
     failed = sum(1 for r in rows if r.get("status") != "succeeded")
     summaries: list[dict[str, Any]] = []
-    per_row: dict[str, tuple[list[int], list[float | None]]] = {}
-    judge_errors: dict[str, list[dict[str, Any]]] = {}
+    per_row: PerRow = {}
+    judge_errors: JudgeErrors = {}
     try:
         for spec in metric_specs(data):
             name, params = spec["name"], spec.get("params") or {}
@@ -157,9 +171,8 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
             summaries.append(summary)
     except (MetricError, ValueError, TypeError, KeyError) as exc:
         detail = str(exc) if isinstance(exc, MetricError) else f"{type(exc).__name__} while scoring"
-        return {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}}
-    _store_row_scores(job, per_row, judge_errors)
-    return {
+        return {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}}, {}, {}
+    evaluation = {
         "status": "completed",
         "metrics": summaries,
         "n": len(rows),
@@ -167,6 +180,7 @@ def _score(job: Any, data: dict[str, Any]) -> dict[str, Any]:
         "partial": len(rows) < int(data["total_rows"]),
         "error": None,
     }
+    return evaluation, per_row, judge_errors
 
 
 def _judge_summary(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -204,12 +218,22 @@ def _row_score(name: str, params: dict[str, Any], row: dict[str, Any], needs_ref
 
 
 def _record(
-    tenant: str, job: Any, evaluation: dict[str, Any], spec: str | None, *, owner: dict[str, Any] | None
+    tenant: str,
+    job: Any,
+    evaluation: dict[str, Any],
+    spec: str | None,
+    *,
+    owner: dict[str, Any] | None,
+    per_row: PerRow,
+    judge_errors: JudgeErrors,
+    snapshot: Any,
 ) -> bool:
-    """Write the evaluation onto the job and announce it; False if the job was cancelled meanwhile.
+    """Write the evaluation and its per-row scores onto the job and announce it, in one commit.
 
     An evaluating job becomes completed (or failed); a cancelled one stays as it is, unscored.
+    Returns False if the job was cancelled meanwhile. `snapshot` is the job as the step read it.
     """
+    scores = _store_row_scores(job, per_row, judge_errors)
     stored = {**evaluation, "spec": spec}
     target = "completed" if evaluation["status"] == "completed" else "failed"
     fields: dict[str, Any] = {"evaluation": stored}
@@ -217,7 +241,13 @@ def _record(
         fields["error"] = evaluation["error"]
     message = events.evaluated(tenant, job.id, evaluation["status"], owner)
     changed, current = transition(
-        job, to=target, allowed_from=("evaluating",), fields=fields, messages=lambda _d, _t: [message]
+        job,
+        to=target,
+        allowed_from=("evaluating",),
+        fields=fields,
+        messages=lambda _d, _t: [message],
+        writes=scores,
+        snapshot=snapshot,
     )
     if changed:
         return True
@@ -227,6 +257,7 @@ def _record(
     batch = job._client.batch()
     batch.update(job, {"evaluation": stored, "updated_at": now()})
     outbox.record(batch, message)
+    scores(batch)
     batch.commit()
     outbox.deliver([message])
     return True

@@ -20,7 +20,7 @@ from promptopt.batch import admission, paths, source
 from promptopt.batch import chunks as chunk_tasks
 from promptopt.batch.models import MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
 from promptopt.batch.options import BatchOptions, options
-from promptopt.batch.state import CANCELLABLE, cancel_fields, now, transition
+from promptopt.batch.state import CANCELLABLE, Known, cancel_fields, now, transition
 from promptopt.batch.view import job_view
 from promptopt.errors import ApiError, Conflict, NotFound
 
@@ -159,10 +159,10 @@ def create_job(
         "created_by": principal.subject,
         "owner": owner,
     }
-    _write(ref, doc, rows, chunk_size)
+    written = _write(ref, doc, rows, chunk_size)
     if owner is None:
         admission.recheck_capacity(ref, tenant, opts)
-    return _enqueue(ref, doc)
+    return _enqueue(ref, doc, known=Known(doc, written))
 
 
 def _metric_specs(metrics: list[Any]) -> list[dict[str, Any]]:
@@ -234,29 +234,38 @@ def _resolve_prompt(principal: Principal, body: BatchCreate) -> tuple[str, str, 
     return found.system_prompt, found.output_prompt, pin
 
 
-def _write(ref: DocumentReference, doc: dict[str, Any], rows: source.ResolvedSource, chunk_size: int) -> None:
-    """Inline inputs first (one document per chunk), then the job itself."""
+def _write(ref: DocumentReference, doc: dict[str, Any], rows: source.ResolvedSource, chunk_size: int) -> Any:
+    """Inline inputs (one document per chunk), then the job itself; returns the job's update time.
+
+    The job is created in the same commit as the last inputs (one commit for a small job): it
+    never exists without them, and a second create of it fails the whole commit.
+    """
     from google.api_core import exceptions as gexc
 
     client = ref._client
-    if rows.inline is not None:
-        documents = source.inline_documents(rows.inline, chunk_size)
-        for start in range(0, len(documents), _WRITE_BATCH):
-            batch = client.batch()
-            for index, item in enumerate(documents[start : start + _WRITE_BATCH], start):
-                batch.set(paths.inputs_ref(ref, index), item)
-            batch.commit()
+    documents = source.inline_documents(rows.inline, chunk_size) if rows.inline is not None else []
+    starts = list(range(0, len(documents), _WRITE_BATCH - 1)) or [0]
     try:
-        ref.create(doc)
+        for start in starts:
+            batch = client.batch()
+            for index, item in enumerate(documents[start : start + _WRITE_BATCH - 1], start):
+                batch.set(paths.inputs_ref(ref, index), item)
+            if start == starts[-1]:
+                batch.create(ref, doc)
+            results = batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict):
         raise Conflict(
             "a request with this Idempotency-Key is creating this job; retry shortly",
             code="job_being_created",
         ) from None
+    return results[-1].update_time
 
 
-def _enqueue(ref: DocumentReference, doc: dict[str, Any]) -> BatchJob:
-    """Enqueue every chunk and move the job to running; an enqueue failure fails the job (503)."""
+def _enqueue(ref: DocumentReference, doc: dict[str, Any], *, known: Known | None = None) -> BatchJob:
+    """Enqueue every chunk and move the job to running; an enqueue failure fails the job (503).
+
+    `known`: the job as its creator just wrote it (the move to running then reads nothing first).
+    """
     tenant = ref.parent.parent.id
     try:
         chunk_tasks.enqueue(
@@ -279,7 +288,7 @@ def _enqueue(ref: DocumentReference, doc: dict[str, Any]) -> BatchJob:
         raise chunk_tasks.BatchNotConfigured(
             "the job's chunks could not be queued; retry the request", code="enqueue_failed", retry_after_s=5
         ) from exc
-    changed, current = transition(ref, to="running", allowed_from=("queued",))
+    changed, current = transition(ref, to="running", allowed_from=("queued",), snapshot=known)
     # Just enqueued, nothing has run yet, unless a fast chunk already moved the job on.
     return job_view(ref, current or doc, fresh=changed)
 

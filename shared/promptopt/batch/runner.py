@@ -585,6 +585,9 @@ class _Run:
             "n_judge_calls": judged["n_judge_calls"],
             "input_tokens": (answer.input_tokens if answer else 0) + judged["input_tokens"],
             "output_tokens": (answer.output_tokens if answer else 0) + judged["output_tokens"],
+            # What the answer cost when it was made, cached or shared or not: a per-row cost that
+            # does not depend on which rows happened to hit the cache (runs break ties on it).
+            "answer_tokens": (used.input_tokens + used.output_tokens) if used else 0,
             "cost_usd": round(cost_usd + judged["cost_usd"], 8),
             "judge": judge,
             "latency_ms": round(latency_s * 1000),
@@ -622,13 +625,20 @@ class _Run:
                 self.totals.add(result)
 
     def _finish(self, reason: str = "") -> ChunkReport:
-        completion.finish_chunk(self.job, self.delivery.chunk, self.totals, attempt=self.delivery.retry_count)
-        completion.maybe_complete(
-            tenant=self.delivery.tenant,
-            job=self.job,
-            chunks=int(self.data["chunks"]),
-            chunk=self.delivery.chunk,
-        )
+        if int(self.data["chunks"]) == 1 and self.delivery.chunk == 0:
+            completion.finish_only_chunk(
+                self.delivery.tenant, self.job, self.totals, attempt=self.delivery.retry_count
+            )
+        else:
+            completion.finish_chunk(
+                self.job, self.delivery.chunk, self.totals, attempt=self.delivery.retry_count
+            )
+            completion.maybe_complete(
+                tenant=self.delivery.tenant,
+                job=self.job,
+                chunks=int(self.data["chunks"]),
+                chunk=self.delivery.chunk,
+            )
         if reason:
             self.report.reason = reason
             if reason.startswith("job_"):

@@ -19,6 +19,7 @@ Firestore emulator times out concurrent transactions on one document; preconditi
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,22 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Known:
+    """A job as its writer knows it: a snapshot `transition` starts from without reading it back.
+
+    `data` is what the writer wrote, `update_time` its write's update time (the precondition).
+    """
+
+    data: dict[str, Any]
+    update_time: Any
+    exists: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job's fields (a copy)."""
+        return dict(self.data)
+
+
 def transition(
     ref: DocumentReference,
     *,
@@ -57,6 +74,8 @@ def transition(
     allowed_from: Collection[str] | None = None,
     fields: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     messages: Messages | None = None,
+    writes: Callable[[Any], None] | None = None,
+    snapshot: Any = None,
 ) -> tuple[bool, dict[str, Any] | None]:
     """Move the job to `to` if its status allows; returns (changed, the job as it now is).
 
@@ -64,12 +83,16 @@ def transition(
     statuses that may be left (default: any with `to` among its TRANSITIONS). `fields` are written
     along with the status. `messages(job, target)` are the Pub/Sub messages announcing the change:
     recorded in the outbox in the same batch, then published at once (see `promptopt.outbox`).
-    Returns (False, None) when the job does not exist.
+    `writes(batch)` adds other documents to that batch (written only if the change is made).
+    `snapshot`: the job as the caller just read it, used for the first attempt instead of a read
+    (the precondition still catches any change since). Returns (False, None) when the job does
+    not exist.
     """
     from google.api_core import exceptions as gexc
 
+    read = snapshot
     for _ in range(_ATTEMPTS):
-        snapshot = ref.get()
+        snapshot, read = read or ref.get(), None
         if not snapshot.exists:
             return False, None
         data = snapshot.to_dict() or {}
@@ -87,11 +110,13 @@ def transition(
         announce = messages(data, target) if messages is not None else []
         option = ref._client.write_option(last_update_time=snapshot.update_time)
         try:
-            if announce:
+            if announce or writes is not None:
                 batch = ref._client.batch()
                 batch.update(ref, update, option=option)
                 for message in announce:
                     outbox.record(batch, message)
+                if writes is not None:
+                    writes(batch)
                 batch.commit()
             else:
                 ref.update(update, option=option)

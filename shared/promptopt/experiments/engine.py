@@ -6,7 +6,9 @@ run was started, one of its jobs was scored, a sweep found it idle) calls `advan
 1. returns at once if the run is final, or if any job it waits for is unfinished (creating a job
    that a crash left uncreated);
 2. otherwise computes the next step from the finished jobs: accept or reject candidates, ask the
-   optimizer model for new ones, choose the next rows, or finish;
+   optimizer model for new ones, choose the next rows, or finish; before any optimizer call it
+   claims the step (`promptopt.experiments.claims`), so a concurrent delivery of the same step
+   exits instead of paying for the same calls;
 3. writes the new state with a precondition on the run document's update time, so of any number
    of concurrent or repeated deliveries exactly one transition wins (the others re-read and see
    that the step moved on);
@@ -31,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from promptopt.experiments import claims, paths
 from promptopt.experiments import jobs as run_jobs
-from promptopt.experiments import paths
 from promptopt.experiments.plan import SURVIVORS, Plan
 from promptopt.experiments.rows import MAX_SPLIT_ROWS, Row, screening_order, split_rows
 
@@ -81,6 +83,9 @@ class Run:
     # and candidate documents (both as committed when read; refreshed by this run's own writes).
     jobs: dict[str, tuple[str, dict[str, Any]] | None] = field(default_factory=dict, repr=False)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # The delivery advancing the run, and the step claims it holds (kept across its attempts).
+    token: str = field(default="", repr=False)
+    held: list[str] = field(default_factory=list, repr=False)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -140,13 +145,17 @@ def load(tenant: str, experiment_id: str, run_id: str) -> tuple[Run, Any]:
 
 def advance(tenant: str, experiment_id: str, run_id: str) -> str:
     """Move the run on if the step it waits for is done; returns what happened (for logs and tests)."""
+    import uuid
+
     from google.api_core import exceptions as gexc
 
+    token, held = uuid.uuid4().hex, list[str]()
     for _ in range(_ATTEMPTS):
         try:
             run, snapshot = load(tenant, experiment_id, run_id)
         except RunGone:
             return "gone"
+        run.token, run.held = token, held
         if run.data.get("status") in FINAL:
             _effects(run)  # a crash after the final write may have left the label unset
             return "final"
@@ -154,11 +163,17 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
         pending = _unfinished(run)
         if pending:
             return f"waiting for {len(pending)} job(s)"
-        step = _next(run)
         try:
+            step = _next(run)
             _write(run, snapshot, step)
+        except claims.Claimed:
+            return "claimed elsewhere"  # another delivery is making this step's optimizer calls
         except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
             continue  # another delivery moved the run first: look again
+        except BaseException:
+            for key in held:  # the redelivery of this message claims the step again
+                claims.release(run.ref, key, token)
+            raise
         run.data.update(step.fields)
         run.data["state"] = step.state
         for cid, fields in step.candidates.items():  # as merged into the candidate documents
@@ -428,7 +443,10 @@ def _ci(result: run_jobs.JobResult) -> dict[str, Any]:
 
 
 def _tokens_per_row(result: run_jobs.JobResult) -> float:
-    n = max(1, len(result.scores))
+    """What a row's answer costs: the tie-break between equal candidates, the same in any delivery order."""
+    if result.tokens_per_row is not None:
+        return result.tokens_per_row
+    n = max(1, len(result.scores))  # results written before rows recorded their answer's tokens
     return (result.usage["input_tokens"] + result.usage["output_tokens"]) / n
 
 
@@ -487,6 +505,10 @@ def _propose(run: Run, step: Step, *, iteration: int) -> None:
         _to_final(run, step)
         return
     step.state.update({"iteration": iteration, "rung": 0})
+    # Optimizer calls cost money: only the delivery that claims this iteration's proposals makes them.
+    key = f"propose-{iteration:03d}"
+    claims.claim(run.ref, key, run.token, now=now())
+    run.held.append(key)
     proposals = propose.candidates(run, step, iteration=iteration)
     usage = step.fields["usage"]
     usage["optimizer_calls"] = int(usage.get("optimizer_calls", 0)) + proposals.calls

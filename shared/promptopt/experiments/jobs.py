@@ -111,6 +111,9 @@ class JobResult:
     outputs: list[str]
     usage: dict[str, float]
     stop_reason: str | None = None  # why the job stopped early (budget:spending_cap, budget:max_calls, ...)
+    # Tokens per answered row as each answer cost when it was made (cached and shared rows
+    # included), so it does not depend on delivery order; None for results that lack the figure.
+    tokens_per_row: float | None = None
 
 
 def state(tenant: str, job_id_: str) -> tuple[str, dict[str, Any]] | None:
@@ -168,10 +171,15 @@ def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_
             if 0 <= int(row) < n_rows:
                 scores[int(row)] = float(value or 0.0)
     outputs = [""] * n_rows
-    for snap in paths.results(ref).order_by(FieldPath.document_id()).select(["output"]).stream():
+    answer_tokens: list[float] = []
+    fields = ["output", "answer_tokens", "status"]
+    for snap in paths.results(ref).order_by(FieldPath.document_id()).select(fields).stream():
         index = int(snap.id)
+        found = snap.to_dict() or {}
         if 0 <= index < n_rows:
-            outputs[index] = str((snap.to_dict() or {}).get("output") or "")
+            outputs[index] = str(found.get("output") or "")
+            if found.get("status") == "succeeded" and found.get("answer_tokens") is not None:
+                answer_tokens.append(float(found["answer_tokens"]))
     summaries = {m.get("name"): m for m in ((data.get("evaluation") or {}).get("metrics") or [])}
     primary = summaries.get(metric) or {}
     totals = data.get("totals") or {}
@@ -193,6 +201,7 @@ def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_
             "cost_usd": float(totals.get("cost_usd") or 0.0),
         },
         stop_reason=data.get("stop_reason"),
+        tokens_per_row=sum(answer_tokens) / len(answer_tokens) if answer_tokens else None,
     )
 
 

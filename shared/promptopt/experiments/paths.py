@@ -4,6 +4,7 @@
         runs/{run_id}                                one run: status, step, usage, state of the search
             candidates/{candidate_id}                one proposed prompt: text, provenance, scores
             events/{event_id}                        what happened (steps, retries, sweeps, rejections)
+            claims/propose-{NNN}                     which delivery makes an iteration's optimizer calls
 
 Runs are read by id and listed per experiment; the schedule tick finds due experiments with a
 collection-group query on `next_run_at`.

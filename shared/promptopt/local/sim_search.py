@@ -112,7 +112,9 @@ class Evaluator:
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    cache: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Tokens of every row's answer, cached or not (the platform's tie-break reads this figure).
+    answer_tokens: int = 0
+    cache: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
     def run(
         self, prompt: PromptText, rows: tuple[Row, ...], step: Step | None
@@ -127,12 +129,14 @@ class Evaluator:
                 done = provider.complete(
                     CompletionRequest(user_prompt=user, system_prompt=prompt.system_prompt)
                 )
-                self.cache[key] = done.text
+                self.cache[key] = (done.text, done.usage.input_tokens + done.usage.output_tokens)
                 self.calls += 1
                 self.input_tokens += done.usage.input_tokens
                 self.output_tokens += done.usage.output_tokens
                 missed.append(key)
-            outputs.append(self.cache[key])
+            text, tokens = self.cache[key]
+            outputs.append(text)
+            self.answer_tokens += tokens
         if step is not None:
             step.jobs.append(missed)
         scores, _ = evaluate(self.metric, outputs, [r.reference or "" for r in rows])
@@ -306,13 +310,11 @@ def search(
             means: dict[str, float] = {}
             cost: dict[str, float] = {}
             for cid in alive:
-                calls_before = evaluator.input_tokens + evaluator.output_tokens
+                tokens_before = evaluator.answer_tokens
                 outputs, scores = evaluator.run(cands[cid].prompt, rows, step)
                 cands[cid].examples = _examples(rows, outputs, scores)
                 means[cid] = sum(scores) / len(scores)
-                cost[cid] = cands[cid].tokens_per_row = (
-                    evaluator.input_tokens + evaluator.output_tokens - calls_before
-                ) / len(rows) or cands[cid].tokens_per_row
+                cost[cid] = cands[cid].tokens_per_row = (evaluator.answer_tokens - tokens_before) / len(rows)
             if len(alive) <= SURVIVORS or rung + 1 >= len(plan.rungs):
                 survivors = keep_best(means, min(plan.survivors, len(alive)), cost=cost)
                 break

@@ -120,7 +120,7 @@ def test_a_cancel_while_scoring_wins_over_the_evaluation(
     batch.run(job_id)
     score = evaluation_step._score
 
-    def cancel_then_score(ref: Any, data: dict[str, Any]) -> dict[str, Any]:
+    def cancel_then_score(ref: Any, data: dict[str, Any]) -> Any:
         assert batch.cancel(job_id).status_code == 200  # the user cancels while the step scores
         return score(ref, data)
 

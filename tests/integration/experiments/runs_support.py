@@ -14,6 +14,7 @@ import random
 import uuid
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,7 @@ class Pump:
     api: Api
     infra: RunInfra
     duplicate: bool = False  # deliver every message twice
+    together: bool = False  # with duplicate: both deliveries at once, on two threads
     shuffle: random.Random | None = None  # deliver each round's messages in a random order
     drop: Callable[[str, dict[str, Any]], bool] | None = None  # lose a message (a crash before ack)
     delivered: dict[str, int] = field(default_factory=dict)
@@ -175,8 +177,18 @@ class Pump:
             payload = json.loads(base64.b64decode(envelope["message"]["data"]))
             if self.drop is not None and self.drop(topic, payload):
                 continue
+            if self.duplicate and self.together:
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    both = [f.result() for f in [pool.submit(self._push, topic, envelope) for _ in range(2)]]
+                if any(r.status_code >= 500 for r in both):
+                    self.failures += 1
+                    self.redeliver.append((topic, envelope))
+                else:
+                    self.delivered[topic] = self.delivered.get(topic, 0) + 2
+                moved += 1
+                continue
             for _ in range(2 if self.duplicate else 1):
-                response = self.api.client(CONSUMERS[topic]).post("/", json=envelope)
+                response = self._push(topic, envelope)
                 if response.status_code >= 500:  # the handler raised: not acknowledged
                     self.failures += 1
                     self.redeliver.append((topic, envelope))
@@ -185,6 +197,14 @@ class Pump:
                 self.delivered[topic] = self.delivered.get(topic, 0) + 1
             moved += 1
         return moved
+
+    def _push(self, topic: str, envelope: dict[str, Any]) -> Any:
+        response = self.api.client(CONSUMERS[topic]).post("/", json=envelope)
+        assert response.status_code in (200, 204) or response.status_code >= 500, (
+            topic,
+            response.get_data(as_text=True),
+        )
+        return response
 
     def settle(self, max_rounds: int = 200) -> int:
         """Rounds until nothing is left to deliver; returns the number of rounds."""

@@ -5,6 +5,7 @@ what it already measured. The simulated models are priced here so their calls co
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,9 +26,13 @@ PRICES = {
 
 
 @pytest.fixture(autouse=True)
-def priced(runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811 - the imported fixture
+def priced(runs: Runs, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  # noqa: F811 - the imported fixture
     monkeypatch.setenv("PROMPTOPT_PRICES", json.dumps(PRICES))
     config.reset()
+    pricing.reset()
+    caps.forget()
+    yield
+    config.reset()  # later tests read the default prices again (the table is cached)
     pricing.reset()
     caps.forget()
 

@@ -187,6 +187,67 @@ def test_messages_delivered_twice_and_out_of_order_change_nothing(runs: Runs) ->
     assert len(keys) == len(set(keys))
 
 
+def _count_optimizer_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every optimizer call the platform makes, by thread-safe append."""
+    calls: list[str] = []
+    original = SimOptimizer.complete
+
+    def counted(self: SimOptimizer, request: Any) -> Any:
+        calls.append(request.system_prompt[:20])
+        return original(self, request)
+
+    monkeypatch.setattr(SimOptimizer, "complete", counted)
+    return calls
+
+
+def test_concurrent_deliveries_of_one_step_call_the_optimizer_once(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_optimizer_calls(monkeypatch)
+    experiment = runs.experiment(optimizer={"strategy": "reflective"})
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.duplicate = runs.pump.together = True  # every message twice, both at once
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    # Only the winning transition's calls are counted in the run's usage: any other call was paid
+    # for by a delivery whose step was thrown away.
+    assert final["usage"]["optimizer_calls"] > 0
+    assert len(calls) == final["usage"]["optimizer_calls"], (len(calls), final["usage"])
+
+
+def test_a_step_claimed_by_a_dead_delivery_is_taken_over_after_its_lease(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from promptopt.experiments import claims, propose
+
+    original = propose.candidates
+    died: list[str] = []
+
+    def die_once(run: engine.Run, step: engine.Step, *, iteration: int) -> Any:
+        if not died:  # the process dies after claiming the step, before its optimizer calls
+            died.append(run.run_id)
+            raise RuntimeError("simulated crash after the claim")
+        return original(run, step, iteration=iteration)
+
+    monkeypatch.setattr(propose, "candidates", die_once)
+    monkeypatch.setattr(claims, "release", lambda *a, **k: None)  # a dead process releases nothing
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert died
+    stalled = runs.run(experiment["experiment_id"], run["run_id"])
+    assert stalled["status"] == "running"  # the redelivery found the step claimed and left it
+    later = datetime.now(UTC) + claims.LEASE + timedelta(minutes=2)
+    monkeypatch.setattr(engine, "now", lambda: later)
+    report = tick.run_tick(later)
+    assert "re-driven" in report
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+
+
 def test_a_lost_message_is_redriven_by_the_sweeper(runs: Runs) -> None:
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
