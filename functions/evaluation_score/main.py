@@ -22,6 +22,6 @@ def _evaluate(call: Call) -> Reply:
     result = score(
         body=call.body(EvaluateRequest),
         principal=call.user,
-        deadline_s=deadline_for(call.spec.resources.timeout_s),
+        deadline_s=deadline_for(call.spec.timeout_s),
     )
     return Reply(result)

@@ -17,6 +17,6 @@ def _complete(call: Call) -> Reply:
     result = inference.complete(
         principal=call.user,
         body=call.body(CompletionCreate),
-        deadline_s=inference.deadline_for(call.spec.resources.timeout_s),
+        deadline_s=inference.deadline_for(call.spec.timeout_s),
     )
     return Reply(result)

@@ -9,7 +9,7 @@ start of the baseline just before it: the ratio is the median of those paired ra
 time of the function's processes up to the first answer (user + system, from /proc) is printed
 beside it: it moves much less with the machine's load than the wall time does.
 
-Usage: scripts/bench/cold-start [--runs N]
+Usage: scripts/bench/cold-start [--runs N] [--only NAME,...]
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ PYCACHE = tempfile.mkdtemp(prefix="promptopt-bench-pycache-")
 HEADERS = {"X-Apigateway-Api-Userinfo": encode_userinfo({"sub": "bench", "tenant": TENANT, "role": "admin"})}
 
 
-def seed(env: dict[str, str]) -> str:
-    """Create one prompt with a label so every route has something to answer 200 with."""
+def seed(env: dict[str, str]) -> tuple[str, str]:
+    """A prompt with a label so every route has something to answer 200 with, and one to archive."""
     os.environ.update(env)
     from promptopt import clients, config
     from promptopt.auth import principal_from_claims
@@ -65,7 +65,8 @@ def seed(env: dict[str, str]) -> str:
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
     created = prompts.create_prompt(principal=who, body=PromptCreate(output_prompt="Q: {input}"))
     prompts.set_label(principal=who, prompt_id=created.prompt_id, label="production", version=1)
-    return created.prompt_id
+    spare = prompts.create_prompt(principal=who, body=PromptCreate(output_prompt="A: {input}"))
+    return created.prompt_id, spare.prompt_id
 
 
 def seed_access(env: dict[str, str], folder: Path) -> dict[str, str]:
@@ -92,8 +93,13 @@ def seed_access(env: dict[str, str], folder: Path) -> dict[str, str]:
     return {"key_id": revoked.key_id, "secret": used.secret}
 
 
-def recipe(name: str, pid: str, access: dict[str, str]) -> tuple[str, str, dict[str, Any]] | None:
-    """(method, path, httpx kwargs) of a request that answers 2xx for each function (None: none yet)."""
+def recipe(
+    name: str, pid: str, access: dict[str, str], spare: str = ""
+) -> tuple[str, str, dict[str, Any]] | None:
+    """(method, path, httpx kwargs) of a request that answers 2xx for each function (None: none yet).
+
+    `spare` is a second prompt that archive and unarchive toggle (both are no-ops when repeated).
+    """
     recipes: dict[str, tuple[str, str, dict[str, Any]]] = {
         "api_keys_create": ("POST", "/api/v1/api-keys", {"json": {"name": "bench", "role": "viewer"}}),
         "api_keys_list": ("GET", "/api/v1/api-keys", {}),
@@ -120,6 +126,13 @@ def recipe(name: str, pid: str, access: dict[str, str]) -> tuple[str, str, dict[
             f"/api/v1/prompts/{pid}",
             {"json": {"system_prompt": "x"}, "headers": {"If-Match": "*"}},
         ),
+        "prompts_patch": (
+            "PATCH",
+            f"/api/v1/prompts/{pid}",
+            {"json": {"description": "bench"}, "headers": {"If-Match": "*"}},
+        ),
+        "prompts_archive": ("POST", f"/api/v1/prompts/{spare}/archive", {}),
+        "prompts_unarchive": ("POST", f"/api/v1/prompts/{spare}/unarchive", {}),
         "prompts_list": ("GET", "/api/v1/prompts", {}),
         "prompts_versions": ("GET", f"/api/v1/prompts/{pid}/versions", {}),
         "prompts_label_set": ("PUT", f"/api/v1/prompts/{pid}/labels/production", {"json": {"version": 1}}),
@@ -205,7 +218,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="", help="comma-separated functions to measure (default: all)")
     args = parser.parse_args()
+    only = {name for name in args.only.split(",") if name}
     root = repo_root()
     build_all(root)
     load_before = os.getloadavg()[0]
@@ -214,7 +229,7 @@ def main() -> int:
         tempfile.TemporaryDirectory() as tmp,
     ):
         env = dict(emulators.env)
-        pid = seed(env)
+        pid, spare = seed(env)
         access = seed_access(env, Path(tmp))
         baseline_dir = Path(tmp) / "baseline"
         baseline_dir.mkdir()
@@ -243,8 +258,8 @@ def main() -> int:
         hooks = {"prompts_label_delete": label_bench, "members_remove": add_member}
         skipped = []
         for spec in load_manifest(root):
-            if spec.is_http:
-                found = recipe(spec.name, pid, access)
+            if spec.is_http and (not only or spec.name in only):
+                found = recipe(spec.name, pid, access, spare)
                 if found is None:
                     skipped.append(spec.name)
                     continue

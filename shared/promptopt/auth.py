@@ -6,10 +6,9 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from promptopt.errors import Forbidden, Unauthenticated
 
@@ -37,21 +36,27 @@ class Role(IntEnum):
             raise Forbidden(f"unknown role {value!r}", code="unknown_role") from None
 
 
-class Principal(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Principal:
     """Who is calling: subject, tenant, role, and the credential the call was made with.
 
     `credential` is "api_key" for a token the platform issued in exchange for an API key (its
     issuer is the platform's token issuer and it names the key), else "user" (an ID token of
-    the identity provider).
+    the identity provider). A plain dataclass: built on every request, from claims already
+    checked by `principal_from_claims`, it needs no pydantic model (cold start).
     """
-
-    model_config = ConfigDict(frozen=True)
 
     subject: str
     tenant: str
     role: Role
     credential: Literal["user", "api_key"] = "user"
     key_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.role, Role):
+            raise TypeError(f"role must be a Role, not {self.role!r}")
+        if self.credential not in ("user", "api_key"):
+            raise ValueError(f"unknown credential {self.credential!r}")
 
     def require(self, minimum: Role) -> None:
         """Raise 403 unless this principal holds at least `minimum`."""

@@ -15,13 +15,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from promptopt import routes
 from promptopt.auth import Role
 
 MANIFEST_FILE = "function.yaml"
-BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder
+BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder (read: http/spec.py)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
-# `{name}` matches one path segment; `{name=**}` (API Gateway's double wildcard) any rest of the path.
-_PATH_PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)(=\*\*)?\}")
 # Everything routed is under /api/, except the web dashboard's pages and assets.
 _ROUTED_PREFIXES = ("/api/", "/dashboard/")
 
@@ -75,16 +74,12 @@ class HttpTrigger(_Strict):
     @property
     def path_params(self) -> list[str]:
         """Names of the `{placeholders}` in the path, in order."""
-        return [name for name, _ in _PATH_PARAM_RE.findall(self.path)]
+        return routes.path_params(self.path)
 
     @functools.cached_property
     def path_regex(self) -> re.Pattern[str]:
         """A regex matching concrete paths of this route, capturing each parameter."""
-        pattern = _PATH_PARAM_RE.sub(
-            lambda m: f"(?P<{m.group(1)}>{'.*' if m.group(2) else '[^/]+'})",
-            re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}").replace(r"\*", "*"),
-        )
-        return re.compile(f"^{pattern}$")
+        return routes.path_regex(self.path)
 
 
 class PubsubTrigger(_Strict):

@@ -33,7 +33,7 @@ from promptopt.errors import (
 )
 from promptopt.http import guards, json_body
 from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
-from promptopt.manifest import FunctionSpec, spec_for_main
+from promptopt.http.spec import EndpointSpec, endpoint_for_main
 
 log = logging.getLogger("promptopt.http")
 M = TypeVar("M", bound=BaseModel)
@@ -54,7 +54,7 @@ class Call:
     """One request, already routed and authenticated."""
 
     request: flask.Request
-    spec: FunctionSpec
+    spec: EndpointSpec
     principal: Principal | None
     path: dict[str, str]
     _json: Any = None
@@ -102,8 +102,8 @@ class Call:
         return value
 
 
-def _read_json(request: flask.Request, spec: FunctionSpec) -> Any:
-    limit = spec.http.max_body_bytes or settings().max_body_bytes
+def _read_json(request: flask.Request, spec: EndpointSpec) -> Any:
+    limit = spec.max_body_bytes or settings().max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes", code="body_too_large")
     raw = request.get_data(cache=True)
@@ -122,25 +122,24 @@ def _read_json(request: flask.Request, spec: FunctionSpec) -> Any:
     return json_body.loads(raw)  # duplicate keys, NaN/Infinity and non-int64 integers are 400s
 
 
-def _route(spec: FunctionSpec, request: flask.Request) -> dict[str, str]:
-    trigger = spec.http
-    match = trigger.path_regex.match(request.path)
+def _route(spec: EndpointSpec, request: flask.Request) -> dict[str, str]:
+    match = spec.path_regex.match(request.path)
     if not match:
         raise NotFound(f"no route {request.path}", code="route_not_found")
-    if request.method != trigger.method:
-        raise MethodNotAllowed(f"{request.path} does not accept {request.method}", allow=trigger.method)
+    if request.method != spec.method:
+        raise MethodNotAllowed(f"{request.path} does not accept {request.method}", allow=spec.method)
     return match.groupdict()
 
 
-def _authenticate(spec: FunctionSpec, request: flask.Request) -> Principal | None:
-    if spec.auth.mode == "public":
+def _authenticate(spec: EndpointSpec, request: flask.Request) -> Principal | None:
+    if spec.auth_mode == "public":
         return None
     principal = principal_from_header(
         request.headers.get(USERINFO_HEADER), api_key_issuer=settings().api_token_issuer
     )
     guards.check_credential(principal)
-    if spec.auth.role is not None:
-        principal.require(spec.auth.role)
+    if spec.min_role is not None:
+        principal.require(spec.min_role)
     return principal
 
 
@@ -184,7 +183,7 @@ def _run(call: Call, handler: Callable[[Call], Reply]) -> flask.Response:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     # The manifest says which POSTs honour the key: those that create something. A pure computation
     # (same body, same answer) needs no record, nor the Firestore client that keeping one costs.
-    honoured = IDEMPOTENCY_HEADER in call.spec.http.headers
+    honoured = IDEMPOTENCY_HEADER in call.spec.headers
     if request.method != "POST" or key is None or call.principal is None or not honoured:
         return _conditional(request, *_render(handler(call)))
     from promptopt.http import idempotency  # only POSTs with a key pay for the Firestore import
@@ -246,13 +245,13 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
     logs.bind(trace=trace)
     started = time.perf_counter()
     try:
-        spec = spec_for_main(source)
+        spec = endpoint_for_main(source)
         logs.bind(function=spec.name)
         path = _route(spec, request)
         principal = _authenticate(spec, request)
         if principal is not None:
             logs.bind(tenant=principal.tenant)
-        if spec.http.query_model is None and request.args:
+        if spec.query_model is None and request.args:
             raise InvalidRequest("this endpoint takes no query parameters", code="unknown_query_parameter")
         call = Call(
             request=request, spec=spec, principal=principal, path=path, _json=_read_json(request, spec)

@@ -31,7 +31,6 @@ import flask
 from pydantic import BaseModel, ValidationError
 
 from promptopt import logs
-from promptopt.manifest import PubsubTrigger, SchedulerTrigger, spec_for_main
 
 log = logging.getLogger("promptopt.http.events")
 M = TypeVar("M", bound=BaseModel)
@@ -114,6 +113,9 @@ def serve_event(
     on_give_up: Callable[[M, Delivery, Exception], None] | None = None,
 ) -> None:
     """Handle one CloudEvent for the function whose main.py is `source` (pass `__file__`)."""
+    # The manifest model loads only here: HTTP functions import this module for `decode_push`.
+    from promptopt.manifest import PubsubTrigger, SchedulerTrigger, spec_for_main
+
     logs.configure()
     spec = spec_for_main(source)
     delivery = Delivery(
@@ -193,6 +195,8 @@ def serve_task(
     logs.configure()
     if request.method != "POST":  # readiness probes and stray GETs: not a task, nothing to log
         return flask.Response(status=405, headers={"Allow": "POST"})
+    from promptopt.manifest import spec_for_main
+
     spec = spec_for_main(source)
     logs.bind(function=spec.name, task=request.headers.get(TASK_NAME_HEADER, ""))
     try:

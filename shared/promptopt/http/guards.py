@@ -27,7 +27,7 @@ def check_credential(principal: Principal) -> None:
 
 def admit(call: Call) -> dict[str, str]:
     """Apply the route's rate limit (429 past it); the RateLimit headers for the answer."""
-    name = call.spec.http.rate_limit
+    name = call.spec.rate_limit
     if not name or call.principal is None:
         return {}
     from promptopt.access import ratelimit
@@ -37,7 +37,7 @@ def admit(call: Call) -> dict[str, str]:
 
 def audit(call: Call, response: flask.Response, trace: str | None) -> None:
     """Record a successful write in the tenant's audit log (not a replayed one: it wrote nothing)."""
-    if call.principal is None or not call.spec.http.audited:
+    if call.principal is None or not call.spec.audited:
         return
     if not 200 <= response.status_code < 300 or response.headers.get("Idempotent-Replayed") == "true":
         return
