@@ -26,11 +26,12 @@ from promptopt.evaluation.model_calls import (
     number_param,
     run_parallel,
 )
+from promptopt.evaluation.names import EMBEDDING_PARAMS, EMBEDDING_SIMILARITY
 from promptopt.llm import registry
 from promptopt.llm.types import EmbeddingResult, MalformedResponseError, Provider, Usage
 
-NAME = "embedding_similarity"
-PARAMS = frozenset({"model", "threshold"})
+NAME = EMBEDDING_SIMILARITY
+PARAMS = EMBEDDING_PARAMS
 TASK_TYPE = "SEMANTIC_SIMILARITY"  # Vertex's task type for comparing two texts
 # Texts per embed() call run in parallel; the provider batches each slice under its own limits.
 _SLICE = 1_000

@@ -37,6 +37,7 @@ from promptopt.evaluation.model_calls import (
     number_param,
     run_parallel,
 )
+from promptopt.evaluation.names import JUDGE_PARAMS, LLM_JUDGE
 from promptopt.llm import registry
 from promptopt.llm.types import (
     CompletionRequest,
@@ -46,8 +47,8 @@ from promptopt.llm.types import (
     Provider,
 )
 
-NAME = "llm_judge"
-PARAMS = frozenset({"model", "rubric", "scale", "max_tokens"})
+NAME = LLM_JUDGE
+PARAMS = JUDGE_PARAMS
 DEFAULT_RUBRIC = (
     "Score how well the response answers with the same meaning as the reference: full marks when it "
     "states the reference's answer correctly (wording may differ), partial marks when it is partly "

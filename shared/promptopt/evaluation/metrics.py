@@ -53,6 +53,7 @@ from promptopt.evaluation.judge import PARAMS as JUDGE_PARAMS
 from promptopt.evaluation.judge import llm_judge
 from promptopt.evaluation.judge import upper_usd as judge_upper_usd
 from promptopt.evaluation.model_calls import Deadline, ModelMetric, ModelUsage
+from promptopt.evaluation.names import DETERMINISTIC_METRICS, METRIC_NAMES, MODEL_METRIC_NAMES
 from promptopt.evaluation.params import REFERENCE_PLACEHOLDER, check_metric_params
 from promptopt.evaluation.stats import MetricResult, summarize
 
@@ -266,7 +267,8 @@ MODEL_METRICS: dict[str, ModelMetric] = {
         ),
     )
 }
-METRIC_NAMES: tuple[str, ...] = tuple(sorted({*METRICS, *MODEL_METRICS}))
+if tuple(METRICS) != DETERMINISTIC_METRICS or tuple(MODEL_METRICS) != MODEL_METRIC_NAMES:
+    raise RuntimeError("promptopt.evaluation.names does not list the metrics defined here")
 
 
 @dataclass(frozen=True)

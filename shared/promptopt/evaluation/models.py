@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from promptopt.evaluation import METRIC_NAMES, METRICS
+from promptopt.evaluation.names import DETERMINISTIC_METRICS, METRIC_NAMES, MODEL_METRIC_NAMES
 from promptopt.evaluation.params import check_metric_params
 from promptopt.http.models import RequestModel, ResponseModel
 
@@ -28,8 +28,8 @@ def _known(names: tuple[str, ...]) -> AfterValidator:
 
 
 # Model-graded metrics a batch job computes row by row: the chunk that answers a row grades it.
-ROW_MODEL_METRICS = ("embedding_similarity", "llm_judge")
-_ROW_METRICS = tuple(sorted({*METRICS, *ROW_MODEL_METRICS}))
+ROW_MODEL_METRICS = MODEL_METRIC_NAMES
+_ROW_METRICS = tuple(sorted({*DETERMINISTIC_METRICS, *ROW_MODEL_METRICS}))
 
 # What row-at-a-time scorers (batch jobs, experiments) compute: every metric, model-graded ones included.
 MetricName = Annotated[

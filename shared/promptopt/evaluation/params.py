@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from promptopt import safe_regex
-from promptopt.evaluation.embedding import PARAMS as EMBEDDING_PARAMS
 from promptopt.evaluation.errors import MetricError
-from promptopt.evaluation.judge import PARAMS as JUDGE_PARAMS
+from promptopt.evaluation.names import PARAMS
 from promptopt.json_values import check_json_value
 from promptopt.user_schemas import UserSchemaError, check_user_schema, schema_bytes
 
@@ -22,18 +21,7 @@ MAX_SCHEMA_BYTES = 32_768
 MAX_TOLERANCE = 1e15
 REFERENCE_PLACEHOLDER = "{reference}"
 
-PARAMS: dict[str, frozenset[str]] = {
-    "exact_match": frozenset(),
-    "contains": frozenset(),
-    "regex": frozenset({"pattern", "ignore_case"}),
-    "token_f1": frozenset(),
-    "json_valid": frozenset(),
-    "json_schema": frozenset({"schema"}),
-    "numeric": frozenset({"tolerance"}),
-    "multiple_choice": frozenset(),
-    "embedding_similarity": EMBEDDING_PARAMS,
-    "llm_judge": JUDGE_PARAMS,
-}
+__all__ = ["MAX_SCHEMA_BYTES", "MAX_TOLERANCE", "PARAMS", "REFERENCE_PLACEHOLDER", "check_metric_params"]
 
 
 def _name(key: object) -> str:
