@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
+from promptopt.http.models import PageQuery, RequestModel, ResponseModel
 
 RoleName = Literal["viewer", "editor", "admin"]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
@@ -46,8 +46,11 @@ class ApiKeyCreated(ApiKey):
     secret: str = Field(description="the API key; store it now, it cannot be shown again")
 
 
-class ApiKeyPage(Page[ApiKey]):
+class ApiKeyPage(ResponseModel):
     """The tenant's API keys, newest first."""
+
+    items: list[ApiKey]
+    next_page_token: str | None = None
 
 
 class TokenRequest(RequestModel):
@@ -88,8 +91,11 @@ class Member(ResponseModel):
     updated_by: str | None = None
 
 
-class MemberPage(Page[Member]):
+class MemberPage(ResponseModel):
     """The tenant's members."""
+
+    items: list[Member]
+    next_page_token: str | None = None
 
 
 class MemberRole(RequestModel):
@@ -130,5 +136,8 @@ class AuditEntry(ResponseModel):
     trace: str | None = None
 
 
-class AuditPage(Page[AuditEntry]):
+class AuditPage(ResponseModel):
     """Audit entries, newest first."""
+
+    items: list[AuditEntry]
+    next_page_token: str | None = None

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from promptopt.evaluation.models import MAX_METRICS, MetricRequest, MetricSummary
-from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
+from promptopt.http.models import MAX_VERSION, PageQuery, RequestModel, ResponseModel
 from promptopt.inference.models import MAX_VARIABLES, VariableName, VariableValue, check_response_schema
 from promptopt.prompts.source import PromptSource
 from promptopt.store.sorting import TIME_SORT_DESCRIPTION, TimeSort
@@ -244,9 +244,11 @@ class BatchResultRow(ResponseModel):
     )
 
 
-class ResultsPage(Page[BatchResultRow]):
+class ResultsPage(ResponseModel):
     """One page of a job's results, in row order."""
 
+    items: list[BatchResultRow]
+    next_page_token: str | None = None
     job_id: str
 
 
@@ -308,5 +310,8 @@ class BatchListQuery(PageQuery):
     sort: TimeSort = Field("-created", description=TIME_SORT_DESCRIPTION)
 
 
-class BatchJobPage(Page[BatchJob]):
+class BatchJobPage(ResponseModel):
     """One page of jobs, newest first."""
+
+    items: list[BatchJob]
+    next_page_token: str | None = None

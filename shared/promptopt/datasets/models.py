@@ -16,7 +16,7 @@ from pydantic import Field, StringConstraints, model_validator
 from promptopt.datasets.files.models import BadRow, BadRowPolicy, ColumnMapping, Format
 from promptopt.datasets.files.splits import Split, SplitProportions
 from promptopt.datasets.files.stats import DatasetStats
-from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
+from promptopt.http.models import MAX_VERSION, PageQuery, RequestModel, ResponseModel
 from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
 # Inline content travels inside the JSON body; larger files go through the signed URL.
@@ -153,8 +153,11 @@ class DatasetCreated(ResponseModel):
     upload: UploadTarget | None = Field(None, description="absent when the content was sent inline")
 
 
-class DatasetPage(Page[Dataset]):
+class DatasetPage(ResponseModel):
     """GET /api/v1/datasets."""
+
+    items: list[Dataset]
+    next_page_token: str | None = None
 
 
 class DatasetListQuery(PageQuery):
@@ -206,8 +209,10 @@ class RowsQuery(PageQuery):
     version: int | None = Field(None, ge=1, le=MAX_VERSION, description="default: the newest ready version")
 
 
-class RowPage(Page[DatasetRow]):
+class RowPage(ResponseModel):
     """One page of rows."""
 
+    items: list[DatasetRow]
+    next_page_token: str | None = None
     dataset_id: str
     version: int

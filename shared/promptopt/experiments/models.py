@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from promptopt.evaluation.models import MetricRequest
-from promptopt.http.models import Page, PageQuery, RequestModel, ResponseModel
+from promptopt.http.models import PageQuery, RequestModel, ResponseModel
 from promptopt.prompts.models import Label, Name
 from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
@@ -221,8 +221,11 @@ class ExperimentCreated(ExperimentView):
     estimate: Estimate
 
 
-class ExperimentPage(Page[ExperimentView]):
+class ExperimentPage(ResponseModel):
     """One page of experiments, newest first."""
+
+    items: list[ExperimentView]
+    next_page_token: str | None = None
 
 
 class ExperimentListQuery(PageQuery):
@@ -287,8 +290,11 @@ class RunView(ResponseModel):
     finished_at: datetime | None = None
 
 
-class RunPage(Page[RunView]):
+class RunPage(ResponseModel):  # Page[RunView], spelt out: parametrizing a generic builds its schema at import
     """One page of runs, newest first."""
+
+    items: list[RunView]
+    next_page_token: str | None = None
 
 
 class CandidateView(ResponseModel):

@@ -51,7 +51,12 @@ class Problem(ResponseModel):
 
 
 class Page(ResponseModel, Generic[T]):
-    """One page of a listing; pass next_page_token back as page_token for the next."""
+    """One page of a listing; pass next_page_token back as page_token for the next.
+
+    The API's page models spell these two fields out rather than subclass `Page[Item]`: pydantic
+    builds a parametrized generic's schema when it is created, on import, while a plain model's
+    waits for first use (defer_build), and most functions import pages they never answer with.
+    """
 
     items: list[T]
     next_page_token: str | None = None

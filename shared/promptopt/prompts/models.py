@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from promptopt.http.models import MAX_VERSION, Page, PageQuery, RequestModel, ResponseModel
+from promptopt.http.models import MAX_VERSION, PageQuery, RequestModel, ResponseModel
 from promptopt.json_values import check_json_value
 from promptopt.prompts.templates import TemplateError, placeholders
 from promptopt.store.sorting import SORT_DESCRIPTION, Sort
@@ -209,13 +209,18 @@ class PromptSummary(ResponseModel):
     created_by: str
 
 
-class PromptPage(Page[PromptSummary]):
+class PromptPage(ResponseModel):
     """A page of prompts."""
 
+    items: list[PromptSummary]
+    next_page_token: str | None = None
 
-class VersionPage(Page[PromptVersion]):
+
+class VersionPage(ResponseModel):
     """A page of a prompt's versions, newest first, with the current labels."""
 
+    items: list[PromptVersion]
+    next_page_token: str | None = None
     labels: dict[str, int]
 
 
