@@ -93,14 +93,91 @@ def seed_access(env: dict[str, str], folder: Path) -> dict[str, str]:
     return {"key_id": revoked.key_id, "secret": used.secret}
 
 
+def seed_world(env: dict[str, str], pid: str) -> dict[str, str]:
+    """A ready dataset (a bundled BBH task, ingested from the storage emulator) and an experiment on it."""
+    from promptopt import clients, config
+    from promptopt.auth import principal_from_claims
+    from promptopt.cli.datasets.bundled import bundled
+    from promptopt.config import settings
+    from promptopt.datasets import ingest, uploads
+    from promptopt.datasets.models import DatasetCreate
+    from promptopt.experiments import service as experiments
+    from promptopt.experiments.models import ExperimentCreate
+
+    os.environ.update(env)
+    config.reset()
+    clients.reset()
+    bucket = clients.storage_client().bucket(settings().datasets_bucket)
+    if not bucket.exists():
+        bucket.create()
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    entry = bundled("bbh/boolean_expressions")
+    created = uploads.create_dataset(
+        principal=who,
+        body=DatasetCreate.model_validate(
+            {
+                "name": "bench",
+                "format": entry["format"],
+                "mapping": entry["mapping"],
+                "content": Path(entry["path"]).read_text(encoding="utf-8"),
+            }
+        ),
+        idempotency_key=None,
+    )
+    blob = bucket.get_blob(created.version.source.split("/", 3)[3])
+    ingest.handle_finalized(
+        ingest.FinalizedObject(
+            bucket=blob.bucket.name,
+            name=blob.name,
+            generation=str(blob.generation),
+            size=blob.size,
+            metadata=blob.metadata or {},
+        )
+    )
+    dataset_id = created.dataset.dataset_id
+    experiment = experiments.create_experiment(
+        principal=who,
+        body=ExperimentCreate.model_validate(experiment_body(pid, dataset_id)),
+    )
+    return {"dataset_id": dataset_id, "experiment_id": experiment.experiment_id}
+
+
+def experiment_body(pid: str, dataset_id: str) -> dict[str, Any]:
+    """A small experiment over the seeded prompt and dataset."""
+    return {
+        "name": "bench",
+        "prompt": {"prompt_id": pid},
+        "dataset": {"dataset_id": dataset_id},
+        "metric": {"name": "exact_match"},
+        "optimizer": {"max_iterations": 2, "candidates_per_iteration": 4, "minibatch_size": 4},
+    }
+
+
 def recipe(
-    name: str, pid: str, access: dict[str, str], spare: str = ""
+    name: str, pid: str, access: dict[str, str], spare: str = "", world: dict[str, str] | None = None
 ) -> tuple[str, str, dict[str, Any]] | None:
     """(method, path, httpx kwargs) of a request that answers 2xx for each function (None: none yet).
 
-    `spare` is a second prompt that archive and unarchive toggle (both are no-ops when repeated).
+    `spare` is a second prompt that archive and unarchive toggle (both are no-ops when repeated);
+    `world` names the seeded dataset and experiment (seed_world).
     """
+    world = world or {"dataset_id": "none", "experiment_id": "none"}
+    dataset, experiment = (
+        f"/api/v1/datasets/{world['dataset_id']}",
+        f"/api/v1/experiments/{world['experiment_id']}",
+    )
     recipes: dict[str, tuple[str, str, dict[str, Any]]] = {
+        "datasets_get": ("GET", dataset, {}),
+        "datasets_rows": ("GET", f"{dataset}/rows", {}),
+        "datasets_sample": ("GET", f"{dataset}/sample", {}),
+        "experiments_get": ("GET", experiment, {}),
+        "experiments_runs_list": ("GET", f"{experiment}/runs", {}),
+        "experiments_update": ("PATCH", experiment, {"json": {"description": "bench"}}),
+        "experiments_estimate": (
+            "POST",
+            "/api/v1/experiments/estimate",
+            {"json": experiment_body(pid, world["dataset_id"])},
+        ),
         "api_keys_create": ("POST", "/api/v1/api-keys", {"json": {"name": "bench", "role": "viewer"}}),
         "api_keys_list": ("GET", "/api/v1/api-keys", {}),
         "api_keys_revoke": ("DELETE", f"/api/v1/api-keys/{access['key_id']}", {}),
@@ -225,12 +302,13 @@ def main() -> int:
     build_all(root)
     load_before = os.getloadavg()[0]
     with (
-        Emulators(which=("firestore",), project="promptopt-bench") as emulators,
+        Emulators(which=("firestore", "storage"), project="promptopt-bench") as emulators,
         tempfile.TemporaryDirectory() as tmp,
     ):
         env = dict(emulators.env)
         pid, spare = seed(env)
         access = seed_access(env, Path(tmp))
+        world = seed_world(env, pid)
         baseline_dir = Path(tmp) / "baseline"
         baseline_dir.mkdir()
         (baseline_dir / "main.py").write_text(BASELINE)
@@ -259,7 +337,7 @@ def main() -> int:
         skipped = []
         for spec in load_manifest(root):
             if spec.is_http and (not only or spec.name in only):
-                found = recipe(spec.name, pid, access, spare)
+                found = recipe(spec.name, pid, access, spare, world)
                 if found is None:
                     skipped.append(spec.name)
                     continue
