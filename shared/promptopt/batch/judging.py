@@ -41,17 +41,12 @@ from promptopt.evaluation.embedding import PARAMS as EMBEDDING_PARAMS
 from promptopt.evaluation.embedding import TASK_TYPE, cosine
 from promptopt.evaluation.errors import MetricError
 from promptopt.evaluation.judge import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_RUBRIC,
-    DEFAULT_SCALE,
-    MAX_RUBRIC_CHARS,
-    PARAMS,
     SYSTEM_PROMPT,
     JudgeParseError,
     Scale,
     judge_prompt,
+    judge_settings,
     parse_judgement,
-    parse_scale,
     response_schema,
 )
 from promptopt.evaluation.model_calls import check_params, metric_model, number_param
@@ -86,17 +81,14 @@ class Judge:
 
 def judge_of(name: str, params: Mapping[str, Any]) -> Judge:
     """The checked judge of a metric's params; MetricError for bad params or a malformed model id."""
-    check_params(name, params, PARAMS)
-    rubric = params.get("rubric", DEFAULT_RUBRIC)
-    if not isinstance(rubric, str) or not rubric.strip() or len(rubric) > MAX_RUBRIC_CHARS:
-        raise MetricError(f"params.rubric must be non-empty text of at most {MAX_RUBRIC_CHARS} characters")
-    scale = parse_scale(params.get("scale", DEFAULT_SCALE))
-    max_tokens = int(number_param(params, "max_tokens", 16, 8192) or DEFAULT_MAX_TOKENS)
+    found = judge_settings(params)  # the same checks as POST /evaluate's judge
     try:
         model = str(metric_model(params)[0])
     except ModelConfigError as exc:
         raise MetricError(f"params.model: {exc}") from None
-    return Judge(metric=name, model=model, rubric=rubric, scale=scale, max_tokens=max_tokens)
+    return Judge(
+        metric=name, model=model, rubric=found.rubric, scale=found.scale, max_tokens=found.max_tokens
+    )
 
 
 @dataclass(frozen=True)

@@ -205,20 +205,23 @@ class _Verdict:
 
 
 @dataclass(frozen=True)
-class _Settings:
+class JudgeSettings:
+    """llm_judge's checked rubric, scale and answer length."""
+
     rubric: str
     scale: Scale
     max_tokens: int
 
 
-def _settings(params: Mapping[str, Any]) -> _Settings:
+def judge_settings(params: Mapping[str, Any]) -> JudgeSettings:
+    """The checked rubric, scale and max_tokens of llm_judge's params; MetricError if they are bad."""
     check_params(NAME, params, PARAMS)
     rubric = params.get("rubric", DEFAULT_RUBRIC)
     if not isinstance(rubric, str) or not rubric.strip() or len(rubric) > MAX_RUBRIC_CHARS:
         raise MetricError(f"params.rubric must be non-empty text of at most {MAX_RUBRIC_CHARS} characters")
     scale = parse_scale(params.get("scale", DEFAULT_SCALE))
     max_tokens = int(number_param(params, "max_tokens", 16, 8192) or DEFAULT_MAX_TOKENS)
-    return _Settings(rubric, scale, max_tokens)
+    return JudgeSettings(rubric, scale, max_tokens)
 
 
 def _unique_rows(
@@ -241,7 +244,7 @@ def upper_usd(
     """The most the judge calls may cost: each distinct row's prompt in, params.max_tokens out."""
     from promptopt.spend.estimate import call_upper_usd
 
-    found = _settings(params)
+    found = judge_settings(params)
     model = str(metric_model(params)[0])
     _, unique = _unique_rows(predictions, references, inputs)
     return math.fsum(
@@ -263,7 +266,7 @@ def llm_judge(
     deadline: Deadline | None = None,
 ) -> ModelScores:
     """Grade every row with the judge model; see the module docstring for params and errors."""
-    found = _settings(params)
+    found = judge_settings(params)
     rubric, scale, max_tokens = found.rubric, found.scale, found.max_tokens
     model_id, _ = metric_model(params)
     provider = registry.provider(str(model_id))
