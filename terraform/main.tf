@@ -143,7 +143,9 @@ module "messaging" {
   depends_on = [module.services]
 }
 
-# Cloud Tasks targets, deployed first (their URLs are handed to the functions that enqueue).
+# Cloud Tasks targets, deployed first (their URLs are handed to the functions that enqueue). A task
+# function that enqueues (a chunk advancing a run) is not told URLs: it sends the next chunks to
+# the URL stored on the job it runs, which its creator was told.
 module "task_function" {
   source   = "./modules/function"
   for_each = local.task_functions

@@ -366,9 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pump",
-        choices=("both", "queue", "parallel", "serial"),
+        choices=("both", "push", "queue", "parallel", "serial"),
         default="both",
-        help="the durable runs' chunk-task pumps (both: queue and parallel)",
+        help="how the durable runs' tasks and messages are delivered (both: push, then queue)",
     )
     args = parser.parse_args(argv)
     latencies = [int(ms) for ms in str(args.latency_ms).split(",") if ms]

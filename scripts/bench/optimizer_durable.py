@@ -30,6 +30,7 @@ over the run's steps.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -42,7 +43,13 @@ sys.path.insert(0, str(ROOT))
 PROJECT = "promptopt-bench"
 
 
-PUMPS = {"both": ("queue", "parallel"), "queue": ("queue",), "parallel": ("parallel",), "serial": ("serial",)}
+PUMPS = {
+    "both": ("push", "queue"),
+    "push": ("push",),
+    "queue": ("queue",),
+    "parallel": ("parallel",),
+    "serial": ("serial",),
+}
 
 
 def durable(tasks: list[str], seeds: list[int], latencies: list[int], pumps: str = "both") -> None:
@@ -102,7 +109,7 @@ def durable(tasks: list[str], seeds: list[int], latencies: list[int], pumps: str
 
 def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet: bool = False) -> str:
     import optimizer as bench
-    from bench_optimizer_support import ConcurrentPump
+    from bench_optimizer_support import ConcurrentPump, PushPump
 
     from promptopt import clients, config
     from promptopt.cli.datasets.bundled import bundled
@@ -163,16 +170,30 @@ def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet:
     )  # fmt: skip
     assert experiment.status_code == 201, experiment.get_data(as_text=True)
     eid = experiment.get_json()["experiment_id"]
-    at_once = {"serial": 1, "queue": PLATFORM_QUEUE_DISPATCH["inference"], "parallel": None}[kind]
-    pump = ConcurrentPump(api=api, infra=infra, at_once=at_once, messages_at_once=kind != "serial")
+    at_once = {"serial": 1, "queue": PLATFORM_QUEUE_DISPATCH["inference"]}.get(kind)
+    if kind == "push":
+        pump: Any = PushPump(api=api, infra=infra)
+        patch.setenv("PROMPTOPT_FUNCTION_URLS", json.dumps({"batch_chunk": pump.url}))
+        config.reset()
+        pump.start()
+    else:
+        pump = ConcurrentPump(api=api, infra=infra, at_once=at_once, messages_at_once=kind != "serial")
     started = time.perf_counter()
     run = api.call(
         "experiments_start", "POST", f"/api/v1/experiments/{eid}/start", tenant=tenant, role="editor"
     )
     assert run.status_code == 202, run.get_data(as_text=True)
     run_id = run.get_json()["run_id"]
-    rounds = pump.settle(max_rounds=500)
-    wall = time.perf_counter() - started
+    if kind == "push":
+        try:
+            rounds: int | str = "-"
+            _until_final(paths.run_ref(tenant, eid, run_id))
+            wall = time.perf_counter() - started
+        finally:
+            pump.stop()
+    else:
+        rounds = pump.settle(max_rounds=500)
+        wall = time.perf_counter() - started
     stored = paths.run_ref(tenant, eid, run_id).get().to_dict() or {}
     assert stored.get("status") in ("completed", "budget_exhausted"), stored.get("reason")
     if quiet:
@@ -212,7 +233,12 @@ def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet:
     threads32 = bench.replay(mirror.steps, target, optimizer, 32)
     natural = bench.replay(mirror.steps, target, optimizer, None)
     ideal = bench.critical_path(mirror.steps, latency_ms / 1000)
-    label = {"queue": f"queue (≤ {at_once} at once)", "parallel": "parallel (all at once)"}.get(kind, kind)
+    label = {
+        "push": "push (as delivered)",
+        "queue": f"rounds, queue (≤ {at_once} at once)",
+        "parallel": "rounds, all at once",
+        "serial": "rounds, serial",
+    }[kind]
     print(
         f"| {task.family}, {seed} | {latency_ms} | {label} | {wall:.1f} | "
         f"{pump.task_s:.1f} | {pump.message_s:.1f} | {rounds} | "
@@ -223,6 +249,26 @@ def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet:
     )
     times = _step_times(tenant, paths.run_ref(tenant, eid, run_id), stored)
     return f"| {task.family}, {seed} | {latency_ms} | {label} | {times} |"
+
+
+def _until_final(run_ref: Any, timeout_s: float = 600.0) -> None:
+    """Wait for the run to reach a final state (a listener on its document: nothing polls)."""
+    import threading
+
+    from promptopt.experiments.engine import FINAL
+
+    final = threading.Event()
+
+    def seen(snapshots: list[Any], _changes: Any, _read_time: Any) -> None:
+        if any((s.to_dict() or {}).get("status") in FINAL for s in snapshots):
+            final.set()
+
+    watch = run_ref.on_snapshot(seen)
+    try:
+        if not final.wait(timeout_s):
+            raise AssertionError(f"run {run_ref.id} not final after {timeout_s:.0f} s")
+    finally:
+        watch.unsubscribe()
 
 
 def _step_times(tenant: str, run_ref: Any, stored: dict[str, Any]) -> str:

@@ -15,8 +15,13 @@ stays due and `redrive_outbox` (a scheduler tick) publishes it again until it is
 Document ids derive from (topic, key), so recording the same message twice leaves one document.
 Delivery is at-least-once (a redrive may race an inline publish): consumers de-duplicate.
 
-    outbox/{sha256(topic, key)}    topic, key, payload, state (pending|sent), due_at (absent once
-                                   sent: only due messages are in its index), attempts, last_error
+    outbox/{sha256(topic, key)}    topic, key, payload, state (pending|sent|handled), due_at
+                                   (absent once sent or handled: only due messages are in its
+                                   index), attempts, last_error
+
+A message whose consumer's work the writer did itself, in process (see `handled`), is not
+published at all: it stays recorded until then, so a crash before that work is done still leaves
+it to the redrive.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ INLINE_TIMEOUT_S = 10.0
 REDRIVE_TIMEOUT_S = 30.0
 _MAX_BACKOFF = timedelta(minutes=10)
 _ATTRIBUTES = ("tenant", "job_id", "status")
+_DONE = ("sent", "handled")  # states that need no (further) publish
 
 
 class TopicNotConfigured(RuntimeError):
@@ -115,7 +121,7 @@ def ensure(message: Message) -> None:
     try:
         doc.create(_document(message, _now()))
     except (gexc.AlreadyExists, gexc.Conflict):
-        if (doc.get().to_dict() or {}).get("state") == "sent":
+        if (doc.get().to_dict() or {}).get("state") in _DONE:
             return
     deliver([message])
 
@@ -221,7 +227,7 @@ def redrive_outbox(
     report = RedriveReport()
     for snapshot in query.stream():
         data = snapshot.to_dict() or {}
-        if data.get("state") == "sent":
+        if data.get("state") in _DONE:
             continue
         ok = _send(
             snapshot.reference,
@@ -242,4 +248,24 @@ def redrive_outbox(
 def pending(message: Message) -> bool:
     """Whether the message is recorded and not yet acknowledged."""
     data = ref(message).get().to_dict()
-    return data is not None and data.get("state") != "sent"
+    return data is not None and data.get("state") not in _DONE
+
+
+def handled(messages: Iterable[Message]) -> None:
+    """Retire recorded messages whose consumers' work this process has done: never published.
+
+    One commit for all of them. If it fails, the messages stay due and the redrive publishes them
+    (their consumers then find the work done): never raises.
+    """
+    from google.api_core import exceptions as gexc
+    from google.cloud.firestore import DELETE_FIELD
+
+    from promptopt.clients import firestore_client
+
+    batch = firestore_client().batch()
+    for message in messages:
+        batch.update(ref(message), {"state": "handled", "handled_at": _now(), "due_at": DELETE_FIELD})
+    try:
+        batch.commit()
+    except gexc.GoogleAPIError:
+        log.warning("could not retire handled messages; the redrive will publish them")

@@ -224,10 +224,6 @@ def test_an_unbuilt_manifest_fails_the_plan(terraform_bin: str, tmp_path: Path) 
         ({"roles": [{"role": "roles/editor", "why": "convenient"}]}, "Primitive roles"),
         ({"trigger": {"type": "carrier-pigeon"}}, "trigger.type must be one of"),
         ({"name": "other"}, "name must equal its folder name"),
-        (
-            {"roles": [{"role": "roles/cloudtasks.enqueuer", "why": "fans out"}]},
-            "A task-triggered function cannot enqueue Cloud Tasks",
-        ),
     ],
 )
 def test_bad_bundles_fail_the_plan(

@@ -12,11 +12,13 @@ are that family's global limits), else `inference`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +81,35 @@ def queue_for(provider: str) -> str:
     return f"projects/{cfg.project_id}/locations/{cfg.region}/queues/{name}"
 
 
+# Task functions are deployed before the functions that enqueue to them and are not told function
+# URLs (terraform/main.tf), so a chunk that advances its run enqueues the next jobs' chunks to the
+# URL its own job's chunks were sent to (stored on the job as `task_url`).
+_enqueue_url: ContextVar[str | None] = ContextVar("promptopt_chunk_url", default=None)
+
+
+@contextlib.contextmanager
+def enqueue_to(url: str) -> Iterator[None]:
+    """Within this context (and the threads it starts with its context), chunks go to `url`."""
+    token = _enqueue_url.set(url)
+    try:
+        yield
+    finally:
+        _enqueue_url.reset(token)
+
+
+def known_chunk_function_url() -> str | None:
+    """`chunk_function_url()`, or None where this deployment does not know it."""
+    try:
+        return chunk_function_url()
+    except BatchNotConfigured:
+        return None
+
+
 def chunk_function_url() -> str:
-    """The chunk function's URL: configured explicitly, or derived from the functions base URL."""
+    """The chunk function's URL: `enqueue_to`'s, configured, or derived from the functions base URL."""
+    override = _enqueue_url.get()
+    if override:
+        return override
     cfg = settings()
     url = cfg.function_urls.get(CHUNK_FUNCTION) or cfg.function_urls.get(CHUNK_FUNCTION.replace("_", "-"))
     if url:

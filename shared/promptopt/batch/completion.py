@@ -58,7 +58,9 @@ def _chunk_fields(chunk: int, totals: ChunkTotals, attempt: int) -> dict[str, An
     } | totals.as_fields()
 
 
-def finish_only_chunk(tenant: str, job: DocumentReference, totals: ChunkTotals, *, attempt: int) -> bool:
+def finish_only_chunk(
+    tenant: str, job: DocumentReference, totals: ChunkTotals, *, attempt: int, inline: bool = False
+) -> bool:
     """A one-chunk job's end: its chunk record and the completion marker in one commit.
 
     The job's totals are then the chunk's own (no aggregation read). If the marker exists (a
@@ -75,9 +77,9 @@ def finish_only_chunk(tenant: str, job: DocumentReference, totals: ChunkTotals, 
         batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict, gexc.FailedPrecondition):
         finish_chunk(job, 0, totals, attempt=attempt)
-        return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0)
+        return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline)
     fields = totals.as_fields()
-    _complete(tenant, job, totals={name: fields[name] for name in _TOTAL_FIELDS})
+    _complete(tenant, job, totals={name: fields[name] for name in _TOTAL_FIELDS}, inline=inline)
     marker.update({"published": True, "published_at": now()})
     return True
 
@@ -114,11 +116,14 @@ def job_totals(job: DocumentReference) -> dict[str, Any]:
     return totals
 
 
-def maybe_complete(*, tenant: str, job: DocumentReference, chunks: int, chunk: int) -> bool:
+def maybe_complete(
+    *, tenant: str, job: DocumentReference, chunks: int, chunk: int, inline: bool = False
+) -> bool:
     """If every chunk is done, take the job's completion step (once); True if this call took it.
 
     `chunk` is the caller's own chunk, already recorded done (-1: a sweep). A one-chunk job is
-    then complete without counting.
+    then complete without counting. `inline`: go on with the next step in this process (see
+    `_carry_on`).
     """
     from google.api_core import exceptions as gexc
 
@@ -134,7 +139,7 @@ def maybe_complete(*, tenant: str, job: DocumentReference, chunks: int, chunk: i
         stale = existing.get("created_at") is not None and existing["created_at"] < now() - STALE_AFTER
         if existing.get("by_chunk") != chunk and not stale:
             return False  # its creator is finishing the step (or its task will retry it)
-    _complete(tenant, job)
+    _complete(tenant, job, inline=inline)
     marker.update({"published": True, "published_at": now()})
     return True
 
@@ -152,17 +157,22 @@ def _announce(tenant: str, job: DocumentReference) -> Any:
     return messages
 
 
-def _complete(tenant: str, job: DocumentReference, *, totals: dict[str, Any] | None = None) -> None:
+def _complete(
+    tenant: str, job: DocumentReference, *, totals: dict[str, Any] | None = None, inline: bool = False
+) -> None:
     totals = totals if totals is not None else job_totals(job)
     changed, data = transition(
         job,
         to=_next_status,
         fields={"totals": totals, "rows_done_at": now()},  # when its rows were done (before scoring)
         messages=_announce(tenant, job),
+        deliver=not inline,
     )
     if data is None:
         return
     status = str(data.get("status"))
+    if changed and inline:
+        _carry_on(tenant, job, status)
     if not changed:
         # Stopped early (cancelled, budget): freeze the totals now that no chunk will write again.
         job.update({"totals": totals, "updated_at": now()})
@@ -172,3 +182,27 @@ def _complete(tenant: str, job: DocumentReference, *, totals: dict[str, Any] | N
     if not changed and status in ("completed", "evaluating", "budget_exhausted"):
         # A budget stop, or a retried step whose change is already made: make sure it is announced.
         outbox.ensure(events.completed(tenant, job.id, status))
+
+
+def _carry_on(tenant: str, job: DocumentReference, status: str) -> None:
+    """Score the job in this process (which then advances the run that owns it).
+
+    Each hop through Pub/Sub costs a publish, a push and a cold read of what the last step just
+    wrote, on the critical path of every step of a run; the chunk that completed the job has all
+    of it at hand. `batch-completed` was recorded in the outbox with the change: once the job is
+    scored it is retired unpublished (`outbox.handled`); if scoring fails here it is published at
+    once, and if this process dies first the outbox's redrive publishes it.
+    """
+    message = events.completed(tenant, job.id, status)
+    if status != "evaluating":
+        outbox.deliver([message])
+        return
+    from promptopt.batch import evaluation_step
+
+    try:
+        evaluation_step.evaluate(tenant, job.id, inline=True)
+    except Exception:
+        log.warning("scoring job %s right away failed; batch-completed will", job.id, exc_info=True)
+        outbox.deliver([message])
+        return
+    outbox.handled([message])

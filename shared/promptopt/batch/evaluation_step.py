@@ -71,6 +71,18 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
     if not isinstance(tenant, str) or not isinstance(job_id, str) or not paths.JOB_ID_RE.fullmatch(job_id):
         log.error("batch-completed message without a valid tenant and job_id; dropped")
         return "malformed"
+    return evaluate(tenant, job_id)
+
+
+def evaluate(tenant: str, job_id: str, *, inline: bool = False) -> str:
+    """Score the job once (EvaluationInProgress: another delivery is); returns what was done.
+
+    `inline`: called by the chunk that completed the job, which publishes no `batch-completed`
+    unless this raises, so no other delivery scores it meanwhile: the marker is written done with
+    the scores instead of being claimed first (the status precondition still lets one write win).
+    The run that owns the job (if any) is then advanced here too, and `evaluation-completed` is
+    retired unpublished unless that failed (see `completion._carry_on`).
+    """
     job = paths.job_ref(tenant, job_id)
     snapshot = job.get()
     if not snapshot.exists:
@@ -80,11 +92,12 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
         return "no_evaluation"
     if data.get("status") not in ("evaluating", "budget_exhausted"):
         return "not_due"
-    if not _claim(job):
+    marker = paths.marker_ref(job, MARKER)
+    if not inline and not _claim(job):
         return "duplicate"
     evaluation, per_row, judge_errors = _score(job, data)
     spec = (data.get("evaluation") or {}).get("spec")
-    recorded = _record(
+    recorded, held = _record(
         tenant,
         job,
         evaluation,
@@ -93,9 +106,31 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
         per_row=per_row,
         judge_errors=judge_errors,
         snapshot=snapshot,
+        deliver=not inline,
+        marker=marker if inline else None,
     )
-    markers.finish(paths.marker_ref(job, MARKER))
+    if not inline:
+        markers.finish(marker)
+    if held is not None:
+        if _advance_owner(tenant, data.get("owner")):
+            outbox.handled([held])
+        else:
+            outbox.deliver([held])
     return "evaluated" if recorded else "cancelled"
+
+
+def _advance_owner(tenant: str, owner: dict[str, Any] | None) -> bool:
+    """Advance the experiment run that owns the job, here; False if its evaluation-completed must."""
+    if not owner or not owner.get("run_id"):
+        return False
+    from promptopt.experiments import engine  # only the runs' jobs need it
+
+    try:
+        outcome = engine.advance(tenant, str(owner["experiment_id"]), str(owner["run_id"]))
+    except Exception:
+        log.warning("advancing run %s right away failed; its message will", owner["run_id"], exc_info=True)
+        return False
+    return outcome != "contended"
 
 
 def _claim(job: Any) -> bool:
@@ -227,13 +262,23 @@ def _record(
     per_row: PerRow,
     judge_errors: JudgeErrors,
     snapshot: Any,
-) -> bool:
+    deliver: bool = True,
+    marker: Any = None,
+) -> tuple[bool, outbox.Message | None]:
     """Write the evaluation and its per-row scores onto the job and announce it, in one commit.
 
     An evaluating job becomes completed (or failed); a cancelled one stays as it is, unscored.
     Returns False if the job was cancelled meanwhile. `snapshot` is the job as the step read it.
+    With `deliver=False` the message of a job that became completed or failed is recorded but
+    not published: it is returned, for the caller to publish. `marker`: written done with them.
     """
-    scores = _store_row_scores(job, per_row, judge_errors)
+    store_scores = _store_row_scores(job, per_row, judge_errors)
+
+    def scores(batch: Any) -> None:
+        store_scores(batch)
+        if marker is not None:
+            batch.set(marker, {"state": "done", "created_at": now(), "finished_at": now()})
+
     stored = {**evaluation, "spec": spec}
     target = "completed" if evaluation["status"] == "completed" else "failed"
     fields: dict[str, Any] = {"evaluation": stored}
@@ -248,11 +293,12 @@ def _record(
         messages=lambda _d, _t: [message],
         writes=scores,
         snapshot=snapshot,
+        deliver=deliver,
     )
     if changed:
-        return True
+        return True, None if deliver else message
     if current is None or current.get("status") != "budget_exhausted":
-        return False  # cancelled (or gone) while scoring
+        return False, None  # cancelled (or gone) while scoring
     # budget_exhausted: the status stays, the metrics are added (with their message, atomically).
     batch = job._client.batch()
     batch.update(job, {"evaluation": stored, "updated_at": now()})
@@ -260,4 +306,4 @@ def _record(
     scores(batch)
     batch.commit()
     outbox.deliver([message])
-    return True
+    return True, None

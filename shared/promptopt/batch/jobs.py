@@ -146,6 +146,7 @@ def create_job(
         "cache": body.cache,
         "budget": body.budget.model_dump(),
         "queue": chunk_tasks.queue_for(model.provider),
+        "task_url": chunk_tasks.known_chunk_function_url(),  # where its chunks go (see chunks.enqueue_to)
         "task_epoch": 0,
         "stop_reason": None,
         "error": None,

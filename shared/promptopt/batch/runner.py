@@ -15,7 +15,8 @@
    run is interrupted, so a retry resumes where the crash left off.
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
    backoff, unless this was the queue's last attempt, which records those rows as failed.
-7. The chunk marks itself done and checks whether the job is complete (see completion).
+7. The chunk marks itself done and checks whether the job is complete (see completion); the
+   chunk that completes an experiment run's job scores it and advances the run at once.
 
 While it runs, the chunk's record shows how many of its rows are written (`succeeded`, `failed`,
 `cache_hits`, at most once a second and when a delivery stops early), which is what a job's GET
@@ -25,6 +26,7 @@ so other chunks' budget checks never count a reserved call twice.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -36,8 +38,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from promptopt.batch import budget, cache, completion, judging, paths, source
+from promptopt.batch import chunks as chunk_tasks
 from promptopt.batch.calls import NOT_RUN, Outcome, call
-from promptopt.batch.chunks import chunk_bounds
 from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import transition
@@ -55,6 +57,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
+# The chunk that completes a run's evaluation job scores it and advances the run, instead of
+# leaving both to the batch-completed and evaluation-completed messages (which still follow, and
+# then find the work done). False: the messages alone drive them (tests of that path set it).
+CARRY_ON = True
 PROGRESS_EVERY_S = 1.0  # a chunk's record is written at most this often while it runs
 _PROGRESS_FIELDS = ("succeeded", "failed", "cache_hits")
 
@@ -165,7 +171,8 @@ class _Run:
         self.report = ChunkReport("done")
         self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
         self.fresh: dict[str, cache.CachedAnswer] = {}  # answers this delivery got, for the cache
-        self.bounds = chunk_bounds(delivery.chunk, int(data["chunk_size"]), int(data["total_rows"]))
+        size, total = int(data["chunk_size"]), int(data["total_rows"])
+        self.bounds = chunk_tasks.chunk_bounds(delivery.chunk, size, total)
         specs = metric_specs(data) if data.get("evaluation") else []
         self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
         self.graders = len(self.judges) + len(self.embedders)  # grading calls per answered row, at most
@@ -625,9 +632,28 @@ class _Run:
                 self.totals.add(result)
 
     def _finish(self, reason: str = "") -> ChunkReport:
+        # The chunk that completes a run's job scores it and advances the run, unless this
+        # delivery has used half its time (an optimizer call may follow): then the messages do.
+        # Other jobs are scored through batch-completed, as their users' tools expect.
+        task_url = str(self.data.get("task_url") or "")
+        inline = (
+            CARRY_ON
+            and bool((self.data.get("owner") or {}).get("run_id"))
+            and bool(task_url)  # the next step's chunks go where this job's went
+            and time.monotonic() - self.started < self.opts.chunk_deadline_s / 2
+        )
+        with chunk_tasks.enqueue_to(task_url) if inline else contextlib.nullcontext():
+            self._complete(inline=inline)
+        if reason:
+            self.report.reason = reason
+            if reason.startswith("job_"):
+                self.report.status = "skipped"
+        return self.report
+
+    def _complete(self, *, inline: bool) -> None:
         if int(self.data["chunks"]) == 1 and self.delivery.chunk == 0:
             completion.finish_only_chunk(
-                self.delivery.tenant, self.job, self.totals, attempt=self.delivery.retry_count
+                self.delivery.tenant, self.job, self.totals, attempt=self.delivery.retry_count, inline=inline
             )
         else:
             completion.finish_chunk(
@@ -638,12 +664,8 @@ class _Run:
                 job=self.job,
                 chunks=int(self.data["chunks"]),
                 chunk=self.delivery.chunk,
+                inline=inline,
             )
-        if reason:
-            self.report.reason = reason
-            if reason.startswith("job_"):
-                self.report.status = "skipped"
-        return self.report
 
 
 def _with_timeout(request: CompletionRequest, timeout_s: float) -> CompletionRequest:

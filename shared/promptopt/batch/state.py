@@ -76,6 +76,7 @@ def transition(
     messages: Messages | None = None,
     writes: Callable[[Any], None] | None = None,
     snapshot: Any = None,
+    deliver: bool = True,
 ) -> tuple[bool, dict[str, Any] | None]:
     """Move the job to `to` if its status allows; returns (changed, the job as it now is).
 
@@ -86,7 +87,8 @@ def transition(
     `writes(batch)` adds other documents to that batch (written only if the change is made).
     `snapshot`: the job as the caller just read it, used for the first attempt instead of a read
     (the precondition still catches any change since). Returns (False, None) when the job does
-    not exist.
+    not exist. With `deliver=False` the messages are only recorded: the caller publishes them
+    (`outbox.deliver`) when it is ready, and the outbox's redrive does if it never is.
     """
     from google.api_core import exceptions as gexc
 
@@ -122,7 +124,8 @@ def transition(
                 ref.update(update, option=option)
         except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
             continue  # someone else changed the job meanwhile: look again
-        outbox.deliver(announce)
+        if deliver:
+            outbox.deliver(announce)
         return True, {**data, **update}
     raise Conflict("the job is changing too often to update; retry shortly", code="job_busy")
 

@@ -164,6 +164,7 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
         if pending:
             return f"waiting for {len(pending)} job(s)"
         try:
+            _claim_step(run)
             step = _next(run)
             _write(run, snapshot, step)
         except claims.Claimed:
@@ -177,9 +178,10 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
         run.data.update(step.fields)
         run.data["state"] = step.state
         for cid, fields in step.candidates.items():  # as merged into the candidate documents
-            if cid in run.docs:
-                run.docs[cid] = {**run.docs[cid], **fields}
-        _effects(run)
+            if cid in run.docs or "output_prompt" in fields:  # a new candidate's document is all here
+                run.docs[cid] = {**run.docs.get(cid, {}), **fields}
+        run.jobs = {}  # the new step's jobs: none is created yet (creating them is idempotent)
+        _effects(run, written=True)
         if run.data.get("status") in FINAL or run.state.get("waiting"):
             return str(run.state.get("phase"))
     return "contended"
@@ -189,8 +191,24 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
 
 
 def _unfinished(run: Run) -> list[str]:
-    run.jobs = run_jobs.states(run.tenant, list(run.state.get("waiting") or {}))  # one batched read
+    if set(run.jobs) != set(run.state.get("waiting") or {}):  # not read by _ensure_jobs just now
+        run.jobs = run_jobs.states(run.tenant, list(run.state.get("waiting") or {}))  # one batched read
     return [j for j, found in run.jobs.items() if found is None or not run_jobs.finished(found[1])]
+
+
+def _claim_step(run: Run) -> None:
+    """Claim the transition out of the current step (raises `claims.Claimed` if another delivery has).
+
+    A step's jobs often finish together, and each one's completion advances the run: without a
+    claim every one of them reads all the jobs' results and computes the same next step, and only
+    one write wins. A holder that dies leaves the claim to expire (see `claims`).
+    """
+    import hashlib
+
+    waiting = sorted(run.state.get("waiting") or {})
+    key = "step-" + hashlib.sha256("\0".join(waiting).encode()).hexdigest()[:24] if waiting else "step-start"
+    claims.claim(run.ref, key, run.token, now=now())
+    run.held.append(key)
 
 
 def _results(run: Run) -> dict[str, run_jobs.JobResult]:
@@ -899,9 +917,10 @@ def _progress(run: Run, step: Step) -> float:
 # --- effects (idempotent; repeated by every advance until done) ---------------------------------
 
 
-def _effects(run: Run) -> None:
+def _effects(run: Run, *, written: bool = False) -> None:
+    """`written`: this delivery has just written the state (so knows that none of its jobs exists yet)."""
     state = run.state
-    _ensure_jobs(run)
+    _ensure_jobs(run, written=written)
     if state.get("versions_due"):
         _ensure_versions(run)
     if state.get("promote") and not state.get("promoted"):
@@ -913,7 +932,7 @@ def _effects(run: Run) -> None:
         run.ref.update({"state.alerted": True})
 
 
-def _ensure_jobs(run: Run) -> None:
+def _ensure_jobs(run: Run, *, written: bool = False) -> None:
     import contextvars
     from concurrent.futures import ThreadPoolExecutor
 
@@ -922,8 +941,11 @@ def _ensure_jobs(run: Run) -> None:
     if run.data.get("status") in FINAL:
         return
     waiting = run.state.get("waiting") or {}
-    found = run_jobs.states(run.tenant, list(waiting))  # one batched read
-    missing = {j: m for j, m in waiting.items() if found.get(j) is None}
+    if written:  # the step was written by this delivery: none of its jobs can exist yet
+        missing = dict(waiting)
+    else:
+        run.jobs = run_jobs.states(run.tenant, list(waiting))  # one batched read (_unfinished uses it)
+        missing = {j: m for j, m in waiting.items() if run.jobs.get(j) is None}
     if not missing:
         return
     if (run.ref.get().to_dict() or {}).get("status") in FINAL:  # cancelled meanwhile: start nothing

@@ -22,12 +22,6 @@ output "functions" {
     condition     = length(distinct([for f in local.functions : f.account_id])) == length(local.functions)
     error_message = "Two functions map to the same service account id; rename one."
   }
-  # Task functions are deployed before the others so that enqueuers can be given their run.app
-  # URLs (PROMPTOPT_FUNCTION_URLS); a task function therefore cannot know them itself.
-  precondition {
-    condition     = alltrue([for f in local.functions : !(f.trigger_type == "task" && contains(keys(f.roles), "roles/cloudtasks.enqueuer"))])
-    error_message = "A task-triggered function cannot enqueue Cloud Tasks (roles/cloudtasks.enqueuer): task targets are deployed first and cannot be told task URLs."
-  }
 }
 
 output "http_functions" {

@@ -97,6 +97,7 @@ class Pump:
     infra: RunInfra
     duplicate: bool = False  # deliver every message twice
     together: bool = False  # with duplicate: both deliveries at once, on two threads
+    duplicate_tasks: bool = False  # deliver every chunk task twice, both at once, on two threads
     shuffle: random.Random | None = None  # deliver each round's messages in a random order
     drop: Callable[[str, dict[str, Any]], bool] | None = None  # lose a message (a crash before ack)
     delivered: dict[str, int] = field(default_factory=dict)
@@ -162,7 +163,11 @@ class Pump:
         """Deliver every waiting chunk task (and no message); returns how many."""
         found = self._tasks()
         for task in found:
-            self._deliver_task(task)
+            if self.duplicate_tasks:
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    list(pool.map(self._deliver_task, [task, task]))
+            else:
+                self._deliver_task(task)
         return len(found)
 
     def round(self) -> int:

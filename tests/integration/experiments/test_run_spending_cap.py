@@ -85,7 +85,11 @@ def _screening(runs: Runs, experiment_id: str, run_id: str) -> dict[str, Any]:  
 
 
 def _baseline_rows_done(runs: Runs, experiment_id: str, run_id: str) -> dict[str, Any]:  # noqa: F811
-    """Deliver the start step and the baseline jobs' rows, but not the messages that follow them."""
+    """Deliver the start step and the baseline jobs' rows, but not the messages that follow them
+    (the chunks leave the next step to those messages)."""
+    from promptopt.batch import runner
+
+    runner.CARRY_ON = False  # put back by the test
     runs.pump.round()  # the start step dispatches the baseline jobs
     assert runs.pump.tasks() > 0
     return runs.run(experiment_id, run_id)
@@ -100,8 +104,12 @@ def test_a_run_in_flight_stops_at_the_cap_keeping_its_results(
     runs: Runs,  # noqa: F811
     reach: Any,
     where: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Reached inside a job (its next chunk stops it) or between steps (the next dispatch is refused)."""
+    from promptopt.batch import runner
+
+    monkeypatch.setattr(runner, "CARRY_ON", True)  # put back after the test, whatever `reach` sets
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
     now = reach(runs, experiment["experiment_id"], run["run_id"])

@@ -106,6 +106,15 @@ class Runs:
             tenant=self.world.tenant, role=role,
         )  # fmt: skip
 
+    def jobs(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's evaluation jobs, as stored."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        from promptopt.batch import paths as batch_paths
+
+        query = batch_paths.jobs(self.world.tenant).where(filter=FieldFilter("owner.run_id", "==", run_id))
+        return [s.to_dict() or {} for s in query.stream()]
+
     def versions(self, **query: Any) -> list[dict[str, Any]]:
         response = self.world.api.call(
             "prompts_versions", "GET", f"/api/v1/prompts/{self.world.prompt_id}/versions",
@@ -173,6 +182,55 @@ def test_parents_incumbent_proposes_from_the_incumbent_alone(runs: Runs) -> None
         incumbent = next((c["candidate_id"] for c in candidates if c["accepted"]), incumbent)
 
 
+def test_the_chunks_take_the_steps_and_retire_their_messages(runs: Runs) -> None:
+    """The chunk that completes a run's job scores it and advances the run: batch-completed and
+    evaluation-completed are recorded with each change but never published."""
+    from promptopt import outbox
+    from promptopt.batch import events
+
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    assert runs.pump.delivered.get("batch-completed", 0) == 0, runs.pump.delivered
+    assert runs.pump.delivered.get("evaluation-completed", 0) == 0, runs.pump.delivered
+    jobs = runs.jobs(run["run_id"])
+    assert len(jobs) >= 4
+    for job in jobs:
+        assert (job["status"], job["evaluation"]["status"]) == ("completed", "completed"), job
+        for message in (
+            events.completed(runs.world.tenant, job["job_id"], "evaluating"),
+            events.evaluated(runs.world.tenant, job["job_id"], "completed", job["owner"]),
+        ):
+            assert (outbox.ref(message).get().to_dict() or {}).get("state") == "handled", job["job_id"]
+
+
+def test_chunk_tasks_delivered_twice_at_once_change_nothing(runs: Runs) -> None:
+    """Two deliveries of every chunk race to complete, score and advance each step (one that finds
+    the other mid-way publishes batch-completed, whose consumer then finds the job scored)."""
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.duplicate_tasks = True
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    for job in runs.jobs(run["run_id"]):
+        assert (job["status"], job["evaluation"]["status"]) == ("completed", "completed"), job
+    made = [v for v in runs.versions() if v["provenance"]["source"] == "optimizer"]
+    keys = [v["provenance"]["details"]["candidate_key"] for v in made]
+    assert len(keys) == len(set(keys))  # one version per validated candidate, however often it ran
+
+
+@pytest.fixture
+def messages_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunks leave scoring and the run's next step to the messages (as after a crash)."""
+    from promptopt.batch import runner
+
+    monkeypatch.setattr(runner, "CARRY_ON", False)
+
+
+@pytest.mark.usefixtures("messages_only")
 def test_messages_delivered_twice_and_out_of_order_change_nothing(runs: Runs) -> None:
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
@@ -200,6 +258,7 @@ def _count_optimizer_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+@pytest.mark.usefixtures("messages_only")
 def test_concurrent_deliveries_of_one_step_call_the_optimizer_once(
     runs: Runs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,6 +307,7 @@ def test_a_step_claimed_by_a_dead_delivery_is_taken_over_after_its_lease(
     assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
 
 
+@pytest.mark.usefixtures("messages_only")
 def test_a_lost_message_is_redriven_by_the_sweeper(runs: Runs) -> None:
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
@@ -271,26 +331,34 @@ def test_a_lost_message_is_redriven_by_the_sweeper(runs: Runs) -> None:
     assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
 
 
+@pytest.mark.parametrize("carry_on", [True, False], ids=["in_the_chunk", "by_messages"])
 @pytest.mark.parametrize("phase", ["baseline", "screen", "validate", "final"])
 def test_a_crash_after_any_transition_is_repaired_by_the_redelivery(
-    runs: Runs, monkeypatch: pytest.MonkeyPatch, phase: str
+    runs: Runs, monkeypatch: pytest.MonkeyPatch, phase: str, carry_on: bool
 ) -> None:
+    """by_messages: the message's handler fails and its redelivery repairs the step; in_the_chunk:
+    the chunk that advanced the run fails after the write, and the evaluation-completed message
+    that follows repairs it."""
+    from promptopt.batch import runner
+
+    monkeypatch.setattr(runner, "CARRY_ON", carry_on)
     original = engine._ensure_jobs
     crashed: list[str] = []
 
-    def crash_once(run: engine.Run) -> None:
+    def crash_once(run: engine.Run, **kwargs: Any) -> None:
         # The transition into `phase` is written; the process dies before creating its jobs.
         if run.state.get("phase") == phase and not crashed and run.state.get("waiting"):
             crashed.append(run.run_id)
             raise RuntimeError("simulated crash between the write and its effects")
-        original(run)
+        original(run, **kwargs)
 
     monkeypatch.setattr(engine, "_ensure_jobs", crash_once)
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
     runs.pump.settle()
     assert crashed
-    assert runs.pump.failures >= 1
+    if phase == "baseline" or not carry_on:  # the start step is always a message's
+        assert runs.pump.failures >= 1
     final = runs.run(experiment["experiment_id"], run["run_id"])
     assert final["status"] == "completed", final
 
