@@ -59,13 +59,20 @@ def _chunk_fields(chunk: int, totals: ChunkTotals, attempt: int) -> dict[str, An
 
 
 def finish_only_chunk(
-    tenant: str, job: DocumentReference, totals: ChunkTotals, *, attempt: int, inline: bool = False
+    tenant: str,
+    job: DocumentReference,
+    totals: ChunkTotals,
+    *,
+    attempt: int,
+    inline: bool = False,
+    rows: list[dict[str, Any]] | None = None,
 ) -> bool:
     """A one-chunk job's end: its chunk record and the completion marker in one commit.
 
     The job's totals are then the chunk's own (no aggregation read). If the marker exists (a
     retried delivery, or a crashed completion step), this falls back to `finish_chunk` and
     `maybe_complete`, which finish whatever was left. True if this call took the completion step.
+    `rows`: every result of the job as this delivery wrote it (scoring then reads none).
     """
     from google.api_core import exceptions as gexc
 
@@ -79,7 +86,7 @@ def finish_only_chunk(
         finish_chunk(job, 0, totals, attempt=attempt)
         return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline)
     fields = totals.as_fields()
-    _complete(tenant, job, totals={name: fields[name] for name in _TOTAL_FIELDS}, inline=inline)
+    _complete(tenant, job, totals={name: fields[name] for name in _TOTAL_FIELDS}, inline=inline, rows=rows)
     marker.update({"published": True, "published_at": now()})
     return True
 
@@ -158,7 +165,12 @@ def _announce(tenant: str, job: DocumentReference) -> Any:
 
 
 def _complete(
-    tenant: str, job: DocumentReference, *, totals: dict[str, Any] | None = None, inline: bool = False
+    tenant: str,
+    job: DocumentReference,
+    *,
+    totals: dict[str, Any] | None = None,
+    inline: bool = False,
+    rows: list[dict[str, Any]] | None = None,
 ) -> None:
     totals = totals if totals is not None else job_totals(job)
     changed, data = transition(
@@ -172,7 +184,7 @@ def _complete(
         return
     status = str(data.get("status"))
     if changed and inline:
-        _carry_on(tenant, job, status)
+        _carry_on(tenant, job, status, rows)
     if not changed:
         # Stopped early (cancelled, budget): freeze the totals now that no chunk will write again.
         job.update({"totals": totals, "updated_at": now()})
@@ -184,7 +196,7 @@ def _complete(
         outbox.ensure(events.completed(tenant, job.id, status))
 
 
-def _carry_on(tenant: str, job: DocumentReference, status: str) -> None:
+def _carry_on(tenant: str, job: DocumentReference, status: str, rows: list[dict[str, Any]] | None) -> None:
     """Score the job in this process (which then advances the run that owns it).
 
     Each hop through Pub/Sub costs a publish, a push and a cold read of what the last step just
@@ -200,7 +212,7 @@ def _carry_on(tenant: str, job: DocumentReference, status: str) -> None:
     from promptopt.batch import evaluation_step
 
     try:
-        evaluation_step.evaluate(tenant, job.id, inline=True)
+        evaluation_step.evaluate(tenant, job.id, inline=True, rows=rows)
     except Exception:
         log.warning("scoring job %s right away failed; batch-completed will", job.id, exc_info=True)
         outbox.deliver([message])

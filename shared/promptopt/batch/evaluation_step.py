@@ -35,6 +35,7 @@ from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
 from promptopt.batch.judging import MODEL_GRADED
 from promptopt.batch.state import now, transition
 from promptopt.batch.view import metric_specs
+from promptopt.batch.writer import SCORED_FIELDS
 from promptopt.evaluation.metrics import METRICS, MetricError
 from promptopt.evaluation.stats import summarize
 from promptopt.http.events import Delivery
@@ -74,14 +75,17 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
     return evaluate(tenant, job_id)
 
 
-def evaluate(tenant: str, job_id: str, *, inline: bool = False) -> str:
+def evaluate(
+    tenant: str, job_id: str, *, inline: bool = False, rows: list[dict[str, Any]] | None = None
+) -> str:
     """Score the job once (EvaluationInProgress: another delivery is); returns what was done.
 
     `inline`: called by the chunk that completed the job, which publishes no `batch-completed`
     unless this raises, so no other delivery scores it meanwhile: the marker is written done with
     the scores instead of being claimed first (the status precondition still lets one write win).
     The run that owns the job (if any) is then advanced here too, and `evaluation-completed` is
-    retired unpublished unless that failed (see `completion._carry_on`).
+    retired unpublished unless that failed (see `completion._carry_on`). `rows`: every result as
+    its chunk wrote it (status, output, reference, judge), in row order, instead of reading them.
     """
     job = paths.job_ref(tenant, job_id)
     snapshot = job.get()
@@ -95,7 +99,7 @@ def evaluate(tenant: str, job_id: str, *, inline: bool = False) -> str:
     marker = paths.marker_ref(job, MARKER)
     if not inline and not _claim(job):
         return "duplicate"
-    evaluation, per_row, judge_errors = _score(job, data)
+    evaluation, per_row, judge_errors = _score(job, data, rows)
     spec = (data.get("evaluation") or {}).get("spec")
     recorded, held = _record(
         tenant,
@@ -144,7 +148,7 @@ def _claim(job: Any) -> bool:
 def _rows(job: Any) -> list[dict[str, Any]]:
     from google.cloud.firestore_v1.field_path import FieldPath
 
-    fields = ["status", "output", "reference", "judge"]
+    fields = list(SCORED_FIELDS)
     query = paths.results(job).order_by(FieldPath.document_id()).select(fields)
     return [{**(s.to_dict() or {}), "row": int(s.id)} for s in query.stream()]
 
@@ -178,8 +182,10 @@ def _store_row_scores(job: Any, per_row: PerRow, judge_errors: JudgeErrors) -> A
     return writes
 
 
-def _score(job: Any, data: dict[str, Any]) -> tuple[dict[str, Any], PerRow, JudgeErrors]:
-    rows = _rows(job)
+def _score(
+    job: Any, data: dict[str, Any], given: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], PerRow, JudgeErrors]:
+    rows = given if given is not None else _rows(job)
     failed = sum(1 for r in rows if r.get("status") != "succeeded")
     summaries: list[dict[str, Any]] = []
     per_row: PerRow = {}

@@ -96,8 +96,12 @@ def create_job(
     opts: BatchOptions | None = None,
     owner: dict[str, str] | None = None,
     job_id: str | None = None,
+    absent: bool = False,
 ) -> BatchJob:
     """Pin the prompt and rows, write the job, enqueue one task per chunk; the job is then running.
+
+    `absent`: the caller has just seen that no job has this id, so it is not read again first (a
+    concurrent create of the same job still makes this one fail with `job_being_created`).
 
     `owner` names the experiment run a job belongs to: its completion advances that run, and the
     run's own admission (an active-run cap and its budget) replaces the tenant's job cap; such a
@@ -107,7 +111,7 @@ def create_job(
     tenant = principal.tenant
     job_id = job_id or new_job_id(tenant, body, idempotency_key)
     ref = paths.job_ref(tenant, job_id)
-    if idempotency_key is not None:
+    if idempotency_key is not None and not absent:
         existing = ref.get()
         if existing.exists:
             return _resume(ref, existing.to_dict() or {})

@@ -44,7 +44,7 @@ from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import transition
 from promptopt.batch.view import metric_specs
-from promptopt.batch.writer import ChunkTotals, ResultWriter, read_done
+from promptopt.batch.writer import SCORED_FIELDS, ChunkTotals, ResultWriter, read_done
 from promptopt.errors import ApiError
 from promptopt.llm import registry
 from promptopt.llm.types import CompletionRequest, Provider
@@ -178,6 +178,9 @@ class _Run:
         self.graders = len(self.judges) + len(self.embedders)  # grading calls per answered row, at most
         self.unjudged: list[tuple[source.RowInput, dict[str, Any]]] = []  # answered, to be judged
         self._shown, self._shown_at = 0, time.monotonic()  # rows written when progress was last shown
+        # What scoring reads of each row, kept while this delivery writes every row of its chunk
+        # (None once a row came from elsewhere): a one-chunk job is then scored without a read.
+        self.scored: list[dict[str, Any]] | None = []
 
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
@@ -196,6 +199,8 @@ class _Run:
             done = read_done(self.job, bounds)
         for result in done.values():
             self.totals.add(result)
+        if done:
+            self.scored = None
         if self.data.get("status") not in ACTIVE_STATUSES:
             return self._finish(reason=f"job_{self.data.get('status')}")
         if len(done) == len(bounds):
@@ -602,6 +607,8 @@ class _Run:
             "attempt": self.delivery.retry_count,
         }
         self.totals.add(doc)
+        if self.scored is not None:
+            self.scored.append({name: doc[name] for name in ("row", *SCORED_FIELDS)})
         self.spent_usd += float(doc["cost_usd"])
         if failure:
             self.report.failed += 1
@@ -627,6 +634,7 @@ class _Run:
     def _flush(self) -> None:
         self.writer.flush()
         if self.writer.duplicates:  # a concurrent delivery won some rows: count what was kept
+            self.scored = None
             self.totals = ChunkTotals()
             for result in read_done(self.job, self.bounds).values():
                 self.totals.add(result)
@@ -652,8 +660,14 @@ class _Run:
 
     def _complete(self, *, inline: bool) -> None:
         if int(self.data["chunks"]) == 1 and self.delivery.chunk == 0:
+            whole = self.scored is not None and len(self.scored) == int(self.data["total_rows"])
             completion.finish_only_chunk(
-                self.delivery.tenant, self.job, self.totals, attempt=self.delivery.retry_count, inline=inline
+                self.delivery.tenant,
+                self.job,
+                self.totals,
+                attempt=self.delivery.retry_count,
+                inline=inline,
+                rows=sorted(self.scored or [], key=lambda r: int(r["row"])) if whole else None,
             )
         else:
             completion.finish_chunk(

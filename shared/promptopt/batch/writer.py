@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What scoring reads of a result (see evaluation_step).
+SCORED_FIELDS = ("status", "output", "reference", "judge")
 # Fields read back to learn which rows of a chunk are done and what they cost.
 SUMMARY_FIELDS = [
     "status",

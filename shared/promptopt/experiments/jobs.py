@@ -89,6 +89,7 @@ def create(
             idempotency_key=spec.key,
             owner={"experiment_id": experiment_id, "run_id": run_id, "candidate": spec.candidate},
             job_id=job_id_,
+            absent=missing,
         )
     except Conflict as exc:
         if exc.code != "job_being_created":

@@ -120,9 +120,9 @@ def test_a_cancel_while_scoring_wins_over_the_evaluation(
     batch.run(job_id)
     score = evaluation_step._score
 
-    def cancel_then_score(ref: Any, data: dict[str, Any]) -> Any:
+    def cancel_then_score(ref: Any, data: dict[str, Any], rows: Any = None) -> Any:
         assert batch.cancel(job_id).status_code == 200  # the user cancels while the step scores
-        return score(ref, data)
+        return score(ref, data, rows)
 
     monkeypatch.setattr(evaluation_step, "_score", cancel_then_score)
     (envelope,) = batch.infra.pull("batch-completed", job_id)
