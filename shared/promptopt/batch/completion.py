@@ -66,6 +66,7 @@ def finish_only_chunk(
     attempt: int,
     inline: bool = False,
     rows: list[dict[str, Any]] | None = None,
+    snapshot: Any = None,
 ) -> bool:
     """A one-chunk job's end: its chunk record and the completion marker in one commit.
 
@@ -73,6 +74,7 @@ def finish_only_chunk(
     retried delivery, or a crashed completion step), this falls back to `finish_chunk` and
     `maybe_complete`, which finish whatever was left. True if this call took the completion step.
     `rows`: every result of the job as this delivery wrote it (scoring then reads none).
+    `snapshot`: the job as the chunk read it, where moving it on starts (re-read if it changed).
     """
     from google.api_core import exceptions as gexc
 
@@ -84,9 +86,10 @@ def finish_only_chunk(
         batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict, gexc.FailedPrecondition):
         finish_chunk(job, 0, totals, attempt=attempt)
-        return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline)
+        return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline, snapshot=snapshot)
     fields = totals.as_fields()
-    _complete(tenant, job, totals={name: fields[name] for name in _TOTAL_FIELDS}, inline=inline, rows=rows)
+    totals_ = {name: fields[name] for name in _TOTAL_FIELDS}
+    _complete(tenant, job, totals=totals_, inline=inline, rows=rows, snapshot=snapshot)
     marker.update({"published": True, "published_at": now()})
     return True
 
@@ -124,13 +127,19 @@ def job_totals(job: DocumentReference) -> dict[str, Any]:
 
 
 def maybe_complete(
-    *, tenant: str, job: DocumentReference, chunks: int, chunk: int, inline: bool = False
+    *,
+    tenant: str,
+    job: DocumentReference,
+    chunks: int,
+    chunk: int,
+    inline: bool = False,
+    snapshot: Any = None,
 ) -> bool:
     """If every chunk is done, take the job's completion step (once); True if this call took it.
 
     `chunk` is the caller's own chunk, already recorded done (-1: a sweep). A one-chunk job is
     then complete without counting. `inline`: go on with the next step in this process (see
-    `_carry_on`).
+    `_carry_on`). `snapshot`: the job as the caller read it (see `finish_only_chunk`).
     """
     from google.api_core import exceptions as gexc
 
@@ -146,7 +155,7 @@ def maybe_complete(
         stale = existing.get("created_at") is not None and existing["created_at"] < now() - STALE_AFTER
         if existing.get("by_chunk") != chunk and not stale:
             return False  # its creator is finishing the step (or its task will retry it)
-    _complete(tenant, job, inline=inline)
+    _complete(tenant, job, inline=inline, snapshot=snapshot)
     marker.update({"published": True, "published_at": now()})
     return True
 
@@ -171,6 +180,7 @@ def _complete(
     totals: dict[str, Any] | None = None,
     inline: bool = False,
     rows: list[dict[str, Any]] | None = None,
+    snapshot: Any = None,
 ) -> None:
     totals = totals if totals is not None else job_totals(job)
     changed, data = transition(
@@ -179,6 +189,7 @@ def _complete(
         fields={"totals": totals, "rows_done_at": now()},  # when its rows were done (before scoring)
         messages=_announce(tenant, job),
         deliver=not inline,
+        snapshot=snapshot,
     )
     if data is None:
         return

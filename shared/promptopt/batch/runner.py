@@ -143,7 +143,7 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     if record.get("state") == "done":  # a duplicate delivery, or the retry of a crashed completion step
         completion.maybe_complete(tenant=delivery.tenant, job=job, chunks=n_chunks, chunk=delivery.chunk)
         return ChunkReport("skipped", reason="chunk_already_done")
-    return _Run(delivery, opts, job, data, chunk_ref, record).run()
+    return _Run(delivery, opts, job, data, chunk_ref, record, snapshot).run()
 
 
 class _Run:
@@ -157,8 +157,10 @@ class _Run:
         data: dict[str, Any],
         chunk_ref: DocumentReference,
         record: dict[str, Any],
+        snapshot: Any = None,
     ) -> None:
         self.delivery = delivery
+        self.snapshot = snapshot  # the job as read at the start (completing it starts from it)
         self.opts = opts
         self.job = job
         self.data = data
@@ -668,6 +670,7 @@ class _Run:
                 attempt=self.delivery.retry_count,
                 inline=inline,
                 rows=sorted(self.scored or [], key=lambda r: int(r["row"])) if whole else None,
+                snapshot=self.snapshot,
             )
         else:
             completion.finish_chunk(
@@ -679,6 +682,7 @@ class _Run:
                 chunks=int(self.data["chunks"]),
                 chunk=self.delivery.chunk,
                 inline=inline,
+                snapshot=self.snapshot,
             )
 
 
