@@ -164,8 +164,8 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
         if pending:
             return f"waiting for {len(pending)} job(s)"
         try:
-            _claim_step(run)
-            step = _next(run)
+            results = _claimed_results(run)
+            step = _next(run, results)
             _write(run, snapshot, step)
         except claims.Claimed:
             return "claimed elsewhere"  # another delivery is making this step's optimizer calls
@@ -232,11 +232,29 @@ def _results(run: Run) -> dict[str, run_jobs.JobResult]:
 # --- transitions ------------------------------------------------------------------------------
 
 
-def _next(run: Run) -> Step:
+def _claimed_results(run: Run) -> dict[str, run_jobs.JobResult]:
+    """Claim the step (see `_claim_step`) while its jobs' results are read, then return them."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    if run.state.get("phase", "start") == "start":
+        _claim_step(run)
+        return {}
+    with ThreadPoolExecutor(max_workers=1) as pool:  # two round trips at once, not one after the other
+        reading = pool.submit(contextvars.copy_context().run, _results, run)
+        try:
+            _claim_step(run)
+        except claims.Claimed:
+            reading.cancel()
+            raise
+        return reading.result()
+
+
+def _next(run: Run, results: dict[str, run_jobs.JobResult]) -> Step:
+    """The step after the current one, from its jobs' `results`."""
     state = dict(run.state)
     phase = state.get("phase", "start")
     step = Step(state=state)
-    results = _results(run) if phase != "start" else {}
     _account(run, step, results)
     if any(r.status == "budget_exhausted" for r in results.values()):
         # A job stopped at the run's budget or the tenant's spending cap: its rows are partial, so

@@ -581,7 +581,7 @@ def test_a_run_idle_for_hours_is_failed_with_a_reason(runs: Runs) -> None:
 def test_a_step_failing_on_its_last_delivery_fails_the_run_with_the_reason(
     runs: Runs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(run: engine.Run) -> engine.Step:
+    def broken(run: engine.Run, results: Any) -> engine.Step:
         raise RuntimeError("a bug in the step")
 
     monkeypatch.setattr(engine, "_next", broken)
