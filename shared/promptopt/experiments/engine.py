@@ -966,7 +966,9 @@ def _ensure_jobs(run: Run, *, written: bool = False) -> None:
         missing = {j: m for j, m in waiting.items() if run.jobs.get(j) is None}
     if not missing:
         return
-    if (run.ref.get().to_dict() or {}).get("status") in FINAL:  # cancelled meanwhile: start nothing
+    # Cancelled meanwhile: start nothing. The delivery that has just written the step checks after
+    # creating its jobs instead (below), which also covers a cancel made while it creates them.
+    if not written and (run.ref.get().to_dict() or {}).get("status") in FINAL:
         return
     budget = remaining_budget(run.data.get("budget") or {}, run.data.get("usage") or {})
     _prefetch(run, [m["candidate"] for m in missing.values()])
@@ -994,6 +996,9 @@ def _ensure_jobs(run: Run, *, written: bool = False) -> None:
             pool.submit(contextvars.copy_context().run, create, job_id, meta): meta
             for job_id, meta in missing.items()
         }
+    if written and (run.ref.get().to_dict() or {}).get("status") in FINAL:  # cancelled meanwhile
+        run_jobs.cancel(run.tenant, run.experiment_id, list(missing))
+        return
     refused: tuple[dict[str, Any], ApiError] | None = None
     for future, meta in futures.items():
         error = future.exception()

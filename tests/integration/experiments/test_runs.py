@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -455,6 +456,44 @@ def test_cancel_stops_new_work_at_once(runs: Runs) -> None:
     assert runs.cancel(experiment["experiment_id"], run["run_id"]).status_code == 200  # again: same answer
     # A new run may start once the old one is cancelled.
     assert runs.start(experiment["experiment_id"]).status_code == 202
+
+
+def test_a_cancel_while_a_step_creates_its_jobs_cancels_them(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptopt.experiments import jobs as run_jobs
+
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.round()  # the baseline step
+    create = run_jobs.create
+    cancelled: list[str] = []
+    once = threading.Lock()  # the step creates its jobs on several threads
+
+    created: list[str] = []
+
+    def cancel_first(*args: Any, **kwargs: Any) -> str:
+        mine = args[2] == run["run_id"]  # (tenant, experiment_id, run_id, ...): other tests' runs may move
+        with once:
+            if mine and not cancelled:  # the user cancels while the next step's jobs are being created
+                response = runs.cancel(experiment["experiment_id"], run["run_id"])
+                cancelled.append(response.get_json()["status"])
+        job_id: str = create(*args, **kwargs)
+        if mine:
+            created.append(job_id)
+        return job_id
+
+    monkeypatch.setattr(run_jobs, "create", cancel_first)
+    runs.pump.settle()
+    assert cancelled == ["cancelled"]
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "cancelled"
+    assert created
+    from promptopt.batch import paths as batch_paths
+
+    jobs = [batch_paths.job_ref(runs.world.tenant, j).get().to_dict() or {} for j in created]
+    # The jobs created after the cancel were cancelled before any of their chunks ran.
+    assert {j.get("status") for j in jobs} == {"cancelled"}, jobs
+    assert all(not j.get("totals") or j["totals"]["calls"] == 0 for j in jobs), jobs
 
 
 def test_a_budget_reached_mid_run_keeps_what_was_paid_for(runs: Runs) -> None:
