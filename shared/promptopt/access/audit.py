@@ -19,12 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from promptopt.access import paths
-from promptopt.access.models import AuditEntry, AuditPage, AuditQuery
 from promptopt.config import settings
 from promptopt.errors import InvalidRequest
 from promptopt.store import pagination
 
 if TYPE_CHECKING:
+    # The models (and pydantic) load where the log is read: every write records an entry, and
+    # most writes' first request needs no pydantic otherwise.
+    from promptopt.access.models import AuditEntry, AuditPage, AuditQuery
     from promptopt.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,8 @@ def record(
 
 
 def _view(snapshot: Any) -> AuditEntry:
+    from promptopt.access.models import AuditEntry
+
     data = snapshot.to_dict() or {}
     return AuditEntry.model_validate({k: v for k, v in data.items() if k != "expires_at"})
 
@@ -125,6 +129,8 @@ def list_entries(*, principal: Principal, query: AuditQuery) -> AuditPage:
         token = pagination.encode_token(
             [last.get("at").isoformat(), last.get("entry_id")], scope, tenant=principal.tenant
         )
+    from promptopt.access.models import AuditPage
+
     return AuditPage(items=items, next_page_token=token)
 
 

@@ -27,12 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from promptopt.access import paths
-from promptopt.access.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage
 from promptopt.auth import Role
 from promptopt.config import settings
 from promptopt.errors import ApiError, Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
+    # The models (and pydantic) load where a model is built: revoking a key and the check every
+    # request with an exchanged token makes need neither, nor do the members and audit modules.
+    from promptopt.access.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage
     from promptopt.auth import Principal
 
 PREFIX = "pok_"
@@ -79,6 +81,8 @@ def status(data: dict[str, Any], now: datetime | None = None) -> str:
 
 
 def _view(data: dict[str, Any]) -> ApiKey:
+    from promptopt.access.models import ApiKey
+
     return ApiKey(
         key_id=data["key_id"],
         name=data["name"],
@@ -148,6 +152,8 @@ def create_key(*, principal: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
     }
     _record_creator(principal, now)
     paths.api_key_ref(key_id).create(doc)
+    from promptopt.access.models import ApiKeyCreated
+
     return ApiKeyCreated(**_view(doc).model_dump(), secret=secret)
 
 
@@ -175,6 +181,8 @@ def _creator_holds(data: dict[str, Any]) -> bool:
 def list_keys(*, principal: Principal) -> ApiKeyPage:
     """The tenant's keys (active, expired and revoked), newest first; never a secret or a hash."""
     found = sorted(_tenant_keys(principal.tenant), key=lambda d: d["created_at"], reverse=True)
+    from promptopt.access.models import ApiKeyPage
+
     return ApiKeyPage(items=[_view(d) for d in found])
 
 

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.access import directory, paths
 from promptopt.access.keys import require_person
-from promptopt.access.models import Member, MemberPage, MemberRole
 from promptopt.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
+    # The models (and pydantic) load where a model is built: removing a member needs none.
+    from promptopt.access.models import Member, MemberPage, MemberRole
     from promptopt.auth import Principal
 
 UID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
@@ -42,6 +43,8 @@ def _check_uid(uid: str) -> None:
 def list_members(*, principal: Principal) -> MemberPage:
     """Every recorded member, by uid."""
     found = [s.to_dict() or {} for s in paths.members(principal.tenant).limit(_LIST_LIMIT).stream()]
+    from promptopt.access.models import Member, MemberPage
+
     return MemberPage(items=[Member.model_validate(m) for m in sorted(found, key=lambda m: m["uid"])])
 
 
@@ -97,6 +100,8 @@ def set_role(*, principal: Principal, uid: str, body: MemberRole) -> Member:
     doc = _change(principal, uid, body.role, body.email or claims.email)
     assert doc is not None
     directory.set_claims(uid, principal.tenant, body.role, body.email)
+    from promptopt.access.models import Member
+
     return Member.model_validate(doc)
 
 
