@@ -34,7 +34,13 @@ from promptopt.errors import (
     UnsupportedMediaType,
 )
 from promptopt.http import guards, json_body
-from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
+from promptopt.http.problems import (
+    from_api_error,
+    from_validation,
+    json_default,
+    problem_body,
+    problem_response,
+)
 from promptopt.http.spec import EndpointSpec, endpoint_for_main
 
 if TYPE_CHECKING:
@@ -156,7 +162,7 @@ def _render(reply: Reply) -> tuple[str, int, dict[str, str]]:
     if reply.body is None:
         body = ""
     elif isinstance(reply.body, dict):
-        body = json.dumps(reply.body, default=str)
+        body = json.dumps(reply.body, default=json_default)
     else:
         body = reply.body.model_dump_json()
     return body, reply.status, reply.headers

@@ -58,8 +58,12 @@ def problem_body(
     return {k: v for k, v in problem.items() if v is not None}
 
 
-def _jsonable(value: Any) -> Any:
-    """What pydantic's JSON mode would make of an extra member json cannot encode."""
+def json_default(value: Any) -> Any:
+    """What pydantic's JSON mode makes of a value json cannot encode (`json.dumps(default=...)`).
+
+    Handlers that answer with plain dicts (no pydantic on their cold start) and problems' extra
+    members serialize datetimes as the response models do: ISO 8601, UTC as Z.
+    """
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if hasattr(value, "model_dump"):
@@ -69,7 +73,7 @@ def _jsonable(value: Any) -> Any:
 
 def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     """Serialize a problem."""
-    body = json.dumps(problem, default=_jsonable)
+    body = json.dumps(problem, default=json_default)
     return Response(body, status=problem["status"], content_type=CONTENT_TYPE, headers=headers or {})
 
 

@@ -1,0 +1,97 @@
+"""Handlers that answer with plain dicts (no pydantic on their cold start) publish their models' JSON.
+
+Each dict view must have exactly its response model's fields, in order, and serialize as the
+model would: the OpenAPI document, generated from the models, stays the one description.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+from pydantic import BaseModel
+
+from promptopt.access import keys, members
+from promptopt.access.models import ApiKey, ApiKeyPage, Member, MemberPage
+from promptopt.http.problems import json_default
+from promptopt.spend import caps, ledger
+from promptopt.spend.models import SpendingCap
+
+AT = DatetimeWithNanoseconds(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+
+
+def assert_publishes(model: type[BaseModel], view: dict[str, Any]) -> None:
+    """`view`, as the endpoint writes it, is the model's JSON for the same data."""
+    assert list(view) == list(model.model_fields)
+    written = json.dumps(view, default=json_default, separators=(",", ":"))
+    assert written == model.model_validate(view).model_dump_json()
+
+
+KEY_RECORDS = [
+    {
+        "key_id": "0123456789abcdef",
+        "tenant": "t",
+        "name": "ci",
+        "role": "viewer",
+        "prefix": "pok_01234567",
+        "hash": "x" * 64,
+        "created_at": AT,
+        "created_by": "u1",
+        "last_used_at": datetime(2026, 3, 5, 0, 0, tzinfo=UTC),
+    },
+    {
+        "key_id": "fedcba9876543210",
+        "tenant": "t",
+        "name": "old",
+        "role": "admin",
+        "prefix": "pok_fedcba98",
+        "hash": "y" * 64,
+        "created_at": AT,
+        "created_by": "u2",
+        "expires_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "revoked_at": AT,
+        "revoked_by": "u1",
+    },
+]
+
+
+@pytest.mark.parametrize("record", KEY_RECORDS)
+def test_api_key_view(record: dict[str, Any]) -> None:
+    assert_publishes(ApiKey, keys.view(record))
+
+
+def test_api_key_page() -> None:
+    page = {"items": [keys.view(r) for r in KEY_RECORDS], "next_page_token": None}
+    assert list(page) == list(ApiKeyPage.model_fields)
+    written = json.loads(json.dumps(page, default=json_default))
+    assert written == json.loads(ApiKeyPage.model_validate(page).model_dump_json())
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {
+            "uid": "u1",
+            "role": "admin",
+            "email": "a@example.com",
+            "updated_at": AT,
+            "updated_by": "u0",
+            "x": 1,
+        },
+        {"uid": "u2", "role": "viewer"},
+    ],
+)
+def test_member_view(record: dict[str, Any]) -> None:
+    assert_publishes(Member, members.view(record))
+    page = {"items": [members.view(record)], "next_page_token": None}
+    assert list(page) == list(MemberPage.model_fields)
+
+
+@pytest.mark.parametrize(("cap", "spent"), [(None, 0), (10.0, 2.5), (1.0, 3.25), (5, 0)])
+def test_spending_cap_view(monkeypatch: pytest.MonkeyPatch, cap: float | None, spent: float) -> None:
+    monkeypatch.setattr(caps, "cap_of", lambda _tenant: cap)
+    monkeypatch.setattr(ledger, "month_spent", lambda _tenant: spent)
+    assert_publishes(SpendingCap, caps.view("t"))
