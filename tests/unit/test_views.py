@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from promptopt.access import keys, members
 from promptopt.access.models import ApiKey, ApiKeyPage, Member, MemberPage
 from promptopt.http.problems import json_default
+from promptopt.prompts import service as prompts
+from promptopt.prompts.models import LabelResult, PromptPage, PromptSummary
 from promptopt.spend import caps, ledger
 from promptopt.spend.models import SpendingCap
 
@@ -95,3 +97,41 @@ def test_spending_cap_view(monkeypatch: pytest.MonkeyPatch, cap: float | None, s
     monkeypatch.setattr(caps, "cap_of", lambda _tenant: cap)
     monkeypatch.setattr(ledger, "month_spent", lambda _tenant: spent)
     assert_publishes(SpendingCap, caps.view("t"))
+
+
+class _Snapshot:
+    def __init__(self, doc_id: str, data: dict[str, Any]) -> None:
+        self.id, self._data = doc_id, data
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        {
+            "name": "support",
+            "latest_version": 3,
+            "labels": {"production": 2, "staging": 3},
+            "description": "triage",
+            "tags": ["a", "b"],
+            "archived": True,
+            "archived_at": AT,
+            "created_at": AT,
+            "updated_at": datetime(2026, 3, 4, tzinfo=UTC),
+            "created_by": "u1",
+        },
+        {"latest_version": 1, "created_at": AT, "updated_at": AT, "created_by": "u1"},  # before tags
+    ],
+)
+def test_prompt_summary_view(head: dict[str, Any]) -> None:
+    summary = prompts.summary_from(_Snapshot("pr_0123456789abcdef0123", head))  # type: ignore[arg-type]
+    assert_publishes(PromptSummary, summary)
+    assert PromptPage.model_validate({"items": [summary], "next_page_token": None}).items[0].name == head.get(
+        "name"
+    )
+
+
+def test_label_result_view() -> None:
+    assert_publishes(LabelResult, prompts.label_result("pr_0123456789abcdef0123", {"production": 2, "b": 1}))

@@ -20,23 +20,7 @@ from google.api_core import exceptions as gexc
 
 from promptopt.auth import Principal
 from promptopt.errors import InvalidRequest, NotFound, PreconditionFailed
-from promptopt.prompts.models import (
-    LABEL_PATTERN,
-    LabelResult,
-    PromptCreate,
-    PromptGetQuery,
-    PromptListQuery,
-    PromptPage,
-    PromptPatch,
-    PromptSummary,
-    PromptUpdate,
-    PromptVersion,
-    Provenance,
-    VersionPage,
-    VersionsQuery,
-    check_assignable_label,
-    version_id,
-)
+from promptopt.prompts.names import LABEL_PATTERN, check_assignable_label, version_id
 from promptopt.prompts.templates import placeholders
 from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
@@ -44,6 +28,21 @@ from promptopt.store.paths import tenant_collection
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, DocumentSnapshot
+
+    # The models (and pydantic) load where one is built or parsed: deleting, archiving and
+    # unarchiving a prompt and removing a label answer with plain dicts and need none.
+    from promptopt.prompts.models import (
+        PromptCreate,
+        PromptGetQuery,
+        PromptListQuery,
+        PromptPage,
+        PromptPatch,
+        PromptUpdate,
+        PromptVersion,
+        Provenance,
+        VersionPage,
+        VersionsQuery,
+    )
 
 COLLECTION = "prompts"
 PROMPT_ID_RE = re.compile(r"^pr_[0-9a-f]{20}$")
@@ -113,6 +112,8 @@ def parse_if_match(value: str) -> int | None:
 def _version_from(data: dict[str, Any], head: dict[str, Any]) -> PromptVersion:
     """A version as the API shows it: its own texts with the prompt's current name, tags and labels."""
     number = int(data["version"])
+    from promptopt.prompts.models import PromptVersion, Provenance
+
     labels: dict[str, int] = head.get("labels") or {}
     return PromptVersion(
         prompt_id=data["prompt_id"],
@@ -134,21 +135,30 @@ def _version_from(data: dict[str, Any], head: dict[str, Any]) -> PromptVersion:
     )
 
 
-def summary_from(snapshot: DocumentSnapshot) -> PromptSummary:
-    """A prompt's head document as a listing shows it."""
+def summary_from(snapshot: DocumentSnapshot) -> dict[str, Any]:
+    """A prompt's head document as a listing shows it: a `PromptSummary`, as a plain dict.
+
+    Archive and unarchive answer with it and need no pydantic on their cold start; the fields are
+    tied to the model by tests/unit/test_views.py.
+    """
     data = snapshot.to_dict() or {}
-    return PromptSummary(
-        prompt_id=snapshot.id,
-        name=data.get("name"),
-        latest_version=data["latest_version"],
-        labels=data.get("labels") or {},
-        description=data.get("description") or "",
-        tags=data.get("tags") or [],
-        archived=bool(data.get("archived")),
-        created_at=data["created_at"],
-        updated_at=data["updated_at"],
-        created_by=data["created_by"],
-    )
+    return {
+        "prompt_id": snapshot.id,
+        "name": data.get("name"),
+        "latest_version": data["latest_version"],
+        "labels": data.get("labels") or {},
+        "description": data.get("description") or "",
+        "tags": data.get("tags") or [],
+        "archived": bool(data.get("archived")),
+        "created_at": data["created_at"],
+        "updated_at": data["updated_at"],
+        "created_by": data["created_by"],
+    }
+
+
+def label_result(prompt_id: str, labels: dict[str, int]) -> dict[str, Any]:
+    """The labels of a prompt after a change: a `LabelResult`, as a plain dict (no pydantic)."""
+    return {"prompt_id": prompt_id, "labels": labels}
 
 
 def head_snapshot(principal: Principal, prompt_id: str) -> DocumentSnapshot:
@@ -160,6 +170,12 @@ def head_snapshot(principal: Principal, prompt_id: str) -> DocumentSnapshot:
     if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):
         raise NotFound(f"prompt {prompt_id} not found", code="prompt_not_found")
     return snapshot
+
+
+def _provenance(message: str | None = None) -> Provenance:
+    from promptopt.prompts.models import Provenance
+
+    return Provenance(message=message)
 
 
 # What this module's own functions call, so a test can widen a race by substituting it.
@@ -185,7 +201,7 @@ def create_prompt(
         "system_prompt": body.system_prompt,
         "output_prompt": body.output_prompt,
         "metadata": body.metadata,
-        "provenance": (provenance or Provenance()).model_dump(),
+        "provenance": (provenance or _provenance()).model_dump(),
         "created_at": now,
         "created_by": principal.subject,
     }
@@ -276,7 +292,7 @@ def update_prompt(
         "system_prompt": body.system_prompt if body.system_prompt is not None else base_doc["system_prompt"],
         "output_prompt": body.output_prompt if body.output_prompt is not None else base_doc["output_prompt"],
         "metadata": body.metadata if body.metadata is not None else base_doc.get("metadata") or {},
-        "provenance": (provenance or Provenance(message=body.message)).model_dump(),
+        "provenance": (provenance or _provenance(message=body.message)).model_dump(),
         "created_at": now,
         "created_by": principal.subject,
     }
@@ -380,7 +396,9 @@ def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     token = None
     if len(snapshots) > size:
         token = encode_token(by.cursor(snapshots[size - 1].to_dict() or {}), scope, tenant=principal.tenant)
-    return PromptPage(items=items, next_page_token=token)
+    from promptopt.prompts.models import PromptPage
+
+    return PromptPage.model_validate({"items": items, "next_page_token": token})
 
 
 def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery) -> VersionPage:
@@ -406,10 +424,12 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
     token = (
         encode_token([items[-1].version], scope, tenant=principal.tenant) if len(snapshots) > size else None
     )
+    from promptopt.prompts.models import VersionPage
+
     return VersionPage(items=items, labels=labels, next_page_token=token)
 
 
-def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> LabelResult:
+def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> dict[str, Any]:
     """Point `label` at `version` (creating or moving it); reserved names are refused."""
     try:
         check_assignable_label(label)
@@ -430,10 +450,10 @@ def set_label(*, principal: Principal, prompt_id: str, label: str, version: int)
     )
     labels = dict((head.to_dict() or {}).get("labels") or {})
     labels[label] = version
-    return LabelResult(prompt_id=prompt_id, labels=labels)
+    return label_result(prompt_id, labels)
 
 
-def remove_label(*, principal: Principal, prompt_id: str, label: str) -> LabelResult:
+def remove_label(*, principal: Principal, prompt_id: str, label: str) -> dict[str, Any]:
     """Remove `label` from the prompt; removing an absent label is a 404."""
     from google.cloud.firestore import DELETE_FIELD, ArrayRemove
     from google.cloud.firestore_v1.field_path import FieldPath
@@ -450,4 +470,4 @@ def remove_label(*, principal: Principal, prompt_id: str, label: str) -> LabelRe
         }
     )
     labels.pop(label)
-    return LabelResult(prompt_id=prompt_id, labels=labels)
+    return label_result(prompt_id, labels)
