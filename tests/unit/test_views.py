@@ -6,6 +6,7 @@ model would: the OpenAPI document, generated from the models, stays the one desc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,16 @@ from promptopt.access import keys, members
 from promptopt.access.models import ApiKey, ApiKeyPage, Member, MemberPage
 from promptopt.http.problems import json_default
 from promptopt.prompts import service as prompts
-from promptopt.prompts.models import LabelResult, PromptPage, PromptSummary
+from promptopt.prompts.models import (
+    LabelResult,
+    PromptGetQuery,
+    PromptListQuery,
+    PromptPage,
+    PromptSummary,
+    PromptVersion,
+    VersionPage,
+    VersionsQuery,
+)
 from promptopt.spend import caps, ledger
 from promptopt.spend.models import SpendingCap
 
@@ -135,3 +145,83 @@ def test_prompt_summary_view(head: dict[str, Any]) -> None:
 
 def test_label_result_view() -> None:
     assert_publishes(LabelResult, prompts.label_result("pr_0123456789abcdef0123", {"production": 2, "b": 1}))
+
+
+HEAD = {
+    "name": "support",
+    "labels": {"production": 2, "staging": 2, "old": 1},
+    "tags": ["x"],
+    "latest_version": 2,
+}
+VERSIONS = [
+    {
+        "prompt_id": "pr_0123456789abcdef0123",
+        "version": 2,
+        "parent_id": "pr_0123456789abcdef0123@1",
+        "system_prompt": "Be brief.",
+        "output_prompt": "Q: {question} ({context})",
+        "metadata": {"team": "a", "n": 3, "f": 0.5, "ok": True, "none": None},
+        "provenance": {"source": "optimizer", "message": None, "details": {"run_id": "r", "score": 0.75}},
+        "created_at": AT,
+        "created_by": "optimizer:ex_1",
+    },
+    {  # version 1 of a prompt from before provenance, tags and metadata were stored
+        "prompt_id": "pr_0123456789abcdef0123",
+        "version": 1,
+        "name": "old name",
+        "system_prompt": "",
+        "output_prompt": "{input}",
+        "created_at": AT,
+        "created_by": "u1",
+    },
+]
+
+
+@pytest.mark.parametrize("head", [HEAD, {"archived": True, "description": "d", "latest_version": 2}])
+@pytest.mark.parametrize("data", VERSIONS)
+def test_prompt_version_view(data: dict[str, Any], head: dict[str, Any]) -> None:
+    view = prompts.version_view(data, head)
+    assert_publishes(PromptVersion, view)
+    page = {"items": [view], "next_page_token": None, "labels": head.get("labels") or {}}
+    assert list(page) == list(VersionPage.model_fields)
+
+
+def test_query_defaults_match_the_models() -> None:
+    assert dataclasses.asdict(prompts.ListDefaults()) == PromptListQuery().model_dump()
+    assert list(dataclasses.asdict(prompts.ListDefaults())) == list(PromptListQuery.model_fields)
+    assert dataclasses.asdict(prompts.VersionsDefaults()) == VersionsQuery().model_dump()
+    assert list(dataclasses.asdict(prompts.VersionsDefaults())) == list(VersionsQuery.model_fields)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},
+        {"version": "1"},
+        {"version": "07"},
+        {"version": str(2**31 - 1)},
+        {"version": str(2**31)},
+        {"version": "0"},
+        {"version": "-1"},
+        {"version": "+1"},
+        {"version": "1.0"},
+        {"version": "\u0661"},  # a digit, but not an ASCII one
+        {"version": ""},
+        {"label": "production"},
+        {"label": "Production"},
+        {"label": "a" * 33},
+        {"label": ""},
+        {"label": "x", "version": "1"},
+        {"labels": "x"},
+        {"sort": "name"},
+    ],
+)
+def test_simple_selector_agrees_with_the_query_model(args: dict[str, str]) -> None:
+    found = prompts.simple_selector(args)
+    try:
+        query = PromptGetQuery.model_validate(args, strict=False)
+    except ValueError:
+        assert found is None  # an invalid query always reaches the model, which words the 400
+        return
+    if found is not None:
+        assert found == (query.version, query.label)

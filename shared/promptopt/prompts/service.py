@@ -13,6 +13,8 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from google.api_core import exceptions as gexc
 
 from promptopt.auth import Principal
 from promptopt.errors import InvalidRequest, NotFound, PreconditionFailed
+from promptopt.json_values import MAX_VERSION
 from promptopt.prompts.names import LABEL_PATTERN, check_assignable_label, version_id
 from promptopt.prompts.templates import placeholders
 from promptopt.store import sorting
@@ -35,12 +38,10 @@ if TYPE_CHECKING:
         PromptCreate,
         PromptGetQuery,
         PromptListQuery,
-        PromptPage,
         PromptPatch,
         PromptUpdate,
         PromptVersion,
         Provenance,
-        VersionPage,
         VersionsQuery,
     )
 
@@ -109,30 +110,44 @@ def parse_if_match(value: str) -> int | None:
     )
 
 
-def _version_from(data: dict[str, Any], head: dict[str, Any]) -> PromptVersion:
-    """A version as the API shows it: its own texts with the prompt's current name, tags and labels."""
-    number = int(data["version"])
-    from promptopt.prompts.models import PromptVersion, Provenance
+def version_view(data: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
+    """A version as the API shows it (a `PromptVersion`, as a plain dict).
 
+    Its own texts with the prompt's current name, tags and labels. The reads (GET a prompt, its
+    versions) answer with it and need no pydantic on their cold start; tests/unit/test_views.py
+    ties the fields to the model.
+    """
+    number = int(data["version"])
     labels: dict[str, int] = head.get("labels") or {}
-    return PromptVersion(
-        prompt_id=data["prompt_id"],
-        version=number,
-        version_id=version_id(data["prompt_id"], number),
-        parent_id=data.get("parent_id"),
-        name=head["name"] if "name" in head else data.get("name"),
-        description=head.get("description") or "",
-        tags=head.get("tags") or [],
-        archived=bool(head.get("archived")),
-        system_prompt=data["system_prompt"],
-        output_prompt=data["output_prompt"],
-        variables=placeholders(data["output_prompt"]),
-        metadata=data.get("metadata") or {},
-        labels=sorted(label for label, v in labels.items() if v == number),
-        provenance=Provenance.model_validate(data.get("provenance") or {}),
-        created_at=data["created_at"],
-        created_by=data["created_by"],
-    )
+    provenance = data.get("provenance") or {}
+    return {
+        "prompt_id": data["prompt_id"],
+        "version": number,
+        "version_id": version_id(data["prompt_id"], number),
+        "parent_id": data.get("parent_id"),
+        "name": head["name"] if "name" in head else data.get("name"),
+        "system_prompt": data["system_prompt"],
+        "output_prompt": data["output_prompt"],
+        "variables": placeholders(data["output_prompt"]),
+        "metadata": data.get("metadata") or {},
+        "labels": sorted(label for label, v in labels.items() if v == number),
+        "provenance": {
+            "source": provenance.get("source", "user"),
+            "message": provenance.get("message"),
+            "details": provenance.get("details"),
+        },
+        "description": head.get("description") or "",
+        "tags": head.get("tags") or [],
+        "archived": bool(head.get("archived")),
+        "created_at": data["created_at"],
+        "created_by": data["created_by"],
+    }
+
+
+def _version_from(data: dict[str, Any], head: dict[str, Any]) -> PromptVersion:
+    from promptopt.prompts.models import PromptVersion
+
+    return PromptVersion.model_validate(version_view(data, head))
 
 
 def summary_from(snapshot: DocumentSnapshot) -> dict[str, Any]:
@@ -235,21 +250,55 @@ def create_prompt(
 
 def get_prompt(*, principal: Principal, prompt_id: str, query: PromptGetQuery) -> PromptVersion:
     """The latest version, or the one named by number or label."""
+    return _version_from(*_select(principal, prompt_id, query.version, query.label))
+
+
+def get_prompt_view(
+    *, principal: Principal, prompt_id: str, version: int | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """`get_prompt` as a plain dict (`version_view`): what GET /prompts/{id} answers."""
+    return version_view(*_select(principal, prompt_id, version, label))
+
+
+def simple_selector(args: Mapping[str, str]) -> tuple[int | None, str | None] | None:
+    """(version, label) from a query string that is plainly valid, else None.
+
+    GET /prompts/{id} with no query, `?version=N` or `?label=L` is read without building
+    PromptGetQuery (no pydantic on the cold start); anything else (both, a bad value, an unknown
+    parameter) goes through the model, which words the 400. tests/unit/test_views.py checks
+    that both agree wherever this answers.
+    """
+    if not args:
+        return None, None
+    if len(args) != 1:
+        return None
+    ((name, value),) = args.items()
+    if name == "version" and value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_VERSION:
+        return int(value), None
+    if name == "label" and _LABEL_RE.fullmatch(value):
+        return None, value
+    return None
+
+
+def _select(
+    principal: Principal, prompt_id: str, version: int | None, label: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The version document named by number, label or neither (the latest), and the head's data."""
     head = _head(principal, prompt_id)
     data = head.to_dict() or {}
     labels: dict[str, int] = data.get("labels") or {}
-    if query.label is not None:
-        if query.label not in labels:
-            raise NotFound(f"prompt {prompt_id} has no label {query.label!r}", code="label_not_found")
-        number = labels[query.label]
+    if label is not None:
+        if label not in labels:
+            raise NotFound(f"prompt {prompt_id} has no label {label!r}", code="label_not_found")
+        number = labels[label]
     else:
-        number = query.version or int(data["latest_version"])
+        number = version or int(data["latest_version"])
     if number == data["latest_version"] and "latest" in data:
-        return _version_from(data["latest"], data)
+        return data["latest"], data
     snapshot = _version_ref(head.reference, number).get()
     if not snapshot.exists:
         raise NotFound(f"prompt {prompt_id} has no version {number}", code="version_not_found")
-    return _version_from(snapshot.to_dict() or {}, data)
+    return snapshot.to_dict() or {}, data
 
 
 def update_prompt(
@@ -358,11 +407,37 @@ def _versions_cursor(values: list[Any]) -> int:
     return version
 
 
-def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
+@dataclass(frozen=True)
+class ListDefaults:
+    """PromptListQuery with nothing given.
+
+    GET /prompts without a query string reads these and loads no pydantic (cold start);
+    tests/unit/test_views.py checks they match the model.
+    """
+
+    page_size: int | None = None
+    page_token: str | None = None
+    name: str | None = None
+    label: str | None = None
+    sort: str = "-created"
+    include_archived: bool = False
+
+
+@dataclass(frozen=True)
+class VersionsDefaults:
+    """VersionsQuery with nothing given (as ListDefaults, for GET /prompts/{id}/versions)."""
+
+    page_size: int | None = None
+    page_token: str | None = None
+    source: str | None = None
+
+
+def list_prompts(*, principal: Principal, query: PromptListQuery | ListDefaults) -> dict[str, Any]:
     """Prompts in the order `sort` names (newest first by default), optionally filtered.
 
-    Archived prompts are left out unless `include_archived`. Ties on the sort value are broken
-    by the prompt id in the same direction, so pages never skip or repeat an item.
+    A `PromptPage`, as a plain dict. Archived prompts are left out unless `include_archived`.
+    Ties on the sort value are broken by the prompt id in the same direction, so pages never skip
+    or repeat an item.
     """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -396,13 +471,13 @@ def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     token = None
     if len(snapshots) > size:
         token = encode_token(by.cursor(snapshots[size - 1].to_dict() or {}), scope, tenant=principal.tenant)
-    from promptopt.prompts.models import PromptPage
-
-    return PromptPage.model_validate({"items": items, "next_page_token": token})
+    return {"items": items, "next_page_token": token}
 
 
-def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery) -> VersionPage:
-    """A prompt's versions, newest first, each with its parent: the lineage."""
+def list_versions(
+    *, principal: Principal, prompt_id: str, query: VersionsQuery | VersionsDefaults
+) -> dict[str, Any]:
+    """A prompt's versions, newest first, each with its parent: the lineage (a `VersionPage`)."""
     from google.cloud.firestore import Query
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -420,13 +495,13 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
     if cursor is not None:
         q = q.start_after({"version": cursor})
     snapshots = list(q.limit(size + 1).stream())
-    items = [_version_from(s.to_dict() or {}, head_data) for s in snapshots[:size]]
+    items = [version_view(s.to_dict() or {}, head_data) for s in snapshots[:size]]
     token = (
-        encode_token([items[-1].version], scope, tenant=principal.tenant) if len(snapshots) > size else None
+        encode_token([items[-1]["version"]], scope, tenant=principal.tenant)
+        if len(snapshots) > size
+        else None
     )
-    from promptopt.prompts.models import VersionPage
-
-    return VersionPage(items=items, labels=labels, next_page_token=token)
+    return {"items": items, "next_page_token": token, "labels": labels}
 
 
 def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> dict[str, Any]:
