@@ -15,8 +15,16 @@ import pytest
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from pydantic import BaseModel
 
-from promptopt.access import keys, members
-from promptopt.access.models import ApiKey, ApiKeyPage, Member, MemberPage
+from promptopt.access import audit, keys, members
+from promptopt.access.models import (
+    ApiKey,
+    ApiKeyPage,
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
+    Member,
+    MemberPage,
+)
 from promptopt.http.problems import json_default
 from promptopt.prompts import service as prompts
 from promptopt.prompts.models import (
@@ -225,3 +233,44 @@ def test_simple_selector_agrees_with_the_query_model(args: dict[str, str]) -> No
         return
     if found is not None:
         assert found == (query.version, query.label)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {
+            "entry_id": "e1",
+            "at": AT,
+            "action": "prompts_create",
+            "method": "POST",
+            "path": "/api/v1/prompts",
+            "status": 201,
+            "resource_id": "pr_1",
+            "actor": "u1",
+            "role": "editor",
+            "credential": "api_key",
+            "key_id": "0123456789abcdef",
+            "trace": "t",
+            "expires_at": AT,
+        },
+        {
+            "entry_id": "e2",
+            "at": AT,
+            "action": "members_remove",
+            "method": "DELETE",
+            "path": "/api/v1/members/x",
+            "status": 204,
+            "actor": "u1",
+            "role": "admin",
+            "credential": "user",
+        },
+    ],
+)
+def test_audit_entry_view(entry: dict[str, Any]) -> None:
+    assert_publishes(AuditEntry, audit.view(entry))
+    assert list({"items": [], "next_page_token": None}) == list(AuditPage.model_fields)
+
+
+def test_audit_query_defaults_match_the_model() -> None:
+    assert dataclasses.asdict(audit.ListDefaults()) == AuditQuery().model_dump()
+    assert list(dataclasses.asdict(audit.ListDefaults())) == list(AuditQuery.model_fields)
