@@ -89,7 +89,7 @@ def _lines(reader: IO[bytes]) -> Iterator[bytes]:
     """The lines of a binary stream, read a chunk at a time.
 
     Iterating the storage client's BlobReader directly reads one byte per call (it has no peek for
-    readline to use): ~25,000 calls for a 250-row split, 70 ms of CPU on the first sample request.
+    readline to use): 24,500 calls for 24 KB of rows, about 16 ms of CPU.
     """
     pending = b""
     while chunk := reader.read(_READ_CHUNK):
