@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.access import audit
-from promptopt.access.models import AuditQuery
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,4 +13,9 @@ def handle(request: Request) -> Response:
 
 
 def _list(call: Call) -> Reply:
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(audit.list_entries(principal=call.user, query=audit.ListDefaults()))
+    from promptopt.access.models import AuditQuery
+
     return Reply(audit.list_entries(principal=call.user, query=call.query(AuditQuery)))

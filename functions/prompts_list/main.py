@@ -5,7 +5,6 @@ from flask import Request, Response
 
 from promptopt.http import Call, Reply, serve
 from promptopt.prompts import service as prompts
-from promptopt.prompts.models import PromptListQuery
 
 
 @functions_framework.http
@@ -14,4 +13,9 @@ def handle(request: Request) -> Response:
 
 
 def _list(call: Call) -> Reply:
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(prompts.list_prompts(principal=call.user, query=prompts.ListDefaults()))
+    from promptopt.prompts.models import PromptListQuery
+
     return Reply(prompts.list_prompts(principal=call.user, query=call.query(PromptListQuery)))

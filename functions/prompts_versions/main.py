@@ -5,7 +5,6 @@ from flask import Request, Response
 
 from promptopt.http import Call, Reply, serve
 from promptopt.prompts import service as prompts
-from promptopt.prompts.models import VersionsQuery
 
 
 @functions_framework.http
@@ -14,8 +13,13 @@ def handle(request: Request) -> Response:
 
 
 def _versions(call: Call) -> Reply:
-    return Reply(
-        prompts.list_versions(
-            principal=call.user, prompt_id=call.path["prompt_id"], query=call.query(VersionsQuery)
+    prompt_id = call.path["prompt_id"]
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(
+            prompts.list_versions(principal=call.user, prompt_id=prompt_id, query=prompts.VersionsDefaults())
         )
-    )
+    from promptopt.prompts.models import VersionsQuery
+
+    query = call.query(VersionsQuery)
+    return Reply(prompts.list_versions(principal=call.user, prompt_id=prompt_id, query=query))

@@ -142,6 +142,97 @@ def seed_world(env: dict[str, str], pid: str) -> dict[str, str]:
     return {"dataset_id": dataset_id, "experiment_id": experiment.experiment_id}
 
 
+JOB_BODY = {
+    "output_prompt": "Q: {input}",
+    "rows": [{"inputs": {"input": "2 + 2?"}, "reference": "4"}],
+    "model": "sim:default",
+}
+
+
+def new_job(env: dict[str, str]) -> str:
+    """A running batch job, written as POST /inference/batch writes it but with no chunk enqueued.
+
+    The bench runs no Cloud Tasks emulator: the job stays running (nothing executes its chunks),
+    which is all that reading, listing and cancelling it need.
+    """
+    from promptopt import clients, config
+    from promptopt.auth import principal_from_claims
+    from promptopt.batch import chunks, jobs
+    from promptopt.batch.models import BatchCreate
+
+    os.environ.update(env)
+    config.reset()
+    clients.reset()
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    enqueue, chunks.enqueue = chunks.enqueue, lambda **_: None
+    try:
+        return jobs.create_job(principal=who, body=BatchCreate.model_validate(JOB_BODY)).job_id
+    finally:
+        chunks.enqueue = enqueue
+
+
+def new_run(env: dict[str, str], experiment_id: str) -> str:
+    """A run of the seeded experiment, started as POST .../runs starts one.
+
+    No Pub/Sub topic is configured in the bench, so its first step stays in the outbox (a failed
+    publish is kept for a redrive): the run stays queued, enough to read, measure and cancel it.
+    """
+    from promptopt import clients, config
+    from promptopt.auth import principal_from_claims
+    from promptopt.experiments import runs
+
+    os.environ.update(env)
+    config.reset()
+    clients.reset()
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    return runs.start_run(principal=who, experiment_id=experiment_id, body=None).run_id
+
+
+def new_prompt(env: dict[str, str]) -> str:
+    """A fresh prompt to delete."""
+    from promptopt.auth import principal_from_claims
+    from promptopt.prompts import service as prompts
+    from promptopt.prompts.models import PromptCreate
+
+    os.environ.update(env)
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    return prompts.create_prompt(principal=who, body=PromptCreate(output_prompt="D: {input}")).prompt_id
+
+
+def new_experiment(env: dict[str, str], pid: str, dataset_id: str) -> str:
+    """A fresh experiment to delete."""
+    from promptopt.auth import principal_from_claims
+    from promptopt.experiments import service as experiments
+    from promptopt.experiments.models import ExperimentCreate
+
+    os.environ.update(env)
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    body = ExperimentCreate.model_validate(experiment_body(pid, dataset_id))
+    return experiments.create_experiment(principal=who, body=body).experiment_id
+
+
+def new_dataset(env: dict[str, str]) -> str:
+    """A fresh dataset to delete (created, its upload never made: deleting does not need one)."""
+    from promptopt.auth import principal_from_claims
+    from promptopt.datasets import uploads
+    from promptopt.datasets.models import DatasetCreate
+
+    os.environ.update(env)
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    created = uploads.create_dataset(
+        principal=who, body=DatasetCreate.model_validate(DATASET_BODY), idempotency_key=None
+    )
+    return created.dataset.dataset_id
+
+
+DATASET_BODY = {
+    "name": "bench-new",
+    "format": "jsonl",
+    "mapping": {"inputs": ["input"], "reference": "output"},
+    "content": "".join(f'{{"input": "{n} + 1", "output": "{n + 1}"}}\n' for n in range(40)),
+}
+
+
 def experiment_body(pid: str, dataset_id: str) -> dict[str, Any]:
     """A small experiment over the seeded prompt and dataset."""
     return {
@@ -161,13 +252,36 @@ def recipe(
     `spare` is a second prompt that archive and unarchive toggle (both are no-ops when repeated);
     `world` names the seeded dataset and experiment (seed_world).
     """
-    world = world or {"dataset_id": "none", "experiment_id": "none"}
-    dataset, experiment = (
+    world = world or {"dataset_id": "none", "experiment_id": "none", "job_id": "none", "run_id": "none"}
+    dataset, experiment, job = (
         f"/api/v1/datasets/{world['dataset_id']}",
         f"/api/v1/experiments/{world['experiment_id']}",
+        f"/api/v1/inference/batch/{world['job_id']}",
     )
+    run = f"{experiment}/runs/{world['run_id']}"
     recipes: dict[str, tuple[str, str, dict[str, Any]]] = {
         "datasets_get": ("GET", dataset, {}),
+        "datasets_create": ("POST", "/api/v1/datasets", {"json": DATASET_BODY}),
+        "datasets_version_create": (
+            "POST",
+            f"{dataset}/versions",
+            {"json": {"content": DATASET_BODY["content"]}},
+        ),
+        # The path of each delete and cancel is a fresh resource's, made just before each start.
+        "datasets_delete": ("DELETE", "/api/v1/datasets/{new}", {}),
+        "experiments_create": (
+            "POST",
+            "/api/v1/experiments",
+            {"json": experiment_body(pid, world["dataset_id"])},
+        ),
+        "experiments_delete": ("DELETE", "/api/v1/experiments/{new}", {}),
+        "experiments_run_get": ("GET", run, {}),
+        "experiments_metrics": ("GET", f"{experiment}/metrics", {}),
+        "experiments_run_cancel": ("POST", "/api/v1/experiments/{new}/cancel", {}),
+        "batch_get": ("GET", job, {}),
+        "batch_results": ("GET", f"{job}/results", {}),
+        "batch_cancel": ("POST", "/api/v1/inference/batch/{new}/cancel", {}),
+        "prompts_delete": ("DELETE", "/api/v1/prompts/{new}", {}),
         "datasets_rows": ("GET", f"{dataset}/rows", {}),
         "datasets_sample": ("GET", f"{dataset}/sample", {}),
         "experiments_get": ("GET", experiment, {}),
@@ -247,7 +361,10 @@ def _cpu_seconds(pid: int) -> float:
 def cold_start(
     source_dir: Path, env: dict[str, str], method: str, path: str, kw: dict[str, Any], before: Any = None
 ) -> tuple[float, float]:
-    """Seconds from process start until the first 2xx answer, and the CPU seconds spent by then."""
+    """Seconds from process start until the first 2xx answer, and the CPU seconds spent by then.
+
+    `before` runs first; an id it returns replaces "{new}" in the path (a resource to delete).
+    """
     port = free_port()
     fw = str(Path(sys.executable).with_name("functions-framework"))
     # Bytecode is cached (as in a deployed image, where it is compiled at build time) but kept out
@@ -256,7 +373,7 @@ def cold_start(
     child_env = {**os.environ, **env, "PYTHONPATH": str(source_dir), "PYTHONPYCACHEPREFIX": PYCACHE}
     child_env.pop("PYTHONDONTWRITEBYTECODE", None)
     if before:
-        before()
+        path = path.replace("{new}", before() or "")
     started = time.perf_counter()
     proc = subprocess.Popen(
         [fw, "--target", "handle", "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
@@ -309,6 +426,8 @@ def main() -> int:
         pid, spare = seed(env)
         access = seed_access(env, Path(tmp))
         world = seed_world(env, pid)
+        world["job_id"] = new_job(env)
+        world["run_id"] = new_run(env, world["experiment_id"])
         baseline_dir = Path(tmp) / "baseline"
         baseline_dir.mkdir()
         (baseline_dir / "main.py").write_text(BASELINE)
@@ -333,7 +452,19 @@ def main() -> int:
             who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
             members.set_role(principal=who, uid="bench-member", body=MemberRole(role="viewer"))
 
-        hooks = {"prompts_label_delete": label_bench, "members_remove": add_member}
+        def fresh_run() -> str:  # an experiment has one active run at a time: a new one each start
+            experiment_id = new_experiment(env, pid, world["dataset_id"])
+            return f"{experiment_id}/runs/{new_run(env, experiment_id)}"
+
+        hooks = {
+            "prompts_label_delete": label_bench,
+            "members_remove": add_member,
+            "prompts_delete": lambda: new_prompt(env),
+            "experiments_delete": lambda: new_experiment(env, pid, world["dataset_id"]),
+            "datasets_delete": lambda: new_dataset(env),
+            "batch_cancel": lambda: new_job(env),
+            "experiments_run_cancel": lambda: fresh_run(),
+        }
         skipped = []
         for spec in load_manifest(root):
             if spec.is_http and (not only or spec.name in only):

@@ -13,6 +13,8 @@ from typing import Any
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# Version numbers, counts and sizes stay far inside Firestore's signed 64-bit integers.
+MAX_VERSION = 2**31 - 1
 MAX_DEPTH = 32
 
 

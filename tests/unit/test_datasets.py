@@ -395,3 +395,15 @@ def test_parsing_200k_rows_keeps_memory_flat() -> None:
     assert not outcome.failed
     assert outcome.rows_ok == 200_000
     assert peak < 5 * 1024 * 1024
+
+
+def test_split_lines_are_read_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptopt.datasets import rows
+
+    data = b'{"a": 1}\n{"b": "two"}\n\n{"c": 3}\n' + b"x" * 40 + b"\nlast"
+    for chunk in (1, 3, 7, 64, 1 << 20):
+        monkeypatch.setattr(rows, "_READ_CHUNK", chunk)
+        assert list(rows._lines(io.BytesIO(data))) == data.split(b"\n")
+    monkeypatch.setattr(rows, "_READ_CHUNK", 4)
+    assert list(rows._lines(io.BytesIO(b"a\nb\n"))) == [b"a", b"b"]
+    assert list(rows._lines(io.BytesIO(b""))) == []

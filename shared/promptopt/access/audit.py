@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from promptopt.access import paths
-from promptopt.access.models import AuditEntry, AuditPage, AuditQuery
 from promptopt.config import settings
 from promptopt.errors import InvalidRequest
 from promptopt.store import pagination
 
 if TYPE_CHECKING:
+    # The models (and pydantic) load where the log is read: every write records an entry, and
+    # most writes' first request needs no pydantic otherwise.
+    from promptopt.access.models import AuditQuery
     from promptopt.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -85,13 +88,51 @@ def record(
         )
 
 
-def _view(snapshot: Any) -> AuditEntry:
-    data = snapshot.to_dict() or {}
-    return AuditEntry.model_validate({k: v for k, v in data.items() if k != "expires_at"})
+# The fields of `AuditEntry`: GET /audit answers with plain dicts and needs no pydantic on its
+# cold start (tests/unit/test_views.py ties this list to the model).
+ENTRY_FIELDS = (
+    "entry_id",
+    "at",
+    "action",
+    "method",
+    "path",
+    "status",
+    "resource_id",
+    "actor",
+    "role",
+    "credential",
+    "key_id",
+    "trace",
+)
 
 
-def list_entries(*, principal: Principal, query: AuditQuery) -> AuditPage:
-    """Entries newest first, filtered by one of action / actor / resource_id and a time range."""
+def view(data: dict[str, Any]) -> dict[str, Any]:
+    """An entry as listed (an `AuditEntry`)."""
+    return {name: data.get(name) for name in ENTRY_FIELDS}
+
+
+@dataclass(frozen=True)
+class ListDefaults:
+    """AuditQuery with nothing given.
+
+    GET /audit without a query string reads these and loads no pydantic (cold start);
+    tests/unit/test_views.py checks they match the model.
+    """
+
+    page_size: int | None = None
+    page_token: str | None = None
+    action: str | None = None
+    actor: str | None = None
+    resource_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def list_entries(*, principal: Principal, query: AuditQuery | ListDefaults) -> dict[str, Any]:
+    """Entries newest first, filtered by one of action / actor / resource_id and a time range.
+
+    An `AuditPage`, as a plain dict.
+    """
     from google.cloud.firestore import Query
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -118,14 +159,14 @@ def list_entries(*, principal: Principal, query: AuditQuery) -> AuditPage:
     if cursor is not None:
         q = q.start_after({"at": cursor[0], "entry_id": cursor[1]})
     found = list(q.limit(size + 1).stream())
-    items = [_view(s) for s in found[:size]]
+    items = [view(s.to_dict() or {}) for s in found[:size]]
     token = None
     if len(found) > size:
         last = found[size - 1]
         token = pagination.encode_token(
             [last.get("at").isoformat(), last.get("entry_id")], scope, tenant=principal.tenant
         )
-    return AuditPage(items=items, next_page_token=token)
+    return {"items": items, "next_page_token": token}
 
 
 def _cursor(raw: list[Any]) -> tuple[datetime, str]:

@@ -27,12 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from promptopt.access import paths
-from promptopt.access.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage
 from promptopt.auth import Role
 from promptopt.config import settings
 from promptopt.errors import ApiError, Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
+    # The models (and pydantic) load where a model is built: revoking a key and the check every
+    # request with an exchanged token makes need neither, nor do the members and audit modules.
+    from promptopt.access.models import ApiKeyCreate, ApiKeyCreated
     from promptopt.auth import Principal
 
 PREFIX = "pok_"
@@ -78,20 +80,25 @@ def status(data: dict[str, Any], now: datetime | None = None) -> str:
     return "active"
 
 
-def _view(data: dict[str, Any]) -> ApiKey:
-    return ApiKey(
-        key_id=data["key_id"],
-        name=data["name"],
-        role=data["role"],
-        prefix=data["prefix"],
-        status=status(data),
-        created_at=data["created_at"],
-        created_by=data["created_by"],
-        expires_at=data.get("expires_at"),
-        revoked_at=data.get("revoked_at"),
-        revoked_by=data.get("revoked_by"),
-        last_used_at=data.get("last_used_at"),
-    )
+def view(data: dict[str, Any]) -> dict[str, Any]:
+    """A key record as listed: the fields of `ApiKey`, as a plain dict.
+
+    GET /api-keys answers with these dicts and needs no pydantic on its cold start; the fields
+    are tied to the model by tests/unit/test_views.py.
+    """
+    return {
+        "key_id": data["key_id"],
+        "name": data["name"],
+        "role": data["role"],
+        "prefix": data["prefix"],
+        "status": status(data),
+        "created_at": data["created_at"],
+        "created_by": data["created_by"],
+        "expires_at": data.get("expires_at"),
+        "revoked_at": data.get("revoked_at"),
+        "revoked_by": data.get("revoked_by"),
+        "last_used_at": data.get("last_used_at"),
+    }
 
 
 def require_person(principal: Principal, what: str) -> None:
@@ -148,7 +155,9 @@ def create_key(*, principal: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
     }
     _record_creator(principal, now)
     paths.api_key_ref(key_id).create(doc)
-    return ApiKeyCreated(**_view(doc).model_dump(), secret=secret)
+    from promptopt.access.models import ApiKeyCreated
+
+    return ApiKeyCreated(**view(doc), secret=secret)
 
 
 def _record_creator(principal: Principal, now: datetime) -> None:
@@ -172,10 +181,10 @@ def _creator_holds(data: dict[str, Any]) -> bool:
     return member.exists and role in Role.__members__ and Role[role] >= Role[str(data["role"])]
 
 
-def list_keys(*, principal: Principal) -> ApiKeyPage:
+def list_keys(*, principal: Principal) -> dict[str, Any]:
     """The tenant's keys (active, expired and revoked), newest first; never a secret or a hash."""
     found = sorted(_tenant_keys(principal.tenant), key=lambda d: d["created_at"], reverse=True)
-    return ApiKeyPage(items=[_view(d) for d in found])
+    return {"items": [view(d) for d in found], "next_page_token": None}  # an `ApiKeyPage`
 
 
 def load_key(tenant: str, key_id: str) -> tuple[Any, dict[str, Any]]:

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.access import directory, paths
 from promptopt.access.keys import require_person
-from promptopt.access.models import Member, MemberPage, MemberRole
 from promptopt.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
+    # The models (and pydantic) load where a model is built: removing a member needs none.
+    from promptopt.access.models import Member, MemberRole
     from promptopt.auth import Principal
 
 UID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
@@ -39,10 +40,20 @@ def _check_uid(uid: str) -> None:
         raise NotFound(f"member {uid[:40]} not found", code="member_not_found")
 
 
-def list_members(*, principal: Principal) -> MemberPage:
-    """Every recorded member, by uid."""
+# The fields of `Member`: GET /members answers with plain dicts and needs no pydantic on its cold
+# start (tests/unit/test_views.py ties this list to the model).
+MEMBER_FIELDS = ("uid", "role", "email", "updated_at", "updated_by")
+
+
+def view(data: dict[str, Any]) -> dict[str, Any]:
+    """A member record as listed (a `Member`)."""
+    return {name: data.get(name) for name in MEMBER_FIELDS}
+
+
+def list_members(*, principal: Principal) -> dict[str, Any]:
+    """Every recorded member, by uid (a `MemberPage`)."""
     found = [s.to_dict() or {} for s in paths.members(principal.tenant).limit(_LIST_LIMIT).stream()]
-    return MemberPage(items=[Member.model_validate(m) for m in sorted(found, key=lambda m: m["uid"])])
+    return {"items": [view(m) for m in sorted(found, key=lambda m: m["uid"])], "next_page_token": None}
 
 
 def _change(principal: Principal, uid: str, role: str | None, email: str | None) -> dict[str, Any] | None:
@@ -97,6 +108,8 @@ def set_role(*, principal: Principal, uid: str, body: MemberRole) -> Member:
     doc = _change(principal, uid, body.role, body.email or claims.email)
     assert doc is not None
     directory.set_claims(uid, principal.tenant, body.role, body.email)
+    from promptopt.access.models import Member
+
     return Member.model_validate(doc)
 
 

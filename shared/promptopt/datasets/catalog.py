@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 
@@ -13,11 +13,14 @@ from promptopt.clients import firestore_client, storage_client
 from promptopt.config import settings
 from promptopt.datasets import records
 from promptopt.datasets.files.layout import DATASET_ID_RE, dataset_prefix
-from promptopt.datasets.models import Dataset, DatasetGetQuery, DatasetListQuery, DatasetPage
 from promptopt.errors import NotFound
 from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
 from promptopt.store.paths import tenant_collection
+
+if TYPE_CHECKING:
+    # The models (and pydantic) load where one is built: deleting a dataset needs none.
+    from promptopt.datasets.models import Dataset, DatasetGetQuery, DatasetListQuery, DatasetPage
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ def list_datasets(*, principal: Principal, query: DatasetListQuery) -> DatasetPa
     token = None
     if len(snapshots) > size:
         token = encode_token(by.cursor(visible[-1]), scope, tenant=principal.tenant)
+    from promptopt.datasets.models import DatasetPage
+
     return DatasetPage(items=items, next_page_token=token)
 
 

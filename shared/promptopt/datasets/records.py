@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 
 from promptopt.datasets.files.layout import DATASET_ID_RE
-from promptopt.datasets.models import Dataset, DatasetVersion
 from promptopt.errors import NotFound
 from promptopt.store.paths import tenant_collection
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, DocumentSnapshot
+
+    # The models (and pydantic) load where one is built: deleting a dataset needs none.
+    from promptopt.datasets.models import Dataset, DatasetVersion
 
 log = logging.getLogger(__name__)
 COLLECTION = "datasets"
@@ -77,11 +79,15 @@ def load_version(tenant: str, dataset_id: str, version: int) -> dict[str, Any]:
 
 def version_model(data: dict[str, Any]) -> DatasetVersion:
     """The API view of a version document."""
+    from promptopt.datasets.models import DatasetVersion
+
     return DatasetVersion.model_validate(data)
 
 
 def dataset_model(data: dict[str, Any], versions: list[dict[str, Any]] | None = None) -> Dataset:
     """The API view of a dataset document with the given version documents."""
+    from promptopt.datasets.models import Dataset
+
     return Dataset.model_validate({**data, "versions": [version_model(v) for v in versions or []]})
 
 

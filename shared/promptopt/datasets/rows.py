@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from promptopt.clients import storage_client
 from promptopt.config import settings
@@ -79,10 +79,24 @@ def _iter_split(tenant: str, ready: ReadyVersion, split: str, start: int) -> Ite
     )
     with blob.open("rb", chunk_size=_READ_CHUNK) as reader:
         reader.seek(checkpoints[index])
-        for raw in reader:
+        for raw in _lines(reader):
             if position >= start:
                 yield _row(json.loads(raw), split)
             position += 1
+
+
+def _lines(reader: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a binary stream, read a chunk at a time.
+
+    Iterating the storage client's BlobReader directly reads one byte per call (it has no peek for
+    readline to use): 24,500 calls for 24 KB of rows, about 16 ms of CPU.
+    """
+    pending = b""
+    while chunk := reader.read(_READ_CHUNK):
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
 
 
 def _row(data: dict[str, Any], split: str) -> DatasetRow:

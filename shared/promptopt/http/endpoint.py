@@ -3,6 +3,9 @@
 It resolves the function's own manifest entry, matches the route, builds the principal from the
 gateway claims, enforces the minimum role and the size caps, applies Idempotency-Key on POST, runs
 the handler and turns every error into a problem+json response.
+
+pydantic is not imported here: a handler that parses a body or a query passes its model, which
+brings pydantic with it, and one that answers from plain dicts leaves it out of its cold start.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
-from pydantic import BaseModel, ValidationError
 
 from promptopt import json_depth, logs
 from promptopt.auth import USERINFO_HEADER, Principal, principal_from_header
@@ -32,11 +34,20 @@ from promptopt.errors import (
     UnsupportedMediaType,
 )
 from promptopt.http import guards, json_body
-from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
+from promptopt.http.problems import (
+    from_api_error,
+    from_validation,
+    json_default,
+    problem_body,
+    problem_response,
+)
 from promptopt.http.spec import EndpointSpec, endpoint_for_main
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 log = logging.getLogger("promptopt.http")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
@@ -68,6 +79,8 @@ class Call:
 
     def body(self, model: type[M]) -> M:
         """The JSON body validated strictly against `model` (JSON has types: "1" is not 1)."""
+        from pydantic import ValidationError  # loaded already: `model` is a pydantic model
+
         try:
             return model.model_validate(self._json, strict=True)
         except ValidationError as exc:
@@ -81,6 +94,8 @@ class Call:
             raise InvalidRequest(
                 f"query parameter {repeated[0]!r} is given more than once", code="repeated_param"
             )
+        from pydantic import ValidationError  # loaded already: `model` is a pydantic model
+
         try:
             return model.model_validate(dict(args.items()), strict=False)
         except ValidationError as exc:
@@ -144,12 +159,12 @@ def _authenticate(spec: EndpointSpec, request: flask.Request) -> Principal | Non
 
 
 def _render(reply: Reply) -> tuple[str, int, dict[str, str]]:
-    if isinstance(reply.body, BaseModel):
-        body = reply.body.model_dump_json()
-    elif reply.body is None:
+    if reply.body is None:
         body = ""
+    elif isinstance(reply.body, dict):
+        body = json.dumps(reply.body, default=json_default)
     else:
-        body = json.dumps(reply.body, default=str)
+        body = reply.body.model_dump_json()
     return body, reply.status, reply.headers
 
 

@@ -6,10 +6,20 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-T = TypeVar("T")
+from promptopt.json_values import MAX_VERSION
 
-# Version numbers, counts and sizes stay far inside Firestore's signed 64-bit integers.
-MAX_VERSION = 2**31 - 1
+__all__ = [
+    "MAX_VERSION",
+    "FieldError",
+    "Health",
+    "Page",
+    "PageQuery",
+    "Problem",
+    "RequestModel",
+    "ResponseModel",
+]
+
+T = TypeVar("T")
 
 
 class RequestModel(BaseModel):

@@ -1,16 +1,24 @@
-"""application/problem+json responses (RFC 9457) with stable machine codes."""
+"""application/problem+json responses (RFC 9457) with stable machine codes.
+
+Problems are plain dicts in the shape of `promptopt.http.models.Problem` (the schema the OpenAPI
+document publishes; tests/unit/test_problems.py validates these dicts against it): every function
+answers errors, and building them through the model would import pydantic and build its schema on
+the cold start of functions whose first request needs no pydantic at all.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from flask import Response
-from pydantic import ValidationError
 
 from promptopt.errors import ApiError, InvalidRequest
-from promptopt.http.models import FieldError, Problem
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 PROBLEM_TYPE_BASE = "https://promptopt.dev/problems/"
 CONTENT_TYPE = "application/problem+json"
@@ -34,28 +42,42 @@ def _short_extra(extra: dict[str, Any]) -> dict[str, Any]:
 
 def problem_body(
     *, status: int, code: str, title: str, detail: str, instance: str | None = None, **extra: Any
-) -> Problem:
-    """The problem document for one error."""
+) -> dict[str, Any]:
+    """The problem document for one error (a `Problem`, null members left out)."""
     errors = extra.pop("errors", None)
-    return Problem(
-        type=PROBLEM_TYPE_BASE + code,
-        title=title,
-        status=status,
-        detail=shorten(detail),
-        code=code,
-        instance=None if instance is None else shorten(instance, 200),
-        errors=errors,
-        extra=_short_extra(extra) or None,
-    )
+    problem = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": shorten(detail),
+        "code": code,
+        "instance": None if instance is None else shorten(instance, 200),
+        "errors": errors,
+        "extra": _short_extra(extra) or None,
+    }
+    return {k: v for k, v in problem.items() if v is not None}
 
 
-def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
-    """Serialize a problem (null members left out)."""
-    body = json.dumps(problem.model_dump(mode="json", exclude_none=True))
-    return Response(body, status=problem.status, content_type=CONTENT_TYPE, headers=headers or {})
+def json_default(value: Any) -> Any:
+    """What pydantic's JSON mode makes of a value json cannot encode (`json.dumps(default=...)`).
+
+    Handlers that answer with plain dicts (no pydantic on their cold start) and problems' extra
+    members serialize datetimes as the response models do: ISO 8601, UTC as Z.
+    """
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return str(value)
 
 
-def from_api_error(error: ApiError, instance: str | None = None) -> Problem:
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """Serialize a problem."""
+    body = json.dumps(problem, default=json_default)
+    return Response(body, status=problem["status"], content_type=CONTENT_TYPE, headers=headers or {})
+
+
+def from_api_error(error: ApiError, instance: str | None = None) -> dict[str, Any]:
     """The problem for a library error."""
     return problem_body(
         status=error.status,
@@ -69,15 +91,15 @@ def from_api_error(error: ApiError, instance: str | None = None) -> Problem:
 
 def from_validation(error: ValidationError, where: str) -> InvalidRequest:
     """A 400 listing each invalid field; input values are not echoed (they may be prompt text)."""
-    errors = [
-        FieldError(
-            loc=shorten(".".join([where, *(str(p)[:MAX_NAME_CHARS] for p in item["loc"])]), 200),
-            msg=shorten(item["msg"]),
-            type=item["type"],
-        )
+    errors = [  # each a `FieldError`
+        {
+            "loc": shorten(".".join([where, *(str(p)[:MAX_NAME_CHARS] for p in item["loc"])]), 200),
+            "msg": shorten(item["msg"]),
+            "type": item["type"],
+        }
         for item in error.errors(include_url=False, include_input=False)
     ]
-    summary = "; ".join(f"{e.loc}: {e.msg}" for e in errors[:3])
+    summary = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:3])
     return InvalidRequest(
         f"the request {where} is invalid: {summary}", code="validation_failed", errors=errors
     )

@@ -24,7 +24,6 @@ from typing import Any
 
 from promptopt.auth import Principal
 from promptopt.errors import Conflict, NotFound
-from promptopt.prompts.models import PromptSummary
 from promptopt.prompts.service import PROMPT_ID_RE, head_ref, head_snapshot, summary_from
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ def _refuse(prompt_id: str, action: str, used_by: list[dict[str, Any]]) -> Confl
     )
 
 
-def archive_prompt(*, principal: Principal, prompt_id: str, users: UsersLookup) -> PromptSummary:
+def archive_prompt(*, principal: Principal, prompt_id: str, users: UsersLookup) -> dict[str, Any]:
     """Hide the prompt from listings (409 while in use); archiving an archived prompt is a no-op."""
     head = head_snapshot(principal, prompt_id)
     data = head.to_dict() or {}
@@ -73,7 +72,7 @@ def archive_prompt(*, principal: Principal, prompt_id: str, users: UsersLookup) 
     return summary_from(head.reference.get())
 
 
-def unarchive_prompt(*, principal: Principal, prompt_id: str) -> PromptSummary:
+def unarchive_prompt(*, principal: Principal, prompt_id: str) -> dict[str, Any]:
     """Show the prompt in listings again (a no-op for a prompt that is not archived)."""
     head = head_snapshot(principal, prompt_id)
     if (head.to_dict() or {}).get("archived") is not False:  # True, or a head from before the flag

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,14 +10,10 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from promptopt.http.models import MAX_VERSION, PageQuery, RequestModel, ResponseModel
 from promptopt.json_values import check_json_value
+from promptopt.prompts.names import LABEL_PATTERN
 from promptopt.prompts.templates import TemplateError, placeholders
 from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
-LABEL_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
-# Names a reader could take for a selector rather than a label: GET /prompts/{id} without a
-# selector means the latest version, and "vN" is how ETags name version N.
-RESERVED_LABELS = frozenset({"latest", "head", "current", "version", "versions"})
-_VERSION_LIKE = re.compile(r"^v\d+$")
 MAX_PROMPT_CHARS = 50_000
 MAX_METADATA_BYTES = 16_384
 MAX_METADATA_KEYS = 50
@@ -127,14 +122,6 @@ class LabelSet(RequestModel):
     version: int = Field(ge=1, le=MAX_VERSION)
 
 
-def check_assignable_label(label: str) -> str:
-    """Raise ValueError for a label name that is reserved (see RESERVED_LABELS); returns it."""
-    if label in RESERVED_LABELS or _VERSION_LIKE.match(label):
-        reserved = ", ".join(sorted(RESERVED_LABELS))
-        raise ValueError(f"label names {reserved} and v<number> are reserved")
-    return label
-
-
 class PromptGetQuery(RequestModel):
     """GET /api/v1/prompts/{prompt_id}: the latest version, or one by number or label."""
 
@@ -229,8 +216,3 @@ class LabelResult(ResponseModel):
 
     prompt_id: str
     labels: dict[str, int]
-
-
-def version_id(prompt_id: str, version: int) -> str:
-    """The id naming one version."""
-    return f"{prompt_id}@{version}"

@@ -13,6 +13,8 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,23 +22,8 @@ from google.api_core import exceptions as gexc
 
 from promptopt.auth import Principal
 from promptopt.errors import InvalidRequest, NotFound, PreconditionFailed
-from promptopt.prompts.models import (
-    LABEL_PATTERN,
-    LabelResult,
-    PromptCreate,
-    PromptGetQuery,
-    PromptListQuery,
-    PromptPage,
-    PromptPatch,
-    PromptSummary,
-    PromptUpdate,
-    PromptVersion,
-    Provenance,
-    VersionPage,
-    VersionsQuery,
-    check_assignable_label,
-    version_id,
-)
+from promptopt.json_values import MAX_VERSION
+from promptopt.prompts.names import LABEL_PATTERN, check_assignable_label, version_id
 from promptopt.prompts.templates import placeholders
 from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
@@ -44,6 +31,19 @@ from promptopt.store.paths import tenant_collection
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, DocumentSnapshot
+
+    # The models (and pydantic) load where one is built or parsed: deleting, archiving and
+    # unarchiving a prompt and removing a label answer with plain dicts and need none.
+    from promptopt.prompts.models import (
+        PromptCreate,
+        PromptGetQuery,
+        PromptListQuery,
+        PromptPatch,
+        PromptUpdate,
+        PromptVersion,
+        Provenance,
+        VersionsQuery,
+    )
 
 COLLECTION = "prompts"
 PROMPT_ID_RE = re.compile(r"^pr_[0-9a-f]{20}$")
@@ -110,45 +110,70 @@ def parse_if_match(value: str) -> int | None:
     )
 
 
-def _version_from(data: dict[str, Any], head: dict[str, Any]) -> PromptVersion:
-    """A version as the API shows it: its own texts with the prompt's current name, tags and labels."""
+def version_view(data: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
+    """A version as the API shows it (a `PromptVersion`, as a plain dict).
+
+    Its own texts with the prompt's current name, tags and labels. The reads (GET a prompt, its
+    versions) answer with it and need no pydantic on their cold start; tests/unit/test_views.py
+    ties the fields to the model.
+    """
     number = int(data["version"])
     labels: dict[str, int] = head.get("labels") or {}
-    return PromptVersion(
-        prompt_id=data["prompt_id"],
-        version=number,
-        version_id=version_id(data["prompt_id"], number),
-        parent_id=data.get("parent_id"),
-        name=head["name"] if "name" in head else data.get("name"),
-        description=head.get("description") or "",
-        tags=head.get("tags") or [],
-        archived=bool(head.get("archived")),
-        system_prompt=data["system_prompt"],
-        output_prompt=data["output_prompt"],
-        variables=placeholders(data["output_prompt"]),
-        metadata=data.get("metadata") or {},
-        labels=sorted(label for label, v in labels.items() if v == number),
-        provenance=Provenance.model_validate(data.get("provenance") or {}),
-        created_at=data["created_at"],
-        created_by=data["created_by"],
-    )
+    provenance = data.get("provenance") or {}
+    return {
+        "prompt_id": data["prompt_id"],
+        "version": number,
+        "version_id": version_id(data["prompt_id"], number),
+        "parent_id": data.get("parent_id"),
+        "name": head["name"] if "name" in head else data.get("name"),
+        "system_prompt": data["system_prompt"],
+        "output_prompt": data["output_prompt"],
+        "variables": placeholders(data["output_prompt"]),
+        "metadata": data.get("metadata") or {},
+        "labels": sorted(label for label, v in labels.items() if v == number),
+        "provenance": {
+            "source": provenance.get("source", "user"),
+            "message": provenance.get("message"),
+            "details": provenance.get("details"),
+        },
+        "description": head.get("description") or "",
+        "tags": head.get("tags") or [],
+        "archived": bool(head.get("archived")),
+        "created_at": data["created_at"],
+        "created_by": data["created_by"],
+    }
 
 
-def summary_from(snapshot: DocumentSnapshot) -> PromptSummary:
-    """A prompt's head document as a listing shows it."""
+def _version_from(data: dict[str, Any], head: dict[str, Any]) -> PromptVersion:
+    from promptopt.prompts.models import PromptVersion
+
+    return PromptVersion.model_validate(version_view(data, head))
+
+
+def summary_from(snapshot: DocumentSnapshot) -> dict[str, Any]:
+    """A prompt's head document as a listing shows it: a `PromptSummary`, as a plain dict.
+
+    Archive and unarchive answer with it and need no pydantic on their cold start; the fields are
+    tied to the model by tests/unit/test_views.py.
+    """
     data = snapshot.to_dict() or {}
-    return PromptSummary(
-        prompt_id=snapshot.id,
-        name=data.get("name"),
-        latest_version=data["latest_version"],
-        labels=data.get("labels") or {},
-        description=data.get("description") or "",
-        tags=data.get("tags") or [],
-        archived=bool(data.get("archived")),
-        created_at=data["created_at"],
-        updated_at=data["updated_at"],
-        created_by=data["created_by"],
-    )
+    return {
+        "prompt_id": snapshot.id,
+        "name": data.get("name"),
+        "latest_version": data["latest_version"],
+        "labels": data.get("labels") or {},
+        "description": data.get("description") or "",
+        "tags": data.get("tags") or [],
+        "archived": bool(data.get("archived")),
+        "created_at": data["created_at"],
+        "updated_at": data["updated_at"],
+        "created_by": data["created_by"],
+    }
+
+
+def label_result(prompt_id: str, labels: dict[str, int]) -> dict[str, Any]:
+    """The labels of a prompt after a change: a `LabelResult`, as a plain dict (no pydantic)."""
+    return {"prompt_id": prompt_id, "labels": labels}
 
 
 def head_snapshot(principal: Principal, prompt_id: str) -> DocumentSnapshot:
@@ -160,6 +185,12 @@ def head_snapshot(principal: Principal, prompt_id: str) -> DocumentSnapshot:
     if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):
         raise NotFound(f"prompt {prompt_id} not found", code="prompt_not_found")
     return snapshot
+
+
+def _provenance(message: str | None = None) -> Provenance:
+    from promptopt.prompts.models import Provenance
+
+    return Provenance(message=message)
 
 
 # What this module's own functions call, so a test can widen a race by substituting it.
@@ -185,7 +216,7 @@ def create_prompt(
         "system_prompt": body.system_prompt,
         "output_prompt": body.output_prompt,
         "metadata": body.metadata,
-        "provenance": (provenance or Provenance()).model_dump(),
+        "provenance": (provenance or _provenance()).model_dump(),
         "created_at": now,
         "created_by": principal.subject,
     }
@@ -219,21 +250,55 @@ def create_prompt(
 
 def get_prompt(*, principal: Principal, prompt_id: str, query: PromptGetQuery) -> PromptVersion:
     """The latest version, or the one named by number or label."""
+    return _version_from(*_select(principal, prompt_id, query.version, query.label))
+
+
+def get_prompt_view(
+    *, principal: Principal, prompt_id: str, version: int | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """`get_prompt` as a plain dict (`version_view`): what GET /prompts/{id} answers."""
+    return version_view(*_select(principal, prompt_id, version, label))
+
+
+def simple_selector(args: Mapping[str, str]) -> tuple[int | None, str | None] | None:
+    """(version, label) from a query string that is plainly valid, else None.
+
+    GET /prompts/{id} with no query, `?version=N` or `?label=L` is read without building
+    PromptGetQuery (no pydantic on the cold start); anything else (both, a bad value, an unknown
+    parameter) goes through the model, which words the 400. tests/unit/test_views.py checks
+    that both agree wherever this answers.
+    """
+    if not args:
+        return None, None
+    if len(args) != 1:
+        return None
+    ((name, value),) = args.items()
+    if name == "version" and value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_VERSION:
+        return int(value), None
+    if name == "label" and _LABEL_RE.fullmatch(value):
+        return None, value
+    return None
+
+
+def _select(
+    principal: Principal, prompt_id: str, version: int | None, label: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The version document named by number, label or neither (the latest), and the head's data."""
     head = _head(principal, prompt_id)
     data = head.to_dict() or {}
     labels: dict[str, int] = data.get("labels") or {}
-    if query.label is not None:
-        if query.label not in labels:
-            raise NotFound(f"prompt {prompt_id} has no label {query.label!r}", code="label_not_found")
-        number = labels[query.label]
+    if label is not None:
+        if label not in labels:
+            raise NotFound(f"prompt {prompt_id} has no label {label!r}", code="label_not_found")
+        number = labels[label]
     else:
-        number = query.version or int(data["latest_version"])
+        number = version or int(data["latest_version"])
     if number == data["latest_version"] and "latest" in data:
-        return _version_from(data["latest"], data)
+        return data["latest"], data
     snapshot = _version_ref(head.reference, number).get()
     if not snapshot.exists:
         raise NotFound(f"prompt {prompt_id} has no version {number}", code="version_not_found")
-    return _version_from(snapshot.to_dict() or {}, data)
+    return snapshot.to_dict() or {}, data
 
 
 def update_prompt(
@@ -276,7 +341,7 @@ def update_prompt(
         "system_prompt": body.system_prompt if body.system_prompt is not None else base_doc["system_prompt"],
         "output_prompt": body.output_prompt if body.output_prompt is not None else base_doc["output_prompt"],
         "metadata": body.metadata if body.metadata is not None else base_doc.get("metadata") or {},
-        "provenance": (provenance or Provenance(message=body.message)).model_dump(),
+        "provenance": (provenance or _provenance(message=body.message)).model_dump(),
         "created_at": now,
         "created_by": principal.subject,
     }
@@ -342,11 +407,37 @@ def _versions_cursor(values: list[Any]) -> int:
     return version
 
 
-def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
+@dataclass(frozen=True)
+class ListDefaults:
+    """PromptListQuery with nothing given.
+
+    GET /prompts without a query string reads these and loads no pydantic (cold start);
+    tests/unit/test_views.py checks they match the model.
+    """
+
+    page_size: int | None = None
+    page_token: str | None = None
+    name: str | None = None
+    label: str | None = None
+    sort: str = "-created"
+    include_archived: bool = False
+
+
+@dataclass(frozen=True)
+class VersionsDefaults:
+    """VersionsQuery with nothing given (as ListDefaults, for GET /prompts/{id}/versions)."""
+
+    page_size: int | None = None
+    page_token: str | None = None
+    source: str | None = None
+
+
+def list_prompts(*, principal: Principal, query: PromptListQuery | ListDefaults) -> dict[str, Any]:
     """Prompts in the order `sort` names (newest first by default), optionally filtered.
 
-    Archived prompts are left out unless `include_archived`. Ties on the sort value are broken
-    by the prompt id in the same direction, so pages never skip or repeat an item.
+    A `PromptPage`, as a plain dict. Archived prompts are left out unless `include_archived`.
+    Ties on the sort value are broken by the prompt id in the same direction, so pages never skip
+    or repeat an item.
     """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -380,11 +471,13 @@ def list_prompts(*, principal: Principal, query: PromptListQuery) -> PromptPage:
     token = None
     if len(snapshots) > size:
         token = encode_token(by.cursor(snapshots[size - 1].to_dict() or {}), scope, tenant=principal.tenant)
-    return PromptPage(items=items, next_page_token=token)
+    return {"items": items, "next_page_token": token}
 
 
-def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery) -> VersionPage:
-    """A prompt's versions, newest first, each with its parent: the lineage."""
+def list_versions(
+    *, principal: Principal, prompt_id: str, query: VersionsQuery | VersionsDefaults
+) -> dict[str, Any]:
+    """A prompt's versions, newest first, each with its parent: the lineage (a `VersionPage`)."""
     from google.cloud.firestore import Query
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -402,14 +495,16 @@ def list_versions(*, principal: Principal, prompt_id: str, query: VersionsQuery)
     if cursor is not None:
         q = q.start_after({"version": cursor})
     snapshots = list(q.limit(size + 1).stream())
-    items = [_version_from(s.to_dict() or {}, head_data) for s in snapshots[:size]]
+    items = [version_view(s.to_dict() or {}, head_data) for s in snapshots[:size]]
     token = (
-        encode_token([items[-1].version], scope, tenant=principal.tenant) if len(snapshots) > size else None
+        encode_token([items[-1]["version"]], scope, tenant=principal.tenant)
+        if len(snapshots) > size
+        else None
     )
-    return VersionPage(items=items, labels=labels, next_page_token=token)
+    return {"items": items, "next_page_token": token, "labels": labels}
 
 
-def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> LabelResult:
+def set_label(*, principal: Principal, prompt_id: str, label: str, version: int) -> dict[str, Any]:
     """Point `label` at `version` (creating or moving it); reserved names are refused."""
     try:
         check_assignable_label(label)
@@ -430,10 +525,10 @@ def set_label(*, principal: Principal, prompt_id: str, label: str, version: int)
     )
     labels = dict((head.to_dict() or {}).get("labels") or {})
     labels[label] = version
-    return LabelResult(prompt_id=prompt_id, labels=labels)
+    return label_result(prompt_id, labels)
 
 
-def remove_label(*, principal: Principal, prompt_id: str, label: str) -> LabelResult:
+def remove_label(*, principal: Principal, prompt_id: str, label: str) -> dict[str, Any]:
     """Remove `label` from the prompt; removing an absent label is a 404."""
     from google.cloud.firestore import DELETE_FIELD, ArrayRemove
     from google.cloud.firestore_v1.field_path import FieldPath
@@ -450,4 +545,4 @@ def remove_label(*, principal: Principal, prompt_id: str, label: str) -> LabelRe
         }
     )
     labels.pop(label)
-    return LabelResult(prompt_id=prompt_id, labels=labels)
+    return label_result(prompt_id, labels)

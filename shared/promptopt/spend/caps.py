@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.errors import PaymentRequired
 from promptopt.spend import ledger
-from promptopt.spend.models import SpendingCap, SpendingCapSet
 from promptopt.store.paths import tenant_collection
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
+    from promptopt.spend.models import SpendingCapSet
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,23 @@ def cap_of(tenant: str) -> float | None:
     return None if value is None else float(value)
 
 
-def view(tenant: str) -> SpendingCap:
-    """The cap, this month's spend and what is left."""
+def view(tenant: str) -> dict[str, Any]:
+    """The cap, this month's spend and what is left: a `SpendingCap` as JSON.
+
+    A plain dict, so that GET /spending-cap needs no pydantic on its cold start; the fields are
+    tied to the model by tests/unit/test_views.py.
+    """
     cap = cap_of(tenant)
-    spent = ledger.month_spent(tenant)
-    return SpendingCap(
-        monthly_cap_usd=cap,
-        month=ledger.month_of(),
-        spent_usd=spent,
-        remaining_usd=None if cap is None else round(max(0.0, cap - spent), 8),
-    )
+    spent = float(ledger.month_spent(tenant))
+    return {
+        "monthly_cap_usd": None if cap is None else float(cap),
+        "month": ledger.month_of(),
+        "spent_usd": spent,
+        "remaining_usd": None if cap is None else round(max(0.0, cap - spent), 8),
+    }
 
 
-def set_cap(*, principal: Principal, body: SpendingCapSet) -> SpendingCap:
+def set_cap(*, principal: Principal, body: SpendingCapSet) -> dict[str, Any]:
     """Set (or with null, remove) the tenant's monthly cap."""
     _ref(principal.tenant).set(
         {

@@ -22,7 +22,7 @@ from tests.integration.datasets.test_datasets_flow import create, get, source_na
 
 pytestmark = pytest.mark.integration
 # The package re-exports the function `parse` under the module's name: fetch the module itself.
-parse_module = importlib.import_module("promptopt.datasets.files.parse")
+parse_module = importlib.import_module("promptopt.datasets.files.parsing")
 
 GOOD = [{"question": f"what is {i} plus {i}?", "answer": str(2 * i)} for i in range(40)]
 

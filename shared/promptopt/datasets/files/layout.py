@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from promptopt.datasets.files.models import Format
+if TYPE_CHECKING:
+    from promptopt.datasets.files.models import Format  # a pydantic module; layout needs none
 
 SPLITS = ("train", "validation", "test")
 DATASET_ID_RE = re.compile(r"^ds_[0-9a-f]{20}$")

@@ -1,0 +1,276 @@
+"""Handlers that answer with plain dicts (no pydantic on their cold start) publish their models' JSON.
+
+Each dict view must have exactly its response model's fields, in order, and serialize as the
+model would: the OpenAPI document, generated from the models, stays the one description.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+from pydantic import BaseModel
+
+from promptopt.access import audit, keys, members
+from promptopt.access.models import (
+    ApiKey,
+    ApiKeyPage,
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
+    Member,
+    MemberPage,
+)
+from promptopt.http.problems import json_default
+from promptopt.prompts import service as prompts
+from promptopt.prompts.models import (
+    LabelResult,
+    PromptGetQuery,
+    PromptListQuery,
+    PromptPage,
+    PromptSummary,
+    PromptVersion,
+    VersionPage,
+    VersionsQuery,
+)
+from promptopt.spend import caps, ledger
+from promptopt.spend.models import SpendingCap
+
+AT = DatetimeWithNanoseconds(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+
+
+def assert_publishes(model: type[BaseModel], view: dict[str, Any]) -> None:
+    """`view`, as the endpoint writes it, is the model's JSON for the same data."""
+    assert list(view) == list(model.model_fields)
+    written = json.dumps(view, default=json_default, separators=(",", ":"))
+    assert written == model.model_validate(view).model_dump_json()
+
+
+KEY_RECORDS = [
+    {
+        "key_id": "0123456789abcdef",
+        "tenant": "t",
+        "name": "ci",
+        "role": "viewer",
+        "prefix": "pok_01234567",
+        "hash": "x" * 64,
+        "created_at": AT,
+        "created_by": "u1",
+        "last_used_at": datetime(2026, 3, 5, 0, 0, tzinfo=UTC),
+    },
+    {
+        "key_id": "fedcba9876543210",
+        "tenant": "t",
+        "name": "old",
+        "role": "admin",
+        "prefix": "pok_fedcba98",
+        "hash": "y" * 64,
+        "created_at": AT,
+        "created_by": "u2",
+        "expires_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "revoked_at": AT,
+        "revoked_by": "u1",
+    },
+]
+
+
+@pytest.mark.parametrize("record", KEY_RECORDS)
+def test_api_key_view(record: dict[str, Any]) -> None:
+    assert_publishes(ApiKey, keys.view(record))
+
+
+def test_api_key_page() -> None:
+    page = {"items": [keys.view(r) for r in KEY_RECORDS], "next_page_token": None}
+    assert list(page) == list(ApiKeyPage.model_fields)
+    written = json.loads(json.dumps(page, default=json_default))
+    assert written == json.loads(ApiKeyPage.model_validate(page).model_dump_json())
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {
+            "uid": "u1",
+            "role": "admin",
+            "email": "a@example.com",
+            "updated_at": AT,
+            "updated_by": "u0",
+            "x": 1,
+        },
+        {"uid": "u2", "role": "viewer"},
+    ],
+)
+def test_member_view(record: dict[str, Any]) -> None:
+    assert_publishes(Member, members.view(record))
+    page = {"items": [members.view(record)], "next_page_token": None}
+    assert list(page) == list(MemberPage.model_fields)
+
+
+@pytest.mark.parametrize(("cap", "spent"), [(None, 0), (10.0, 2.5), (1.0, 3.25), (5, 0)])
+def test_spending_cap_view(monkeypatch: pytest.MonkeyPatch, cap: float | None, spent: float) -> None:
+    monkeypatch.setattr(caps, "cap_of", lambda _tenant: cap)
+    monkeypatch.setattr(ledger, "month_spent", lambda _tenant: spent)
+    assert_publishes(SpendingCap, caps.view("t"))
+
+
+class _Snapshot:
+    def __init__(self, doc_id: str, data: dict[str, Any]) -> None:
+        self.id, self._data = doc_id, data
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        {
+            "name": "support",
+            "latest_version": 3,
+            "labels": {"production": 2, "staging": 3},
+            "description": "triage",
+            "tags": ["a", "b"],
+            "archived": True,
+            "archived_at": AT,
+            "created_at": AT,
+            "updated_at": datetime(2026, 3, 4, tzinfo=UTC),
+            "created_by": "u1",
+        },
+        {"latest_version": 1, "created_at": AT, "updated_at": AT, "created_by": "u1"},  # before tags
+    ],
+)
+def test_prompt_summary_view(head: dict[str, Any]) -> None:
+    summary = prompts.summary_from(_Snapshot("pr_0123456789abcdef0123", head))  # type: ignore[arg-type]
+    assert_publishes(PromptSummary, summary)
+    assert PromptPage.model_validate({"items": [summary], "next_page_token": None}).items[0].name == head.get(
+        "name"
+    )
+
+
+def test_label_result_view() -> None:
+    assert_publishes(LabelResult, prompts.label_result("pr_0123456789abcdef0123", {"production": 2, "b": 1}))
+
+
+HEAD = {
+    "name": "support",
+    "labels": {"production": 2, "staging": 2, "old": 1},
+    "tags": ["x"],
+    "latest_version": 2,
+}
+VERSIONS = [
+    {
+        "prompt_id": "pr_0123456789abcdef0123",
+        "version": 2,
+        "parent_id": "pr_0123456789abcdef0123@1",
+        "system_prompt": "Be brief.",
+        "output_prompt": "Q: {question} ({context})",
+        "metadata": {"team": "a", "n": 3, "f": 0.5, "ok": True, "none": None},
+        "provenance": {"source": "optimizer", "message": None, "details": {"run_id": "r", "score": 0.75}},
+        "created_at": AT,
+        "created_by": "optimizer:ex_1",
+    },
+    {  # version 1 of a prompt from before provenance, tags and metadata were stored
+        "prompt_id": "pr_0123456789abcdef0123",
+        "version": 1,
+        "name": "old name",
+        "system_prompt": "",
+        "output_prompt": "{input}",
+        "created_at": AT,
+        "created_by": "u1",
+    },
+]
+
+
+@pytest.mark.parametrize("head", [HEAD, {"archived": True, "description": "d", "latest_version": 2}])
+@pytest.mark.parametrize("data", VERSIONS)
+def test_prompt_version_view(data: dict[str, Any], head: dict[str, Any]) -> None:
+    view = prompts.version_view(data, head)
+    assert_publishes(PromptVersion, view)
+    page = {"items": [view], "next_page_token": None, "labels": head.get("labels") or {}}
+    assert list(page) == list(VersionPage.model_fields)
+
+
+def test_query_defaults_match_the_models() -> None:
+    assert dataclasses.asdict(prompts.ListDefaults()) == PromptListQuery().model_dump()
+    assert list(dataclasses.asdict(prompts.ListDefaults())) == list(PromptListQuery.model_fields)
+    assert dataclasses.asdict(prompts.VersionsDefaults()) == VersionsQuery().model_dump()
+    assert list(dataclasses.asdict(prompts.VersionsDefaults())) == list(VersionsQuery.model_fields)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},
+        {"version": "1"},
+        {"version": "07"},
+        {"version": str(2**31 - 1)},
+        {"version": str(2**31)},
+        {"version": "0"},
+        {"version": "-1"},
+        {"version": "+1"},
+        {"version": "1.0"},
+        {"version": "\u0661"},  # a digit, but not an ASCII one
+        {"version": ""},
+        {"label": "production"},
+        {"label": "Production"},
+        {"label": "a" * 33},
+        {"label": ""},
+        {"label": "x", "version": "1"},
+        {"labels": "x"},
+        {"sort": "name"},
+    ],
+)
+def test_simple_selector_agrees_with_the_query_model(args: dict[str, str]) -> None:
+    found = prompts.simple_selector(args)
+    try:
+        query = PromptGetQuery.model_validate(args, strict=False)
+    except ValueError:
+        assert found is None  # an invalid query always reaches the model, which words the 400
+        return
+    if found is not None:
+        assert found == (query.version, query.label)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {
+            "entry_id": "e1",
+            "at": AT,
+            "action": "prompts_create",
+            "method": "POST",
+            "path": "/api/v1/prompts",
+            "status": 201,
+            "resource_id": "pr_1",
+            "actor": "u1",
+            "role": "editor",
+            "credential": "api_key",
+            "key_id": "0123456789abcdef",
+            "trace": "t",
+            "expires_at": AT,
+        },
+        {
+            "entry_id": "e2",
+            "at": AT,
+            "action": "members_remove",
+            "method": "DELETE",
+            "path": "/api/v1/members/x",
+            "status": 204,
+            "actor": "u1",
+            "role": "admin",
+            "credential": "user",
+        },
+    ],
+)
+def test_audit_entry_view(entry: dict[str, Any]) -> None:
+    assert_publishes(AuditEntry, audit.view(entry))
+    assert list({"items": [], "next_page_token": None}) == list(AuditPage.model_fields)
+
+
+def test_audit_query_defaults_match_the_model() -> None:
+    assert dataclasses.asdict(audit.ListDefaults()) == AuditQuery().model_dump()
+    assert list(dataclasses.asdict(audit.ListDefaults())) == list(AuditQuery.model_fields)
