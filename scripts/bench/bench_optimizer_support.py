@@ -1,5 +1,6 @@
-"""A pump for scripts/bench/optimizer_durable.py: the test "
-"Pump, timed, with chunk tasks delivered serially, up to a queue's limit at once, or all at once."""
+"""Pumps for scripts/bench/optimizer_durable.py: the tests' round-based Pump, timed, with chunk tasks
+delivered serially, up to a queue's limit at once, or all at once; and PushPump, which delivers as
+the platform does, as soon as there is something to deliver."""
 
 from __future__ import annotations
 

@@ -2,18 +2,18 @@
 
 One experiment per task (first task, first seed by default) runs end to end in this process: the
 functions are the real apps (as the integration tests load them), Firestore, Pub/Sub, Storage and
-Cloud Tasks are the emulators, and a pump plays Cloud Tasks and Pub/Sub push (as
-tests/integration/experiments/runs_support.Pump does). The pumps (`--pump`; default queue and
-parallel):
+Cloud Tasks are the emulators. How tasks and messages are delivered (`--pump`; default both: push,
+then queue):
 
-- queue: up to the inference queue's max_concurrent_dispatches (20) chunk tasks at once, as Cloud
-  Tasks and the local Tasks emulator dispatch;
-- parallel: every waiting chunk task of a round at once;
-- serial: one chunk task at a time (as the stock gcloud-tasks-emulator dispatches).
+- push: as the platform delivers. The run's queue runs and the Tasks emulator dispatches each
+  chunk task over HTTP (to batch_chunk, served here) as it is created, up to the queue's
+  max_concurrent_dispatches (20); a streaming pull per topic hands each message to its consumer as
+  soon as it is published. The wall time ends when the run's document turns final.
+- queue, parallel, serial: the tests' round-based pump (tests/integration/experiments/runs_support),
+  timed: each round delivers the waiting chunk tasks (up to 20 at once, all at once, or one at a
+  time), then each topic's waiting messages, and waits for every handler before the next round.
 
-Each pump's run comes after one untimed warm-up run (the emulators' JVMs warm up on it). Except
-with serial, the waiting messages of a topic are pushed at once, as Pub/Sub push does (a
-round's jobs are scored side by side; their evaluation-completed messages race for one transition).
+Each pump's run comes after one untimed warm-up run (the emulators' JVMs warm up on it).
 
 The models are `sim:s<seed>@<ms>ms` and `sim:optimizer@<ms>ms`: the simulator, waiting <ms> per
 call. The same plan is then rebuilt in process (promptopt.local.sim_search over the run's own

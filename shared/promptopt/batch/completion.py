@@ -10,6 +10,7 @@ published. If it crashes in between, its task is retried and, finding its own un
 finishes the step; a marker left unpublished for `STALE_AFTER` is finished by any later chunk (or
 the sweeper). Consumers de-duplicate, so the rare second message is harmless. A one-chunk job
 writes its chunk record and creates the marker in one commit, and its totals are the chunk's own.
+For an experiment run's job the chunk goes on with the next steps itself (see `_carry_on`).
 """
 
 from __future__ import annotations

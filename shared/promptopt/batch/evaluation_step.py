@@ -9,6 +9,10 @@ marker (`markers/evaluation`) that holds a lease while it runs:
   one later (acknowledging it could lose the message if that other delivery then crashed);
 - marker running, lease expired: its holder crashed; take over (conditional write, one winner).
 
+The chunk that completes an experiment run's job scores it itself (`evaluate(inline=True)`, see
+`completion._carry_on`) before any batch-completed is published: it writes the marker done with
+the scores, and advances the run that owns the job.
+
 Scoring: each metric over the rows that have a result. A failed row (the model refused, or its
 retries ran out) scores 0; a row without a reference, or whose reference does not suit the metric
 (a numeric reference without a number), is left out of that metric (its `n` says how many count).

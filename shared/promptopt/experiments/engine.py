@@ -1,14 +1,15 @@
 """The run's state machine: one `advance` moves a run to its next step when the step it waits for is done.
 
-A run waits for a set of evaluation jobs (its "waiting" map). Every message that may matter (the
-run was started, one of its jobs was scored, a sweep found it idle) calls `advance`, which:
+A run waits for a set of evaluation jobs (its "waiting" map). Every delivery that may matter (the
+run was started, one of its jobs was scored, in the chunk that completed it or by its message, a
+sweep found it idle) calls `advance`, which:
 
 1. returns at once if the run is final, or if any job it waits for is unfinished (creating a job
    that a crash left uncreated);
-2. otherwise computes the next step from the finished jobs: accept or reject candidates, ask the
-   optimizer model for new ones, choose the next rows, or finish; before any optimizer call it
-   claims the step (`promptopt.experiments.claims`), so a concurrent delivery of the same step
-   exits instead of paying for the same calls;
+2. otherwise claims the step (`promptopt.experiments.claims`; a concurrent delivery of the same
+   step exits instead of computing it again or paying for the same optimizer calls) and computes
+   the next step from the finished jobs: accept or reject candidates, ask the optimizer model for
+   new ones, choose the next rows, or finish;
 3. writes the new state with a precondition on the run document's update time, so of any number
    of concurrent or repeated deliveries exactly one transition wins (the others re-read and see
    that the step moved on);
