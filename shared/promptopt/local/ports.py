@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 
 
@@ -11,11 +12,40 @@ def free_port(host: str = "127.0.0.1") -> int:
     return free_ports(1, host)[0]
 
 
+# Ports below the OS's ephemeral range: outgoing connections take their source ports from that
+# range, so a port the OS picks there (bind to 0) can be taken by any client's connection before
+# the server it was picked for binds it, which on a busy machine fails a stack's start.
+_BELOW_EPHEMERAL = 10_000
+_TRIES = 200
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as found:
+            return int(found.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct free ports; every socket stays open until all are picked so none repeats."""
+    """`count` distinct free ports; every socket stays open until all are picked so none repeats.
+
+    Drawn at random below the ephemeral range (see above), else picked by the OS.
+    """
+    low = _ephemeral_low()
+    candidates = random.sample(range(max(1024, low - _BELOW_EPHEMERAL), low), k=_TRIES) if low > 1024 else []
     with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+        ports: list[int] = []
+        for candidate in candidates:
+            if len(ports) == count:
+                break
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            ports.append(candidate)
+        while len(ports) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind((host, 0))
             ports.append(int(sock.getsockname()[1]))
