@@ -17,6 +17,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 # the server it was picked for binds it, which on a busy machine fails a stack's start.
 _BELOW_EPHEMERAL = 10_000
 _TRIES = 200
+# Its own state: the global generator's belongs to whoever seeds it (tests). Not for secrets.
+_draws = random.Random()  # noqa: S311
 
 
 def _ephemeral_low() -> int:
@@ -33,7 +35,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     Drawn at random below the ephemeral range (see above), else picked by the OS.
     """
     low = _ephemeral_low()
-    candidates = random.sample(range(max(1024, low - _BELOW_EPHEMERAL), low), k=_TRIES) if low > 1024 else []
+    candidates = _draws.sample(range(max(1024, low - _BELOW_EPHEMERAL), low), k=_TRIES) if low > 1024 else []
     with contextlib.ExitStack() as stack:
         ports: list[int] = []
         for candidate in candidates:
