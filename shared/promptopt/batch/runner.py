@@ -58,8 +58,9 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
 # The chunk that completes a run's evaluation job scores it and advances the run, instead of
-# leaving both to the batch-completed and evaluation-completed messages (which still follow, and
-# then find the work done). False: the messages alone drive them (tests of that path set it).
+# leaving both to the batch-completed and evaluation-completed messages (recorded all the same, and
+# published only if that fails: see completion._carry_on). False: the messages alone drive them
+# (tests of that path set it).
 CARRY_ON = True
 PROGRESS_EVERY_S = 1.0  # a chunk's record is written at most this often while it runs
 _PROGRESS_FIELDS = ("succeeded", "failed", "cache_hits")
