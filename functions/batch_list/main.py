@@ -3,8 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.batch.listing import list_jobs
-from promptopt.batch.models import BatchListQuery
+from promptopt.batch.listing import ListDefaults, list_jobs
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,4 +13,9 @@ def handle(request: Request) -> Response:
 
 
 def _list(call: Call) -> Reply:
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(list_jobs(principal=call.user, query=ListDefaults()))
+    from promptopt.batch.models import BatchListQuery
+
     return Reply(list_jobs(principal=call.user, query=call.query(BatchListQuery)))

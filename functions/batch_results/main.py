@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.batch import results
-from promptopt.batch.models import ResultsQuery
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,7 +13,11 @@ def handle(request: Request) -> Response:
 
 
 def _list(call: Call) -> Reply:
-    page = results.list_results(
-        principal=call.user, job_id=call.path["job_id"], query=call.query(ResultsQuery)
-    )
-    return Reply(page)
+    job_id = call.path["job_id"]
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        defaults = results.ResultsDefaults()
+        return Reply(results.list_results(principal=call.user, job_id=job_id, query=defaults))
+    from promptopt.batch.models import ResultsQuery
+
+    return Reply(results.list_results(principal=call.user, job_id=job_id, query=call.query(ResultsQuery)))

@@ -3,7 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.experiments import runs
+from promptopt.experiments import run_view
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,4 +14,4 @@ def handle(request: Request) -> Response:
 
 def _cancel(call: Call) -> Reply:
     experiment_id, run_id = call.path["experiment_id"], call.path["run_id"]
-    return Reply(runs.cancel_run(principal=call.user, experiment_id=experiment_id, run_id=run_id))
+    return Reply(run_view.cancel_run(principal=call.user, experiment_id=experiment_id, run_id=run_id))

@@ -3,7 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.experiments import runs
+from promptopt.experiments import run_view
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,7 +14,7 @@ def handle(request: Request) -> Response:
 
 def _get(call: Call) -> Reply:
     return Reply(
-        runs.get_run(
+        run_view.get_run(
             principal=call.user, experiment_id=call.path["experiment_id"], run_id=call.path["run_id"]
         )
     )

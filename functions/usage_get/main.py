@@ -5,7 +5,6 @@ from flask import Request, Response
 
 from promptopt.http import Call, Reply, serve
 from promptopt.usage import report
-from promptopt.usage.models import UsageQuery
 
 
 @functions_framework.http
@@ -14,4 +13,9 @@ def handle(request: Request) -> Response:
 
 
 def _usage(call: Call) -> Reply:
+    # No query string: this month so far, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(report.usage_report(principal=call.user, query=report.UsageDefaults()))
+    from promptopt.usage.models import UsageQuery
+
     return Reply(report.usage_report(principal=call.user, query=call.query(UsageQuery)))

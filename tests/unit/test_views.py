@@ -274,3 +274,210 @@ def test_audit_entry_view(entry: dict[str, Any]) -> None:
 def test_audit_query_defaults_match_the_model() -> None:
     assert dataclasses.asdict(audit.ListDefaults()) == AuditQuery().model_dump()
     assert list(dataclasses.asdict(audit.ListDefaults())) == list(AuditQuery.model_fields)
+
+
+# Batch jobs, their results and the usage report: answered as dicts by GET /inference/batch/…,
+# the job listing and GET /usage.
+
+JOB = {
+    "job_id": "bj_0123456789abcdef0123",
+    "kind": "batch",
+    "status": "running",
+    "model": "sim:default",
+    "prompt": {"prompt_id": "pr_0123456789abcdef0123", "version": 3, "label": "extra"},
+    "source": {"type": "dataset", "dataset_id": "ds_1", "dataset_version": 2, "split": "test"},
+    "chunk_size": 50,
+    "chunks": 2,
+    "concurrency": 8,
+    "cache": True,
+    "budget": {"max_calls": 100},
+    "total_rows": 90,
+    "totals": {"succeeded": 40, "failed": 2, "cache_hits": 5, "calls": 37, "input_tokens": 900,
+               "output_tokens": 80, "cost_usd": 0},
+    "created_at": AT,
+    "updated_at": AT,
+    "created_by": "alice",
+}  # fmt: skip
+METRIC = {"name": "exact_match", "mean": 1, "ci_low": 0.5, "ci_high": 1.0, "n": 4}
+JUDGE_METRIC = {
+    "name": "llm_judge", "mean": 0.25, "ci_low": 0.0, "ci_high": 0.7, "n": 4, "errors": 1,
+    "usage": {"model": "sim:judge", "calls": 4, "input_tokens": 10, "output_tokens": 2, "cost_usd": 0,
+              "simulated": True},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        JOB,
+        {
+            **JOB,
+            "prompt": None,
+            "source": {"type": "inline"},
+            "budget": None,
+            "totals": {**JOB["totals"], "judge_calls": 3, "cost_usd": 0.125},
+        },
+        {
+            **JOB,
+            "status": "failed",
+            "error": {"code": "enqueue_failed", "message": "retry"},
+            "finished_at": AT,
+            "stop_reason": "failed",
+            "cache": False,
+            "budget": {"max_calls": 5, "max_tokens": 7, "max_cost_usd": 2},
+        },
+        {
+            **JOB,
+            "kind": "evaluation",
+            "status": "completed",
+            "evaluation": {
+                "status": "completed",
+                "metrics": [METRIC, JUDGE_METRIC],
+                "n": 4,
+                "failed_rows": 1,
+                "partial": True,
+                "spec": "[]",
+            },
+        },
+        {**JOB, "kind": "evaluation", "status": "cancelled", "evaluation": {"status": "pending"}},
+        {
+            **JOB,
+            "kind": "evaluation",
+            "status": "completed",
+            "evaluation": {"status": "failed", "error": {"code": "x", "message": "y"}},
+        },
+    ],
+)
+def test_batch_job_view(data: dict[str, Any]) -> None:
+    from promptopt.batch.models import BatchJob
+    from promptopt.batch.view import job_dict, job_view
+
+    view = job_dict(None, data)  # type: ignore[arg-type]  # totals given: no read
+    assert_publishes(BatchJob, view)
+    assert job_view(None, data) == BatchJob.model_validate(view)  # type: ignore[arg-type]
+
+
+def test_a_fresh_job_reads_nothing() -> None:
+    from promptopt.batch.models import BatchJob
+    from promptopt.batch.view import job_dict
+
+    view = job_dict(None, {k: v for k, v in JOB.items() if k != "totals"}, fresh=True)  # type: ignore[arg-type]
+    assert_publishes(BatchJob, view)
+    assert view["progress"]["pending"] == 90
+
+
+RESULT = {
+    "row": 7, "status": "succeeded", "output": "yes", "inputs": {"input": "q"}, "reference": "yes",
+    "dataset_row": 70, "split": "test", "cached": True, "input_tokens": 9, "output_tokens": 1,
+    "cost_usd": 0, "latency_ms": 12, "finish_reason": "stop",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        RESULT,
+        {"row": 0, "status": "failed", "output": None, "error": {"code": "blocked", "message": "m"}},
+        {
+            **RESULT,
+            "judge": {
+                "llm_judge": {"score": 1, "reason": "fine", "model": "sim:judge", "cached": False},
+                "embedding_similarity": {
+                    "score": 0.0,
+                    "error": {"code": "e", "message": "m"},
+                    "model": "sim:embed",
+                    "cached": True,
+                },
+            },
+        },
+    ],
+)
+def test_batch_result_view(data: dict[str, Any]) -> None:
+    from promptopt.batch import results
+    from promptopt.batch.models import BatchResultRow, ResultsPage
+
+    assert_publishes(BatchResultRow, results.row_dict(data))
+    page = {"items": [results.row_dict(data)], "next_page_token": "t", "job_id": "bj_x"}
+    assert_publishes(ResultsPage, page)
+
+
+def test_batch_query_defaults_match_the_models() -> None:
+    from promptopt.batch import listing, results
+    from promptopt.batch.models import BatchJobPage, BatchListQuery, ResultsQuery
+    from promptopt.batch.view import job_dict
+
+    for defaults, model in (
+        (listing.ListDefaults(), BatchListQuery),
+        (results.ResultsDefaults(), ResultsQuery),
+    ):
+        assert dataclasses.asdict(defaults) == model().model_dump()
+        assert list(dataclasses.asdict(defaults)) == list(model.model_fields)
+    assert_publishes(BatchJobPage, {"items": [job_dict(None, JOB)], "next_page_token": None})  # type: ignore[arg-type]
+
+
+def test_usage_report_view() -> None:
+    from datetime import date
+
+    from promptopt.usage import report
+    from promptopt.usage.models import UsageQuery, UsageReport
+
+    assert dataclasses.asdict(report.UsageDefaults()) == UsageQuery().model_dump()
+    assert list(dataclasses.asdict(report.UsageDefaults())) == list(UsageQuery.model_fields)
+    empty = [report._Sums() for _ in range(4)]
+    since, until = date(2026, 3, 1), date(2026, 4, 1)
+    assert_publishes(UsageReport, report.assemble(since, until, *empty, {}, []))
+    sums = [report._Sums() for _ in range(4)]
+    figures = {"calls": 3, "cache_hits": 1, "input_tokens": 10, "output_tokens": 2, "cost_usd": 0.5}
+    for into, key in zip(sums, ("all", "2026-03-02", "sim:default", ("job", "bj_1")), strict=True):
+        into.add(key, figures)
+    counts = {("job", "bj_1"): {"jobs": {"bj_1"}, "runs": set()}}
+    view = report.assemble(since, until, *sums, counts, ["a note"])
+    assert_publishes(UsageReport, view)
+    assert view["by_source"][0]["jobs"] == 1
+    assert view["totals"]["cost_usd"] == 0.5
+
+
+class _RunSnapshot:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+
+RUN = {
+    "run_id": "run_0123456789abcdef", "experiment_id": "ex_0123456789abcdef0123", "status": "running",
+    "step": "screening", "state": {"iteration": 2, "seq": 7}, "progress": 0.5,
+    "created_at": AT, "updated_at": AT,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        RUN,
+        {**RUN, "status": "queued", "step": None, "state": None, "progress": None},
+        {
+            **RUN,
+            "status": "completed",
+            "trigger": "schedule",
+            "scheduled_for": AT,
+            "reason": "done",
+            "usage": {"task_calls": 9, "optimizer_calls": 2, "cost_usd": 0},
+            "baseline": {"mean": 0, "ci_low": 0, "ci_high": 0.2, "n": 50},
+            "best": {"mean": 0.8},
+            "best_version": 3,
+            "lift": {"mean": 0.8, "ci_low": 0.7, "ci_high": 0.9, "n": 50},
+            "finished_at": AT,
+        },
+    ],
+)
+def test_run_view(data: dict[str, Any]) -> None:
+    from promptopt.experiments import run_view, runs
+    from promptopt.experiments.models import ACTIVE_RUN_STATUSES, RunEvent, RunView
+
+    view = run_view.run_dict(_RunSnapshot(data))
+    assert_publishes(RunView, view)
+    assert runs.view(_RunSnapshot(data)) == RunView.model_validate(view)
+    assert_publishes(RunEvent, run_view._event({"at": AT, "kind": "cancelled", "message": "by a"}))
+    assert run_view.ACTIVE == ACTIVE_RUN_STATUSES

@@ -23,6 +23,7 @@ from promptopt import outbox
 from promptopt.batch import events, paths
 from promptopt.batch.aggregate import aggregate
 from promptopt.batch.state import now, transition
+from promptopt.batch.totals import TOTAL_FIELDS, job_totals
 from promptopt.batch.writer import ChunkTotals
 
 if TYPE_CHECKING:
@@ -32,16 +33,6 @@ log = logging.getLogger(__name__)
 
 MARKER = "completed"
 STALE_AFTER = timedelta(minutes=5)
-_TOTAL_FIELDS = (
-    "succeeded",
-    "failed",
-    "cache_hits",
-    "calls",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "judge_calls",
-)
 
 
 def finish_chunk(job: DocumentReference, chunk: int, totals: ChunkTotals, *, attempt: int) -> None:
@@ -89,7 +80,7 @@ def finish_only_chunk(
         finish_chunk(job, 0, totals, attempt=attempt)
         return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline, snapshot=snapshot)
     fields = totals.as_fields()
-    totals_ = {name: fields[name] for name in _TOTAL_FIELDS}
+    totals_ = {name: fields[name] for name in TOTAL_FIELDS}
     _complete(tenant, job, totals=totals_, inline=inline, rows=rows, snapshot=snapshot)
     marker.update({"published": True, "published_at": now()})
     return True
@@ -101,30 +92,6 @@ def done_chunks(job: DocumentReference) -> int:
 
     query = paths.chunks(job).where(filter=FieldFilter("state", "==", "done"))
     return int(aggregate(query, count="n").get("n") or 0)
-
-
-# An aggregation query with several sums only counts documents holding every summed field, so
-# the fields a running chunk shows early (its progress) are summed apart from those it writes
-# when it finishes (its usage): a chunk that has shown only progress still counts in the first.
-_TOTAL_GROUPS = (_TOTAL_FIELDS[:3], _TOTAL_FIELDS[3:])
-
-
-def job_totals(job: DocumentReference) -> dict[str, Any]:
-    """Sums over the chunk documents (two aggregation queries, at once: progress, then usage)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def sums(names: tuple[str, ...]) -> dict[str, Any]:
-        return aggregate(paths.chunks(job), sums=[(n, n) for n in names])
-
-    values: dict[str, Any] = {}
-    with ThreadPoolExecutor(max_workers=len(_TOTAL_GROUPS)) as pool:
-        for found in pool.map(sums, _TOTAL_GROUPS):
-            values.update(found)
-    totals: dict[str, Any] = {
-        name: int(values.get(name) or 0) for name in _TOTAL_FIELDS if name != "cost_usd"
-    }
-    totals["cost_usd"] = round(float(values.get("cost_usd") or 0.0), 8)
-    return totals
 
 
 def maybe_complete(

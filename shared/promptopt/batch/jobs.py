@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import admission, paths, source
 from promptopt.batch import chunks as chunk_tasks
+from promptopt.batch.lookup import load_job
 from promptopt.batch.models import MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import CANCELLABLE, Known, cancel_fields, now, transition
 from promptopt.batch.view import job_view
-from promptopt.errors import ApiError, Conflict, NotFound
+from promptopt.errors import ApiError, Conflict
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
@@ -51,23 +52,6 @@ def new_job_id(tenant: str, body: BatchCreate, idempotency_key: str | None) -> s
         return "bj_" + secrets.token_hex(10)
     seed = json.dumps([tenant, idempotency_key, body.model_dump(mode="json")], sort_keys=True)
     return "bj_" + hashlib.sha256(seed.encode()).hexdigest()[:20]
-
-
-def load_job(principal: Principal, job_id: str) -> tuple[DocumentReference, dict[str, Any]]:
-    """The job's reference and data; 404 for ids of other tenants, unknown or malformed ids."""
-    if not paths.JOB_ID_RE.fullmatch(job_id):
-        raise NotFound(f"batch job {job_id[:40]} not found", code="job_not_found")
-    ref = paths.job_ref(principal.tenant, job_id)
-    snapshot = ref.get()
-    if not snapshot.exists:
-        raise NotFound(f"batch job {job_id} not found", code="job_not_found")
-    return ref, snapshot.to_dict() or {}
-
-
-def get_job(*, principal: Principal, job_id: str) -> BatchJob:
-    """The job with its progress, usage and (for evaluations) metrics."""
-    ref, data = load_job(principal, job_id)
-    return job_view(ref, data)
 
 
 def cancel_job(*, principal: Principal, job_id: str) -> BatchJob:

@@ -7,19 +7,38 @@ at most five running jobs per tenant), so a page costs about one read per job sh
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from promptopt.auth import Principal
 from promptopt.batch import paths
-from promptopt.batch.completion import job_totals
-from promptopt.batch.models import BatchJobPage, BatchListQuery
-from promptopt.batch.view import job_view
+from promptopt.batch.totals import job_totals
+from promptopt.batch.view import job_dict
 from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
 
+if TYPE_CHECKING:
+    from promptopt.batch.models import BatchListQuery
 
-def list_jobs(*, principal: Principal, query: BatchListQuery) -> BatchJobPage:
-    """One page of the tenant's jobs."""
+
+@dataclass(frozen=True)
+class ListDefaults:
+    """BatchListQuery with nothing given.
+
+    GET /inference/batch without a query string reads these and loads no pydantic (cold start);
+    tests/unit/test_views.py checks they match the model.
+    """
+
+    page_size: int | None = None
+    page_token: str | None = None
+    status: str | None = None
+    kind: str | None = None
+    prompt_id: str | None = None
+    sort: str = "-created"
+
+
+def list_jobs(*, principal: Principal, query: BatchListQuery | ListDefaults) -> dict[str, Any]:
+    """One page of the tenant's jobs: a BatchJobPage, as a plain dict."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     by = sorting.order(query.sort, id_field="job_id")
@@ -45,8 +64,8 @@ def list_jobs(*, principal: Principal, query: BatchListQuery) -> BatchJobPage:
         data = snapshot.to_dict() or {}
         if not data.get("totals"):
             data = {**data, "totals": job_totals(snapshot.reference)}
-        items.append(job_view(snapshot.reference, data))
+        items.append(job_dict(snapshot.reference, data))
     token = None
     if len(snapshots) > size:
         token = encode_token(by.cursor(snapshots[size - 1].to_dict() or {}), scope, tenant=principal.tenant)
-    return BatchJobPage(items=items, next_page_token=token)
+    return {"items": items, "next_page_token": token}

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from promptopt.auth import Principal
 from promptopt.batch import paths
-from promptopt.batch.jobs import load_job
-from promptopt.batch.models import BatchResultRow, ResultsPage, ResultsQuery, RowError, RowVerdict
+from promptopt.batch.lookup import load_job
 from promptopt.store.pagination import decode_token, encode_token, page_size
+
+if TYPE_CHECKING:
+    from promptopt.batch.models import ResultsQuery
+
+# Rows are answered as plain dicts (no pydantic on the cold start); tests/unit/test_views.py checks
+# them against BatchResultRow and ResultsPage.
+
+
+@dataclass(frozen=True)
+class ResultsDefaults:
+    """ResultsQuery with nothing given (GET …/results without a query string)."""
+
+    page_size: int | None = None
+    page_token: str | None = None
+    status: str | None = None
+
 
 _FIELDS = [
     "row", "status", "output", "error", "inputs", "reference", "dataset_row", "split",
@@ -23,30 +39,47 @@ def _cursor(values: list[Any]) -> int:
     return row
 
 
-def _row(data: dict[str, Any]) -> BatchResultRow:
-    return BatchResultRow(
-        row=int(data["row"]),
-        status=data["status"],
-        output=data.get("output"),
-        error=RowError.model_validate(data["error"]) if data.get("error") else None,
-        inputs=dict(data.get("inputs") or {}),
-        reference=data.get("reference"),
-        dataset_row=data.get("dataset_row"),
-        split=data.get("split"),
-        cached=bool(data.get("cached")),
-        input_tokens=int(data.get("input_tokens") or 0),
-        output_tokens=int(data.get("output_tokens") or 0),
-        cost_usd=float(data.get("cost_usd") or 0.0),
-        latency_ms=int(data.get("latency_ms") or 0),
-        finish_reason=data.get("finish_reason"),
-        judge={name: RowVerdict.model_validate(v) for name, v in data["judge"].items()}
-        if data.get("judge")
-        else None,
-    )
+def _error(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A RowError."""
+    return {"code": str(data["code"]), "message": str(data["message"])} if data else None
 
 
-def list_results(*, principal: Principal, job_id: str, query: ResultsQuery) -> ResultsPage:
-    """One page of results (optionally only succeeded or failed rows)."""
+def _verdict(data: dict[str, Any]) -> dict[str, Any]:
+    """A RowVerdict."""
+    return {
+        "score": float(data["score"]),
+        "reason": data.get("reason"),
+        "error": _error(data.get("error")),
+        "model": str(data["model"]),
+        "cached": bool(data["cached"]),
+    }
+
+
+def row_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A BatchResultRow from the stored result."""
+    return {
+        "row": int(data["row"]),
+        "status": data["status"],
+        "output": data.get("output"),
+        "error": _error(data.get("error")),
+        "inputs": {str(k): str(v) for k, v in (data.get("inputs") or {}).items()},
+        "reference": data.get("reference"),
+        "dataset_row": data.get("dataset_row"),
+        "split": data.get("split"),
+        "cached": bool(data.get("cached")),
+        "input_tokens": int(data.get("input_tokens") or 0),
+        "output_tokens": int(data.get("output_tokens") or 0),
+        "cost_usd": float(data.get("cost_usd") or 0.0),
+        "latency_ms": int(data.get("latency_ms") or 0),
+        "finish_reason": data.get("finish_reason"),
+        "judge": {str(name): _verdict(v) for name, v in data["judge"].items()} if data.get("judge") else None,
+    }
+
+
+def list_results(
+    *, principal: Principal, job_id: str, query: ResultsQuery | ResultsDefaults
+) -> dict[str, Any]:
+    """One page of results (optionally only succeeded or failed rows): a ResultsPage, as a plain dict."""
     from google.cloud.firestore_v1.base_query import FieldFilter
     from google.cloud.firestore_v1.field_path import FieldPath
 
@@ -62,6 +95,7 @@ def list_results(*, principal: Principal, job_id: str, query: ResultsQuery) -> R
     if after is not None:
         q = q.start_after({FieldPath.document_id(): results.document(paths.row_id(after))})
     snapshots = list(q.select(_FIELDS).limit(size + 1).stream())
-    items = [_row(s.to_dict() or {}) for s in snapshots[:size]]
-    token = encode_token([items[-1].row], scope, tenant=principal.tenant) if len(snapshots) > size else None
-    return ResultsPage(job_id=job_id, items=items, next_page_token=token)
+    items = [row_dict(s.to_dict() or {}) for s in snapshots[:size]]
+    more = len(snapshots) > size
+    token = encode_token([items[-1]["row"]], scope, tenant=principal.tenant) if more else None
+    return {"items": items, "next_page_token": token, "job_id": job_id}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from promptopt.auth import Principal
-from promptopt.batch.jobs import load_job
 from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
+from promptopt.batch.lookup import load_job
 from promptopt.batch.models import JobScores, MetricRowScores, PromptPin, RowJudgeError, SourceInfo
 from promptopt.batch.view import metric_specs
 from promptopt.errors import Conflict

@@ -13,21 +13,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from promptopt.batch.completion import job_totals
-from promptopt.batch.models import (
-    BatchJob,
-    Budget,
-    EvaluationInfo,
-    JobError,
-    Progress,
-    PromptPin,
-    SourceInfo,
-    Usage,
-)
-from promptopt.evaluation.models import MetricSummary
+from promptopt.batch.totals import job_totals
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
+
+    from promptopt.batch.models import BatchJob
+
+# Reading a job builds its JSON as a plain dict, so GET and the listing load no pydantic on their
+# cold start; tests/unit/test_views.py checks each dict against its model (BatchJob and the models
+# inside it), field by field and as JSON.
 
 
 def live_totals(job: DocumentReference) -> dict[str, Any]:
@@ -35,20 +30,77 @@ def live_totals(job: DocumentReference) -> dict[str, Any]:
     return job_totals(job)
 
 
-def _evaluation(data: dict[str, Any] | None, job_status: str) -> EvaluationInfo | None:
+def _error(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A JobError (or RowError)."""
+    return {"code": str(data["code"]), "message": str(data["message"])} if data else None
+
+
+def _metric_usage(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not data:
+        return None
+    return {
+        "model": str(data["model"]),
+        "calls": int(data["calls"]),
+        "input_tokens": int(data["input_tokens"]),
+        "output_tokens": int(data["output_tokens"]),
+        "cost_usd": float(data["cost_usd"]),
+        "simulated": bool(data["simulated"]),
+    }
+
+
+def metric_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A MetricSummary from its stored form."""
+    return {
+        "name": str(data["name"]),
+        "mean": float(data["mean"]),
+        "ci_low": float(data["ci_low"]),
+        "ci_high": float(data["ci_high"]),
+        "n": int(data["n"]),
+        "errors": int(data.get("errors") or 0),
+        "usage": _metric_usage(data.get("usage")),
+    }
+
+
+def _evaluation(data: dict[str, Any] | None, job_status: str) -> dict[str, Any] | None:
+    """An EvaluationInfo."""
     if not data:
         return None
     status = data.get("status", "pending")
     if status == "pending" and job_status in ("cancelled", "failed"):
         status = "not_run"  # nothing will score a stopped job's answers
-    return EvaluationInfo(
-        status=status,
-        metrics=[MetricSummary.model_validate(m) for m in data.get("metrics") or []],
-        n=data.get("n"),
-        failed_rows=data.get("failed_rows"),
-        partial=bool(data.get("partial")),
-        error=JobError.model_validate(data["error"]) if data.get("error") else None,
-    )
+    return {
+        "status": status,
+        "metrics": [metric_summary(m) for m in data.get("metrics") or []],
+        "n": data.get("n"),
+        "failed_rows": data.get("failed_rows"),
+        "partial": bool(data.get("partial")),
+        "error": _error(data.get("error")),
+    }
+
+
+def prompt_pin(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A PromptPin (None for inline prompts)."""
+    return {"prompt_id": str(data["prompt_id"]), "version": int(data["version"])} if data else None
+
+
+def source_info(data: dict[str, Any]) -> dict[str, Any]:
+    """A SourceInfo."""
+    return {
+        "type": data["type"],
+        "dataset_id": data.get("dataset_id"),
+        "dataset_version": data.get("dataset_version"),
+        "split": data.get("split"),
+    }
+
+
+def _budget(data: dict[str, Any] | None) -> dict[str, Any]:
+    data = data or {}
+    cost = data.get("max_cost_usd")
+    return {
+        "max_calls": data.get("max_calls"),
+        "max_tokens": data.get("max_tokens"),
+        "max_cost_usd": None if cost is None else float(cost),
+    }
 
 
 def metric_specs(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -62,42 +114,52 @@ _NOTHING_YET = dict.fromkeys(
 )
 
 
-def job_view(job: DocumentReference, data: dict[str, Any], *, fresh: bool = False) -> BatchJob:
-    """The API representation of a job document (`fresh`: just created, nothing can have run)."""
+def job_dict(job: DocumentReference, data: dict[str, Any], *, fresh: bool = False) -> dict[str, Any]:
+    """A job document as the API shows it: a BatchJob's fields, as a plain dict.
+
+    `fresh`: just created, nothing can have run (no totals to read).
+    """
     totals = data.get("totals") or ({**_NOTHING_YET, "cost_usd": 0.0} if fresh else live_totals(job))
     total = int(data["total_rows"])
     succeeded, failed = int(totals["succeeded"]), int(totals["failed"])
-    return BatchJob(
-        job_id=str(data["job_id"]),
-        kind=data.get("kind", "batch"),
-        status=data["status"],
-        model=str(data["model"]),
-        prompt=PromptPin.model_validate(data["prompt"]) if data.get("prompt") else None,
-        source=SourceInfo.model_validate(data["source"]),
-        chunk_size=int(data["chunk_size"]),
-        chunks=int(data["chunks"]),
-        concurrency=int(data["concurrency"]),
-        cache=bool(data.get("cache", True)),
-        budget=Budget.model_validate(data.get("budget") or {}),
-        progress=Progress(
-            total=total,
-            succeeded=succeeded,
-            failed=failed,
-            pending=max(0, total - succeeded - failed),
-            cache_hits=int(totals["cache_hits"]),
-        ),
-        usage=Usage(
-            calls=int(totals["calls"]),
-            judge_calls=int(totals.get("judge_calls") or 0),
-            input_tokens=int(totals["input_tokens"]),
-            output_tokens=int(totals["output_tokens"]),
-            cost_usd=float(totals["cost_usd"]),
-        ),
-        stop_reason=data.get("stop_reason"),
-        error=JobError.model_validate(data["error"]) if data.get("error") else None,
-        evaluation=_evaluation(data.get("evaluation"), str(data["status"])),
-        created_at=data["created_at"],
-        updated_at=data["updated_at"],
-        finished_at=data.get("finished_at"),
-        created_by=str(data.get("created_by") or ""),
-    )
+    return {
+        "job_id": str(data["job_id"]),
+        "kind": data.get("kind", "batch"),
+        "status": data["status"],
+        "model": str(data["model"]),
+        "prompt": prompt_pin(data.get("prompt")),
+        "source": source_info(data["source"]),
+        "chunk_size": int(data["chunk_size"]),
+        "chunks": int(data["chunks"]),
+        "concurrency": int(data["concurrency"]),
+        "cache": bool(data.get("cache", True)),
+        "budget": _budget(data.get("budget")),
+        "progress": {
+            "total": total,
+            "succeeded": succeeded,
+            "failed": failed,
+            "pending": max(0, total - succeeded - failed),
+            "cache_hits": int(totals["cache_hits"]),
+        },
+        "usage": {
+            "calls": int(totals["calls"]),
+            "judge_calls": int(totals.get("judge_calls") or 0),
+            "input_tokens": int(totals["input_tokens"]),
+            "output_tokens": int(totals["output_tokens"]),
+            "cost_usd": float(totals["cost_usd"]),
+        },
+        "stop_reason": data.get("stop_reason"),
+        "error": _error(data.get("error")),
+        "evaluation": _evaluation(data.get("evaluation"), str(data["status"])),
+        "created_at": data["created_at"],
+        "updated_at": data["updated_at"],
+        "finished_at": data.get("finished_at"),
+        "created_by": str(data.get("created_by") or ""),
+    }
+
+
+def job_view(job: DocumentReference, data: dict[str, Any], *, fresh: bool = False) -> BatchJob:
+    """The job as a BatchJob model (for callers that go on with it; a read answers `job_dict`)."""
+    from promptopt.batch.models import BatchJob
+
+    return BatchJob.model_validate(job_dict(job, data, fresh=fresh))

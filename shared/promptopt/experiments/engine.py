@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 BASELINE = "c000_00"
 FINAL = ("completed", "failed", "cancelled", "budget_exhausted", "regressed")
 _ATTEMPTS = 5
-MAX_EVENTS_SHOWN = 50
 _IO_THREADS = 8  # reads and job creations of one transition that run at once
 
 

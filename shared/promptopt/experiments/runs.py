@@ -9,14 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from promptopt import outbox
-from promptopt.errors import ApiError, Conflict, NotFound
-from promptopt.experiments import engine, paths
+from promptopt.errors import ApiError, Conflict
+from promptopt.experiments import engine, paths, run_view
 from promptopt.experiments.models import (
     ACTIVE_RUN_STATUSES,
     CandidateView,
     IterationView,
     MetricsQuery,
-    RunEvent,
     RunMetrics,
     RunPage,
     RunStart,
@@ -24,6 +23,8 @@ from promptopt.experiments.models import (
     RunView,
     ScoreCI,
 )
+from promptopt.experiments.run_view import load_experiment as _experiment
+from promptopt.experiments.run_view import load_run as _run_snapshot
 from promptopt.http.models import PageQuery
 
 if TYPE_CHECKING:
@@ -43,25 +44,6 @@ class TooManyRuns(ApiError):
 def max_active_runs() -> int:
     """Active runs a tenant may have at once (PROMPTOPT_MAX_ACTIVE_RUNS)."""
     return int(os.environ.get("PROMPTOPT_MAX_ACTIVE_RUNS") or DEFAULT_MAX_ACTIVE_RUNS)
-
-
-def _experiment(tenant: str, experiment_id: str) -> tuple[Any, Any]:
-    if not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id):
-        raise NotFound(f"experiment {experiment_id[:40]} not found", code="experiment_not_found")
-    ref = paths.experiment_ref(tenant, experiment_id)
-    snapshot = ref.get()
-    if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):  # a delete under way: gone
-        raise NotFound(f"experiment {experiment_id} not found", code="experiment_not_found")
-    return ref, snapshot
-
-
-def _run_snapshot(tenant: str, experiment_id: str, run_id: str) -> Any:
-    if not paths.RUN_ID_RE.fullmatch(run_id):
-        raise NotFound(f"run {run_id[:40]} not found", code="run_not_found")
-    snapshot = paths.run_ref(tenant, experiment_id, run_id).get()
-    if not snapshot.exists:
-        raise NotFound(f"run {run_id} not found", code="run_not_found")
-    return snapshot
 
 
 def _count_active(tenant: str) -> int:
@@ -273,61 +255,18 @@ def step_message(tenant: str, experiment_id: str, run_id: str) -> outbox.Message
     )
 
 
-def cancel_run(*, principal: Principal, experiment_id: str, run_id: str) -> RunView:
-    """Stop a run now: no new work is dispatched and its unfinished jobs are cancelled."""
-    from google.api_core import exceptions as gexc
-
-    _experiment(principal.tenant, experiment_id)
-    for _ in range(5):
-        snapshot = _run_snapshot(principal.tenant, experiment_id, run_id)
-        data = snapshot.to_dict() or {}
-        if data.get("status") == "cancelled":
-            return view(snapshot)
-        if data.get("status") not in ACTIVE_RUN_STATUSES:
-            raise Conflict(
-                f"run {run_id} is {data.get('status')}; only queued or running runs can be cancelled",
-                code="run_not_cancellable",
-                run_status=data.get("status"),
-            )
-        stamp = engine.now()
-        seq = int((data.get("state") or {}).get("seq", 0)) + 1
-        batch = snapshot.reference._client.batch()
-        batch.update(
-            snapshot.reference,
-            {
-                "status": "cancelled",
-                "reason": f"cancelled by {principal.subject}",
-                "step": "finished",
-                "finished_at": stamp,
-                "updated_at": stamp,
-                "state.seq": seq,
-            },
-            option=snapshot.reference._client.write_option(last_update_time=snapshot.update_time),
-        )
-        batch.set(
-            paths.events(snapshot.reference).document(f"{seq:06d}"),
-            {"at": stamp, "kind": "cancelled", "message": f"cancelled by {principal.subject}"},
-        )
-        batch.set(
-            paths.experiment_ref(principal.tenant, experiment_id),
-            {"active_run_id": None, "last_run_status": "cancelled", "updated_at": stamp},
-            merge=True,
-        )
-        try:
-            batch.commit()
-        except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
-            continue
-        from promptopt.experiments import jobs as run_jobs
-
-        run_jobs.cancel(principal.tenant, experiment_id, list((data.get("state") or {}).get("waiting") or {}))
-        return view(paths.run_ref(principal.tenant, experiment_id, run_id).get())
-    raise Conflict(f"run {run_id} is changing; retry", code="run_busy")
+def _score(value: Any) -> ScoreCI | None:
+    found = run_view._score(value)
+    return None if found is None else ScoreCI.model_validate(found)
 
 
-def get_run(*, principal: Principal, experiment_id: str, run_id: str) -> RunView:
-    """One run with its recent events."""
-    _experiment(principal.tenant, experiment_id)
-    return view(_run_snapshot(principal.tenant, experiment_id, run_id), events=True)
+def _usage(value: dict[str, Any] | None) -> RunUsage:
+    return RunUsage.model_validate(run_view._usage(value))
+
+
+def view(snapshot: Any, *, events: bool = False) -> RunView:
+    """A run document as the API shows it, as a model (for callers that go on with it)."""
+    return RunView.model_validate(run_view.run_dict(snapshot, events=events))
 
 
 def list_runs(*, principal: Principal, experiment_id: str, query: PageQuery) -> RunPage:
@@ -359,66 +298,6 @@ def _cursor(values: list[Any]) -> tuple[datetime, str]:
     if not isinstance(created, str) or not isinstance(run_id, str) or not paths.RUN_ID_RE.fullmatch(run_id):
         raise ValueError("malformed cursor")
     return datetime.fromisoformat(created), run_id
-
-
-def _score(value: Any) -> ScoreCI | None:
-    if not isinstance(value, dict) or value.get("mean") is None:
-        return None
-    mean = float(value["mean"])
-    low, high = value.get("ci_low"), value.get("ci_high")
-    return ScoreCI(
-        mean=mean,
-        ci_low=mean if low is None else float(low),
-        ci_high=mean if high is None else float(high),
-        n=int(value.get("n") or 0),
-    )
-
-
-def _usage(value: dict[str, Any] | None) -> RunUsage:
-    value = value or {}
-    return RunUsage(
-        task_calls=int(value.get("task_calls", 0)),
-        cache_hits=int(value.get("cache_hits", 0)),
-        optimizer_calls=int(value.get("optimizer_calls", 0)),
-        judge_calls=int(value.get("judge_calls", 0)),
-        input_tokens=int(value.get("input_tokens", 0)),
-        output_tokens=int(value.get("output_tokens", 0)),
-        cost_usd=float(value.get("cost_usd", 0.0)),
-    )
-
-
-def view(snapshot: Any, *, events: bool = False) -> RunView:
-    """A run document as the API shows it."""
-    data = snapshot.to_dict() or {}
-    shown: list[RunEvent] = []
-    state = data.get("state") or {}
-    if events:  # the newest events, by their sequence numbers (document ids sort in order)
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        collection = paths.events(snapshot.reference)
-        first = max(1, int(state.get("seq", 0)) - engine.MAX_EVENTS_SHOWN + 1)
-        query = collection.where(filter=FieldFilter("__name__", ">=", collection.document(f"{first:06d}")))
-        shown = [RunEvent.model_validate(e.to_dict() or {}) for e in query.stream()]
-    return RunView(
-        run_id=data["run_id"],
-        experiment_id=data["experiment_id"],
-        status=data["status"],
-        trigger=data.get("trigger", "manual"),
-        scheduled_for=data.get("scheduled_for"),
-        step=str(data.get("step") or data["status"]),
-        iteration=int(state.get("iteration", 0)),
-        progress=float(data.get("progress") or 0.0),
-        reason=data.get("reason"),
-        usage=_usage(data.get("usage")),
-        baseline=_score(data.get("baseline")),
-        best=_score(data.get("best")),
-        best_version=data.get("best_version"),
-        lift=_score(data.get("lift")),
-        events=shown,
-        created_at=data["created_at"],
-        updated_at=data["updated_at"],
-        finished_at=data.get("finished_at"),
-    )
 
 
 def metrics(*, principal: Principal, experiment_id: str, query: MetricsQuery) -> RunMetrics:

@@ -13,21 +13,34 @@ Cache hits are not calls and cost nothing; they are counted on their own.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from promptopt.errors import InvalidRequest
-from promptopt.usage.models import DayUsage, ModelUsage, SourceUsage, UsageFigures, UsageQuery, UsageReport
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
+    from promptopt.usage.models import UsageQuery
+
+# The report is a plain dict (no pydantic on the endpoint's cold start); tests/unit/test_views.py
+# checks it against UsageReport.
+
+
+@dataclass(frozen=True)
+class UsageDefaults:
+    """UsageQuery with nothing given (GET /usage without a query string: this month so far)."""
+
+    since: date | None = None
+    until: date | None = None
+
 
 MAX_DAYS = 366
 MAX_JOBS = 5000
 _FIELDS = ("calls", "cache_hits", "input_tokens", "output_tokens", "cost_usd")
 
 
-def _range(query: UsageQuery) -> tuple[date, date]:
+def _range(query: UsageQuery | UsageDefaults) -> tuple[date, date]:
     today = datetime.now(UTC).date()
     since = query.since or today.replace(day=1)
     until = query.until or today + timedelta(days=1)
@@ -65,14 +78,17 @@ def _figures(values: dict[str, float]) -> dict[str, Any]:
 
 
 def _job_figures(ref: Any, data: dict[str, Any]) -> dict[str, Any]:
-    from promptopt.batch.view import live_totals
+    from promptopt.batch.totals import job_totals as live_totals
 
     totals = data.get("totals") or live_totals(ref)
     return {name: totals.get(name, 0) for name in _FIELDS}
 
 
-def usage_report(*, principal: Principal, query: UsageQuery) -> UsageReport:
-    """The tenant's usage between `since` (included) and `until` (excluded), UTC days."""
+def usage_report(*, principal: Principal, query: UsageQuery | UsageDefaults) -> dict[str, Any]:
+    """The tenant's usage between `since` (included) and `until` (excluded), UTC days.
+
+    A UsageReport, as a plain dict.
+    """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     from promptopt.batch import paths as batch_paths
@@ -117,24 +133,38 @@ def usage_report(*, principal: Principal, query: UsageQuery) -> UsageReport:
     _add_optimizer(tenant, since, until, add, counts)
     for record in ledger.sync_usage(tenant, since.isoformat(), until.isoformat()):
         add(str(record["date"]), str(record.get("model")), ("sync", "sync"), record)
-    return UsageReport(
-        since=since.isoformat(),
-        until=until.isoformat(),
-        totals=UsageFigures(**_figures(totals.values["all"])) if totals.values else UsageFigures(),
-        by_day=[DayUsage(date=k, **_figures(v)) for k, v in sorted(by_day.values.items())],
-        by_model=[ModelUsage(model=k, **_figures(v)) for k, v in sorted(by_model.values.items())],
-        by_source=[
-            SourceUsage(
-                kind=kind,
-                id=ident,
-                jobs=len(counts[(kind, ident)]["jobs"]),
-                runs=len(counts[(kind, ident)]["runs"]),
+    return assemble(since, until, totals, by_day, by_model, by_source, counts, notes)
+
+
+def assemble(
+    since: date,
+    until: date,
+    totals: _Sums,
+    by_day: _Sums,
+    by_model: _Sums,
+    by_source: _Sums,
+    counts: dict[tuple[str, str], dict[str, set[str]]],
+    notes: list[str],
+) -> dict[str, Any]:
+    """The report from its sums: a UsageReport's fields, as a plain dict."""
+    return {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "totals": _figures(totals.values["all"]) if totals.values else _figures(dict.fromkeys(_FIELDS, 0.0)),
+        "by_day": [{**_figures(v), "date": k} for k, v in sorted(by_day.values.items())],
+        "by_model": [{**_figures(v), "model": k} for k, v in sorted(by_model.values.items())],
+        "by_source": [
+            {
                 **_figures(v),
-            )
+                "kind": kind,
+                "id": ident,
+                "jobs": len(counts[(kind, ident)]["jobs"]),
+                "runs": len(counts[(kind, ident)]["runs"]),
+            }
             for (kind, ident), v in sorted(by_source.values.items(), key=lambda kv: -kv[1]["cost_usd"])
         ],
-        notes=notes,
-    )
+        "notes": notes,
+    }
 
 
 def _add_optimizer(tenant: str, since: date, until: date, add: Any, counts: Any) -> None:

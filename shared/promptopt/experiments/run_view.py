@@ -1,0 +1,173 @@
+"""Reading and cancelling one run, answered as plain dicts.
+
+Apart from starting runs and the engine (experiments.runs, experiments.engine), so that
+GET …/runs/{run_id} and its cancel load neither the engine nor pydantic on their cold start;
+tests/unit/test_views.py checks `run_dict` against RunView.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from promptopt.errors import Conflict, NotFound
+from promptopt.experiments import paths
+
+if TYPE_CHECKING:
+    from promptopt.auth import Principal
+
+log = logging.getLogger(__name__)
+ACTIVE = ("queued", "running")  # experiments.models.ACTIVE_RUN_STATUSES
+MAX_EVENTS_SHOWN = 50
+
+
+def load_experiment(tenant: str, experiment_id: str) -> tuple[Any, Any]:
+    """The experiment's reference and snapshot; 404 for unknown, malformed or deleting ones."""
+    if not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id):
+        raise NotFound(f"experiment {experiment_id[:40]} not found", code="experiment_not_found")
+    ref = paths.experiment_ref(tenant, experiment_id)
+    snapshot = ref.get()
+    if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):  # a delete under way: gone
+        raise NotFound(f"experiment {experiment_id} not found", code="experiment_not_found")
+    return ref, snapshot
+
+
+def load_run(tenant: str, experiment_id: str, run_id: str) -> Any:
+    """The run's snapshot; 404 for unknown or malformed ids."""
+    if not paths.RUN_ID_RE.fullmatch(run_id):
+        raise NotFound(f"run {run_id[:40]} not found", code="run_not_found")
+    snapshot = paths.run_ref(tenant, experiment_id, run_id).get()
+    if not snapshot.exists:
+        raise NotFound(f"run {run_id} not found", code="run_not_found")
+    return snapshot
+
+
+def _score(value: Any) -> dict[str, Any] | None:
+    """A ScoreCI (None until the score exists)."""
+    if not isinstance(value, dict) or value.get("mean") is None:
+        return None
+    mean = float(value["mean"])
+    low, high = value.get("ci_low"), value.get("ci_high")
+    return {
+        "mean": mean,
+        "ci_low": mean if low is None else float(low),
+        "ci_high": mean if high is None else float(high),
+        "n": int(value.get("n") or 0),
+    }
+
+
+def _usage(value: dict[str, Any] | None) -> dict[str, Any]:
+    """A RunUsage."""
+    value = value or {}
+    return {
+        "task_calls": int(value.get("task_calls", 0)),
+        "cache_hits": int(value.get("cache_hits", 0)),
+        "optimizer_calls": int(value.get("optimizer_calls", 0)),
+        "judge_calls": int(value.get("judge_calls", 0)),
+        "input_tokens": int(value.get("input_tokens", 0)),
+        "output_tokens": int(value.get("output_tokens", 0)),
+        "cost_usd": float(value.get("cost_usd", 0.0)),
+    }
+
+
+def _event(data: dict[str, Any]) -> dict[str, Any]:
+    """A RunEvent."""
+    return {"at": data["at"], "kind": str(data["kind"]), "message": str(data["message"])}
+
+
+def run_dict(snapshot: Any, *, events: bool = False) -> dict[str, Any]:
+    """A run document as the API shows it: a RunView's fields, as a plain dict."""
+    data = snapshot.to_dict() or {}
+    shown: list[dict[str, Any]] = []
+    state = data.get("state") or {}
+    if events:  # the newest events, by their sequence numbers (document ids sort in order)
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        collection = paths.events(snapshot.reference)
+        first = max(1, int(state.get("seq", 0)) - MAX_EVENTS_SHOWN + 1)
+        query = collection.where(filter=FieldFilter("__name__", ">=", collection.document(f"{first:06d}")))
+        shown = [_event(e.to_dict() or {}) for e in query.stream()]
+    return {
+        "run_id": data["run_id"],
+        "experiment_id": data["experiment_id"],
+        "status": data["status"],
+        "trigger": data.get("trigger", "manual"),
+        "scheduled_for": data.get("scheduled_for"),
+        "step": str(data.get("step") or data["status"]),
+        "iteration": int(state.get("iteration", 0)),
+        "progress": float(data.get("progress") or 0.0),
+        "reason": data.get("reason"),
+        "usage": _usage(data.get("usage")),
+        "baseline": _score(data.get("baseline")),
+        "best": _score(data.get("best")),
+        "best_version": data.get("best_version"),
+        "lift": _score(data.get("lift")),
+        "events": shown,
+        "created_at": data["created_at"],
+        "updated_at": data["updated_at"],
+        "finished_at": data.get("finished_at"),
+    }
+
+
+def get_run(*, principal: Principal, experiment_id: str, run_id: str) -> dict[str, Any]:
+    """One run with its recent events (a RunView, as a plain dict)."""
+    load_experiment(principal.tenant, experiment_id)
+    return run_dict(load_run(principal.tenant, experiment_id, run_id), events=True)
+
+
+def cancel_run(*, principal: Principal, experiment_id: str, run_id: str) -> dict[str, Any]:
+    """Stop a run now: no new work is dispatched and its unfinished jobs are cancelled.
+
+    A RunView, as a plain dict. The run's state change, its event and the experiment's active-run
+    slot are one conditional commit, so a cancel and a step's transition never both win.
+    """
+    from google.api_core import exceptions as gexc
+
+    load_experiment(principal.tenant, experiment_id)
+    for _ in range(5):
+        snapshot = load_run(principal.tenant, experiment_id, run_id)
+        data = snapshot.to_dict() or {}
+        if data.get("status") == "cancelled":
+            return run_dict(snapshot)
+        if data.get("status") not in ACTIVE:
+            raise Conflict(
+                f"run {run_id} is {data.get('status')}; only queued or running runs can be cancelled",
+                code="run_not_cancellable",
+                run_status=data.get("status"),
+            )
+        stamp = datetime.now(UTC)
+        seq = int((data.get("state") or {}).get("seq", 0)) + 1
+        batch = snapshot.reference._client.batch()
+        batch.update(
+            snapshot.reference,
+            {
+                "status": "cancelled",
+                "reason": f"cancelled by {principal.subject}",
+                "step": "finished",
+                "finished_at": stamp,
+                "updated_at": stamp,
+                "state.seq": seq,
+            },
+            option=snapshot.reference._client.write_option(last_update_time=snapshot.update_time),
+        )
+        batch.set(
+            paths.events(snapshot.reference).document(f"{seq:06d}"),
+            {"at": stamp, "kind": "cancelled", "message": f"cancelled by {principal.subject}"},
+        )
+        batch.set(
+            paths.experiment_ref(principal.tenant, experiment_id),
+            {"active_run_id": None, "last_run_status": "cancelled", "updated_at": stamp},
+            merge=True,
+        )
+        try:
+            batch.commit()
+        except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
+            continue
+        waiting = list((data.get("state") or {}).get("waiting") or {})
+        if waiting:  # the batch machinery loads only when there are jobs to stop
+            from promptopt.experiments import jobs as run_jobs
+
+            run_jobs.cancel(principal.tenant, experiment_id, waiting)
+        return run_dict(paths.run_ref(principal.tenant, experiment_id, run_id).get())
+    raise Conflict(f"run {run_id} is changing; retry", code="run_busy")
