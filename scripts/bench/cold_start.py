@@ -15,21 +15,24 @@ Usage: scripts/bench/cold-start [--runs N] [--only NAME,...]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from promptopt.auth import encode_userinfo
-from promptopt.local.emulators import Emulators
+from promptopt.local import wiring
+from promptopt.local.emulators import EmulatorName, Emulators
 from promptopt.local.ports import free_port
-from promptopt.manifest import load_manifest, repo_root
+from promptopt.manifest import FunctionSpec, load_manifest, repo_root
 from promptopt.tooling.build import build_all
 
 BASELINE = """
@@ -48,8 +51,34 @@ def handle(request):
 """
 
 TENANT = "bench"
+PROJECT = "promptopt-bench"
 PYCACHE = tempfile.mkdtemp(prefix="promptopt-bench-pycache-")
 HEADERS = {"X-Apigateway-Api-Userinfo": encode_userinfo({"sub": "bench", "tenant": TENANT, "role": "admin"})}
+# Where chunk tasks would go. The queues are paused, so nothing is ever delivered there.
+CHUNK_URL = "http://127.0.0.1:9/batch-chunk"
+
+
+def wire(env: dict[str, str], specs: Sequence[FunctionSpec]) -> dict[str, str]:
+    """The topics and queues the local stack lays out (promptopt.local.wiring), with every queue paused.
+
+    The topics get no push subscriptions and the queues dispatch nothing, so a run's first step
+    is published and a job's chunks are enqueued, as the endpoints do, and then nothing acts on them:
+    runs stay queued and jobs stay running. Returns the `PROMPTOPT_*` variables that name them.
+    """
+    from promptopt import clients, config
+
+    os.environ.update(env)
+    config.reset()
+    clients.reset()
+    plan = wiring.plan(specs, project=PROJECT)
+    wiring.apply(plan, [], {}, pubsub_host=env["PUBSUB_EMULATOR_HOST"], storage_url=None)
+    for queue in plan.queues.values():
+        clients.tasks_client().pause_queue(name=queue)
+    return {
+        "PROMPTOPT_TOPICS": json.dumps(plan.topics, sort_keys=True),
+        "PROMPTOPT_QUEUES": json.dumps(plan.queues, sort_keys=True),
+        "PROMPTOPT_FUNCTION_URLS": json.dumps({"batch_chunk": CHUNK_URL}),
+    }
 
 
 def seed(env: dict[str, str]) -> tuple[str, str]:
@@ -149,33 +178,82 @@ JOB_BODY = {
 }
 
 
-def new_job(env: dict[str, str]) -> str:
-    """A running batch job, written as POST /inference/batch writes it but with no chunk enqueued.
+EVALUATION_BODY = {**JOB_BODY, "metrics": [{"name": "exact_match"}]}
 
-    The bench runs no Cloud Tasks emulator: the job stays running (nothing executes its chunks),
-    which is all that reading, listing and cancelling it need.
+
+def new_job(env: dict[str, str]) -> str:
+    """A running batch job, created as POST /inference/batch creates it.
+
+    Its chunk waits in the paused queue (see `wire`): the job stays running, which is all that
+    reading, listing and cancelling it need.
     """
     from promptopt import clients, config
     from promptopt.auth import principal_from_claims
-    from promptopt.batch import chunks, jobs
+    from promptopt.batch import jobs
     from promptopt.batch.models import BatchCreate
 
     os.environ.update(env)
     config.reset()
     clients.reset()
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
-    enqueue, chunks.enqueue = chunks.enqueue, lambda **_: None
-    try:
-        return jobs.create_job(principal=who, body=BatchCreate.model_validate(JOB_BODY)).job_id
-    finally:
-        chunks.enqueue = enqueue
+    return jobs.create_job(principal=who, body=BatchCreate.model_validate(JOB_BODY)).job_id
+
+
+def scored_job(env: dict[str, str]) -> str:
+    """An evaluation job taken to its per-row scores by the library, as its task and message would.
+
+    Created as POST /inference/evaluate creates it; its one chunk (held in the paused queue) is
+    run here as batch_chunk runs a delivered task, and the job is then scored as batch_score
+    scores it on `batch-completed` (nothing subscribes to the topic here).
+    """
+    from promptopt.auth import principal_from_claims
+    from promptopt.batch import evaluation_step, jobs, runner
+    from promptopt.batch.models import EvaluationCreate
+
+    os.environ.update(env)
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    job_id = jobs.create_job(principal=who, body=EvaluationCreate.model_validate(EVALUATION_BODY)).job_id
+    report = runner.run_chunk(runner.Delivery(tenant=TENANT, job_id=job_id, chunk=0))
+    if report.status != "done":
+        raise RuntimeError(f"chunk 0 of {job_id}: {report.status} {report.reason}")
+    done = evaluation_step.handle_batch_completed({"tenant": TENANT, "job_id": job_id})
+    if done != "evaluated":
+        raise RuntimeError(f"scoring {job_id}: {done}")
+    return job_id
+
+
+def retire_jobs(keep: str) -> None:
+    """Cancel the running jobs earlier starts created (a tenant may run 5 at once), but `keep`."""
+    from promptopt.auth import principal_from_claims
+    from promptopt.batch import jobs, listing
+    from promptopt.batch.models import BatchListQuery
+
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    query = BatchListQuery.model_validate({"status": "running", "page_size": 100})
+    for job in listing.list_jobs(principal=who, query=query).items:
+        if job.job_id != keep:
+            jobs.cancel_job(principal=who, job_id=job.job_id)
+
+
+def retire_runs(experiment_ids: list[str]) -> None:
+    """Cancel the active runs of these experiments (a tenant may have 3 at once)."""
+    from promptopt.auth import principal_from_claims
+    from promptopt.experiments import runs
+    from promptopt.experiments.models import ACTIVE_RUN_STATUSES
+    from promptopt.http.models import PageQuery
+
+    who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
+    for experiment_id in experiment_ids:
+        for run in runs.list_runs(principal=who, experiment_id=experiment_id, query=PageQuery()).items:
+            if run.status in ACTIVE_RUN_STATUSES:
+                runs.cancel_run(principal=who, experiment_id=experiment_id, run_id=run.run_id)
 
 
 def new_run(env: dict[str, str], experiment_id: str) -> str:
-    """A run of the seeded experiment, started as POST .../runs starts one.
+    """A run of the seeded experiment, started as POST .../start starts one.
 
-    No Pub/Sub topic is configured in the bench, so its first step stays in the outbox (a failed
-    publish is kept for a redrive): the run stays queued, enough to read, measure and cancel it.
+    Its first step is published to a topic nothing subscribes to here (see `wire`): the run stays
+    queued, enough to read, measure and cancel it.
     """
     from promptopt import clients, config
     from promptopt.auth import principal_from_claims
@@ -252,7 +330,13 @@ def recipe(
     `spare` is a second prompt that archive and unarchive toggle (both are no-ops when repeated);
     `world` names the seeded dataset and experiment (seed_world).
     """
-    world = world or {"dataset_id": "none", "experiment_id": "none", "job_id": "none", "run_id": "none"}
+    world = world or {
+        "dataset_id": "none",
+        "experiment_id": "none",
+        "job_id": "none",
+        "run_id": "none",
+        "scored_job_id": "none",
+    }
     dataset, experiment, job = (
         f"/api/v1/datasets/{world['dataset_id']}",
         f"/api/v1/experiments/{world['experiment_id']}",
@@ -281,6 +365,12 @@ def recipe(
         "batch_get": ("GET", job, {}),
         "batch_results": ("GET", f"{job}/results", {}),
         "batch_cancel": ("POST", "/api/v1/inference/batch/{new}/cancel", {}),
+        # Each start on a fresh experiment: an experiment has one active run at a time.
+        "experiments_start": ("POST", "/api/v1/experiments/{new}/start", {}),
+        "batch_create": ("POST", "/api/v1/inference/batch", {"json": JOB_BODY}),
+        "batch_evaluation_create": ("POST", "/api/v1/inference/evaluate", {"json": EVALUATION_BODY}),
+        "batch_scores": ("GET", f"/api/v1/inference/batch/{world['scored_job_id']}/scores", {}),
+        "health_ready": ("GET", "/api/v1/health/ready", {}),
         "prompts_delete": ("DELETE", "/api/v1/prompts/{new}", {}),
         "datasets_rows": ("GET", f"{dataset}/rows", {}),
         "datasets_sample": ("GET", f"{dataset}/sample", {}),
@@ -417,17 +507,22 @@ def main() -> int:
     only = {name for name in args.only.split(",") if name}
     root = repo_root()
     build_all(root)
+    specs = load_manifest(root)
     load_before = os.getloadavg()[0]
+    # Every emulator: the creates enqueue chunks, a start publishes its step, readiness checks all.
+    which: tuple[EmulatorName, ...] = ("firestore", "storage", "pubsub", "tasks")
     with (
-        Emulators(which=("firestore", "storage"), project="promptopt-bench") as emulators,
+        Emulators(which=which, project=PROJECT, queues=wiring.queue_names(specs)) as emulators,
         tempfile.TemporaryDirectory() as tmp,
     ):
         env = dict(emulators.env)
+        env.update(wire(env, specs))
         pid, spare = seed(env)
         access = seed_access(env, Path(tmp))
         world = seed_world(env, pid)
         world["job_id"] = new_job(env)
         world["run_id"] = new_run(env, world["experiment_id"])
+        world["scored_job_id"] = scored_job(env)
         baseline_dir = Path(tmp) / "baseline"
         baseline_dir.mkdir()
         (baseline_dir / "main.py").write_text(BASELINE)
@@ -456,6 +551,13 @@ def main() -> int:
             experiment_id = new_experiment(env, pid, world["dataset_id"])
             return f"{experiment_id}/runs/{new_run(env, experiment_id)}"
 
+        started: list[str] = []
+
+        def fresh_experiment() -> str:  # and a tenant 3: the last start's run is cancelled first
+            retire_runs(started)
+            started[:] = [new_experiment(env, pid, world["dataset_id"])]
+            return started[0]
+
         hooks = {
             "prompts_label_delete": label_bench,
             "members_remove": add_member,
@@ -464,9 +566,12 @@ def main() -> int:
             "datasets_delete": lambda: new_dataset(env),
             "batch_cancel": lambda: new_job(env),
             "experiments_run_cancel": lambda: fresh_run(),
+            "experiments_start": fresh_experiment,
+            "batch_create": lambda: retire_jobs(world["job_id"]),
+            "batch_evaluation_create": lambda: retire_jobs(world["job_id"]),
         }
         skipped = []
-        for spec in load_manifest(root):
+        for spec in specs:
             if spec.is_http and (not only or spec.name in only):
                 found = recipe(spec.name, pid, access, spare, world)
                 if found is None:
