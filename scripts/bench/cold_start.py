@@ -35,6 +35,9 @@ from promptopt.local.ports import free_port
 from promptopt.manifest import FunctionSpec, load_manifest, repo_root
 from promptopt.tooling.build import build_all
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deployed_packages import closure, guard_dir, read_requirements
+
 BASELINE = """
 import functions_framework
 from google.cloud import firestore
@@ -52,6 +55,7 @@ def handle(request):
 
 TENANT = "bench"
 PROJECT = "promptopt-bench"
+BASELINE_PACKAGES = ["functions-framework", "google-cloud-firestore"]
 PYCACHE = tempfile.mkdtemp(prefix="promptopt-bench-pycache-")
 HEADERS = {"X-Apigateway-Api-Userinfo": encode_userinfo({"sub": "bench", "tenant": TENANT, "role": "admin"})}
 # Where chunk tasks would go. The queues are paused, so nothing is ever delivered there.
@@ -460,7 +464,12 @@ def cold_start(
     # Bytecode is cached (as in a deployed image, where it is compiled at build time) but kept out
     # of the bundle; PYTHONDONTWRITEBYTECODE in the caller's environment would otherwise make every
     # start recompile every module and measure the compiler instead.
-    child_env = {**os.environ, **env, "PYTHONPATH": str(source_dir), "PYTHONPYCACHEPREFIX": PYCACHE}
+    # Only what the deployment installs is importable (see deployed_packages): the function's
+    # requirements.txt, or for the baseline what functions-framework and Firestore need.
+    wanted = source_dir / "requirements.txt"
+    allowed = read_requirements(wanted) if wanted.exists() else closure(BASELINE_PACKAGES)
+    python_path = os.pathsep.join((str(source_dir), guard_dir(frozenset(allowed))))
+    child_env = {**os.environ, **env, "PYTHONPATH": python_path, "PYTHONPYCACHEPREFIX": PYCACHE}
     child_env.pop("PYTHONDONTWRITEBYTECODE", None)
     if before:
         path = path.replace("{new}", before() or "")
