@@ -234,15 +234,15 @@ def retire_jobs(keep: str) -> None:
 
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
     query = BatchListQuery.model_validate({"status": "running", "page_size": 100})
-    for job in listing.list_jobs(principal=who, query=query).items:
-        if job.job_id != keep:
-            jobs.cancel_job(principal=who, job_id=job.job_id)
+    for job in listing.list_jobs(principal=who, query=query)["items"]:
+        if job["job_id"] != keep:
+            jobs.cancel_job(principal=who, job_id=job["job_id"])
 
 
 def retire_runs(experiment_ids: list[str]) -> None:
     """Cancel the active runs of these experiments (a tenant may have 3 at once)."""
     from promptopt.auth import principal_from_claims
-    from promptopt.experiments import runs
+    from promptopt.experiments import run_view, runs
     from promptopt.experiments.models import ACTIVE_RUN_STATUSES
     from promptopt.http.models import PageQuery
 
@@ -250,7 +250,7 @@ def retire_runs(experiment_ids: list[str]) -> None:
     for experiment_id in experiment_ids:
         for run in runs.list_runs(principal=who, experiment_id=experiment_id, query=PageQuery()).items:
             if run.status in ACTIVE_RUN_STATUSES:
-                runs.cancel_run(principal=who, experiment_id=experiment_id, run_id=run.run_id)
+                run_view.cancel_run(principal=who, experiment_id=experiment_id, run_id=run.run_id)
 
 
 def new_run(env: dict[str, str], experiment_id: str) -> str:
