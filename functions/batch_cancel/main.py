@@ -3,7 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.batch import jobs
+from promptopt.batch import lookup
 from promptopt.http import Call, Reply, serve
 
 
@@ -13,4 +13,4 @@ def handle(request: Request) -> Response:
 
 
 def _cancel(call: Call) -> Reply:
-    return Reply(jobs.cancel_job(principal=call.user, job_id=call.path["job_id"]))
+    return Reply(lookup.cancel_job(principal=call.user, job_id=call.path["job_id"]))

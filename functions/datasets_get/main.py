@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.datasets import catalog as dataset_catalog
-from promptopt.datasets.models import DatasetGetQuery
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,7 +13,12 @@ def handle(request: Request) -> Response:
 
 
 def _get(call: Call) -> Reply:
+    dataset_id = call.path["dataset_id"]
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        defaults = dataset_catalog.GetDefaults()
+        return Reply(dataset_catalog.get_dataset(principal=call.user, dataset_id=dataset_id, query=defaults))
+    from promptopt.datasets.models import DatasetGetQuery
+
     query = call.query(DatasetGetQuery)
-    return Reply(
-        dataset_catalog.get_dataset(principal=call.user, dataset_id=call.path["dataset_id"], query=query)
-    )
+    return Reply(dataset_catalog.get_dataset(principal=call.user, dataset_id=dataset_id, query=query))

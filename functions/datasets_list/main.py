@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.datasets import catalog as dataset_catalog
-from promptopt.datasets.models import DatasetListQuery
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,4 +13,9 @@ def handle(request: Request) -> Response:
 
 
 def _list(call: Call) -> Reply:
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(dataset_catalog.list_datasets(principal=call.user, query=dataset_catalog.ListDefaults()))
+    from promptopt.datasets.models import DatasetListQuery
+
     return Reply(dataset_catalog.list_datasets(principal=call.user, query=call.query(DatasetListQuery)))

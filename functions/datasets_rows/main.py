@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.datasets import rows as dataset_rows
-from promptopt.datasets.models import RowsQuery
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,7 +13,12 @@ def handle(request: Request) -> Response:
 
 
 def _rows(call: Call) -> Reply:
-    query = call.query(RowsQuery)
-    return Reply(
-        dataset_rows.rows_page(tenant=call.user.tenant, dataset_id=call.path["dataset_id"], query=query)
-    )
+    tenant, dataset_id = call.user.tenant, call.path["dataset_id"]
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(
+            dataset_rows.rows_page(tenant=tenant, dataset_id=dataset_id, query=dataset_rows.RowsDefaults())
+        )
+    from promptopt.datasets.models import RowsQuery
+
+    return Reply(dataset_rows.rows_page(tenant=tenant, dataset_id=dataset_id, query=call.query(RowsQuery)))

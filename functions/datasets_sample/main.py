@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.datasets import rows as dataset_rows
-from promptopt.datasets.models import SampleQuery
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,7 +13,12 @@ def handle(request: Request) -> Response:
 
 
 def _sample(call: Call) -> Reply:
+    tenant, dataset_id = call.user.tenant, call.path["dataset_id"]
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        defaults = dataset_rows.SampleDefaults()
+        return Reply(dataset_rows.sample_rows(tenant=tenant, dataset_id=dataset_id, query=defaults))
+    from promptopt.datasets.models import SampleQuery
+
     query = call.query(SampleQuery)
-    return Reply(
-        dataset_rows.sample_rows(tenant=call.user.tenant, dataset_id=call.path["dataset_id"], query=query)
-    )
+    return Reply(dataset_rows.sample_rows(tenant=tenant, dataset_id=dataset_id, query=query))

@@ -3,9 +3,8 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.experiments import runs
+from promptopt.experiments import run_view
 from promptopt.http import Call, Reply, serve
-from promptopt.http.models import PageQuery
 
 
 @functions_framework.http
@@ -14,7 +13,12 @@ def handle(request: Request) -> Response:
 
 
 def _list(call: Call) -> Reply:
-    page = runs.list_runs(
-        principal=call.user, experiment_id=call.path["experiment_id"], query=call.query(PageQuery)
-    )
-    return Reply(page)
+    experiment_id = call.path["experiment_id"]
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        defaults = run_view.PageDefaults()
+        return Reply(run_view.list_runs(principal=call.user, experiment_id=experiment_id, query=defaults))
+    from promptopt.http.models import PageQuery
+
+    query = call.query(PageQuery)
+    return Reply(run_view.list_runs(principal=call.user, experiment_id=experiment_id, query=query))

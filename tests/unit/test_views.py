@@ -474,10 +474,126 @@ RUN = {
 )
 def test_run_view(data: dict[str, Any]) -> None:
     from promptopt.experiments import run_view, runs
-    from promptopt.experiments.models import ACTIVE_RUN_STATUSES, RunEvent, RunView
+    from promptopt.experiments.models import ACTIVE_RUN_STATUSES, RunEvent, RunPage, RunView
+    from promptopt.http.models import PageQuery
 
     view = run_view.run_dict(_RunSnapshot(data))
     assert_publishes(RunView, view)
     assert runs.view(_RunSnapshot(data)) == RunView.model_validate(view)
     assert_publishes(RunEvent, run_view._event({"at": AT, "kind": "cancelled", "message": "by a"}))
     assert run_view.ACTIVE == ACTIVE_RUN_STATUSES
+    assert_publishes(RunPage, {"items": [view], "next_page_token": None})
+    assert dataclasses.asdict(run_view.PageDefaults()) == PageQuery().model_dump()
+    assert list(dataclasses.asdict(run_view.PageDefaults())) == list(PageQuery.model_fields)
+
+
+# Datasets: GET, the listing, rows and samples answer dicts (datasets.views).
+
+STATS = {
+    "rows": 10,
+    "rows_per_split": {"train": 6, "validation": 2, "test": 2},
+    "inputs": {"input": {"min_chars": 1, "max_chars": 9, "mean_chars": 4, "empty": 0}},
+    "reference": {"distinct": 2, "top": [{"value": "yes", "count": 6}], "missing": 1},
+    "total_chars": 90,
+}
+VERSION = {
+    "dataset_id": "ds_0123456789abcdef0123", "version": 2, "status": "ready", "origin": "inline",
+    "format": "jsonl", "source": "gs://b/o", "created_at": AT, "updated_at": AT, "ready_at": AT,
+    "bytes": 123, "rows_ok": 10, "rows_bad": 1, "bad_rows": [{"line": 3, "reason": "no input"}],
+    "stats": STATS, "tenant": "t", "split_counts": {"train": 6},
+}  # fmt: skip
+DATASET = {
+    "dataset_id": "ds_0123456789abcdef0123", "name": "qa", "description": "", "format": "csv",
+    "mapping": {"inputs": ["question"], "reference": "answer"},
+    "splits": {"train": 0.5, "validation": 0.25, "test": 0.25}, "split_seed": 7,
+    "bad_row_policy": "skip_bad_rows", "max_bad_fraction": 0, "created_at": AT, "updated_at": AT,
+    "created_by": "alice", "latest_version": 2, "version_count": 2, "tenant": "t",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        VERSION,
+        {
+            **VERSION,
+            "status": "pending",
+            "ready_at": None,
+            "bytes": None,
+            "rows_ok": None,
+            "rows_bad": None,
+            "bad_rows": None,
+            "stats": None,
+        },
+        {
+            **VERSION,
+            "status": "failed",
+            "failure": {"code": "too_many_bad_rows", "reason": "r"},
+            "stats": {**STATS, "reference": None},
+        },
+        {**VERSION, "stats": {**STATS, "reference": {"distinct": "many", "empty": 2}}},
+    ],
+)
+def test_dataset_views(version: dict[str, Any]) -> None:
+    from promptopt.datasets import records, views
+    from promptopt.datasets.models import Dataset, DatasetPage, DatasetVersion
+
+    assert_publishes(DatasetVersion, views.version_dict(version))
+    assert_publishes(Dataset, views.dataset_dict(DATASET, [version, VERSION]))
+    assert_publishes(Dataset, views.dataset_dict({**DATASET, "latest_version": None}))
+    assert records.dataset_model(DATASET, [version]) == Dataset.model_validate(
+        views.dataset_dict(DATASET, [version])
+    )
+    assert_publishes(DatasetPage, {"items": [views.dataset_dict(DATASET)], "next_page_token": None})
+
+
+def test_dataset_row_views() -> None:
+    from promptopt.datasets import catalog, rows, views
+    from promptopt.datasets.models import (
+        DatasetGetQuery,
+        DatasetListQuery,
+        DatasetRow,
+        DatasetSample,
+        RowPage,
+        RowsQuery,
+        SampleQuery,
+    )
+
+    row = views.row_dict({"row": 4, "line": 5, "inputs": {"q": "x"}, "reference": None, "key": "k"}, "test")
+    assert_publishes(DatasetRow, row)
+    assert_publishes(RowPage, {"items": [row], "next_page_token": "t", "dataset_id": "ds_x", "version": 1})
+    assert_publishes(
+        DatasetSample, {"dataset_id": "ds_x", "version": 1, "split": None, "seed": 0, "rows": [row]}
+    )
+    for defaults, model in (
+        (catalog.GetDefaults(), DatasetGetQuery),
+        (catalog.ListDefaults(), DatasetListQuery),
+        (rows.RowsDefaults(), RowsQuery),
+        (rows.SampleDefaults(), SampleQuery),
+    ):
+        assert dataclasses.asdict(defaults) == model().model_dump()
+        assert list(dataclasses.asdict(defaults)) == list(model.model_fields)
+
+
+def test_job_scores_view() -> None:
+    from promptopt.batch import scores
+    from promptopt.batch.models import JobScores, MetricRowScores
+
+    plain = scores.metric_scores(None, {"name": "exact_match"}, {"rows": [0, 1], "values": [1, None]})
+    assert_publishes(MetricRowScores, plain)
+    judged = scores.metric_scores(
+        None,
+        {"name": "llm_judge", "params": {"rubric": "r"}},
+        {"rows": [0], "values": [0], "judge_errors": [{"row": 0, "code": "x", "message": "m"}]},
+    )
+    assert_publishes(MetricRowScores, judged)
+    assert judged["judge_error_count"] == 1
+    page = {
+        "job_id": "bj_x",
+        "model": "sim:default",
+        "prompt": None,
+        "source": {"type": "inline", "dataset_id": None, "dataset_version": None, "split": None},
+        "partial": False,
+        "metrics": [plain, judged],
+    }
+    assert_publishes(JobScores, page)

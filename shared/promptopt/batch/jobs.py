@@ -16,12 +16,11 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from promptopt.batch import admission, paths, source
+from promptopt.batch import admission, lookup, paths, source
 from promptopt.batch import chunks as chunk_tasks
-from promptopt.batch.lookup import load_job
 from promptopt.batch.models import MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
 from promptopt.batch.options import BatchOptions, options
-from promptopt.batch.state import CANCELLABLE, Known, cancel_fields, now, transition
+from promptopt.batch.state import Known, now, transition
 from promptopt.batch.view import job_view
 from promptopt.errors import ApiError, Conflict
 
@@ -55,21 +54,8 @@ def new_job_id(tenant: str, body: BatchCreate, idempotency_key: str | None) -> s
 
 
 def cancel_job(*, principal: Principal, job_id: str) -> BatchJob:
-    """Stop a job in any non-final state (evaluating too); cancelling twice is fine.
-
-    Chunks not yet run make no calls; an evaluation not yet recorded is not run.
-    """
-    ref, data = load_job(principal, job_id)
-    changed, current = transition(ref, to="cancelled", allowed_from=CANCELLABLE, fields=cancel_fields)
-    current = current or data
-    if not changed and current.get("status") != "cancelled":
-        raise Conflict(
-            f"batch job {job_id} is {current.get('status')}; a finished job cannot be cancelled",
-            code="job_not_cancellable",
-            job_status=current.get("status"),
-        )
-    log.info("job %s cancelled", job_id, extra={"fields": {"job_id": job_id}})
-    return job_view(ref, current)
+    """Stop a job in any non-final state (see `lookup.cancel_job`), as a model."""
+    return BatchJob.model_validate(lookup.cancel_job(principal=principal, job_id=job_id))
 
 
 def create_job(

@@ -12,14 +12,19 @@ from typing import Any
 from promptopt.auth import Principal
 from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
 from promptopt.batch.lookup import load_job
-from promptopt.batch.models import JobScores, MetricRowScores, PromptPin, RowJudgeError, SourceInfo
-from promptopt.batch.view import metric_specs
+from promptopt.batch.view import metric_specs, prompt_pin, source_info
 from promptopt.errors import Conflict
-from promptopt.evaluation.models import ROW_MODEL_METRICS
+from promptopt.evaluation.names import MODEL_METRIC_NAMES as ROW_MODEL_METRICS
+
+# Answered as a plain dict (no pydantic on the endpoint's cold start); tests/unit/test_views.py
+# checks it against JobScores.
 
 
-def job_scores(*, principal: Principal, job_id: str) -> JobScores:
-    """Each metric's per-row scores; 409 for a job that is not an evaluation or not scored yet."""
+def job_scores(*, principal: Principal, job_id: str) -> dict[str, Any]:
+    """Each metric's per-row scores; 409 for a job that is not an evaluation or not scored yet.
+
+    A JobScores, as a plain dict.
+    """
     ref, data = load_job(principal, job_id)
     evaluation = data.get("evaluation") or {}
     if not evaluation:
@@ -39,24 +44,28 @@ def job_scores(*, principal: Principal, job_id: str) -> JobScores:
             f"{job_id} has no per-row scores stored for {', '.join(missing)} (too many rows to keep)",
             code="scores_not_stored",
         )
-    metrics = [
-        MetricRowScores(
-            name=str(spec["name"]),
-            params=dict(spec.get("params") or {}),
-            rows=[int(r) for r in stored[spec["name"]].get("rows") or []],
-            values=[None if v is None else float(v) for v in stored[spec["name"]].get("values") or []],
-            **_judge_errors(ref, str(spec["name"]), stored[spec["name"]]),
-        )
-        for spec in specs
-    ]
-    return JobScores(
-        job_id=job_id,
-        model=str(data["model"]),
-        prompt=PromptPin.model_validate(data["prompt"]) if data.get("prompt") else None,
-        source=SourceInfo.model_validate(data["source"]),
-        partial=bool(evaluation.get("partial")),
-        metrics=metrics,
-    )
+    metrics = [metric_scores(ref, spec, stored[spec["name"]]) for spec in specs]
+    return {
+        "job_id": job_id,
+        "model": str(data["model"]),
+        "prompt": prompt_pin(data.get("prompt")),
+        "source": source_info(data["source"]),
+        "partial": bool(evaluation.get("partial")),
+        "metrics": metrics,
+    }
+
+
+def metric_scores(ref: Any, spec: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """A MetricRowScores from the metric's scores document."""
+    name = str(spec["name"])
+    return {
+        "name": name,
+        "params": dict(spec.get("params") or {}),
+        "rows": [int(r) for r in stored.get("rows") or []],
+        "values": [None if v is None else float(v) for v in stored.get("values") or []],
+        "judge_errors": None,
+        "judge_error_count": None,
+    } | _judge_errors(ref, name, stored)
 
 
 def _judge_errors(ref: Any, name: str, stored: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +85,9 @@ def _judge_errors(ref: Any, name: str, stored: dict[str, Any]) -> dict[str, Any]
         rows = [{**(s.to_dict() or {}), "row": int(s.id)} for s in query.stream()]
         stored = row_judge_errors(judge_errors_of(name, [r for r in rows if r.get("status") == "succeeded"]))
     return {
-        "judge_errors": [RowJudgeError.model_validate(e) for e in stored["judge_errors"]],
+        "judge_errors": [
+            {"row": int(e["row"]), "code": str(e["code"]), "message": str(e["message"])}
+            for e in stored["judge_errors"]
+        ],
         "judge_error_count": int(stored.get("judge_error_count", len(stored["judge_errors"]))),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
@@ -13,27 +14,54 @@ from promptopt.clients import firestore_client, storage_client
 from promptopt.config import settings
 from promptopt.datasets import records
 from promptopt.datasets.files.layout import DATASET_ID_RE, dataset_prefix
+from promptopt.datasets.views import dataset_dict
 from promptopt.errors import NotFound
 from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
 from promptopt.store.paths import tenant_collection
 
 if TYPE_CHECKING:
-    # The models (and pydantic) load where one is built: deleting a dataset needs none.
-    from promptopt.datasets.models import Dataset, DatasetGetQuery, DatasetListQuery, DatasetPage
+    # Reads answer plain dicts (datasets.views) and take their defaults from the dataclasses
+    # below without a query string: no pydantic on their cold start.
+    from promptopt.datasets.models import DatasetGetQuery, DatasetListQuery
 
 log = logging.getLogger(__name__)
 
 
-def get_dataset(*, principal: Principal, dataset_id: str, query: DatasetGetQuery) -> Dataset:
-    """The dataset with its newest `query.versions` versions (status, statistics, errors)."""
+@dataclass(frozen=True)
+class GetDefaults:
+    """DatasetGetQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
+
+    versions: int = 20
+
+
+@dataclass(frozen=True)
+class ListDefaults:
+    """DatasetListQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
+
+    page_size: int | None = None
+    page_token: str | None = None
+    name: str | None = None
+    sort: str = "-created"
+
+
+def get_dataset(
+    *, principal: Principal, dataset_id: str, query: DatasetGetQuery | GetDefaults
+) -> dict[str, Any]:
+    """The dataset with its newest `query.versions` versions (status, statistics, errors).
+
+    A Dataset, as a plain dict.
+    """
     head = records.load_dataset(principal.tenant, dataset_id).to_dict() or {}
     versions = records.newest_versions(principal.tenant, dataset_id, query.versions)
-    return records.dataset_model(head, versions)
+    return dataset_dict(head, versions)
 
 
-def list_datasets(*, principal: Principal, query: DatasetListQuery) -> DatasetPage:
-    """Datasets in the order `sort` names (newest first by default), optionally by exact name."""
+def list_datasets(*, principal: Principal, query: DatasetListQuery | ListDefaults) -> dict[str, Any]:
+    """Datasets in the order `sort` names (newest first by default), optionally by exact name.
+
+    A DatasetPage, as a plain dict.
+    """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     by = sorting.order(query.sort, id_field="dataset_id")
@@ -50,13 +78,11 @@ def list_datasets(*, principal: Principal, query: DatasetListQuery) -> DatasetPa
         q = by.start_after(q, cursor)
     snapshots = list(q.limit(size + 1).stream())
     visible = [s.to_dict() or {} for s in snapshots[:size]]
-    items = [records.dataset_model(data) for data in visible if not data.get("deleting")]
+    items = [dataset_dict(data) for data in visible if not data.get("deleting")]
     token = None
     if len(snapshots) > size:
         token = encode_token(by.cursor(visible[-1]), scope, tenant=principal.tenant)
-    from promptopt.datasets.models import DatasetPage
-
-    return DatasetPage(items=items, next_page_token=token)
+    return {"items": items, "next_page_token": token}
 
 
 def delete_dataset(*, principal: Principal, dataset_id: str) -> None:

@@ -80,15 +80,17 @@ def load_version(tenant: str, dataset_id: str, version: int) -> dict[str, Any]:
 def version_model(data: dict[str, Any]) -> DatasetVersion:
     """The API view of a version document."""
     from promptopt.datasets.models import DatasetVersion
+    from promptopt.datasets.views import version_dict
 
-    return DatasetVersion.model_validate(data)
+    return DatasetVersion.model_validate(version_dict(data))
 
 
 def dataset_model(data: dict[str, Any], versions: list[dict[str, Any]] | None = None) -> Dataset:
     """The API view of a dataset document with the given version documents."""
     from promptopt.datasets.models import Dataset
+    from promptopt.datasets.views import dataset_dict
 
-    return Dataset.model_validate({**data, "versions": [version_model(v) for v in versions or []]})
+    return Dataset.model_validate(dataset_dict(data, versions))
 
 
 def newest_versions(tenant: str, dataset_id: str, count: int) -> list[dict[str, Any]]:

@@ -10,16 +10,42 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from promptopt.clients import storage_client
 from promptopt.config import settings
 from promptopt.datasets import records
 from promptopt.datasets.files.layout import SPLITS, split_object
-from promptopt.datasets.files.splits import sample
-from promptopt.datasets.models import DatasetRow, DatasetSample, RowPage, RowsQuery, SampleQuery
+from promptopt.datasets.files.sampling import sample
+from promptopt.datasets.views import row_dict
 from promptopt.errors import Conflict, InvalidRequest
 from promptopt.store.pagination import decode_token, encode_token, page_size
+
+if TYPE_CHECKING:
+    # Pages and samples are answered as plain dicts (datasets.views), with the defaults below when
+    # no query string is given: no pydantic on those cold starts. Rows for jobs and runs are models.
+    from promptopt.datasets.models import DatasetRow, RowsQuery, SampleQuery
+
+
+@dataclass(frozen=True)
+class RowsDefaults:
+    """RowsQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
+
+    page_size: int | None = None
+    page_token: str | None = None
+    split: str | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class SampleDefaults:
+    """SampleQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
+
+    n: int = 10
+    split: str | None = None
+    seed: int = 0
+    version: int | None = None
+
 
 _READ_CHUNK = 256 * 1024
 
@@ -67,7 +93,7 @@ def resolve_version(*, tenant: str, dataset_id: str, version: int | None) -> Rea
     )
 
 
-def _iter_split(tenant: str, ready: ReadyVersion, split: str, start: int) -> Iterator[DatasetRow]:
+def _iter_split(tenant: str, ready: ReadyVersion, split: str, start: int) -> Iterator[dict[str, Any]]:
     """Rows of one split from position `start` on, read by seeking to the nearest kept offset."""
     if start >= ready.split_counts.get(split, 0):
         return
@@ -81,7 +107,7 @@ def _iter_split(tenant: str, ready: ReadyVersion, split: str, start: int) -> Ite
         reader.seek(checkpoints[index])
         for raw in _lines(reader):
             if position >= start:
-                yield _row(json.loads(raw), split)
+                yield row_dict(json.loads(raw), split)
             position += 1
 
 
@@ -99,18 +125,22 @@ def _lines(reader: IO[bytes]) -> Iterator[bytes]:
         yield pending
 
 
-def _row(data: dict[str, Any], split: str) -> DatasetRow:
-    return DatasetRow(
-        row=data["row"], line=data["line"], split=split, inputs=data["inputs"], reference=data["reference"]
-    )
-
-
 def _bucket() -> str:
     return settings().datasets_bucket
 
 
 def iter_rows(tenant: str, ready: ReadyVersion, split: str | None, start: int = 0) -> Iterator[DatasetRow]:
     """Rows from position `start` of one split, or of the concatenation of all splits."""
+    from promptopt.datasets.models import DatasetRow
+
+    for data in iter_dicts(tenant, ready, split, start):
+        yield DatasetRow(**data)
+
+
+def iter_dicts(
+    tenant: str, ready: ReadyVersion, split: str | None, start: int = 0
+) -> Iterator[dict[str, Any]]:
+    """`iter_rows`, each row a DatasetRow's fields as a plain dict."""
     for name in [split] if split else list(SPLITS):
         size = ready.split_counts.get(name, 0)
         if start >= size:
@@ -133,8 +163,8 @@ def read_rows(
     return rows
 
 
-def rows_page(*, tenant: str, dataset_id: str, query: RowsQuery) -> RowPage:
-    """One page of rows; the token pins the version so pages never mix versions."""
+def rows_page(*, tenant: str, dataset_id: str, query: RowsQuery | RowsDefaults) -> dict[str, Any]:
+    """One page of rows; the token pins the version so pages never mix versions (a RowPage, as a dict)."""
     ready = resolve_version(tenant=tenant, dataset_id=dataset_id, version=query.version)
     scope = {"dataset": dataset_id, "version": query.version, "split": query.split}
     cursor = decode_token(query.page_token, scope, _rows_cursor, tenant=tenant)
@@ -142,8 +172,8 @@ def rows_page(*, tenant: str, dataset_id: str, query: RowsQuery) -> RowPage:
     if version != ready.version:  # a page token from before a newer version became the latest
         ready = resolve_version(tenant=tenant, dataset_id=dataset_id, version=version)
     size = page_size(query.page_size)
-    items: list[DatasetRow] = []
-    for row in iter_rows(tenant, ready, query.split, start):
+    items: list[dict[str, Any]] = []
+    for row in iter_dicts(tenant, ready, query.split, start):
         items.append(row)
         if len(items) >= size:
             break
@@ -151,7 +181,7 @@ def rows_page(*, tenant: str, dataset_id: str, query: RowsQuery) -> RowPage:
     token = (
         encode_token([ready.version, end], scope, tenant=tenant) if end < ready.count(query.split) else None
     )
-    return RowPage(items=items, next_page_token=token, dataset_id=dataset_id, version=ready.version)
+    return {"items": items, "next_page_token": token, "dataset_id": dataset_id, "version": ready.version}
 
 
 def _rows_cursor(values: list[Any]) -> tuple[int, int]:
@@ -161,23 +191,32 @@ def _rows_cursor(values: list[Any]) -> tuple[int, int]:
     return version, start
 
 
-def sample_rows(*, tenant: str, dataset_id: str, query: SampleQuery) -> DatasetSample:
-    """`n` rows chosen by the seed: the same seed, version and split always give the same rows."""
+def sample_rows(*, tenant: str, dataset_id: str, query: SampleQuery | SampleDefaults) -> dict[str, Any]:
+    """`n` rows chosen by the seed: the same seed, version and split always give the same rows.
+
+    A DatasetSample, as a plain dict.
+    """
     ready = resolve_version(tenant=tenant, dataset_id=dataset_id, version=query.version)
     if query.split and ready.split_counts.get(query.split, 0) == 0:
         raise InvalidRequest(f"split {query.split!r} of version {ready.version} is empty", code="empty_split")
     rows = sample(
-        iter_rows(tenant, ready, query.split),
+        iter_dicts(tenant, ready, query.split),
         query.n,
         query.seed,
         key=_content_key,
     )
-    return DatasetSample(
-        dataset_id=dataset_id, version=ready.version, split=query.split, seed=query.seed, rows=rows
-    )
+    return {
+        "dataset_id": dataset_id,
+        "version": ready.version,
+        "split": query.split,
+        "seed": query.seed,
+        "rows": rows,
+    }
 
 
-def _content_key(row: DatasetRow) -> str:
+def _content_key(row: dict[str, Any]) -> str:
     from promptopt.datasets.files import row_key
 
-    return row_key({"row": row.row, "line": row.line, "inputs": row.inputs, "reference": row.reference})
+    return row_key(
+        {"row": row["row"], "line": row["line"], "inputs": row["inputs"], "reference": row["reference"]}
+    )

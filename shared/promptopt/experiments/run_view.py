@@ -8,6 +8,7 @@ tests/unit/test_views.py checks `run_dict` against RunView.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from promptopt.experiments import paths
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
+    from promptopt.http.models import PageQuery
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")  # experiments.models.ACTIVE_RUN_STATUSES
@@ -171,3 +173,41 @@ def cancel_run(*, principal: Principal, experiment_id: str, run_id: str) -> dict
             run_jobs.cancel(principal.tenant, experiment_id, waiting)
         return run_dict(paths.run_ref(principal.tenant, experiment_id, run_id).get())
     raise Conflict(f"run {run_id} is changing; retry", code="run_busy")
+
+
+@dataclass(frozen=True)
+class PageDefaults:
+    """PageQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
+
+    page_size: int | None = None
+    page_token: str | None = None
+
+
+def list_runs(*, principal: Principal, experiment_id: str, query: PageQuery | PageDefaults) -> dict[str, Any]:
+    """The experiment's runs, newest first (a RunPage, as a plain dict)."""
+    from google.cloud.firestore import Query
+
+    from promptopt.store.pagination import decode_token, encode_token, page_size
+
+    load_experiment(principal.tenant, experiment_id)
+    scope = {"experiment": experiment_id}
+    cursor = decode_token(query.page_token, scope, _cursor, tenant=principal.tenant)
+    size = page_size(query.page_size)
+    q: Any = paths.runs(principal.tenant, experiment_id).order_by("created_at", direction=Query.DESCENDING)
+    q = q.order_by("run_id", direction=Query.DESCENDING)
+    if cursor is not None:
+        q = q.start_after({"created_at": cursor[0], "run_id": cursor[1]})
+    snapshots = list(q.limit(size + 1).stream())
+    items = [run_dict(s) for s in snapshots[:size]]
+    token = None
+    if len(snapshots) > size:
+        last = items[-1]
+        token = encode_token([last["created_at"].isoformat(), last["run_id"]], scope, tenant=principal.tenant)
+    return {"items": items, "next_page_token": token}
+
+
+def _cursor(values: list[Any]) -> tuple[datetime, str]:
+    created, run_id = values
+    if not isinstance(created, str) or not isinstance(run_id, str) or not paths.RUN_ID_RE.fullmatch(run_id):
+        raise ValueError("malformed cursor")
+    return datetime.fromisoformat(created), run_id

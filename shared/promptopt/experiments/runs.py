@@ -270,34 +270,10 @@ def view(snapshot: Any, *, events: bool = False) -> RunView:
 
 
 def list_runs(*, principal: Principal, experiment_id: str, query: PageQuery) -> RunPage:
-    """The experiment's runs, newest first."""
-    from google.cloud.firestore import Query
-
-    from promptopt.store.pagination import decode_token, encode_token, page_size
-
-    _experiment(principal.tenant, experiment_id)
-    scope = {"experiment": experiment_id}
-    cursor = decode_token(query.page_token, scope, _cursor, tenant=principal.tenant)
-    size = page_size(query.page_size)
-    q: Any = paths.runs(principal.tenant, experiment_id).order_by("created_at", direction=Query.DESCENDING)
-    q = q.order_by("run_id", direction=Query.DESCENDING)
-    if cursor is not None:
-        q = q.start_after({"created_at": cursor[0], "run_id": cursor[1]})
-    snapshots = list(q.limit(size + 1).stream())
-    items = [view(s) for s in snapshots[:size]]
-    token = None
-    if len(snapshots) > size:
-        token = encode_token(
-            [items[-1].created_at.isoformat(), items[-1].run_id], scope, tenant=principal.tenant
-        )
-    return RunPage(items=items, next_page_token=token)
-
-
-def _cursor(values: list[Any]) -> tuple[datetime, str]:
-    created, run_id = values
-    if not isinstance(created, str) or not isinstance(run_id, str) or not paths.RUN_ID_RE.fullmatch(run_id):
-        raise ValueError("malformed cursor")
-    return datetime.fromisoformat(created), run_id
+    """The experiment's runs, newest first (see `run_view.list_runs`), as a model."""
+    return RunPage.model_validate(
+        run_view.list_runs(principal=principal, experiment_id=experiment_id, query=query)
+    )
 
 
 def metrics(*, principal: Principal, experiment_id: str, query: MetricsQuery) -> RunMetrics:

@@ -6,18 +6,14 @@ row order, process, machine or Python's per-process hash salt.
 
 from __future__ import annotations
 
-import hashlib
-import heapq
-from collections.abc import Callable, Iterable
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from promptopt.datasets.files.canonical import row_key
+from promptopt.datasets.files.sampling import sample as sample
+from promptopt.datasets.files.sampling import unit_hash
 
 Split = Literal["train", "validation", "test"]
-T = TypeVar("T")
-_SCALE = float(2**64)
 
 
 class SplitProportions(BaseModel):
@@ -35,12 +31,6 @@ class SplitProportions(BaseModel):
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"split proportions must sum to 1, got {total}")
         return self
-
-
-def unit_hash(seed: int, key: str) -> float:
-    """A uniform number in [0, 1) from sha256 of f"{seed}:{key}" (first 8 bytes)."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / _SCALE
 
 
 def assign_split(row_key: str, seed: int, proportions: SplitProportions | None = None) -> Split:
@@ -68,40 +58,3 @@ def assign_split(row_key: str, seed: int, proportions: SplitProportions | None =
         if point < edge:
             return name
     return nonzero[-1][0]  # float rounding left the last sliver unclaimed
-
-
-def _default_key(row: Any) -> str:
-    """Strings are their own key; canonical rows are keyed by content."""
-    return row if isinstance(row, str) else row_key(row)
-
-
-def sample(rows: Iterable[T], n: int, seed: int, *, key: Callable[[T], str] = _default_key) -> list[T]:
-    """The n rows with the smallest hash(seed, key(row)), streaming with O(n) memory.
-
-    The same seed and rows give the same sample whatever their order; a different seed gives an
-    independent one; with fewer than n rows, all are returned.
-
-    Args:
-        rows: any iterable (a parser, a file reader); read once.
-        n: how many rows to keep (>= 0).
-        seed: the sampling seed.
-        key: the row's stable identity; defaults to the content key of canonical rows, or the
-            string itself.
-
-    Returns:
-        The chosen rows, in the order they came in.
-    """
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    if n == 0:
-        return []
-    # Max-heap on the hash (negated) of the n smallest so far; the index breaks exact ties
-    # and restores input order at the end without ever comparing rows.
-    heap: list[tuple[float, int, T]] = []
-    for index, row in enumerate(rows):
-        entry = (-unit_hash(seed, key(row)), -index, row)
-        if len(heap) < n:
-            heapq.heappush(heap, entry)
-        elif entry[0] > heap[0][0]:
-            heapq.heapreplace(heap, entry)
-    return [row for _neg, _idx, row in sorted(heap, key=lambda entry: -entry[1])]
