@@ -3,7 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.experiments import service as experiments
+from promptopt.experiments import catalog as experiments
 from promptopt.http import Call, Reply, serve
 
 

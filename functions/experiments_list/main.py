@@ -3,8 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.experiments import service as experiments
-from promptopt.experiments.models import ExperimentListQuery
+from promptopt.experiments import catalog
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,4 +13,9 @@ def handle(request: Request) -> Response:
 
 
 def _list(call: Call) -> Reply:
-    return Reply(experiments.list_experiments(principal=call.user, query=call.query(ExperimentListQuery)))
+    # No query string: the defaults, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        return Reply(catalog.list_experiments(principal=call.user, query=catalog.ListDefaults()))
+    from promptopt.experiments.models import ExperimentListQuery
+
+    return Reply(catalog.list_experiments(principal=call.user, query=call.query(ExperimentListQuery)))

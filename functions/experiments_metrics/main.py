@@ -3,8 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.experiments import runs
-from promptopt.experiments.models import MetricsQuery
+from promptopt.experiments import run_view
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,5 +13,12 @@ def handle(request: Request) -> Response:
 
 
 def _metrics(call: Call) -> Reply:
+    experiment_id = call.path["experiment_id"]
+    # No query string: the latest run, without the query model (no pydantic on the cold start).
+    if not call.request.args:
+        defaults = run_view.MetricsDefaults()
+        return Reply(run_view.metrics(principal=call.user, experiment_id=experiment_id, query=defaults))
+    from promptopt.experiments.models import MetricsQuery
+
     query = call.query(MetricsQuery)
-    return Reply(runs.metrics(principal=call.user, experiment_id=call.path["experiment_id"], query=query))
+    return Reply(run_view.metrics(principal=call.user, experiment_id=experiment_id, query=query))

@@ -597,3 +597,89 @@ def test_job_scores_view() -> None:
         "metrics": [plain, judged],
     }
     assert_publishes(JobScores, page)
+
+
+EXPERIMENT = {
+    "experiment_id": "ex_0123456789abcdef0123", "name": "Q", "name_lower": "q", "description": "",
+    "mode": "optimize", "prompt": {"prompt_id": "pr_1", "version": 1},
+    "dataset": {"dataset_id": "ds_1", "version": 2},
+    "target_model": "sim:default", "optimizer_model": "sim:optimizer",
+    "metric": {"name": "exact_match", "params": {}}, "secondary_metrics": [{"name": "length", "params": {}}],
+    "optimizer": {"strategy": "auto", "max_iterations": 3}, "budget": {"max_calls": None},
+    "promote_label": None, "schedule": None, "regression": None, "temperature": 0, "max_tokens": 256,
+    "created_at": AT, "updated_at": AT, "created_by": "alice", "tenant": "t",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        EXPERIMENT,
+        {
+            **EXPERIMENT,
+            "schedule": {"cron": "0 * * * *", "timezone": "UTC", "enabled": True},
+            "regression": {"label": "production"},
+            "promote_label": "candidate",
+            "active_run_id": "run_1",
+            "last_run_id": "run_1",
+            "last_run_status": "running",
+            "runs": 4,
+            "next_run_at": AT,
+        },
+    ],
+)
+def test_experiment_view(data: dict[str, Any]) -> None:
+    from promptopt.experiments import catalog, service
+    from promptopt.experiments.models import ExperimentListQuery, ExperimentPage, ExperimentView
+
+    view = catalog.view_dict(data)
+    assert_publishes(ExperimentView, view)
+    assert service._view(data) == ExperimentView.model_validate(view)
+    assert_publishes(ExperimentPage, {"items": [view], "next_page_token": None})
+    assert dataclasses.asdict(catalog.ListDefaults()) == ExperimentListQuery().model_dump()
+    assert list(dataclasses.asdict(catalog.ListDefaults())) == list(ExperimentListQuery.model_fields)
+
+
+def test_run_metrics_view() -> None:
+    from promptopt.experiments import engine, run_view
+    from promptopt.experiments.models import MetricsQuery, RunMetrics
+
+    assert run_view.BASELINE == engine.BASELINE
+    assert dataclasses.asdict(run_view.MetricsDefaults()) == MetricsQuery().model_dump()
+    experiment = {"target_model": "sim:default", "optimizer_model": "gemini:x"}
+    assert_publishes(RunMetrics, run_view.metrics_dict("ex_1", experiment, None, None))
+    cands = {
+        engine.BASELINE: {
+            "iteration": 0,
+            "accept": {"mean": 0.25, "ci_low": 0.1, "ci_high": 0.4, "n": 32},
+            "version": 1,
+            "tokens_per_row": 12,
+        },
+        "c001_00": {
+            "iteration": 1,
+            "strategy": "reflective",
+            "parent": engine.BASELINE,
+            "rung_means": [0.5, 1],
+            "secondary": {"length": 3},
+            "status": "screened out",
+        },
+        "c001_01": {
+            "iteration": 1,
+            "strategy": "history",
+            "accepted": True,
+            "version": 2,
+            "verdict": "accepted",
+            "accept": {"mean": 0.75},
+        },
+    }
+    run = {
+        "status": "completed",
+        "state": {"cands": cands, "incumbent": "c001_01"},
+        "baseline_test": {"mean": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n": 50},
+        "lift": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 50},
+        "usage": {"task_calls": 100, "optimizer_calls": 4},
+    }
+    view = run_view.metrics_dict("ex_1", experiment, "run_1", run)
+    assert_publishes(RunMetrics, view)
+    assert [len(i["candidates"]) for i in view["iterations"]] == [1, 2]
+    assert view["best_version"] == 2

@@ -17,11 +17,13 @@ from promptopt.experiments import paths
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
+    from promptopt.experiments.models import MetricsQuery
     from promptopt.http.models import PageQuery
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")  # experiments.models.ACTIVE_RUN_STATUSES
 MAX_EVENTS_SHOWN = 50
+BASELINE = "c000_00"  # experiments.engine.BASELINE: the base prompt's candidate id
 
 
 def load_experiment(tenant: str, experiment_id: str) -> tuple[Any, Any]:
@@ -211,3 +213,94 @@ def _cursor(values: list[Any]) -> tuple[datetime, str]:
     if not isinstance(created, str) or not isinstance(run_id, str) or not paths.RUN_ID_RE.fullmatch(run_id):
         raise ValueError("malformed cursor")
     return datetime.fromisoformat(created), run_id
+
+
+@dataclass(frozen=True)
+class MetricsDefaults:
+    """MetricsQuery with nothing given: the latest run."""
+
+    run_id: str | None = None
+
+
+def _candidate(cid: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A CandidateView from the run state's entry."""
+    tokens = entry.get("tokens_per_row")
+    return {
+        "candidate_id": cid,
+        "iteration": int(entry.get("iteration", 0)),
+        "strategy": str(entry.get("strategy") or ""),
+        "parent": entry.get("parent"),
+        "prompt_version": entry.get("version"),
+        "rung_scores": [float(x) for x in entry.get("rung_means") or []],
+        "validation": _score(entry.get("accept")),
+        "secondary": {str(k): float(v) for k, v in (entry.get("secondary") or {}).items()},
+        "tokens_per_row": None if tokens is None else float(tokens),
+        "accepted": bool(entry.get("accepted")) or cid == BASELINE,
+        "verdict": str(entry.get("verdict") or entry.get("status") or ""),
+    }
+
+
+def metrics(
+    *, principal: Principal, experiment_id: str, query: MetricsQuery | MetricsDefaults
+) -> dict[str, Any]:
+    """Iteration by iteration: candidates, incumbent, usage; and the run's held-out result.
+
+    A RunMetrics, as a plain dict.
+    """
+    _, snapshot = load_experiment(principal.tenant, experiment_id)
+    experiment = snapshot.to_dict() or {}
+    run_id = query.run_id or experiment.get("active_run_id") or experiment.get("last_run_id")
+    run = (load_run(principal.tenant, experiment_id, run_id).to_dict() or {}) if run_id else None
+    return metrics_dict(experiment_id, experiment, run_id, run)
+
+
+def metrics_dict(
+    experiment_id: str, experiment: dict[str, Any], run_id: str | None, data: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A RunMetrics from the experiment's and the run's documents (None: no run yet)."""
+    simulated = str(experiment.get("target_model", "")).startswith("sim:") or str(
+        experiment.get("optimizer_model", "")
+    ).startswith("sim:")
+    if not run_id or data is None:
+        return {
+            "experiment_id": experiment_id,
+            "run_id": None,
+            "status": None,
+            "iterations": [],
+            "baseline_test": None,
+            "best_test": None,
+            "paired_lift": None,
+            "best_version": None,
+            "usage": _usage(None),
+            "simulated": simulated,
+        }
+    state = data.get("state") or {}
+    cands: dict[str, Any] = state.get("cands") or {}
+    iterations: dict[int, list[dict[str, Any]]] = {}
+    for cid in sorted(cands):
+        candidate = _candidate(cid, cands[cid])
+        iterations.setdefault(candidate["iteration"], []).append(candidate)
+    incumbent = state.get("incumbent", BASELINE)
+    views = [
+        {
+            "iteration": it,
+            "candidates": items,
+            "incumbent": incumbent,
+            "incumbent_score": _score((cands.get(incumbent) or {}).get("accept")),
+            "usage": _usage(None),
+            "duration_s": None,
+        }
+        for it, items in sorted(iterations.items())
+    ]
+    return {
+        "experiment_id": experiment_id,
+        "run_id": run_id,
+        "status": data.get("status"),
+        "iterations": views,
+        "baseline_test": _score(data.get("baseline_test")),
+        "best_test": _score(data.get("best_test")),
+        "paired_lift": _score(data.get("lift")),
+        "best_version": data.get("best_version") or (cands.get(incumbent) or {}).get("version"),
+        "usage": _usage(data.get("usage")),
+        "simulated": simulated,
+    }

@@ -13,8 +13,6 @@ from promptopt.errors import ApiError, Conflict
 from promptopt.experiments import engine, paths, run_view
 from promptopt.experiments.models import (
     ACTIVE_RUN_STATUSES,
-    CandidateView,
-    IterationView,
     MetricsQuery,
     RunMetrics,
     RunPage,
@@ -24,7 +22,6 @@ from promptopt.experiments.models import (
     ScoreCI,
 )
 from promptopt.experiments.run_view import load_experiment as _experiment
-from promptopt.experiments.run_view import load_run as _run_snapshot
 from promptopt.http.models import PageQuery
 
 if TYPE_CHECKING:
@@ -277,60 +274,6 @@ def list_runs(*, principal: Principal, experiment_id: str, query: PageQuery) -> 
 
 
 def metrics(*, principal: Principal, experiment_id: str, query: MetricsQuery) -> RunMetrics:
-    """Iteration by iteration: candidates, incumbent, usage; and the run's held-out result."""
-    _, snapshot = _experiment(principal.tenant, experiment_id)
-    experiment = snapshot.to_dict() or {}
-    run_id = query.run_id or experiment.get("active_run_id") or experiment.get("last_run_id")
-    simulated = str(experiment.get("target_model", "")).startswith("sim:") or str(
-        experiment.get("optimizer_model", "")
-    ).startswith("sim:")
-    if not run_id:
-        return RunMetrics(
-            experiment_id=experiment_id, run_id=None, status=None, iterations=[], simulated=simulated
-        )
-    run = _run_snapshot(principal.tenant, experiment_id, run_id)
-    data = run.to_dict() or {}
-    state = data.get("state") or {}
-    cands: dict[str, Any] = state.get("cands") or {}
-    iterations: dict[int, list[CandidateView]] = {}
-    for cid in sorted(cands):
-        entry = cands[cid]
-        it = int(entry.get("iteration", 0))
-        iterations.setdefault(it, []).append(
-            CandidateView(
-                candidate_id=cid,
-                iteration=it,
-                strategy=str(entry.get("strategy") or ""),
-                parent=entry.get("parent"),
-                prompt_version=entry.get("version"),
-                rung_scores=[float(x) for x in entry.get("rung_means") or []],
-                validation=_score(entry.get("accept")),
-                secondary={k: float(v) for k, v in (entry.get("secondary") or {}).items()},
-                tokens_per_row=entry.get("tokens_per_row"),
-                accepted=bool(entry.get("accepted")) or cid == engine.BASELINE,
-                verdict=str(entry.get("verdict") or entry.get("status") or ""),
-            )
-        )
-    incumbent = state.get("incumbent", engine.BASELINE)
-    views = [
-        IterationView(
-            iteration=it,
-            candidates=items,
-            incumbent=incumbent,
-            incumbent_score=_score((cands.get(incumbent) or {}).get("accept")),
-            usage=RunUsage(),
-        )
-        for it, items in sorted(iterations.items())
-    ]
-    return RunMetrics(
-        experiment_id=experiment_id,
-        run_id=run_id,
-        status=data.get("status"),
-        iterations=views,
-        baseline_test=_score(data.get("baseline_test")),
-        best_test=_score(data.get("best_test")),
-        paired_lift=_score(data.get("lift")),
-        best_version=data.get("best_version") or (cands.get(incumbent) or {}).get("version"),
-        usage=_usage(data.get("usage")),
-        simulated=simulated,
-    )
+    """Iteration by iteration (see `run_view.metrics`), as a model."""
+    found = run_view.metrics(principal=principal, experiment_id=experiment_id, query=query)
+    return RunMetrics.model_validate(found)

@@ -16,26 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 
-from promptopt.errors import Conflict, InvalidRequest, NotFound
+from promptopt.errors import Conflict, InvalidRequest
 from promptopt.experiments import paths
 from promptopt.experiments import schedule as schedules
+from promptopt.experiments.catalog import UPDATE_ATTEMPTS, snapshot_of, view_dict
 from promptopt.experiments.estimate import estimate_resolved
 from promptopt.experiments.models import (
     ExperimentCreate,
     ExperimentCreated,
-    ExperimentListQuery,
-    ExperimentPage,
     ExperimentUpdate,
     ExperimentView,
     Schedule,
 )
 from promptopt.experiments.resolve import resolve
-from promptopt.store import sorting
-from promptopt.store.pagination import decode_token, encode_token, page_size
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import CollectionReference, DocumentReference, DocumentSnapshot
-
     from promptopt.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -52,27 +47,8 @@ def new_experiment_id(tenant: str, body: ExperimentCreate, idempotency_key: str 
     return paths.derived_id("ex_", tenant, idempotency_key, canonical)
 
 
-def _not_found(experiment_id: str) -> NotFound:
-    return NotFound(f"experiment {experiment_id[:40]} not found", code="experiment_not_found")
-
-
-def _snapshot(principal: Principal, experiment_id: str) -> DocumentSnapshot:
-    if not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id):
-        raise _not_found(experiment_id)
-    snapshot = paths.experiment_ref(principal.tenant, experiment_id).get()
-    if not snapshot.exists or (snapshot.to_dict() or {}).get("deleting"):
-        raise _not_found(experiment_id)
-    return snapshot
-
-
-def load(principal: Principal, experiment_id: str) -> tuple[DocumentReference, dict[str, Any]]:
-    """The experiment's reference and data; 404 for other tenants' ids, unknown or malformed ids."""
-    snapshot = _snapshot(principal, experiment_id)
-    return snapshot.reference, snapshot.to_dict() or {}
-
-
 def _view(data: dict[str, Any]) -> ExperimentView:
-    return ExperimentView.model_validate(data)
+    return ExperimentView.model_validate(view_dict(data))
 
 
 def create_experiment(
@@ -128,44 +104,6 @@ def create_experiment(
     return ExperimentCreated.model_validate(doc)
 
 
-def get_experiment(*, principal: Principal, experiment_id: str) -> ExperimentView:
-    """One experiment with what its runs did."""
-    _ref, data = load(principal, experiment_id)
-    return _view(data)
-
-
-def list_experiments(*, principal: Principal, query: ExperimentListQuery) -> ExperimentPage:
-    """Experiments newest first; `name` matches whole names regardless of case, `status` the latest run's."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    name = query.name.strip().lower() if query.name is not None else None
-    by = sorting.order(query.sort, id_field="experiment_id", name_field="name_lower")
-    scope = {"name": name, "status": query.status, "sort": query.sort}
-    cursor = decode_token(
-        query.page_token,
-        scope,
-        lambda v: by.parse(v, paths.EXPERIMENT_ID_RE.fullmatch),
-        tenant=principal.tenant,
-    )
-    size = page_size(query.page_size)
-    q: Any = paths.experiments(principal.tenant)
-    if name is not None:
-        q = q.where(filter=FieldFilter("name_lower", "==", name))
-    if query.status is not None:
-        q = q.where(filter=FieldFilter("last_run_status", "==", query.status))
-    q = by.apply(q)
-    if cursor is not None:
-        q = by.start_after(q, cursor)
-    snapshots = list(q.limit(size + 1).stream())
-    page = [s.to_dict() or {} for s in snapshots[:size]]
-    # One being deleted is gone for readers (its page may come out a little short).
-    items = [_view(data) for data in page if not data.get("deleting")]
-    token = None
-    if len(snapshots) > size:
-        token = encode_token(by.cursor(page[-1]), scope, tenant=principal.tenant)
-    return ExperimentPage(items=items, next_page_token=token)
-
-
 def _changes(data: dict[str, Any], body: ExperimentUpdate) -> dict[str, Any]:
     """The fields a PATCH changes; an explicit null clears the schedule or the promote label."""
     given = body.model_fields_set
@@ -206,8 +144,8 @@ def update_experiment(*, principal: Principal, experiment_id: str, body: Experim
     The write is conditional on the document being unchanged since it was read, so a concurrent
     update (another PATCH, a run starting) is never overwritten with stale values: it is re-read.
     """
-    for _attempt in range(_UPDATE_ATTEMPTS):
-        snapshot = _snapshot(principal, experiment_id)
+    for _attempt in range(UPDATE_ATTEMPTS):
+        snapshot = snapshot_of(principal, experiment_id)
         data, ref = snapshot.to_dict() or {}, snapshot.reference
         changes = _changes(data, body)
         changes["updated_at"] = datetime.now(UTC)
@@ -221,67 +159,3 @@ def update_experiment(*, principal: Principal, experiment_id: str, body: Experim
         code="experiment_busy",
         retry_after_s=2,
     )
-
-
-def delete_experiment(*, principal: Principal, experiment_id: str) -> None:
-    """Delete an experiment with its runs, their candidates and events; 409 while a run is active.
-
-    The experiment is first marked `deleting` (conditional on it being unchanged, so a run starting
-    meanwhile wins and the delete answers 409); from then on it reads as absent and the tick skips
-    it. Its runs go next, in batches; the document itself last, so a delete cut short by a timeout
-    is finished by the next one.
-    """
-    if not paths.EXPERIMENT_ID_RE.fullmatch(experiment_id):
-        raise _not_found(experiment_id)
-    ref = paths.experiment_ref(principal.tenant, experiment_id)
-    for _attempt in range(_UPDATE_ATTEMPTS):
-        snapshot = ref.get()
-        data = snapshot.to_dict() or {}
-        if not snapshot.exists:
-            raise _not_found(experiment_id)
-        if data.get("deleting"):
-            break
-        if data.get("active_run_id"):
-            raise Conflict(
-                f"experiment {experiment_id} has an active run ({data['active_run_id']}); "
-                "cancel it or wait for it to end",
-                code="experiment_active",
-                run_id=data["active_run_id"],
-            )
-        try:
-            ref.update(
-                {"deleting": True, "next_run_at": None, "updated_at": datetime.now(UTC)},
-                option=ref._client.write_option(last_update_time=snapshot.update_time),
-            )
-        except (gexc.FailedPrecondition, gexc.Aborted):
-            continue
-        break
-    else:
-        raise Conflict(
-            f"experiment {experiment_id} is changing too often to delete; retry shortly",
-            code="experiment_busy",
-            retry_after_s=2,
-        )
-    removed = _delete_collection(paths.runs(principal.tenant, experiment_id))
-    ref.delete()
-    log.info(
-        "experiment %s deleted with %d documents below it",
-        experiment_id,
-        removed,
-        extra={"fields": {"experiment_id": experiment_id}},
-    )
-
-
-def _delete_collection(collection: CollectionReference) -> int:
-    """Delete every document of `collection` and, first, everything below each; returns the count."""
-    removed = 0
-    documents = list(collection.list_documents(page_size=_DELETE_BATCH))  # those with only children too
-    for document in documents:
-        for child in document.collections():
-            removed += _delete_collection(child)
-    for start in range(0, len(documents), _DELETE_BATCH):
-        batch = collection._client.batch()
-        for document in documents[start : start + _DELETE_BATCH]:
-            batch.delete(document)
-        batch.commit()
-    return removed + len(documents)
