@@ -9,7 +9,11 @@ start of the baseline just before it: the ratio is the median of those paired ra
 time of the function's processes up to the first answer (user + system, from /proc) is printed
 beside it: it moves much less with the machine's load than the wall time does.
 
-Usage: scripts/bench/cold-start [--runs N] [--only NAME,...]
+With --profile DIR, each function (and the baseline) also starts once in one process after the
+warm-up, with the interpreter's import log on (see first_request_profile.py): a table gives the CPU
+to load each and to answer once, and where its import time beyond the baseline's goes.
+
+Usage: scripts/bench/cold-start [--runs N] [--only NAME,...] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -453,14 +457,26 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def cold_start(
-    source_dir: Path, env: dict[str, str], method: str, path: str, kw: dict[str, Any], before: Any = None
+    source_dir: Path,
+    env: dict[str, str],
+    method: str,
+    path: str,
+    kw: dict[str, Any],
+    before: Any = None,
+    profile: tuple[Path, str] | None = None,
 ) -> tuple[float, float]:
     """Seconds from process start until the first 2xx answer, and the CPU seconds spent by then.
 
     `before` runs first; an id it returns replaces "{new}" in the path (a resource to delete).
+    `profile` (folder, name): start under first_request_profile.py instead, which records where
+    the time goes (its own figures are a little slower: the import log costs time).
     """
     port = free_port()
     fw = str(Path(sys.executable).with_name("functions-framework"))
+    command = [fw, "--target", "handle", "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)]
+    if profile:
+        wrapper = str(Path(__file__).resolve().with_name("first_request_profile.py"))
+        command = [sys.executable, "-X", "importtime", wrapper, str(profile[0]), profile[1], str(port)]
     # Bytecode is cached (as in a deployed image, where it is compiled at build time) but kept out
     # of the bundle; PYTHONDONTWRITEBYTECODE in the caller's environment would otherwise make every
     # start recompile every module and measure the compiler instead.
@@ -475,7 +491,7 @@ def cold_start(
         path = path.replace("{new}", before() or "")
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [fw, "--target", "handle", "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
+        command,
         cwd=source_dir,
         env=child_env,
         stdout=subprocess.DEVNULL,
@@ -512,6 +528,7 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated functions to measure (default: all)")
+    parser.add_argument("--profile", type=Path, help="also log one start of each into this folder")
     args = parser.parse_args()
     only = {name for name in args.only.split(",") if name}
     root = repo_root()
@@ -597,6 +614,10 @@ def main() -> int:
         cpu_ratios: dict[str, list[float]] = {t[0]: [] for t in targets[1:]}
         for _name, folder, method, path, kw, before in targets:  # warm-up: fills the bytecode cache
             cold_start(folder, env, method, path, kw, before)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for name, folder, method, path, kw, before in targets:
+                cold_start(folder, env, method, path, kw, before, profile=(args.profile, _file_name(name)))
         for _ in range(args.runs):
             for name, folder, method, path, kw, before in targets[1:]:
                 base_wall, base_cpu = cold_start(baseline[1], env, *baseline[2:])
@@ -607,15 +628,33 @@ def main() -> int:
                 cpus[name].append(cpu)
                 ratios[name].append(wall / base_wall)
                 cpu_ratios[name].append(cpu / base_cpu if base_cpu else 0.0)
+    if args.runs:
+        print_table(args.runs, load_before, baseline[0], walls, cpus, ratios, cpu_ratios)
+    if skipped:
+        print(f"not measured (no 2xx recipe here yet): {', '.join(skipped)}")
+    if args.profile:
+        print_imports(args.profile, [t[0] for t in targets])
+    return 0
+
+
+def print_table(
+    runs: int,
+    load_before: float,
+    name: str,
+    walls: dict[str, list[float]],
+    cpus: dict[str, list[float]],
+    ratios: dict[str, list[float]],
+    cpu_ratios: dict[str, list[float]],
+) -> None:
+    """The medians per function, the baseline (`name`) first."""
     median = statistics.median
-    print(f"cold start, process start -> first 2xx, medians of {args.runs} runs after a warm-up, each run")
+    print(f"cold start, process start -> first 2xx, medians of {runs} runs after a warm-up, each run")
     print("paired with a baseline start just before it (ratio: median of the paired ratios)")
     print(
         f"(bytecode cached as in a deployed image; {os.cpu_count()} CPUs; 1-minute load average "
         f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
     )
     print(f"{'function':<24}{'seconds':>9}{'ratio':>8}{'cpu s':>8}{'cpu ratio':>11}")
-    name = baseline[0]
     print(f"{name:<24}{median(walls[name]):>9.3f}{1.0:>8.2f}{median(cpus[name]):>8.3f}{1.0:>11.2f}")
     for name in ratios:
         print(
@@ -624,9 +663,40 @@ def main() -> int:
         )
     worst = max(ratios, key=lambda n: median(ratios[n]))
     print(f"worst ratio {median(ratios[worst]):.2f} ({worst}; target <= 1.25)")
-    if skipped:
-        print(f"not measured (no 2xx recipe here yet): {', '.join(skipped)}")
-    return 0
+
+
+def _file_name(target: str) -> str:
+    return target.split(" ")[0]
+
+
+def import_costs(log: Path) -> dict[str, float]:
+    """Milliseconds of import time per top-level package, from a -X importtime log (self times)."""
+    costs: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _cumulative, module = line.removeprefix("import time:").split("|")
+        package = module.strip().split(".")[0]
+        costs[package] = costs.get(package, 0.0) + int(self_us) / 1000
+    return costs
+
+
+def print_imports(folder: Path, names: list[str]) -> None:
+    """Each function's CPU to load and to answer, and the packages its extra import time comes from."""
+    base = import_costs(folder / f"{_file_name(names[0])}.imports")
+    print(f"\none logged start each (in {folder}): CPU ms to load the function and to answer once,")
+    print(f"and its import time beyond the baseline's {sum(base.values()):.0f} ms, by package")
+    print(f"{'function':<24}{'load':>6}{'answer':>8}{'imports+':>10}  top packages")
+    for name in names:
+        times = json.loads((folder / f"{_file_name(name)}.json").read_text())
+        costs = import_costs(folder / f"{_file_name(name)}.imports")
+        extra = {p: ms - base.get(p, 0.0) for p, ms in costs.items()}
+        top = sorted(extra.items(), key=lambda item: -item[1])[:5]
+        shown = ", ".join(f"{p} {ms:.0f}" for p, ms in top if ms >= 1)
+        print(
+            f"{name:<24}{times['load_cpu_s'] * 1000:>6.0f}{times['first_request_cpu_s'] * 1000:>8.0f}"
+            f"{sum(extra.values()):>10.0f}  {shown}"
+        )
 
 
 if __name__ == "__main__":
