@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from promptopt.config import settings
 
 if TYPE_CHECKING:
+    import requests
     from google.cloud import firestore
-    from google.cloud.pubsub_v1 import PublisherClient
     from google.cloud.storage import Client as StorageClient
     from google.cloud.tasks_v2 import CloudTasksClient
 
@@ -55,18 +55,33 @@ def storage_client() -> StorageClient:
     return _get("storage", make)
 
 
-def publisher_client() -> PublisherClient:
-    """The Pub/Sub publisher (honours PUBSUB_EMULATOR_HOST); sends each message at once."""
+def pubsub_session() -> tuple[str, requests.Session]:
+    """Pub/Sub's REST base URL and an HTTP session for it (see promptopt.pubsub_rest for why REST).
 
-    def make() -> PublisherClient:
-        from google.cloud.pubsub_v1 import PublisherClient
-        from google.cloud.pubsub_v1.types import BatchSettings
+    PUBSUB_EMULATOR_HOST points it at the emulator over plain HTTP, without credentials.
+    """
 
-        # Every publish here waits for its message id (the outbox marks it sent), so batching
-        # would only add its max_latency (10 ms by default) to each one: send each at once.
-        return PublisherClient(batch_settings=BatchSettings(max_messages=1))
+    def make() -> tuple[str, requests.Session]:
+        import os
 
-    return _get("publisher", make)
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+        session: requests.Session
+        if emulator:
+            base, session = f"http://{emulator}", requests.Session()
+        else:
+            import google.auth
+            from google.auth.transport.requests import AuthorizedSession
+
+            credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/pubsub"])
+            base, session = "https://pubsub.googleapis.com", AuthorizedSession(credentials)
+        # Request threads share the session: keep a connection for each of several at once.
+        session.mount(base, HTTPAdapter(pool_connections=1, pool_maxsize=32))
+        return base, session
+
+    return _get("pubsub", make)
 
 
 def tasks_client() -> CloudTasksClient:

@@ -140,11 +140,11 @@ def publish_now(name: str, payload: dict[str, Any], *, timeout_s: float = REDRIV
     topic = topic_path(name)
     if topic is None:
         raise TopicNotConfigured(f"topic {name} is not configured (PROMPTOPT_TOPICS)")
-    from promptopt.clients import publisher_client
+    from promptopt import pubsub_rest
 
     data = json.dumps(payload, separators=(",", ":")).encode()
     attributes = {k: str(v) for k, v in payload.items() if k in _ATTRIBUTES}
-    message_id: str = publisher_client().publish(topic, data, **attributes).result(timeout=timeout_s)
+    message_id = pubsub_rest.publish(topic, data, attributes, timeout_s=timeout_s)
     log.info("published %s %s", name, message_id, extra={"fields": {"topic": name, **attributes}})
     return message_id
 

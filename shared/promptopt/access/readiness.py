@@ -46,14 +46,12 @@ def _firestore() -> str | None:
 
 
 def _pubsub() -> str | None:
-    from promptopt.clients import publisher_client
+    from promptopt import outbox, pubsub_rest
 
     topics = settings().topics
     if not topics:
         return "skipped: no topic is configured"
-    publisher_client().get_topic(
-        request={"topic": next(iter(sorted(topics.values())))}, timeout=CHECK_TIMEOUT_S
-    )
+    pubsub_rest.get_topic(outbox.topic_path(min(topics)) or "", timeout_s=CHECK_TIMEOUT_S)
     return None
 
 
