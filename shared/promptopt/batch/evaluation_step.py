@@ -120,21 +120,33 @@ def evaluate(
     if not inline:
         markers.finish(marker)
     if held is not None:
-        if _advance_owner(tenant, data.get("owner")):
+        scored = (rows, per_row) if rows is not None and recorded else None
+        if _advance_owner(tenant, data.get("owner"), job_id, scored):
             outbox.handled([held])
         else:
             outbox.deliver([held])
     return "evaluated" if recorded else "cancelled"
 
 
-def _advance_owner(tenant: str, owner: dict[str, Any] | None) -> bool:
-    """Advance the experiment run that owns the job, here; False if its evaluation-completed must."""
+def _advance_owner(
+    tenant: str,
+    owner: dict[str, Any] | None,
+    job_id: str,
+    scored: tuple[list[dict[str, Any]], PerRow] | None,
+) -> bool:
+    """Advance the experiment run that owns the job, here; False if its evaluation-completed must.
+
+    `scored`: the job's rows and per-row scores as this process has them, which the run then
+    does not read back.
+    """
     if not owner or not owner.get("run_id"):
         return False
     from promptopt.experiments import engine  # only the runs' jobs need it
+    from promptopt.experiments.jobs import GivenRows
 
+    given = {job_id: GivenRows(rows=scored[0], per_row=scored[1])} if scored else None
     try:
-        outcome = engine.advance(tenant, str(owner["experiment_id"]), str(owner["run_id"]))
+        outcome = engine.advance(tenant, str(owner["experiment_id"]), str(owner["run_id"]), given=given)
     except Exception:
         log.warning("advancing run %s right away failed; its message will", owner["run_id"], exc_info=True)
         return False

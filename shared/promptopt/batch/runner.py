@@ -610,8 +610,8 @@ class _Run:
             "attempt": self.delivery.retry_count,
         }
         self.totals.add(doc)
-        if self.scored is not None:
-            self.scored.append({name: doc[name] for name in ("row", *SCORED_FIELDS)})
+        if self.scored is not None:  # with what a run reads of each row (see experiments.jobs.GivenRows)
+            self.scored.append({name: doc[name] for name in ("row", "answer_tokens", *SCORED_FIELDS)})
         self.spent_usd += float(doc["cost_usd"])
         if failure:
             self.report.failed += 1

@@ -32,12 +32,15 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptopt.experiments import claims, paths
 from promptopt.experiments import jobs as run_jobs
 from promptopt.experiments.plan import SURVIVORS, Plan
 from promptopt.experiments.rows import MAX_SPLIT_ROWS, Row, screening_order, split_rows
+
+if TYPE_CHECKING:
+    from promptopt.batch.models import EvaluationCreate
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,11 @@ class Run:
     # and candidate documents (both as committed when read; refreshed by this run's own writes).
     jobs: dict[str, tuple[str, dict[str, Any]] | None] = field(default_factory=dict, repr=False)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # The requests of the jobs this delivery's step set, by job id: building one validates every
+    # row, so creating the jobs reuses them rather than building each again.
+    requests: dict[str, EvaluationCreate] = field(default_factory=dict, repr=False)
+    # Finished jobs' rows and scores as the process advancing the run has them (not read back).
+    given: dict[str, run_jobs.GivenRows] = field(default_factory=dict, repr=False)
     # The delivery advancing the run, and the step claims it holds (kept across its attempts).
     token: str = field(default="", repr=False)
     held: list[str] = field(default_factory=list, repr=False)
@@ -143,8 +151,13 @@ def load(tenant: str, experiment_id: str, run_id: str) -> tuple[Run, Any]:
     return Run(tenant, experiment_id, run_id, ref, snapshot.to_dict() or {}), snapshot
 
 
-def advance(tenant: str, experiment_id: str, run_id: str) -> str:
-    """Move the run on if the step it waits for is done; returns what happened (for logs and tests)."""
+def advance(
+    tenant: str, experiment_id: str, run_id: str, *, given: dict[str, run_jobs.GivenRows] | None = None
+) -> str:
+    """Move the run on if the step it waits for is done; returns what happened (for logs and tests).
+
+    `given`: rows and scores of jobs the caller has just scored, by job id (see `GivenRows`).
+    """
     import uuid
 
     from google.api_core import exceptions as gexc
@@ -155,7 +168,7 @@ def advance(tenant: str, experiment_id: str, run_id: str) -> str:
             run, snapshot = load(tenant, experiment_id, run_id)
         except RunGone:
             return "gone"
-        run.token, run.held = token, held
+        run.token, run.held, run.given = token, held, given or {}
         if run.data.get("status") in FINAL:
             _effects(run)  # a crash after the final write may have left the label unset
             return "final"
@@ -221,7 +234,8 @@ def _results(run: Run) -> dict[str, run_jobs.JobResult]:
     def read(job_id: str) -> run_jobs.JobResult:
         found = run.jobs.get(job_id) or run_jobs.state(run.tenant, job_id)
         assert found is not None  # _unfinished checked
-        return run_jobs.read_result(run.tenant, job_id, found[1], metric, int(waiting[job_id]["rows"]))
+        rows = int(waiting[job_id]["rows"])
+        return run_jobs.read_result(run.tenant, job_id, found[1], metric, rows, given=run.given.get(job_id))
 
     if len(waiting) <= 1:
         return {job_id: read(job_id) for job_id in waiting}
@@ -322,11 +336,25 @@ def _begin(run: Run, step: Step) -> None:
     if cfg["mode"] == "regression":
         _dispatch(run, step, "regress", [(BASELINE, "report", run.rows("report"), "report")])
         return
+    # The baseline evaluates two splits and the final step the third: read all three at once now
+    # (rows are cached per process), rather than one after another on the run's critical path.
+    _read_splits(run, ("accept", "optimize", "report"))
     jobs = [
         (BASELINE, "accept", run.rows("accept"), "accept"),
         (BASELINE, "optimize", run.rung_rows(1, 0), "optimize-1-0"),
     ]
     _dispatch(run, step, "baseline", jobs)
+
+
+def _read_splits(run: Run, purposes: tuple[str, ...]) -> None:
+    """Read the rows of several splits at once (see `Run.rows`; each read is cached per process)."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(purposes)) as pool:
+        for purpose in purposes:
+            # A failed read is not an error here: the step that needs those rows reads them again.
+            pool.submit(contextvars.copy_context().run, run.rows, purpose)
 
 
 def _candidate_texts(run: Run, step: Step, cid: str) -> tuple[str, str]:
@@ -380,7 +408,9 @@ def _dispatch(run: Run, step: Step, phase: str, jobs: list[tuple[str, str, tuple
             output_prompt=output_prompt,
             rows=rows,
         )
-        job_id = run_jobs.job_id(run.tenant, spec, run.config)
+        request = run_jobs.request(spec, run.config)
+        job_id = run_jobs.job_id(run.tenant, spec, run.config, request=request)
+        run.requests[job_id] = request
         waiting[job_id] = {"candidate": cid, "purpose": purpose, "rows": len(rows), "tag": tag}
     step.state["phase"] = phase
     step.state["waiting"] = waiting
@@ -980,7 +1010,14 @@ def _ensure_jobs(run: Run, *, written: bool = False) -> None:
             rows=rows,
         )
         created = run_jobs.create(
-            run.tenant, run.experiment_id, run.run_id, spec, run.config, budget, missing=True
+            run.tenant,
+            run.experiment_id,
+            run.run_id,
+            spec,
+            run.config,
+            budget,
+            missing=True,
+            request=run.requests.get(job_id),
         )
         if created != job_id:  # the body is rebuilt from the same inputs, so this means a bug
             log.error("run %s: job %s was created as %s", run.run_id, job_id, created)

@@ -57,11 +57,21 @@ def body(spec: JobSpec, config: dict[str, Any], budget: dict[str, Any]) -> Evalu
     )
 
 
-def job_id(tenant: str, spec: JobSpec, config: dict[str, Any]) -> str:
-    """The id the job will have (derived from its key and body; budget excluded, it may shrink)."""
+def request(spec: JobSpec, config: dict[str, Any]) -> EvaluationCreate:
+    """The job's body without a budget: what its id is derived from."""
+    return body(spec, config, {})
+
+
+def job_id(
+    tenant: str, spec: JobSpec, config: dict[str, Any], *, request: EvaluationCreate | None = None
+) -> str:
+    """The id the job will have (derived from its key and body; budget excluded, it may shrink).
+
+    `request`: `request(spec, config)`, when the caller has built it already.
+    """
     from promptopt.batch.jobs import new_job_id
 
-    return new_job_id(tenant, body(spec, config, {}), spec.key)
+    return new_job_id(tenant, request or body(spec, config, {}), spec.key)
 
 
 def create(
@@ -73,15 +83,21 @@ def create(
     budget: dict[str, Any],
     *,
     missing: bool = False,
+    request: EvaluationCreate | None = None,
 ) -> str:
-    """Create the job (or find it); returns its id. `missing`: the caller has just seen it absent."""
-    from promptopt.batch import jobs
+    """Create the job (or find it); returns its id. `missing`: the caller has just seen it absent.
 
-    request = body(spec, config, {})
-    job_id_ = jobs.new_job_id(tenant, request, spec.key)
+    `request`: `request(spec, config)`, when the caller has built it already.
+    """
+    from promptopt.batch import jobs
+    from promptopt.batch.models import Budget
+
+    unlimited = request or body(spec, config, {})
+    job_id_ = jobs.new_job_id(tenant, unlimited, spec.key)
     if not missing and jobs.paths.job_ref(tenant, job_id_).get().exists:
         return job_id_
-    limited = request.model_copy(update={"budget": body(spec, config, budget).budget})
+    limits = Budget.model_validate({k: v for k, v in budget.items() if v is not None})
+    limited = unlimited.model_copy(update={"budget": limits})
     try:
         created = jobs.create_job(
             principal=run_principal(tenant, experiment_id),
@@ -157,26 +173,36 @@ def finished(data: dict[str, Any]) -> bool:
     )
 
 
-def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_rows: int) -> JobResult:
-    """Scores, outputs and usage of a finished job."""
-    from google.cloud.firestore_v1.field_path import FieldPath
+@dataclass(frozen=True)
+class GivenRows:
+    """A finished job's rows and per-row scores, as the process that has just scored it holds them.
 
-    from promptopt.batch import paths
+    What `read_result` would otherwise read back: the `scores/{metric}` documents (`per_row`,
+    metric -> (row numbers, scores)) and each result's row, status, output and answer_tokens.
+    """
 
-    ref = paths.job_ref(tenant, job_id_)
+    rows: list[dict[str, Any]]
+    per_row: dict[str, tuple[list[int], list[float | None]]]
+
+
+def read_result(
+    tenant: str,
+    job_id_: str,
+    data: dict[str, Any],
+    metric: str,
+    n_rows: int,
+    *,
+    given: GivenRows | None = None,
+) -> JobResult:
+    """Scores, outputs and usage of a finished job (`data`: its document; `given`: see GivenRows)."""
     scores: list[float] = [0.0] * n_rows
-    doc = ref.collection("scores").document(metric).get()
-    if doc.exists:
-        stored = doc.to_dict() or {}
-        for row, value in zip(stored.get("rows") or [], stored.get("values") or [], strict=False):
-            if 0 <= int(row) < n_rows:
-                scores[int(row)] = float(value or 0.0)
+    scored, results = _given(given, metric) if given is not None else _read_back(tenant, job_id_, metric)
+    for row, value in scored:
+        if 0 <= int(row) < n_rows:
+            scores[int(row)] = float(value or 0.0)
     outputs = [""] * n_rows
     answer_tokens: list[float] = []
-    fields = ["output", "answer_tokens", "status"]
-    for snap in paths.results(ref).order_by(FieldPath.document_id()).select(fields).stream():
-        index = int(snap.id)
-        found = snap.to_dict() or {}
+    for index, found in results:
         if 0 <= index < n_rows:
             outputs[index] = str(found.get("output") or "")
             if found.get("status") == "succeeded" and found.get("answer_tokens") is not None:
@@ -204,6 +230,31 @@ def read_result(tenant: str, job_id_: str, data: dict[str, Any], metric: str, n_
         stop_reason=data.get("stop_reason"),
         tokens_per_row=sum(answer_tokens) / len(answer_tokens) if answer_tokens else None,
     )
+
+
+Scored = list[tuple[int, float | None]]
+Results = list[tuple[int, dict[str, Any]]]
+
+
+def _read_back(tenant: str, job_id_: str, metric: str) -> tuple[Scored, Results]:
+    """The job's (row, score) pairs of `metric` and its results, by row, from Firestore."""
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    from promptopt.batch import paths
+
+    ref = paths.job_ref(tenant, job_id_)
+    doc = ref.collection("scores").document(metric).get()
+    stored = (doc.to_dict() or {}) if doc.exists else {}
+    scored = list(zip(stored.get("rows") or [], stored.get("values") or [], strict=False))
+    fields = ["output", "answer_tokens", "status"]
+    query = paths.results(ref).order_by(FieldPath.document_id()).select(fields)
+    return scored, [(int(snap.id), snap.to_dict() or {}) for snap in query.stream()]
+
+
+def _given(given: GivenRows, metric: str) -> tuple[Scored, Results]:
+    """What `_read_back` would read, from the rows and scores at hand."""
+    rows, values = given.per_row.get(metric, ([], []))
+    return list(zip(rows, values, strict=False)), [(int(r["row"]), r) for r in given.rows]
 
 
 def cancel(tenant: str, experiment_id: str, job_ids: list[str]) -> None:

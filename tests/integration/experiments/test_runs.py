@@ -207,6 +207,33 @@ def test_the_chunks_take_the_steps_and_retire_their_messages(runs: Runs) -> None
             assert (outbox.ref(message).get().to_dict() or {}).get("state") == "handled", job["job_id"]
 
 
+def test_a_step_uses_the_rows_its_scorer_holds_exactly_as_it_would_read_them(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunk that scores a run's job hands its rows and scores to the transition instead of
+    the transition reading them back: what it hands over must be what a read would give."""
+    from promptopt.experiments import jobs as run_jobs
+
+    read_result, compared = run_jobs.read_result, []
+
+    def both(tenant: str, job_id: str, data: Any, metric: str, n_rows: int, *, given: Any = None) -> Any:
+        result = read_result(tenant, job_id, data, metric, n_rows, given=given)
+        if given is not None:
+            compared.append((result, read_result(tenant, job_id, data, metric, n_rows)))
+        return result
+
+    monkeypatch.setattr(run_jobs, "read_result", both)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    assert len(compared) >= 3  # the baseline, a validation and the final step at least
+    for held, read_back in compared:
+        assert held == read_back
+        assert held.tokens_per_row is not None
+        assert any(held.outputs)
+
+
 def test_chunk_tasks_delivered_twice_at_once_change_nothing(runs: Runs) -> None:
     """Two deliveries of every chunk race to complete, score and advance each step (one that finds
     the other mid-way publishes batch-completed, whose consumer then finds the job scored)."""
