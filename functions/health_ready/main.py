@@ -14,4 +14,4 @@ def handle(request: Request) -> Response:
 
 def _ready(call: Call) -> Reply:
     report = readiness.readiness()
-    return Reply(report, status=200 if report.status == "ready" else 503)
+    return Reply(report, status=200 if report["status"] == "ready" else 503)

@@ -683,3 +683,26 @@ def test_run_metrics_view() -> None:
     assert_publishes(RunMetrics, view)
     assert [len(i["candidates"]) for i in view["iterations"]] == [1, 2]
     assert view["best_version"] == 2
+
+
+def test_the_readiness_report_is_a_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptopt.access import readiness
+    from promptopt.access.models import Check, Readiness
+
+    def down() -> str | None:
+        raise ConnectionError("refused")
+
+    checks = {"firestore": lambda: None, "pubsub": lambda: "skipped: no topic is configured", "tasks": down}
+    monkeypatch.setattr(readiness, "CHECKS", checks)
+    report = readiness.readiness()
+    assert_publishes(Readiness, report)
+    for check in report["checks"]:
+        assert_publishes(Check, check)
+    assert report["status"] == "degraded"
+    assert [(c["service"], c["status"], c["detail"]) for c in report["checks"]] == [
+        ("firestore", "ok", None),
+        ("pubsub", "skipped", "skipped: no topic is configured"),
+        ("tasks", "failed", "ConnectionError"),
+    ]
+    monkeypatch.setattr(readiness, "CHECKS", {"firestore": lambda: None})
+    assert readiness.readiness()["status"] == "ready"

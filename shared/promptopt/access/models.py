@@ -141,3 +141,19 @@ class AuditPage(ResponseModel):
 
     items: list[AuditEntry]
     next_page_token: str | None = None
+
+
+class Check(ResponseModel):
+    """One backing service (GET /api/v1/health/ready)."""
+
+    service: str
+    status: Literal["ok", "failed", "skipped"]
+    latency_ms: float | None = None
+    detail: str | None = Field(None, description="why a check failed or was skipped (no secrets, no bodies)")
+
+
+class Readiness(ResponseModel):
+    """Every backing service's check."""
+
+    status: Literal["ready", "degraded"]
+    checks: list[Check]

@@ -12,30 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Literal
-
-from pydantic import Field
+from typing import Any
 
 from promptopt.config import settings
-from promptopt.http.models import ResponseModel
 
 CHECK_TIMEOUT_S = 3.0
 
-
-class Check(ResponseModel):
-    """One backing service."""
-
-    service: str
-    status: Literal["ok", "failed", "skipped"]
-    latency_ms: float | None = None
-    detail: str | None = Field(None, description="why a check failed or was skipped (no secrets, no bodies)")
-
-
-class Readiness(ResponseModel):
-    """Every backing service's check."""
-
-    status: Literal["ready", "degraded"]
-    checks: list[Check]
+# The report is a plain dict in the shape of access.models.Readiness (tests/unit/test_views.py ties
+# them): building the models would load pydantic on this function's cold start for nothing.
+Check = dict[str, Any]
 
 
 def _firestore() -> str | None:
@@ -94,34 +79,35 @@ CHECKS: dict[str, Callable[[], str | None]] = {
 }
 
 
+def _check(service: str, status: str, latency_ms: float | None, detail: str | None = None) -> Check:
+    """One backing service's line of the report (a `Check`)."""
+    return {"service": service, "status": status, "latency_ms": latency_ms, "detail": detail}
+
+
 def _timed(name: str, check: Callable[[], str | None]) -> Check:
     started = time.perf_counter()
     try:
         note = check()
     except Exception as exc:  # noqa: BLE001 - a failed check is the report, never a 500
-        return Check(
-            service=name,
-            status="failed",
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            detail=type(exc).__name__,
-        )
+        return _check(name, "failed", round((time.perf_counter() - started) * 1000, 1), type(exc).__name__)
     latency = round((time.perf_counter() - started) * 1000, 1)
     if note and note.startswith("skipped"):
-        return Check(service=name, status="skipped", latency_ms=latency, detail=note)
-    return Check(service=name, status="ok", latency_ms=latency)
+        return _check(name, "skipped", latency, note)
+    return _check(name, "ok", latency)
 
 
-def readiness() -> Readiness:
-    """Run every check at once; a check still running after its timeout counts as failed."""
+def readiness() -> dict[str, Any]:
+    """Run every check at once; a check still running after its timeout counts as failed.
+
+    A `Readiness`, as a plain dict.
+    """
     pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="readiness")
     futures = {name: pool.submit(_timed, name, check) for name, check in CHECKS.items()}
     wait(futures.values(), timeout=CHECK_TIMEOUT_S + 1)
     pool.shutdown(wait=False, cancel_futures=True)
     results = [
-        f.result()
-        if f.done()
-        else Check(service=n, status="failed", latency_ms=(CHECK_TIMEOUT_S + 1) * 1000, detail="timeout")
+        f.result() if f.done() else _check(n, "failed", (CHECK_TIMEOUT_S + 1) * 1000, "timeout")
         for n, f in futures.items()
     ]
-    healthy = all(c.status != "failed" for c in results)
-    return Readiness(status="ready" if healthy else "degraded", checks=results)
+    healthy = all(c["status"] != "failed" for c in results)
+    return {"status": "ready" if healthy else "degraded", "checks": results}
