@@ -71,6 +71,7 @@ def pubsub_session() -> tuple[str, requests.Session]:
         session: requests.Session
         if emulator:
             base, session = f"http://{emulator}", requests.Session()
+            session.trust_env = False  # a local emulator: never through a proxy from the environment
         else:
             import google.auth
             from google.auth.transport.requests import AuthorizedSession

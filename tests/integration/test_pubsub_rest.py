@@ -145,3 +145,15 @@ def test_an_answer_without_one_id_is_an_error(scripted: Any) -> None:
     scripted([(200, {"messageIds": []})])
     with pytest.raises(pubsub_rest.PubSubError, match="one message id"):
         pubsub_rest.publish("projects/p/topics/t-1", b"x", {}, timeout_s=5)
+
+
+def test_the_emulator_is_reached_directly_whatever_proxy_the_environment_names(
+    scripted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server = scripted([(200, {"messageIds": ["1"]})])
+    assert pubsub_rest.publish("projects/p/topics/t-1", b"x", {}, timeout_s=5) == "1"
+    assert len(server.seen) == 1
