@@ -656,10 +656,10 @@ def print_table(
     )
     print(f"{'function':<24}{'seconds':>9}{'ratio':>8}{'cpu s':>8}{'cpu ratio':>11}")
     print(f"{name:<24}{median(walls[name]):>9.3f}{1.0:>8.2f}{median(cpus[name]):>8.3f}{1.0:>11.2f}")
-    for name in ratios:
+    for function in ratios:
         print(
-            f"{name:<24}{median(walls[name]):>9.3f}{median(ratios[name]):>8.2f}"
-            f"{median(cpus[name]):>8.3f}{median(cpu_ratios[name]):>11.2f}"
+            f"{function:<24}{median(walls[function]):>9.3f}{median(ratios[function]):>8.2f}"
+            f"{median(cpus[function]):>8.3f}{median(cpu_ratios[function]):>11.2f}"
         )
     worst = max(ratios, key=lambda n: median(ratios[n]))
     print(f"worst ratio {median(ratios[worst]):.2f} ({worst}; target <= 1.25)")

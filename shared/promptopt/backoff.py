@@ -1,6 +1,6 @@
 """Exponential backoff delays: the one policy behind every hand-run retry loop.
 
-Model clients, local trigger bridges and the CLI use it; Gemini's retries run inside google-genai
+Model clients, Pub/Sub publishing, local trigger bridges and the CLI use it; Gemini's retries run inside google-genai
 (`HttpRetryOptions`) instead.
 """
 
@@ -9,6 +9,9 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import dataclass
+
+# HTTP answers worth trying again: a timeout, too many requests, a server error or overload.
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)

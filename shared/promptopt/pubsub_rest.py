@@ -19,10 +19,9 @@ import base64
 import time
 from typing import Any
 
-from promptopt.backoff import Backoff
+from promptopt.backoff import TRANSIENT_STATUSES, Backoff
 from promptopt.clients import pubsub_session
 
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 BACKOFF = Backoff(initial_s=0.1, max_s=2.0, jitter=True)
 
 
@@ -53,7 +52,7 @@ def _call(method: str, path: str, body: dict[str, Any] | None, timeout_s: float)
                 return answer
             failure, status = f"{response.status_code} {response.text[:300]}", response.status_code
             retry_after = response.headers.get("Retry-After")
-            if status not in RETRYABLE_STATUS:
+            if status not in TRANSIENT_STATUSES:
                 raise PubSubError(f"{method} {path}: {failure}", status)
         pause = BACKOFF.delay(retry, retry_after)
         if time.monotonic() + pause >= deadline:

@@ -51,10 +51,15 @@ def body(spec: JobSpec, config: dict[str, Any], budget: dict[str, Any]) -> Evalu
             "temperature": config["temperature"],
             "max_tokens": config["max_tokens"],
             "metrics": metrics,
-            "budget": {k: v for k, v in budget.items() if v is not None},
+            "budget": _limits(budget),
             "cache": True,
         }
     )
+
+
+def _limits(budget: dict[str, Any]) -> dict[str, Any]:
+    """The limits a job's budget sets (unset ones left out)."""
+    return {k: v for k, v in budget.items() if v is not None}
 
 
 def request(spec: JobSpec, config: dict[str, Any]) -> EvaluationCreate:
@@ -96,8 +101,7 @@ def create(
     job_id_ = jobs.new_job_id(tenant, unlimited, spec.key)
     if not missing and jobs.paths.job_ref(tenant, job_id_).get().exists:
         return job_id_
-    limits = Budget.model_validate({k: v for k, v in budget.items() if v is not None})
-    limited = unlimited.model_copy(update={"budget": limits})
+    limited = unlimited.model_copy(update={"budget": Budget.model_validate(_limits(budget))})
     try:
         created = jobs.create_job(
             principal=run_principal(tenant, experiment_id),

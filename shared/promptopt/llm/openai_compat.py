@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from promptopt import secrets
-from promptopt.backoff import Backoff
+from promptopt.backoff import TRANSIENT_STATUSES, Backoff
 from promptopt.llm import pricing
 from promptopt.llm.types import (
     Completion,
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KEY_SECRET = "openai_api_key"  # noqa: S105 - a secret name, not a value
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 10.0
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 # OpenAI takes up to 2,048 inputs and 300k tokens per request and refuses (not truncates) an
@@ -146,7 +145,7 @@ class OpenAICompatProvider:
                     raise RetryableModelError(f"{model}: {type(exc).__name__}: {exc}", model=model) from exc
                 self._sleep(attempt, None)
                 continue
-            if response.status_code in _RETRY_STATUS:
+            if response.status_code in TRANSIENT_STATUSES:
                 if last:
                     raise RetryableModelError(
                         f"{model}: HTTP {response.status_code} after {attempt + 1} attempts",
