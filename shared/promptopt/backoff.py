@@ -1,7 +1,7 @@
 """Exponential backoff delays: the one policy behind every hand-run retry loop.
 
-Model clients, Pub/Sub publishing, local trigger bridges and the CLI use it; Gemini's retries run inside google-genai
-(`HttpRetryOptions`) instead.
+Model clients, Pub/Sub publishing, local trigger bridges and the CLI use it; Gemini's retries run
+inside google-genai (`HttpRetryOptions`) instead.
 """
 
 from __future__ import annotations
