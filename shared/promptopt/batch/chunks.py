@@ -40,15 +40,23 @@ class BatchNotConfigured(ApiError):
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """What one task carries: just enough to find the chunk (rows are read from their source)."""
+    """What one task carries: enough to find the chunk (rows are read from their source).
+
+    `rows`: the chunk's job rows, so that its delivery can read the job, the chunk's record, its
+    inline rows and its rows' results in one batched read, before it knows the job's chunk size.
+    """
 
     tenant: str
     job_id: str
     chunk: int
+    rows: range | None = None
 
     def body(self) -> bytes:
         """The JSON body the chunk function receives."""
-        return json.dumps({"tenant": self.tenant, "job_id": self.job_id, "chunk": self.chunk}).encode()
+        payload: dict[str, Any] = {"tenant": self.tenant, "job_id": self.job_id, "chunk": self.chunk}
+        if self.rows is not None:
+            payload["rows"] = [self.rows.start, self.rows.stop]
+        return json.dumps(payload).encode()
 
 
 def plan(total_rows: int, chunk_size: int) -> int:
@@ -139,12 +147,20 @@ def _task(queue: str, url: str, task: ChunkTask, epoch: int, deadline_s: int) ->
 
 
 def enqueue(
-    *, tenant: str, job_id: str, chunks: Sequence[int], epoch: int, queue: str, deadline_s: int = 600
+    *,
+    tenant: str,
+    job_id: str,
+    chunks: Sequence[int],
+    epoch: int,
+    queue: str,
+    sizes: tuple[int, int] | None = None,
+    deadline_s: int = 600,
 ) -> int:
     """Create one task per chunk, in parallel; an existing task of the same name counts as created.
 
-    Returns how many tasks were newly created. Any other failure propagates after every create
-    was tried (the caller marks the job failed or retries).
+    `sizes`: the job's (chunk_size, total_rows); each task then carries its chunk's rows (see
+    `ChunkTask`). Returns how many tasks were newly created. Any other failure propagates after
+    every create was tried (the caller marks the job failed or retries).
     """
     from google.api_core import exceptions as gexc
 
@@ -154,7 +170,8 @@ def enqueue(
     url = chunk_function_url()
 
     def create(chunk: int) -> bool:
-        task = _task(queue, url, ChunkTask(tenant, job_id, chunk), epoch, deadline_s)
+        rows = chunk_bounds(chunk, *sizes) if sizes else None
+        task = _task(queue, url, ChunkTask(tenant, job_id, chunk, rows), epoch, deadline_s)
         try:
             client.create_task(parent=queue, task=task)
         except gexc.AlreadyExists:

@@ -9,7 +9,8 @@ batch (published at once, and redriven until Pub/Sub acknowledges it), then flag
 published. If it crashes in between, its task is retried and, finding its own unpublished marker,
 finishes the step; a marker left unpublished for `STALE_AFTER` is finished by any later chunk (or
 the sweeper). Consumers de-duplicate, so the rare second message is harmless. A one-chunk job
-writes its chunk record and creates the marker in one commit, and its totals are the chunk's own.
+writes its last results and its chunk record and creates the marker in one commit, and its totals
+are the chunk's own.
 For an experiment run's job the chunk goes on with the next steps itself (see `_carry_on`).
 """
 
@@ -33,6 +34,13 @@ log = logging.getLogger(__name__)
 
 MARKER = "completed"
 STALE_AFTER = timedelta(minutes=5)
+
+
+class ResultsNotWritten(Exception):
+    """`finish_only_chunk` wrote nothing: a result it was given (or the marker) exists already.
+
+    The caller writes the results its own way, then finishes without them.
+    """
 
 
 def finish_chunk(job: DocumentReference, chunk: int, totals: ChunkTotals, *, attempt: int) -> None:
@@ -59,24 +67,32 @@ def finish_only_chunk(
     inline: bool = False,
     rows: list[dict[str, Any]] | None = None,
     snapshot: Any = None,
+    results: list[dict[str, Any]] | None = None,
 ) -> bool:
-    """A one-chunk job's end: its chunk record and the completion marker in one commit.
+    """A one-chunk job's end: its last results, its chunk record and the completion marker in one commit.
 
     The job's totals are then the chunk's own (no aggregation read). If the marker exists (a
     retried delivery, or a crashed completion step), this falls back to `finish_chunk` and
     `maybe_complete`, which finish whatever was left. True if this call took the completion step.
     `rows`: every result of the job as this delivery wrote it (scoring then reads none).
     `snapshot`: the job as the chunk read it, where moving it on starts (re-read if it changed).
+    `results`: result documents not written yet (one write fewer before the run's next step); if
+    the commit fails, `ResultsNotWritten` is raised instead of the fallback.
     """
     from google.api_core import exceptions as gexc
 
     marker = paths.marker_ref(job, MARKER)
     batch = job._client.batch()
+    stamp = now()
+    for doc in results or []:  # created as ResultWriter.flush creates them
+        batch.create(paths.results(job).document(paths.row_id(doc["row"])), {**doc, "created_at": stamp})
     batch.set(paths.chunks(job).document(paths.chunk_id(0)), _chunk_fields(0, totals, attempt), merge=True)
     batch.create(marker, {"by_chunk": 0, "published": False, "created_at": now()})
     try:
         batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict, gexc.FailedPrecondition):
+        if results:
+            raise ResultsNotWritten from None
         finish_chunk(job, 0, totals, attempt=attempt)
         return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline, snapshot=snapshot)
     fields = totals.as_fields()

@@ -28,6 +28,8 @@ class ChunkTask(BaseModel):
     tenant: str = Field(min_length=1, max_length=128)
     job_id: str = Field(min_length=1, max_length=64)
     chunk: int = Field(ge=0, le=10_000_000)
+    # The chunk's job rows [start, stop) (tasks enqueued before this field existed have none).
+    rows: list[int] | None = Field(default=None, min_length=2, max_length=2)
 
 
 def run(task: ChunkTask, attempt: TaskAttempt) -> TaskOutcome:
@@ -37,6 +39,7 @@ def run(task: ChunkTask, attempt: TaskAttempt) -> TaskOutcome:
         tenant=task.tenant,
         job_id=task.job_id,
         chunk=task.chunk,
+        rows=range(task.rows[0], task.rows[1]) if task.rows else None,
         retry_count=attempt.retry_count,
         execution_count=attempt.execution_count,
     )

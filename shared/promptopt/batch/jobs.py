@@ -249,6 +249,7 @@ def _enqueue(ref: DocumentReference, doc: dict[str, Any], *, known: Known | None
             chunks=range(int(doc["chunks"])),
             epoch=int(doc.get("task_epoch") or 0),
             queue=str(doc["queue"]),
+            sizes=(int(doc["chunk_size"]), int(doc["total_rows"])),
         )
     except Exception as exc:
         log.exception("enqueueing job %s failed", ref.id)

@@ -1,7 +1,8 @@
 """Running one chunk: the body of a Cloud Task, safe to deliver any number of times.
 
 1. One read of the chunk's result ids (`get_all`) says which rows are done; only the others run,
-   so a duplicate delivery of a finished chunk makes no model call at all.
+   so a duplicate delivery of a finished chunk makes no model call at all. A task that names its
+   rows gets them, and this, in the same batched read as the job (see `ChunkTask`).
 2. Rows render their template from the row's inputs; cached answers are taken for free, and rows
    asking the very same call share one (when caching is on).
 3. The budget is checked and this chunk's calls reserved before any call is made.
@@ -12,7 +13,8 @@
    includes those calls. A call another chunk of this process is already making is not made
    again: its answer is shared (counted as a cache hit).
 5. Results are created per row under deterministic ids, in batches, and flushed even when the
-   run is interrupted, so a retry resumes where the crash left off.
+   run is interrupted, so a retry resumes where the crash left off. A one-chunk job's last
+   batch goes out in the commit that marks it done (7).
 6. Retryable failures left rows pending: the task fails (503) and Cloud Tasks retries it with
    backoff, unless this was the queue's last attempt, which records those rows as failed.
 7. The chunk marks itself done and checks whether the job is complete (see completion); the
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import threading
@@ -44,7 +47,7 @@ from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import transition
 from promptopt.batch.view import metric_specs
-from promptopt.batch.writer import SCORED_FIELDS, ChunkTotals, ResultWriter, read_done
+from promptopt.batch.writer import SCORED_FIELDS, SUMMARY_FIELDS, ChunkTotals, ResultWriter, read_done
 from promptopt.errors import ApiError
 from promptopt.llm import registry
 from promptopt.llm.types import CompletionRequest, Provider
@@ -99,6 +102,16 @@ class Delivery:
     chunk: int
     retry_count: int = 0
     execution_count: int = 0
+    rows: range | None = None  # the chunk's job rows, when its task carries them (see ChunkTask)
+
+
+@dataclass(frozen=True)
+class _ReadAhead:
+    """What a delivery that knew its rows read with the job: inline rows and the rows already done."""
+
+    rows: range
+    inputs: dict[str, Any] | None  # the chunk's inline rows document (None: none is stored)
+    done: dict[int, dict[str, Any]]
 
 
 @dataclass
@@ -129,8 +142,15 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     opts = opts or options()
     job = paths.job_ref(delivery.tenant, delivery.job_id)
     chunk_ref = paths.chunks(job).document(paths.chunk_id(delivery.chunk))
-    # The job and this chunk's record in one batched read.
-    read = {s.reference.path: s for s in job._client.get_all([job, chunk_ref])}
+    # The job and this chunk's record in one batched read; when the task names the chunk's rows,
+    # also its inline rows and their results (a first delivery finds none), which saves a round
+    # trip before the first model call.
+    refs = [job, chunk_ref]
+    if delivery.rows is not None:
+        results = paths.results(job)
+        refs.append(paths.inputs_ref(job, delivery.chunk))
+        refs += [results.document(paths.row_id(row)) for row in delivery.rows]
+    read = {s.reference.path: s for s in job._client.get_all(refs)}
     snapshot = read[job.path]
     if not snapshot.exists:
         log.error("chunk task for unknown job %s", delivery.job_id)
@@ -144,7 +164,19 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     if record.get("state") == "done":  # a duplicate delivery, or the retry of a crashed completion step
         completion.maybe_complete(tenant=delivery.tenant, job=job, chunks=n_chunks, chunk=delivery.chunk)
         return ChunkReport("skipped", reason="chunk_already_done")
-    return _Run(delivery, opts, job, data, chunk_ref, record, snapshot).run()
+    ahead = None
+    if delivery.rows is not None:
+        inputs = read[paths.inputs_ref(job, delivery.chunk).path]
+        ahead = _ReadAhead(
+            rows=delivery.rows,
+            inputs=inputs.to_dict() if inputs.exists else None,
+            done={
+                int(s.id): {k: v for k, v in (s.to_dict() or {}).items() if k in SUMMARY_FIELDS}
+                for s in read.values()
+                if s.exists and s.reference.parent.id == "results"
+            },
+        )
+    return _Run(delivery, opts, job, data, chunk_ref, record, snapshot, ahead).run()
 
 
 class _Run:
@@ -159,6 +191,7 @@ class _Run:
         chunk_ref: DocumentReference,
         record: dict[str, Any],
         snapshot: Any = None,
+        ahead: _ReadAhead | None = None,
     ) -> None:
         self.delivery = delivery
         self.snapshot = snapshot  # the job as read at the start (completing it starts from it)
@@ -176,6 +209,8 @@ class _Run:
         self.fresh: dict[str, cache.CachedAnswer] = {}  # answers this delivery got, for the cache
         size, total = int(data["chunk_size"]), int(data["total_rows"])
         self.bounds = chunk_tasks.chunk_bounds(delivery.chunk, size, total)
+        # Read ahead for the rows the task named; a task that disagrees with the job is not trusted.
+        self.ahead = ahead if ahead is not None and ahead.rows == self.bounds else None
         specs = metric_specs(data) if data.get("evaluation") else []
         self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
         self.graders = len(self.judges) + len(self.embedders)  # grading calls per answered row, at most
@@ -188,18 +223,7 @@ class _Run:
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
         bounds = self.bounds
-        # The chunk's input rows are read while its done rows are (a duplicate delivery of a
-        # finished chunk wastes that one read).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-read") as reads:
-            loading = reads.submit(
-                contextvars.copy_context().run,
-                source.chunk_rows,
-                tenant=self.delivery.tenant,
-                job=self.job,
-                data=self.data,
-                chunk=self.delivery.chunk,
-            )
-            done = read_done(self.job, bounds)
+        done, load_rows = self._read()
         for result in done.values():
             self.totals.add(result)
         if done:
@@ -209,7 +233,7 @@ class _Run:
         if len(done) == len(bounds):
             return self._finish(reason="rows_already_done")
         try:
-            loaded = loading.result()
+            loaded = load_rows()
         except ApiError as exc:  # the pinned dataset version is gone: these rows can never run
             for row in bounds:
                 if row not in done:
@@ -247,14 +271,22 @@ class _Run:
             stopped = False
         finally:
             # The results, the fresh answers for the cache and the tenant's spend are independent
-            # writes: made at once (the spend ledger never raises; a failed cache write does).
+            # writes: made at once (the spend ledger never raises; a failed cache write does). A
+            # one-chunk job that is through keeps its last results for the commit that completes
+            # it (`_complete`): one write fewer between its last call and its run's next step.
+            hold = self._only_chunk and not (stopped or budget_hit or self.report.pending)
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-write") as writes:
                 stored = writes.submit(self._store_fresh)
                 writes.submit(
                     ledger.record, self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls
                 )
-                self._flush()
-            stored.result()
+                if not hold:
+                    self._flush()
+            try:
+                stored.result()
+            except BaseException:
+                self._flush()  # the task is retried: what this delivery paid for is kept
+                raise
             if stopped:
                 self._show_progress()
         if self.report.pending and not self.is_last:
@@ -268,6 +300,26 @@ class _Run:
             log.info("job %s reached its budget (%s)", self.job.id, limit)
             transition(self.job, to="budget_exhausted", fields={"stop_reason": f"budget:{limit}"})
         return self._finish()
+
+    def _read(self) -> tuple[dict[int, dict[str, Any]], Callable[[], list[source.RowInput]]]:
+        """The chunk's done rows, and a call that returns its input rows.
+
+        Read ahead (`_ReadAhead`), an inline chunk reads nothing more. Otherwise the input rows are
+        read while the done rows are (a duplicate delivery of a finished chunk wastes that read).
+        """
+        ahead, chunk = self.ahead, self.delivery.chunk
+        if ahead is not None and self.data["source"]["type"] == "inline":
+            rows = source.inline_rows(ahead.rows, ahead.inputs or {})
+            return ahead.done, lambda: rows
+        read_rows = functools.partial(
+            source.chunk_rows, tenant=self.delivery.tenant, job=self.job, data=self.data, chunk=chunk
+        )
+        if ahead is not None:
+            return ahead.done, read_rows
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-read") as reads:
+            loading = reads.submit(contextvars.copy_context().run, read_rows)
+            done = read_done(self.job, self.bounds)
+        return done, loading.result
 
     def _prepare(self, rows: list[source.RowInput]) -> list[_Call]:
         """Render each row; record rows that cannot run; answer cached ones; group the rest by call."""
@@ -661,18 +713,20 @@ class _Run:
                 self.report.status = "skipped"
         return self.report
 
+    @property
+    def _only_chunk(self) -> bool:
+        return int(self.data["chunks"]) == 1 and self.delivery.chunk == 0
+
     def _complete(self, *, inline: bool) -> None:
-        if int(self.data["chunks"]) == 1 and self.delivery.chunk == 0:
-            whole = self.scored is not None and len(self.scored) == int(self.data["total_rows"])
-            completion.finish_only_chunk(
-                self.delivery.tenant,
-                self.job,
-                self.totals,
-                attempt=self.delivery.retry_count,
-                inline=inline,
-                rows=sorted(self.scored or [], key=lambda r: int(r["row"])) if whole else None,
-                snapshot=self.snapshot,
-            )
+        if self._only_chunk:
+            held = self.writer.take()
+            try:
+                self._finish_only_chunk(inline=inline, results=held)
+                self.writer.written_elsewhere(held)
+            except completion.ResultsNotWritten:  # a concurrent delivery wrote some rows first
+                self.writer.put_back(held)
+                self._flush()
+                self._finish_only_chunk(inline=inline, results=None)
         else:
             completion.finish_chunk(
                 self.job, self.delivery.chunk, self.totals, attempt=self.delivery.retry_count
@@ -685,6 +739,19 @@ class _Run:
                 inline=inline,
                 snapshot=self.snapshot,
             )
+
+    def _finish_only_chunk(self, *, inline: bool, results: list[dict[str, Any]] | None) -> None:
+        whole = self.scored is not None and len(self.scored) == int(self.data["total_rows"])
+        completion.finish_only_chunk(
+            self.delivery.tenant,
+            self.job,
+            self.totals,
+            attempt=self.delivery.retry_count,
+            inline=inline,
+            rows=sorted(self.scored or [], key=lambda r: int(r["row"])) if whole else None,
+            snapshot=self.snapshot,
+            results=results,
+        )
 
 
 def _with_timeout(request: CompletionRequest, timeout_s: float) -> CompletionRequest:

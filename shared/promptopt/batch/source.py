@@ -86,16 +86,20 @@ def inline_documents(inline: list[dict[str, Any]], chunk_size: int) -> list[dict
     return [{"rows": inline[start : start + chunk_size]} for start in range(0, len(inline), chunk_size)]
 
 
+def inline_rows(bounds: range, stored: dict[str, Any]) -> list[RowInput]:
+    """The rows of an inline chunk from its inputs document (`inline_documents`)."""
+    return [
+        RowInput(row=row, inputs=dict(item.get("inputs") or {}), reference=item.get("reference"))
+        for row, item in zip(bounds, stored.get("rows") or [], strict=False)
+    ]
+
+
 def chunk_rows(*, tenant: str, job: DocumentReference, data: dict[str, Any], chunk: int) -> list[RowInput]:
     """The rows of one chunk, in row order."""
     bounds = chunk_bounds(chunk, int(data["chunk_size"]), int(data["total_rows"]))
     source = data["source"]
     if source["type"] == "inline":
-        stored = (paths.inputs_ref(job, chunk).get().to_dict() or {}).get("rows") or []
-        return [
-            RowInput(row=row, inputs=dict(item.get("inputs") or {}), reference=item.get("reference"))
-            for row, item in zip(bounds, stored, strict=False)
-        ]
+        return inline_rows(bounds, paths.inputs_ref(job, chunk).get().to_dict() or {})
     from promptopt.datasets import rows as dataset_rows
 
     rows = dataset_rows.read_rows(

@@ -149,7 +149,7 @@ def _redrive(tenant: str, job: DocumentReference, data: dict[str, Any], at: date
     epoch = 1_000_000 + int(at.timestamp())
     chunk_tasks.enqueue(
         tenant=tenant, job_id=job.id, chunks=range(n_chunks) if status == "queued" else missing,
-        epoch=epoch, queue=str(data["queue"]),
+        epoch=epoch, queue=str(data["queue"]), sizes=(int(data["chunk_size"]), int(data["total_rows"])),
     )  # fmt: skip
     if status == "queued":
         transition(job, to="running", allowed_from=("queued",))

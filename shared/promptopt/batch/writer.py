@@ -106,6 +106,19 @@ class ResultWriter:
         if len(self._buffer) >= self.flush_every:
             self.flush()
 
+    def take(self) -> list[dict[str, Any]]:
+        """The queued results, taken off the queue for the caller to write (see `written_elsewhere`)."""
+        pending, self._buffer = self._buffer, []
+        return pending
+
+    def written_elsewhere(self, docs: list[dict[str, Any]]) -> None:
+        """Count results from `take` as written (the caller's commit created them)."""
+        self.written += len(docs)
+
+    def put_back(self, docs: list[dict[str, Any]]) -> None:
+        """Queue results from `take` again (the caller's commit failed)."""
+        self._buffer = docs + self._buffer
+
     def flush(self) -> None:
         """Send whatever is queued."""
         if not self._buffer:

@@ -191,8 +191,8 @@ class Batch:
             if not token:
                 return rows
 
-    def deliver(self, task: Any, *, retry: int = 0) -> Any:
-        """One delivery of a task, with the body and headers Cloud Tasks sends."""
+    def deliver(self, task: Any, *, retry: int = 0, body: bytes | None = None) -> Any:
+        """One delivery of a task, with the body (or `body`) and headers Cloud Tasks sends."""
         request = task.http_request
         headers = dict(request.headers)
         headers.update({
@@ -201,7 +201,7 @@ class Batch:
             "X-CloudTasks-TaskRetryCount": str(retry),
             "X-CloudTasks-TaskExecutionCount": str(retry),
         })  # fmt: skip
-        return self.api.client("batch_chunk").post("/", data=request.body, headers=headers)
+        return self.api.client("batch_chunk").post("/", data=body or request.body, headers=headers)
 
     def run(self, job_id: str, *, times: int = 1, tasks: list[Any] | None = None) -> list[int]:
         """Deliver each task until it succeeds (retrying 503s as the queue would), `times` times over."""

@@ -36,7 +36,10 @@ def test_create_enqueues_one_named_task_per_chunk_and_running_them_completes_the
     names = {t.name.rsplit("/", 1)[1] for t in tasks}
     assert names == {chunks.task_id(job["job_id"], c, 0) for c in range(3)}
     first = next(t for t in tasks if t.name.endswith(f"-{job['job_id']}-00000-0")).http_request
-    assert json.loads(first.body) == {"tenant": batch.tenant, "job_id": job["job_id"], "chunk": 0}
+    expected = {"tenant": batch.tenant, "job_id": job["job_id"], "chunk": 0, "rows": [0, 10]}
+    assert json.loads(first.body) == expected
+    # Each task names its chunk's rows (the last chunk is short): see test_batch_read_ahead.
+    assert sorted(json.loads(t.http_request.body)["rows"] for t in tasks) == [[0, 10], [10, 20], [20, 23]]
     assert first.url == "http://127.0.0.1:9/batch-chunk"
     assert first.oidc_token.service_account_email.startswith("tasks-invoker@")
 

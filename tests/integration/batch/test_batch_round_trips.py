@@ -1,0 +1,114 @@
+"""Fewer round trips around a chunk's calls, and the same records.
+
+Before: a chunk task names its rows, so its delivery reads the job, its rows and their results
+at once. Tasks without rows (enqueued before they carried them) and tasks whose rows the job does
+not have are run the way they always were. A redelivery reads its done rows ahead too:
+test_batch_reliability's crash test resumes through it.
+
+After: a one-chunk job's last results are created in the commit that completes it. When a
+concurrent delivery wrote some of those rows first, its rows are kept and the job still ends right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from promptopt.batch import completion, paths, runner, source
+from promptopt.batch.state import now
+from tests.fakes.batch_faults import FaultyOpenAI
+from tests.integration.batch.conftest import Batch
+
+pytestmark = pytest.mark.integration
+
+PROMPT = {"system_prompt": "Answer briefly.", "output_prompt": "Q: {question}", "model": "openai:gpt-test"}
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    return [{"inputs": {"question": f"row {i}"}, "reference": "42"} for i in range(n)]
+
+
+@pytest.fixture
+def openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyOpenAI]:
+    with FaultyOpenAI(reply="42", input_tokens=10, output_tokens=2) as server:
+        monkeypatch.setenv("PROMPTOPT_OPENAI_BASE_URL", server.base_url)
+        yield server
+
+
+def body(task: Any) -> dict[str, Any]:
+    return json.loads(task.http_request.body)
+
+
+def test_a_delivery_that_names_its_rows_reads_nothing_else_before_its_calls(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = batch.started({**PROMPT, "rows": rows(10), "chunk_size": 10})
+
+    def not_read(*_args: Any, **_kw: Any) -> Any:
+        raise AssertionError("read again: the task named its rows")
+
+    monkeypatch.setattr(runner, "read_done", not_read)
+    monkeypatch.setattr(source, "chunk_rows", not_read)
+    batch.run(job["job_id"])
+    done = batch.get(job["job_id"])
+    assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 10, 10)
+
+
+def test_tasks_without_rows_or_with_rows_of_another_chunk_still_run_their_own(
+    batch: Batch, openai: FaultyOpenAI
+) -> None:
+    job = batch.started({**PROMPT, "rows": rows(14), "chunk_size": 7})
+    first, second = sorted(batch.infra.tasks(job["job_id"]), key=lambda t: body(t)["chunk"])
+    old = {k: v for k, v in body(first).items() if k != "rows"}  # as tasks were before they named rows
+    assert batch.deliver(first, body=json.dumps(old).encode()).status_code == 200
+    wrong = {**body(second), "rows": [0, 7]}  # chunk 1 naming chunk 0's rows (done already)
+    assert batch.deliver(second, body=json.dumps(wrong).encode()).status_code == 200
+    done = batch.get(job["job_id"])
+    assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 14, 14)
+    assert sorted(r["row"] for r in batch.results(job["job_id"])) == list(range(14))
+
+
+def test_a_one_chunk_job_creates_its_results_in_the_commit_that_completes_it(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = batch.started({**PROMPT, "rows": rows(10), "chunk_size": 10})
+    flush = runner.ResultWriter.flush
+
+    def no_flush(writer: runner.ResultWriter) -> None:
+        assert not writer.take(), "results written before the completing commit"
+        flush(writer)
+
+    monkeypatch.setattr(runner.ResultWriter, "flush", no_flush)
+    batch.run(job["job_id"])
+    done = batch.get(job["job_id"])
+    assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 10, 10)
+    assert sorted(r["row"] for r in batch.results(job["job_id"])) == list(range(10))
+
+
+def test_rows_a_concurrent_delivery_wrote_first_are_kept_and_the_job_still_completes(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = batch.started({**PROMPT, "rows": rows(6), "chunk_size": 6})
+    real = completion.finish_only_chunk
+    theirs: list[int] = []
+
+    def raced(tenant: str, job_ref: Any, totals: Any, **kw: Any) -> bool:
+        held = kw.get("results")
+        if held:  # another delivery of the chunk creates one of these rows just before this commit
+            first = {**held[0], "output": "theirs", "created_at": now()}
+            paths.results(job_ref).document(paths.row_id(first["row"])).create(first)
+            theirs.append(first["row"])
+        return real(tenant, job_ref, totals, **kw)
+
+    monkeypatch.setattr(completion, "finish_only_chunk", raced)
+    batch.run(job["job_id"])
+    done = batch.get(job["job_id"])
+    assert (done["status"], done["progress"]["succeeded"]) == ("completed", 6)
+    found = {r["row"]: r["output"] for r in batch.results(job["job_id"])}
+    assert sorted(found) == list(range(6))
+    assert len(theirs) == 1
+    assert found[theirs[0]] == "theirs"
+    assert [found[r] for r in range(6) if r != theirs[0]] == ["42"] * 5
