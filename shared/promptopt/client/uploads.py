@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
+from promptopt.backoff import TRANSIENT_STATUSES
 from promptopt.client import retries
 from promptopt.client.errors import UploadFailed
 
 #: Bytes read and sent per step (one progress report each).
 CHUNK_BYTES = 256 * 1024
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _XML_FIELD = re.compile(r"<(Code|Message|Details)>(.*?)</\1>", re.DOTALL)
 
 #: Called with (bytes sent, total bytes) as the upload goes.
@@ -90,7 +90,7 @@ def put_signed(
             response, attempts = retries.call_with_retries(
                 attempt,
                 retries=retries_left,
-                retry_result=lambda answer: answer[0].status_code in RETRY_STATUSES,
+                retry_result=lambda answer: answer[0].status_code in TRANSIENT_STATUSES,
                 retry_error=_NoAnswer,
             )
         except _NoAnswer as failure:

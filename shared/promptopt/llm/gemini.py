@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from promptopt.backoff import TRANSIENT_STATUSES
 from promptopt.config import settings
 from promptopt.llm import pricing
 from promptopt.llm.types import (
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS_CODES = (408, 429, 500, 502, 503, 504)
 # Candidate finish reasons that mean "withheld for policy", not "ran out of tokens".
 _BLOCK_FINISH_REASONS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"})
 DEFAULT_EMBEDDING_MODEL = "text-embedding-005"
@@ -235,7 +235,7 @@ class GeminiProvider:
         model = model or self.model
         status = int(exc.code or 0)
         message = f"{model}: HTTP {status}: {exc.message or exc.status or ''}".strip()
-        if status in RETRY_STATUS_CODES or status >= 500:
+        if status in TRANSIENT_STATUSES or status >= 500:
             log.warning("gemini call failed after %d attempts: %s", self.retry.attempts, message)
             return RetryableModelError(message, model=model, status=status)
         return ModelRequestError(message, model=model, status=status)
@@ -275,7 +275,7 @@ def _make_client(
             max_delay=retry.max_delay_s,
             exp_base=retry.exp_base,
             jitter=retry.jitter,
-            http_status_codes=list(RETRY_STATUS_CODES),
+            http_status_codes=sorted(TRANSIENT_STATUSES),
         ),
     )
     log.info("creating google-genai client project=%s location=%s base_url=%s", project, location, base_url)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from promptopt.backoff import TRANSIENT_STATUSES
 from promptopt.cli import output
 from promptopt.cli.core.context import EXIT_FAILURE, EXIT_USAGE, CliError
 from promptopt.cli.core.waiting import is_terminal
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 #: Bytes read and sent per step of a signed-URL upload (one progress update each).
 UPLOAD_CHUNK_BYTES = 256 * 1024
 #: Statuses of the signed-URL PUT worth another attempt (with the whole file again).
-UPLOAD_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class UploadProgress:
@@ -230,7 +230,7 @@ def put_file(
             response, attempts = call_with_retries(
                 attempt,
                 retries=retries,
-                retry_result=lambda answer: answer[0].status_code in UPLOAD_RETRY_STATUSES,
+                retry_result=lambda answer: answer[0].status_code in TRANSIENT_STATUSES,
                 retry_error=_NoAnswer,
             )
         except _NoAnswer as failure:
