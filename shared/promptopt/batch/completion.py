@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from promptopt import outbox
 from promptopt.batch import events, paths
 from promptopt.batch.aggregate import aggregate
-from promptopt.batch.state import now, transition
+from promptopt.batch.state import Known, move, now
 from promptopt.batch.totals import TOTAL_FIELDS, job_totals
 from promptopt.batch.writer import ChunkTotals
 
@@ -167,7 +167,7 @@ def _complete(
     snapshot: Any = None,
 ) -> None:
     totals = totals if totals is not None else job_totals(job)
-    changed, data = transition(
+    changed, known = move(
         job,
         to=_next_status,
         fields={"totals": totals, "rows_done_at": now()},  # when its rows were done (before scoring)
@@ -175,11 +175,11 @@ def _complete(
         deliver=not inline,
         snapshot=snapshot,
     )
-    if data is None:
+    if known is None:
         return
-    status = str(data.get("status"))
+    status = str(known.data.get("status"))
     if changed and inline:
-        _carry_on(tenant, job, status, rows)
+        _carry_on(tenant, job, status, rows, known)
     if not changed:
         # Stopped early (cancelled, budget): freeze the totals now that no chunk will write again.
         job.update({"totals": totals, "updated_at": now()})
@@ -191,7 +191,9 @@ def _complete(
         outbox.ensure(events.completed(tenant, job.id, status))
 
 
-def _carry_on(tenant: str, job: DocumentReference, status: str, rows: list[dict[str, Any]] | None) -> None:
+def _carry_on(
+    tenant: str, job: DocumentReference, status: str, rows: list[dict[str, Any]] | None, known: Known
+) -> None:
     """Score the job in this process (which then advances the run that owns it).
 
     Each hop through Pub/Sub costs a publish, a push and a cold read of what the last step just
@@ -207,7 +209,7 @@ def _carry_on(tenant: str, job: DocumentReference, status: str, rows: list[dict[
     from promptopt.batch import evaluation_step
 
     try:
-        evaluation_step.evaluate(tenant, job.id, inline=True, rows=rows)
+        evaluation_step.evaluate(tenant, job.id, inline=True, rows=rows, known=known)
     except Exception:
         log.warning("scoring job %s right away failed; batch-completed will", job.id, exc_info=True)
         outbox.deliver([message])

@@ -37,7 +37,7 @@ from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
 from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
 from promptopt.batch.judging import MODEL_GRADED
-from promptopt.batch.state import now, transition
+from promptopt.batch.state import Known, now, transition
 from promptopt.batch.view import metric_specs
 from promptopt.batch.writer import SCORED_FIELDS
 from promptopt.evaluation.metrics import METRICS, MetricError
@@ -80,7 +80,12 @@ def handle_batch_completed(payload: dict[str, Any]) -> str:
 
 
 def evaluate(
-    tenant: str, job_id: str, *, inline: bool = False, rows: list[dict[str, Any]] | None = None
+    tenant: str,
+    job_id: str,
+    *,
+    inline: bool = False,
+    rows: list[dict[str, Any]] | None = None,
+    known: Known | None = None,
 ) -> str:
     """Score the job once (EvaluationInProgress: another delivery is); returns what was done.
 
@@ -90,9 +95,10 @@ def evaluate(
     The run that owns the job (if any) is then advanced here too, and `evaluation-completed` is
     retired unpublished unless that failed (see `completion._carry_on`). `rows`: every result as
     its chunk wrote it (status, output, reference, judge), in row order, instead of reading them.
+    `known`: the job as the caller has just written it, instead of reading it.
     """
     job = paths.job_ref(tenant, job_id)
-    snapshot = job.get()
+    snapshot = known or job.get()
     if not snapshot.exists:
         return "job_not_found"
     data = snapshot.to_dict() or {}

@@ -80,6 +80,34 @@ def transition(
 ) -> tuple[bool, dict[str, Any] | None]:
     """Move the job to `to` if its status allows; returns (changed, the job as it now is).
 
+    See `move`, which this calls; it also returns the update time of what it wrote or read.
+    """
+    changed, known = move(
+        ref,
+        to=to,
+        allowed_from=allowed_from,
+        fields=fields,
+        messages=messages,
+        writes=writes,
+        snapshot=snapshot,
+        deliver=deliver,
+    )
+    return changed, known.data if known is not None else None
+
+
+def move(
+    ref: DocumentReference,
+    *,
+    to: str | Callable[[dict[str, Any]], str | None],
+    allowed_from: Collection[str] | None = None,
+    fields: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    messages: Messages | None = None,
+    writes: Callable[[Any], None] | None = None,
+    snapshot: Any = None,
+    deliver: bool = True,
+) -> tuple[bool, Known | None]:
+    """Move the job to `to` if its status allows; returns (changed, the job as it now is, or None).
+
     `to` may be a function of the current job (None: no change). `allowed_from` narrows the
     statuses that may be left (default: any with `to` among its TRANSITIONS). `fields` are written
     along with the status. `messages(job, target)` are the Pub/Sub messages announcing the change:
@@ -88,7 +116,9 @@ def transition(
     `snapshot`: the job as the caller just read it, used for the first attempt instead of a read
     (the precondition still catches any change since). Returns (False, None) when the job does
     not exist. With `deliver=False` the messages are only recorded: the caller publishes them
-    (`outbox.deliver`) when it is ready, and the outbox's redrive does if it never is.
+    (`outbox.deliver`) when it is ready, and the outbox's redrive does if it never is. The job
+    comes back as a `Known` stamped with the update time of the write (or of the read, unchanged),
+    so a caller that goes on with it needs no read back.
     """
     from google.api_core import exceptions as gexc
 
@@ -101,9 +131,9 @@ def transition(
         current = str(data.get("status"))
         target = to(data) if callable(to) else to
         if target is None or target not in TRANSITIONS.get(current, frozenset()):
-            return False, data
+            return False, Known(data, snapshot.update_time)
         if allowed_from is not None and current not in allowed_from:
-            return False, data
+            return False, Known(data, snapshot.update_time)
         extra = fields(data) if callable(fields) else dict(fields or {})
         stamp = now()
         update = {**extra, "status": target, "updated_at": stamp}
@@ -119,14 +149,14 @@ def transition(
                     outbox.record(batch, message)
                 if writes is not None:
                     writes(batch)
-                batch.commit()
+                written = batch.commit()[0]  # the job's update comes first
             else:
-                ref.update(update, option=option)
+                written = ref.update(update, option=option)
         except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
             continue  # someone else changed the job meanwhile: look again
         if deliver:
             outbox.deliver(announce)
-        return True, {**data, **update}
+        return True, Known({**data, **update}, written.update_time)
     raise Conflict("the job is changing too often to update; retry shortly", code="job_busy")
 
 

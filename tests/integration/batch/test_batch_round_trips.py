@@ -7,6 +7,7 @@ test_batch_reliability's crash test resumes through it.
 
 After: a one-chunk job's last results are created in the commit that completes it. When a
 concurrent delivery wrote some of those rows first, its rows are kept and the job still ends right.
+The job comes back from that move exactly as stored, so scoring it right away does not read it again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from promptopt.batch import completion, paths, runner, source
+from promptopt.batch import completion, paths, runner, source, state
 from promptopt.batch.state import now
 from tests.fakes.batch_faults import FaultyOpenAI
 from tests.integration.batch.conftest import Batch
@@ -112,3 +113,18 @@ def test_rows_a_concurrent_delivery_wrote_first_are_kept_and_the_job_still_compl
     assert len(theirs) == 1
     assert found[theirs[0]] == "theirs"
     assert [found[r] for r in range(6) if r != theirs[0]] == ["42"] * 5
+
+
+def test_a_moved_job_comes_back_exactly_as_stored(batch: Batch, openai: FaultyOpenAI) -> None:
+    job = batch.started({**PROMPT, "rows": rows(2)})
+    ref = paths.job_ref(batch.tenant, job["job_id"])
+    changed, known = state.move(ref, to="cancelled", fields={"stop_reason": "cancelled"})
+    stored = ref.get()
+    assert changed
+    assert known is not None
+    assert known.update_time == stored.update_time  # the precondition of the job's next write
+    assert known.data == stored.to_dict()
+    unchanged, again = state.move(ref, to="running")  # not allowed from cancelled: read, not written
+    assert not unchanged
+    assert again is not None
+    assert (again.update_time, again.data) == (stored.update_time, stored.to_dict())
