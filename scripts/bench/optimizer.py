@@ -370,6 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="both",
         help="how the durable runs' tasks and messages are delivered (both: push, then queue)",
     )
+    parser.add_argument(
+        "--count-calls",
+        action="store_true",
+        help="with --durable: one more push run through a proxy that counts its Firestore calls",
+    )
     args = parser.parse_args(argv)
     latencies = [int(ms) for ms in str(args.latency_ms).split(",") if ms]
     tasks = [t for t in args.tasks.split(",") if t]
@@ -391,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.durable:
         from optimizer_durable import durable
 
-        durable(tasks[:1], seeds[:1], latencies, pumps=args.pump)
+        durable(tasks[:1], seeds[:1], latencies, pumps=args.pump, count_calls=args.count_calls)
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s; every figure above is SIMULATED)")
     return 0
 

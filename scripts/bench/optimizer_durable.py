@@ -26,6 +26,10 @@ is about fixed, so the ratio falls as model calls grow slower (as real ones with
 The run's own step events say where its time went (each step's start, when its jobs' rows were
 done, when their scoring was done, and when the next step started): the second table sums them
 over the run's steps.
+
+Wall time on a small shared machine moves by ±15 % from run to run; the Firestore calls a run
+makes do not. With `--count-calls`, one more push run goes through a proxy that counts them
+(firestore_counter.py), from the start request to the final state, by method and per step.
 """
 
 from __future__ import annotations
@@ -52,7 +56,14 @@ PUMPS = {
 }
 
 
-def durable(tasks: list[str], seeds: list[int], latencies: list[int], pumps: str = "both") -> None:
+def durable(
+    tasks: list[str],
+    seeds: list[int],
+    latencies: list[int],
+    pumps: str = "both",
+    *,
+    count_calls: bool = False,
+) -> None:
     """Print the durable-vs-in-process wall-time table, one row per latency and pump (starts and
     stops the emulators).
 
@@ -103,11 +114,52 @@ def durable(tasks: list[str], seeds: list[int], latencies: list[int], pumps: str
             print("|---|---|---|---|---|---|---|---|---|")
             for line in timings:
                 print(line)
+            if count_calls:
+                firestore = emulators.env["FIRESTORE_EMULATOR_HOST"]
+                _count_calls(tasks[0], seeds[0], latencies[0], patch, firestore)
         finally:
             patch.undo()
 
 
-def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet: bool = False) -> str:
+def _count_calls(name: str, seed: int, latency_ms: int, patch: Any, firestore: str) -> None:
+    """One more push run with its Firestore calls counted by a proxy in front of the emulator."""
+    from firestore_counter import FirestoreCounter
+
+    from promptopt import clients, config
+
+    counter = FirestoreCounter(firestore).start()
+    # The bench's own listener is cut when the run ends; the proxy's forwarding stream logs that.
+    logging.getLogger("grpc._channel").setLevel(logging.CRITICAL)
+    patch.setenv("FIRESTORE_EMULATOR_HOST", counter.address)
+    config.reset()
+    clients.reset()
+    try:
+        counts, steps = _one(name, seed, latency_ms, "push", patch, counter=counter)
+    finally:
+        patch.setenv("FIRESTORE_EMULATOR_HOST", firestore)
+        config.reset()
+        clients.reset()
+        counter.stop()
+    calls = {m: n for m, n in counts["calls"].items() if m != "Listen"}  # the bench's own listener
+    print(
+        f"\nFirestore calls of one push run ({latency_ms} ms per model call), from its start request to its "
+        f"final state, through a counting proxy: {sum(calls.values())} in all, "
+        f"{sum(calls.values()) / max(1, steps):.1f} per step over {steps} steps.\n"
+    )
+    print("| method | calls | per step |")
+    print("|---|---|---|")
+    for method, n in sorted(calls.items(), key=lambda item: -item[1]):
+        print(f"| {method} | {n} | {n / max(1, steps):.1f} |")
+    print("\n| documents written, by kind | writes | per step |")
+    print("|---|---|---|")
+    for kind, n in sorted(counts["writes"].items(), key=lambda item: -item[1]):
+        print(f"| {kind} | {n} | {n / max(1, steps):.1f} |")
+
+
+def _one(
+    name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet: bool = False, counter: Any = None
+) -> Any:
+    """One run, timed: its table row, then its step times' row (`counter`: its counts and steps)."""
     import optimizer as bench
     from bench_optimizer_support import ConcurrentPump, PushPump
 
@@ -178,6 +230,8 @@ def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet:
         pump.start()
     else:
         pump = ConcurrentPump(api=api, infra=infra, at_once=at_once, messages_at_once=kind != "serial")
+    if counter is not None:
+        counter.counts.reset()
     started = time.perf_counter()
     run = api.call(
         "experiments_start", "POST", f"/api/v1/experiments/{eid}/start", tenant=tenant, role="editor"
@@ -194,8 +248,12 @@ def _one(name: str, seed: int, latency_ms: int, kind: str, patch: Any, *, quiet:
     else:
         rounds = pump.settle(max_rounds=500)
         wall = time.perf_counter() - started
+    counted = counter.counts.snapshot() if counter is not None else None
     stored = paths.run_ref(tenant, eid, run_id).get().to_dict() or {}
     assert stored.get("status") in ("completed", "budget_exhausted"), stored.get("reason")
+    if counted is not None:
+        events = paths.events(paths.run_ref(tenant, eid, run_id)).stream()
+        return counted, sum(1 for e in events if e.get("kind") == "step")
     if quiet:
         return ""
     usage = stored.get("usage") or {}
