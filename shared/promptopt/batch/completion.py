@@ -11,7 +11,9 @@ finishes the step; a marker left unpublished for `STALE_AFTER` is finished by an
 the sweeper). Consumers de-duplicate, so the rare second message is harmless. A one-chunk job
 writes its last results and its chunk record and creates the marker in one commit, and its totals
 are the chunk's own.
-For an experiment run's job the chunk goes on with the next steps itself (see `_carry_on`).
+For an experiment run's job the chunk goes on with the next steps itself: it scores the job and
+completes it, with its scores and the marker flagged published, in one commit (`_finish_scored`),
+then advances the run; failing that, it takes the usual way and scores it next (`_carry_on`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MARKER = "completed"
 STALE_AFTER = timedelta(minutes=5)
+_PUBLISHED = {"published": True}  # on the marker: the completion step is done
 
 
 class ResultsNotWritten(Exception):
@@ -97,8 +100,8 @@ def finish_only_chunk(
         return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline, snapshot=snapshot)
     fields = totals.as_fields()
     totals_ = {name: fields[name] for name in TOTAL_FIELDS}
-    _complete(tenant, job, totals=totals_, inline=inline, rows=rows, snapshot=snapshot)
-    marker.update({"published": True, "published_at": now()})
+    if not _complete(tenant, job, totals=totals_, inline=inline, rows=rows, snapshot=snapshot):
+        marker.update(_PUBLISHED | {"published_at": now()})
     return True
 
 
@@ -139,8 +142,8 @@ def maybe_complete(
         stale = existing.get("created_at") is not None and existing["created_at"] < now() - STALE_AFTER
         if existing.get("by_chunk") != chunk and not stale:
             return False  # its creator is finishing the step (or its task will retry it)
-    _complete(tenant, job, inline=inline, snapshot=snapshot)
-    marker.update({"published": True, "published_at": now()})
+    if not _complete(tenant, job, inline=inline, snapshot=snapshot):
+        marker.update(_PUBLISHED | {"published_at": now()})
     return True
 
 
@@ -165,18 +168,22 @@ def _complete(
     inline: bool = False,
     rows: list[dict[str, Any]] | None = None,
     snapshot: Any = None,
-) -> None:
+) -> bool:
+    """Take the job to its next state; True if the marker was flagged published with it."""
     totals = totals if totals is not None else job_totals(job)
+    fields = {"totals": totals, "rows_done_at": now()}  # when its rows were done (before scoring)
+    if inline and _finish_scored(tenant, job, fields, rows, snapshot):
+        return True
     changed, known = move(
         job,
         to=_next_status,
-        fields={"totals": totals, "rows_done_at": now()},  # when its rows were done (before scoring)
+        fields=fields,
         messages=_announce(tenant, job),
         deliver=not inline,
         snapshot=snapshot,
     )
     if known is None:
-        return
+        return False
     status = str(known.data.get("status"))
     if changed and inline:
         _carry_on(tenant, job, status, rows, known)
@@ -189,6 +196,38 @@ def _complete(
     if not changed and status in ("completed", "evaluating", "budget_exhausted"):
         # A budget stop, or a retried step whose change is already made: make sure it is announced.
         outbox.ensure(events.completed(tenant, job.id, status))
+    return False
+
+
+def _finish_scored(
+    tenant: str,
+    job: DocumentReference,
+    fields: dict[str, Any],
+    rows: list[dict[str, Any]] | None,
+    snapshot: Any,
+) -> bool:
+    """A run's evaluation job, scored and completed here in one commit (see evaluation_step).
+
+    One commit on the critical path of every step of a run instead of two (running → evaluating,
+    then evaluating → completed), and no batch-completed recorded, published or retired. False:
+    the job is completed the usual way (a failure to score here is logged, then retried that way).
+    """
+    from promptopt.batch import evaluation_step
+
+    marker = paths.marker_ref(job, MARKER)
+
+    def published(batch: Any) -> None:  # in the same commit: one write fewer
+        batch.update(marker, _PUBLISHED | {"published_at": now()})
+
+    try:
+        return evaluation_step.finish_scored(
+            tenant, job, fields=fields, rows=rows, snapshot=snapshot, also=published
+        )
+    except Exception:
+        log.warning(
+            "scoring job %s as its rows finished failed; completing it as usual", job.id, exc_info=True
+        )
+        return False
 
 
 def _carry_on(

@@ -9,9 +9,12 @@ marker (`markers/evaluation`) that holds a lease while it runs:
   one later (acknowledging it could lose the message if that other delivery then crashed);
 - marker running, lease expired: its holder crashed; take over (conditional write, one winner).
 
-The chunk that completes an experiment run's job scores it itself (`evaluate(inline=True)`, see
-`completion._carry_on`) before any batch-completed is published: it writes the marker done with
-the scores, and advances the run that owns the job.
+The chunk that completes an experiment run's job scores it itself (`finish_scored`): the job goes
+from running straight to completed with its scores, the marker written done with them, in one
+commit, and no batch-completed is published at all; the chunk then advances the run that owns the
+job. Should that chunk die first, its task is retried and completes the job the usual way. If it
+cannot score it there, the job is moved to evaluating as usual and scored by `evaluate(inline=True)`
+(see `completion._carry_on`) or, failing that, through batch-completed.
 
 Scoring: each metric over the rows that have a result. A failed row (the model refused, or its
 retries ran out) scores 0; a row without a reference, or whose reference does not suit the metric
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +41,7 @@ from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
 from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
 from promptopt.batch.judging import MODEL_GRADED
-from promptopt.batch.state import Known, now, transition
+from promptopt.batch.state import Known, move, now, transition
 from promptopt.batch.view import metric_specs
 from promptopt.batch.writer import SCORED_FIELDS
 from promptopt.evaluation.metrics import METRICS, MetricError
@@ -132,6 +136,62 @@ def evaluate(
         else:
             outbox.deliver([held])
     return "evaluated" if recorded else "cancelled"
+
+
+def finish_scored(
+    tenant: str,
+    job: Any,
+    *,
+    fields: dict[str, Any],
+    rows: list[dict[str, Any]] | None,
+    snapshot: Any,
+    also: Callable[[Any], None] | None = None,
+) -> bool:
+    """Score a run's job whose rows are all done and complete it, in one commit; then advance its run.
+
+    For the chunk that completed the job (see the module docstring). `fields`: what completing its
+    rows records (totals, rows_done_at), written with the scores. `rows`: every result as the chunk
+    wrote it, in row order (None: read). `snapshot`: the job as the chunk read it (its evaluation
+    spec; the status is checked again by the write). `also(batch)` adds the caller's writes to that
+    commit. False: nothing was written (the job has no evaluation, or is no longer running): the
+    caller completes it the usual way.
+    """
+    data = (snapshot.to_dict() if snapshot is not None else None) or (job.get().to_dict() or {})
+    if not data.get("evaluation"):
+        return False
+    evaluation, per_row, judge_errors = _score(job, data, rows)
+    stored = {**evaluation, "spec": (data.get("evaluation") or {}).get("spec")}
+    extra = {**fields, "evaluation": stored}
+    if evaluation["status"] != "completed":
+        extra["error"] = evaluation["error"]
+    message = events.evaluated(tenant, job.id, evaluation["status"], data.get("owner"))
+    store_scores = _store_row_scores(job, per_row, judge_errors)
+
+    def writes(batch: Any) -> None:
+        store_scores(batch)
+        batch.set(paths.marker_ref(job, MARKER), {"state": "done", "created_at": now(), "finished_at": now()})
+        if also is not None:
+            also(batch)
+
+    changed, _ = move(
+        job,
+        to="completed" if evaluation["status"] == "completed" else "failed",
+        allowed_from=("queued", "running"),
+        fields=extra,
+        messages=lambda _d, _t: [message],
+        writes=writes,
+        snapshot=snapshot,
+        deliver=False,
+    )
+    if not changed:
+        return False
+    log.info("job %s scored as its rows finished", job.id, extra={"fields": {"job_id": job.id}})
+    scored = (rows, per_row) if rows is not None else None
+    if _advance_owner(tenant, data.get("owner"), job.id, scored):
+        outbox.handled([message])
+    else:
+        outbox.deliver([message])
+    return True
 
 
 def _advance_owner(

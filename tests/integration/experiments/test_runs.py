@@ -184,10 +184,12 @@ def test_parents_incumbent_proposes_from_the_incumbent_alone(runs: Runs) -> None
 
 
 def test_the_chunks_take_the_steps_and_retire_their_messages(runs: Runs) -> None:
-    """The chunk that completes a run's job scores it and advances the run: batch-completed and
-    evaluation-completed are recorded with each change but never published."""
+    """The chunk that completes a run's job scores it and advances the run: the job goes from
+    running to completed in one commit, so no batch-completed is even recorded, and
+    evaluation-completed is recorded with that commit but never published."""
     from promptopt import outbox
     from promptopt.batch import events
+    from promptopt.batch import paths as batch_paths
 
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
@@ -200,11 +202,34 @@ def test_the_chunks_take_the_steps_and_retire_their_messages(runs: Runs) -> None
     assert len(jobs) >= 4
     for job in jobs:
         assert (job["status"], job["evaluation"]["status"]) == ("completed", "completed"), job
-        for message in (
-            events.completed(runs.world.tenant, job["job_id"], "evaluating"),
-            events.evaluated(runs.world.tenant, job["job_id"], "completed", job["owner"]),
-        ):
-            assert (outbox.ref(message).get().to_dict() or {}).get("state") == "handled", job["job_id"]
+        skipped = events.completed(runs.world.tenant, job["job_id"], "evaluating")
+        assert not outbox.ref(skipped).get().exists, job["job_id"]
+        evaluated = events.evaluated(runs.world.tenant, job["job_id"], "completed", job["owner"])
+        assert (outbox.ref(evaluated).get().to_dict() or {}).get("state") == "handled", job["job_id"]
+        ref = batch_paths.marker_ref(batch_paths.job_ref(runs.world.tenant, job["job_id"]), "completed")
+        assert (ref.get().to_dict() or {}).get("published") is True, job["job_id"]  # the step is done
+
+
+def test_a_job_that_cannot_be_scored_as_its_rows_finish_is_scored_the_usual_way(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scoring at once failing (here: always) costs a step nothing: the job goes through evaluating."""
+    from promptopt import outbox
+    from promptopt.batch import evaluation_step, events
+
+    def fails(*_args: Any, **_kw: Any) -> bool:
+        raise RuntimeError("scoring here failed")
+
+    monkeypatch.setattr(evaluation_step, "finish_scored", fails)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    final = runs.run(experiment["experiment_id"], run["run_id"])
+    assert final["status"] == "completed", final
+    for job in runs.jobs(run["run_id"]):
+        assert (job["status"], job["evaluation"]["status"]) == ("completed", "completed"), job
+        went = events.completed(runs.world.tenant, job["job_id"], "evaluating")  # it went through evaluating
+        assert (outbox.ref(went).get().to_dict() or {}).get("state") == "handled", job["job_id"]
 
 
 def test_a_step_uses_the_rows_its_scorer_holds_exactly_as_it_would_read_them(
