@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt import logs
+from promptopt.batch.models import MAX_CHUNK_SIZE
 from promptopt.batch.runner import Delivery, run_chunk
 from promptopt.http.events import TaskAttempt, TaskOutcome
 
@@ -32,6 +33,13 @@ class ChunkTask(BaseModel):
     rows: list[int] | None = Field(default=None, min_length=2, max_length=2)
 
 
+def _rows(named: list[int] | None) -> range | None:
+    """The rows a task names, if they can be a chunk's (otherwise the chunk reads them as before)."""
+    if not named or not 0 <= named[0] <= named[1] or named[1] - named[0] > MAX_CHUNK_SIZE:
+        return None
+    return range(named[0], named[1])
+
+
 def run(task: ChunkTask, attempt: TaskAttempt) -> TaskOutcome:
     """Run the chunk a task names and say whether Cloud Tasks should deliver it again."""
     logs.bind(tenant=task.tenant, job_id=task.job_id)
@@ -39,7 +47,7 @@ def run(task: ChunkTask, attempt: TaskAttempt) -> TaskOutcome:
         tenant=task.tenant,
         job_id=task.job_id,
         chunk=task.chunk,
-        rows=range(task.rows[0], task.rows[1]) if task.rows else None,
+        rows=_rows(task.rows),
         retry_count=attempt.retry_count,
         execution_count=attempt.execution_count,
     )

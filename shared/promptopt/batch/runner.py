@@ -2,7 +2,8 @@
 
 1. One read of the chunk's result ids (`get_all`) says which rows are done; only the others run,
    so a duplicate delivery of a finished chunk makes no model call at all. A task that names its
-   rows gets them, and this, in the same batched read as the job (see `ChunkTask`).
+   rows gets them, and on a first attempt this too, in the same batched read as the job (see
+   `ChunkTask`).
 2. Rows render their template from the row's inputs; cached answers are taken for free, and rows
    asking the very same call share one (when caching is on).
 3. The budget is checked and this chunk's calls reserved before any call is made.
@@ -111,7 +112,7 @@ class _ReadAhead:
 
     rows: range
     inputs: dict[str, Any] | None  # the chunk's inline rows document (None: none is stored)
-    done: dict[int, dict[str, Any]]
+    done: dict[int, dict[str, Any]] | None  # the summaries of its rows' results (None: not read)
 
 
 @dataclass
@@ -143,13 +144,16 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
     job = paths.job_ref(delivery.tenant, delivery.job_id)
     chunk_ref = paths.chunks(job).document(paths.chunk_id(delivery.chunk))
     # The job and this chunk's record in one batched read; when the task names the chunk's rows,
-    # also its inline rows and their results (a first delivery finds none), which saves a round
-    # trip before the first model call.
+    # also its inline rows and, on a first attempt, their results (whole: a read can mask only
+    # every document of it alike), which mostly do not exist yet. A retry, which likely finds
+    # some, reads them apart with only their summaries (`read_done`).
     refs = [job, chunk_ref]
+    first = delivery.retry_count == 0
     if delivery.rows is not None:
         results = paths.results(job)
         refs.append(paths.inputs_ref(job, delivery.chunk))
-        refs += [results.document(paths.row_id(row)) for row in delivery.rows]
+        if first:
+            refs += [results.document(paths.row_id(row)) for row in delivery.rows]
     read = {s.reference.path: s for s in job._client.get_all(refs)}
     snapshot = read[job.path]
     if not snapshot.exists:
@@ -174,7 +178,9 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
                 int(s.id): {k: v for k, v in (s.to_dict() or {}).items() if k in SUMMARY_FIELDS}
                 for s in read.values()
                 if s.exists and s.reference.parent.id == "results"
-            },
+            }
+            if first
+            else None,
         )
     return _Run(delivery, opts, job, data, chunk_ref, record, snapshot, ahead).run()
 
@@ -274,7 +280,10 @@ class _Run:
             # writes: made at once (the spend ledger never raises; a failed cache write does). A
             # one-chunk job that is through keeps its last results for the commit that completes
             # it (`_complete`): one write fewer between its last call and its run's next step.
-            hold = self._only_chunk and not (stopped or budget_hit or self.report.pending)
+            # Rows another delivery wrote first mean the totals and scores must be read back (`_flush`).
+            hold = self._only_chunk and not (
+                stopped or budget_hit or self.report.pending or self.writer.duplicates
+            )
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-write") as writes:
                 stored = writes.submit(self._store_fresh)
                 writes.submit(
@@ -310,11 +319,12 @@ class _Run:
         ahead, chunk = self.ahead, self.delivery.chunk
         if ahead is not None and self.data["source"]["type"] == "inline":
             rows = source.inline_rows(ahead.rows, ahead.inputs or {})
-            return ahead.done, lambda: rows
+            done = ahead.done if ahead.done is not None else read_done(self.job, self.bounds)
+            return done, lambda: rows
         read_rows = functools.partial(
             source.chunk_rows, tenant=self.delivery.tenant, job=self.job, data=self.data, chunk=chunk
         )
-        if ahead is not None:
+        if ahead is not None and ahead.done is not None:
             return ahead.done, read_rows
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-read") as reads:
             loading = reads.submit(contextvars.copy_context().run, read_rows)
@@ -727,6 +737,14 @@ class _Run:
                 self.writer.put_back(held)
                 self._flush()
                 self._finish_only_chunk(inline=inline, results=None)
+            except BaseException:
+                # Whether the commit landed is unknown: written one by one, the rows this delivery
+                # paid for are kept either way (rows that exist are skipped), and the task retries.
+                if held:
+                    self.writer.put_back(held)
+                    with contextlib.suppress(Exception):
+                        self._flush()
+                raise
         else:
             completion.finish_chunk(
                 self.job, self.delivery.chunk, self.totals, attempt=self.delivery.retry_count

@@ -1,9 +1,9 @@
 """Fewer round trips around a chunk's calls, and the same records.
 
-Before: a chunk task names its rows, so its delivery reads the job, its rows and their results
-at once. Tasks without rows (enqueued before they carried them) and tasks whose rows the job does
-not have are run the way they always were. A redelivery reads its done rows ahead too:
-test_batch_reliability's crash test resumes through it.
+Before: a chunk task names its rows, so its first delivery reads the job, its rows and their
+results at once. Tasks without rows (enqueued before they carried them) and tasks whose rows the
+job does not have are run the way they always were. A retry reads its rows ahead and its done rows
+apart, their summaries only: test_batch_reliability's crash test resumes that way.
 
 After: a one-chunk job's last results are created in the commit that completes it. When a
 concurrent delivery wrote some of those rows first, its rows are kept and the job still ends right.
@@ -61,15 +61,17 @@ def test_a_delivery_that_names_its_rows_reads_nothing_else_before_its_calls(
 def test_tasks_without_rows_or_with_rows_of_another_chunk_still_run_their_own(
     batch: Batch, openai: FaultyOpenAI
 ) -> None:
-    job = batch.started({**PROMPT, "rows": rows(14), "chunk_size": 7})
-    first, second = sorted(batch.infra.tasks(job["job_id"]), key=lambda t: body(t)["chunk"])
+    job = batch.started({**PROMPT, "rows": rows(21), "chunk_size": 7})
+    first, second, third = sorted(batch.infra.tasks(job["job_id"]), key=lambda t: body(t)["chunk"])
     old = {k: v for k, v in body(first).items() if k != "rows"}  # as tasks were before they named rows
     assert batch.deliver(first, body=json.dumps(old).encode()).status_code == 200
     wrong = {**body(second), "rows": [0, 7]}  # chunk 1 naming chunk 0's rows (done already)
     assert batch.deliver(second, body=json.dumps(wrong).encode()).status_code == 200
+    huge = {**body(third), "rows": [0, 10**9]}  # no chunk holds that many: not even read ahead
+    assert batch.deliver(third, body=json.dumps(huge).encode()).status_code == 200
     done = batch.get(job["job_id"])
-    assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 14, 14)
-    assert sorted(r["row"] for r in batch.results(job["job_id"])) == list(range(14))
+    assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 21, 21)
+    assert sorted(r["row"] for r in batch.results(job["job_id"])) == list(range(21))
 
 
 def test_a_one_chunk_job_creates_its_results_in_the_commit_that_completes_it(
@@ -128,3 +130,48 @@ def test_a_moved_job_comes_back_exactly_as_stored(batch: Batch, openai: FaultyOp
     assert not unchanged
     assert again is not None
     assert (again.update_time, again.data) == (stored.update_time, stored.to_dict())
+
+
+def test_rows_another_delivery_wrote_before_the_last_batch_are_counted_as_stored(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery that met rows written by another one sends its last results on their own, and the
+    job's totals are read back from what is stored, not taken from this delivery's own answers."""
+    job = batch.started({**PROMPT, "rows": rows(150), "chunk_size": 150})
+    flush = runner.ResultWriter.flush
+    theirs: list[int] = []
+
+    def raced(writer: runner.ResultWriter) -> None:
+        if not theirs and len(writer._buffer) >= 100:  # the first full batch: another delivery won a row
+            first = {**writer._buffer[0], "input_tokens": 999, "created_at": now()}
+            paths.results(writer.job).document(paths.row_id(first["row"])).create(first)
+            theirs.append(first["row"])
+        flush(writer)
+
+    monkeypatch.setattr(runner.ResultWriter, "flush", raced)
+    batch.run(job["job_id"])
+    done = batch.get(job["job_id"])
+    assert (done["status"], done["progress"]["succeeded"]) == ("completed", 150)
+    assert done["usage"]["input_tokens"] == 149 * 10 + 999  # the stored row's figures, not this delivery's
+    assert len(batch.results(job["job_id"])) == 150
+
+
+def test_held_results_are_kept_when_the_completing_commit_fails_for_another_reason(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = batch.started({**PROMPT, "rows": rows(6), "chunk_size": 6})
+    (task,) = batch.infra.tasks(job["job_id"])
+    real = completion.finish_only_chunk
+
+    def unavailable(*args: Any, **kw: Any) -> bool:
+        if kw.get("results"):
+            raise RuntimeError("Firestore unavailable")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(completion, "finish_only_chunk", unavailable)
+    with pytest.raises(RuntimeError):
+        runner.run_chunk(runner.Delivery(batch.tenant, job["job_id"], 0, rows=range(6)))
+    assert sorted(r["row"] for r in batch.results(job["job_id"])) == list(range(6))  # paid for, kept
+    assert batch.deliver(task, retry=1).status_code == 200
+    done = batch.get(job["job_id"])
+    assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 6, 6)
