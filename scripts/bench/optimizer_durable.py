@@ -28,8 +28,9 @@ done, when their scoring was done, and when the next step started): the second t
 over the run's steps.
 
 Wall time on a small shared machine moves by ±15 % from run to run; the Firestore calls a run
-makes do not. With `--count-calls`, one more push run goes through a proxy that counts them
-(firestore_counter.py), from the start request to the final state, by method and per step.
+makes move by a few at most (when concurrent chunks miss the cache for the same row). With
+`--count-calls`, one more push run goes through a proxy that counts them (firestore_counter.py),
+from the start request to the final state, by method and per step.
 """
 
 from __future__ import annotations
