@@ -23,3 +23,9 @@ def test_the_os_picks_when_nothing_below_the_range_is_free(monkeypatch: pytest.M
     monkeypatch.setattr(ports, "_ephemeral_low", lambda: 1024)  # no room below it
     (port,) = ports.free_ports(1)
     assert port > 0
+
+
+def test_a_port_handed_out_is_not_handed_out_again() -> None:
+    """A stack picks its emulators' ports, then its functions' before the emulators bind theirs."""
+    picked = [port for _ in range(60) for port in ports.free_ports(20)]
+    assert len(set(picked)) == len(picked)  # 1,200 draws from 10,000 ports would repeat dozens of times

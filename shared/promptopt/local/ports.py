@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+import threading
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -19,6 +20,12 @@ _BELOW_EPHEMERAL = 10_000
 _TRIES = 200
 # Its own state: the global generator's belongs to whoever seeds it (tests). Not for secrets.
 _draws = random.Random()  # noqa: S311
+# Ports this process has handed out: never handed out again. A stack picks its emulators' ports,
+# then its functions' before every emulator has bound its own; a function given a port an emulator
+# was about to bind failed to start, and the gateway sent its requests to that emulator.
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+_REMEMBERED = 5_000  # then forget (half the range below the ephemeral one)
 
 
 def _ephemeral_low() -> int:
@@ -32,8 +39,18 @@ def _ephemeral_low() -> int:
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """`count` distinct free ports; every socket stays open until all are picked so none repeats.
 
-    Drawn at random below the ephemeral range (see above), else picked by the OS.
+    Drawn at random below the ephemeral range (see above), else picked by the OS; never one this
+    process has handed out before (see `_handed_out`).
     """
+    with _handed_out_lock:
+        if len(_handed_out) > _REMEMBERED:
+            _handed_out.clear()
+        ports = _pick(count, host, frozenset(_handed_out))
+        _handed_out.update(ports)
+    return ports
+
+
+def _pick(count: int, host: str, taken: frozenset[int]) -> list[int]:
     low = _ephemeral_low()
     candidates = _draws.sample(range(max(1024, low - _BELOW_EPHEMERAL), low), k=_TRIES) if low > 1024 else []
     with contextlib.ExitStack() as stack:
@@ -41,6 +58,8 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
         for candidate in candidates:
             if len(ports) == count:
                 break
+            if candidate in taken:
+                continue
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             try:
                 sock.bind((host, candidate))
