@@ -91,6 +91,20 @@ def test_the_registry_serves_the_simulated_optimizer_and_labels_it(navigate: Dat
     assert type(registry.provider("sim:default")).__name__ == "SimProvider"
 
 
+def test_a_slow_twin_waits_then_answers_as_the_optimizer_does(
+    navigate: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import promptopt.llm.sim.optimizer as sim_optimizer
+
+    waits: list[float] = []
+    monkeypatch.setattr(sim_optimizer.time, "sleep", waits.append)
+    request = build_request(baseline_context(navigate, 0, 0), model="sim:optimizer")
+    assert request is not None
+    slow = registry.provider("sim:optimizer@250ms")
+    assert slow.complete(request).text == registry.provider("sim:optimizer").complete(request).text
+    assert waits == [0.25]  # the slow twin waited once; the plain one not at all
+
+
 def test_same_request_same_answer_other_slots_other_candidates(navigate: Dataset) -> None:
     provider = registry.provider("sim:optimizer")
     ctx = baseline_context(navigate, 0, 0)

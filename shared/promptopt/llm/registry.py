@@ -67,7 +67,7 @@ def _make(parsed: ModelId) -> Provider:
     if parsed.name.split("@")[0] == "optimizer":  # the simulated optimizer model (`@<n>ms`: it waits)
         from promptopt.llm.sim.optimizer import SimOptimizer
 
-        return SimOptimizer()
+        return SimOptimizer(parsed.name)
     from promptopt.llm.sim.provider import SimProvider
 
     return SimProvider(parsed.name)

@@ -218,8 +218,11 @@ class SimOptimizer:
     """The simulated optimizer model `sim:optimizer` (see the module docstring)."""
 
     def __init__(self, name: str = NAME) -> None:
-        self.name = name
+        from promptopt.llm.sim.provider import _name_and_latency
+
+        # `optimizer@200ms` answers as `optimizer` does, after waiting 200 ms (benchmarks).
         self.model = f"sim:{name}"
+        self.name, self.latency_s = _name_and_latency(name)
 
     def complete(self, request: CompletionRequest) -> Completion:
         """A JSON critique and rewrite of the request's current prompt (deterministic)."""
@@ -241,6 +244,8 @@ class SimOptimizer:
         if len(text.split()) > request.max_tokens:
             text, finish = " ".join(text.split()[: request.max_tokens]), "MAX_TOKENS"
         usage = Usage(len(f"{request.system_prompt}\n{request.user_prompt}".split()), len(text.split()))
+        if self.latency_s:
+            time.sleep(self.latency_s)
         return Completion(
             text=text,
             usage=usage,
