@@ -85,19 +85,24 @@ def store(tenant: str, model: str, answers: dict[str, CachedAnswer], ttl_s: int)
     if not answers:
         return
     client = firestore_client()
-    stamp = now()
     items = list(answers.items())
     for start in range(0, len(items), _WRITE_BATCH):
         batch = client.batch()
-        for cache_key, answer in items[start : start + _WRITE_BATCH]:
-            entry: dict[str, Any] = {
-                "model": model,
-                "text": answer.text,
-                "finish_reason": answer.finish_reason,
-                "input_tokens": answer.input_tokens,
-                "output_tokens": answer.output_tokens,
-                "created_at": stamp,
-                "expires_at": stamp + timedelta(seconds=ttl_s),
-            }
-            batch.set(paths.cache_ref(tenant, cache_key), entry)
+        put(batch, tenant, model, dict(items[start : start + _WRITE_BATCH]), ttl_s)
         batch.commit()
+
+
+def put(batch: Any, tenant: str, model: str, answers: dict[str, CachedAnswer], ttl_s: int) -> None:
+    """Add `store`'s writes of `answers` to the caller's `batch` (at most 500 writes in all)."""
+    stamp = now()
+    for cache_key, answer in answers.items():
+        entry: dict[str, Any] = {
+            "model": model,
+            "text": answer.text,
+            "finish_reason": answer.finish_reason,
+            "input_tokens": answer.input_tokens,
+            "output_tokens": answer.output_tokens,
+            "created_at": stamp,
+            "expires_at": stamp + timedelta(seconds=ttl_s),
+        }
+        batch.set(paths.cache_ref(tenant, cache_key), entry)

@@ -30,6 +30,8 @@ from promptopt.batch.totals import TOTAL_FIELDS, job_totals
 from promptopt.batch.writer import ChunkTotals
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from google.cloud.firestore import DocumentReference
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ def finish_only_chunk(
     rows: list[dict[str, Any]] | None = None,
     snapshot: Any = None,
     results: list[dict[str, Any]] | None = None,
+    also: Callable[[Any], None] | None = None,
 ) -> bool:
     """A one-chunk job's end: its last results, its chunk record and the completion marker in one commit.
 
@@ -81,6 +84,8 @@ def finish_only_chunk(
     `snapshot`: the job as the chunk read it, where moving it on starts (re-read if it changed).
     `results`: result documents not written yet (one write fewer before the run's next step); if
     the commit fails, `ResultsNotWritten` is raised instead of the fallback.
+    `also(batch)`: the caller's own writes for that commit (the fresh answers for the cache); if
+    the commit fails, `ResultsNotWritten` is raised too, so the caller makes them its own way.
     """
     from google.api_core import exceptions as gexc
 
@@ -91,10 +96,12 @@ def finish_only_chunk(
         batch.create(paths.results(job).document(paths.row_id(doc["row"])), {**doc, "created_at": stamp})
     batch.set(paths.chunks(job).document(paths.chunk_id(0)), _chunk_fields(0, totals, attempt), merge=True)
     batch.create(marker, {"by_chunk": 0, "published": False, "created_at": now()})
+    if also is not None:
+        also(batch)
     try:
         batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict, gexc.FailedPrecondition):
-        if results:
+        if results or also is not None:
             raise ResultsNotWritten from None
         finish_chunk(job, 0, totals, attempt=attempt)
         return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline, snapshot=snapshot)

@@ -173,7 +173,7 @@ def finish_scored(
         if also is not None:
             also(batch)
 
-    changed, _ = move(
+    changed, known = move(
         job,
         to="completed" if evaluation["status"] == "completed" else "failed",
         allowed_from=("queued", "running"),
@@ -187,7 +187,8 @@ def finish_scored(
         return False
     log.info("job %s scored as its rows finished", job.id, extra={"fields": {"job_id": job.id}})
     scored = (rows, per_row) if rows is not None else None
-    if _advance_owner(tenant, data.get("owner"), job.id, scored):
+    written = known.data if known is not None else None
+    if _advance_owner(tenant, data.get("owner"), job.id, scored, job_data=written):
         outbox.handled([message])
     else:
         outbox.deliver([message])
@@ -199,18 +200,20 @@ def _advance_owner(
     owner: dict[str, Any] | None,
     job_id: str,
     scored: tuple[list[dict[str, Any]], PerRow] | None,
+    *,
+    job_data: dict[str, Any] | None = None,
 ) -> bool:
     """Advance the experiment run that owns the job, here; False if its evaluation-completed must.
 
-    `scored`: the job's rows and per-row scores as this process has them, which the run then
-    does not read back.
+    `scored`: the job's rows and per-row scores as this process has them, and `job_data` the job
+    as it has just written it (scored and final), which the run then does not read back.
     """
     if not owner or not owner.get("run_id"):
         return False
     from promptopt.experiments import engine  # only the runs' jobs need it
     from promptopt.experiments.jobs import GivenRows
 
-    given = {job_id: GivenRows(rows=scored[0], per_row=scored[1])} if scored else None
+    given = {job_id: GivenRows(rows=scored[0], per_row=scored[1], job=job_data)} if scored else None
     try:
         outcome = engine.advance(tenant, str(owner["experiment_id"]), str(owner["run_id"]), given=given)
     except Exception:

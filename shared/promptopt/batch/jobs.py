@@ -102,7 +102,11 @@ def create_job(
     doc: dict[str, Any] = {
         "job_id": job_id,
         "kind": "evaluation" if metrics is not None else "batch",
-        "status": "queued",
+        # A run's job is written running: its chunks, enqueued next, then read the job exactly as
+        # written (a move to running after them would make the chunk that completes it find its
+        # read stale and read again, on the run's critical path). Either way a crash before the
+        # enqueue leaves a job the sweeper enqueues; only a retried API create resumes a queued one.
+        "status": "running" if owner is not None else "queued",
         "model": str(model),
         "provider": model.provider,
         "system_prompt": system_prompt,
@@ -256,7 +260,7 @@ def _enqueue(ref: DocumentReference, doc: dict[str, Any], *, known: Known | None
         transition(
             ref,
             to="failed",
-            allowed_from=("queued",),
+            allowed_from=(str(doc["status"]),),
             fields={"error": {"code": "enqueue_failed", "message": "the chunks could not be queued; retry"}},
         )
         if isinstance(exc, ApiError):
@@ -264,6 +268,8 @@ def _enqueue(ref: DocumentReference, doc: dict[str, Any], *, known: Known | None
         raise chunk_tasks.BatchNotConfigured(
             "the job's chunks could not be queued; retry the request", code="enqueue_failed", retry_after_s=5
         ) from exc
+    if doc["status"] == "running":  # written running (a run's job): nothing to move
+        return job_view(ref, doc, fresh=True)
     changed, current = transition(ref, to="running", allowed_from=("queued",), snapshot=known)
     # Just enqueued, nothing has run yet, unless a fast chunk already moved the job on.
     return job_view(ref, current or doc, fresh=changed)

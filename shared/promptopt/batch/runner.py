@@ -67,6 +67,8 @@ RETRY_AFTER_S = 10
 # (tests of that path set it).
 CARRY_ON = True
 PROGRESS_EVERY_S = 1.0  # a chunk's record is written at most this often while it runs
+_MAX_WRITES = 500  # writes one Firestore commit may hold
+_COMPLETION_WRITES = 2  # a one-chunk job's completing commit: its chunk record and the marker
 _PROGRESS_FIELDS = ("succeeded", "failed", "cache_hits")
 
 # Calls in flight in this process, by (tenant, cache key): a chunk that needs a call another chunk
@@ -213,6 +215,8 @@ class _Run:
         self.report = ChunkReport("done")
         self.spent_usd = 0.0  # what this delivery's own calls cost (for the tenant's spend ledger)
         self.fresh: dict[str, cache.CachedAnswer] = {}  # answers this delivery got, for the cache
+        self.cache_held = False  # `fresh` is stored by the completing commit (see run, _complete)
+        self._spending = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-spend")
         size, total = int(data["chunk_size"]), int(data["total_rows"])
         self.bounds = chunk_tasks.chunk_bounds(delivery.chunk, size, total)
         # Read ahead for the rows the task named; a task that disagrees with the job is not trusted.
@@ -228,6 +232,12 @@ class _Run:
 
     # The steps ---------------------------------------------------------------------------------
     def run(self) -> ChunkReport:
+        try:
+            return self._run()
+        finally:
+            self._spending.shutdown(wait=True)  # the spend ledger's write (it never raises)
+
+    def _run(self) -> ChunkReport:
         bounds = self.bounds
         done, load_rows = self._read()
         for result in done.values():
@@ -284,15 +294,22 @@ class _Run:
             hold = self._only_chunk and not (
                 stopped or budget_hit or self.report.pending or self.writer.duplicates
             )
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-write") as writes:
-                stored = writes.submit(self._store_fresh)
-                writes.submit(
-                    ledger.record, self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls
-                )
-                if not hold:
-                    self._flush()
+            # Its fresh answers for the cache go in that commit too when they fit (`cache_held`
+            # implies `hold`; the run's next step may look them up, so they are stored before it
+            # starts either way).
+            writes_held = len(self.fresh) + self.writer.queued + _COMPLETION_WRITES
+            self.cache_held = hold and writes_held <= _MAX_WRITES
+            # The spend goes on while the chunk completes (joined as the delivery ends, see `run`).
+            self._spending.submit(
+                ledger.record, self.delivery.tenant, cost_usd=self.spent_usd, calls=self.report.calls
+            )
             try:
-                stored.result()
+                if not self.cache_held:
+                    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-write") as writes:
+                        stored = writes.submit(self._store_fresh)
+                        if not hold:
+                            self._flush()
+                    stored.result()
             except BaseException:
                 self._flush()  # the task is retried: what this delivery paid for is kept
                 raise
@@ -730,12 +747,16 @@ class _Run:
     def _complete(self, *, inline: bool) -> None:
         if self._only_chunk:
             held = self.writer.take()
+            answers, self.cache_held = (self.fresh if self.cache_held else {}), False
+            tenant, model, ttl_s = self.delivery.tenant, str(self.data["model"]), self.opts.cache_ttl_s
+            also = functools.partial(cache.put, tenant=tenant, model=model, answers=answers, ttl_s=ttl_s)
             try:
-                self._finish_only_chunk(inline=inline, results=held)
+                self._finish_only_chunk(inline=inline, results=held, also=also if answers else None)
                 self.writer.written_elsewhere(held)
             except completion.ResultsNotWritten:  # a concurrent delivery wrote some rows first
                 self.writer.put_back(held)
                 self._flush()
+                self._store_fresh()
                 self._finish_only_chunk(inline=inline, results=None)
             except BaseException:
                 # Whether the commit landed is unknown: written one by one, the rows this delivery
@@ -744,6 +765,9 @@ class _Run:
                     self.writer.put_back(held)
                     with contextlib.suppress(Exception):
                         self._flush()
+                if answers:
+                    with contextlib.suppress(Exception):
+                        self._store_fresh()
                 raise
         else:
             completion.finish_chunk(
@@ -758,7 +782,9 @@ class _Run:
                 snapshot=self.snapshot,
             )
 
-    def _finish_only_chunk(self, *, inline: bool, results: list[dict[str, Any]] | None) -> None:
+    def _finish_only_chunk(
+        self, *, inline: bool, results: list[dict[str, Any]] | None, also: Callable[[Any], None] | None = None
+    ) -> None:
         whole = self.scored is not None and len(self.scored) == int(self.data["total_rows"])
         completion.finish_only_chunk(
             self.delivery.tenant,
@@ -769,6 +795,7 @@ class _Run:
             rows=sorted(self.scored or [], key=lambda r: int(r["row"])) if whole else None,
             snapshot=self.snapshot,
             results=results,
+            also=also,
         )
 
 

@@ -106,6 +106,11 @@ class ResultWriter:
         if len(self._buffer) >= self.flush_every:
             self.flush()
 
+    @property
+    def queued(self) -> int:
+        """Results queued and not sent yet."""
+        return len(self._buffer)
+
     def take(self) -> list[dict[str, Any]]:
         """The queued results, taken off the queue for the caller to write (see `written_elsewhere`)."""
         pending, self._buffer = self._buffer, []

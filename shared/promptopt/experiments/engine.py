@@ -203,9 +203,15 @@ def advance(
 # --- reading the step's jobs ------------------------------------------------------------------
 
 
+def _job_states(run: Run) -> dict[str, tuple[str, dict[str, Any]] | None]:
+    """The states of the jobs the run waits for, in one batched read of those not given (`Run.given`)."""
+    known = {job_id: g.job for job_id, g in run.given.items() if g.job is not None}
+    return run_jobs.states(run.tenant, list(run.state.get("waiting") or {}), known=known)
+
+
 def _unfinished(run: Run) -> list[str]:
     if set(run.jobs) != set(run.state.get("waiting") or {}):  # not read by _ensure_jobs just now
-        run.jobs = run_jobs.states(run.tenant, list(run.state.get("waiting") or {}))  # one batched read
+        run.jobs = _job_states(run)
     return [j for j, found in run.jobs.items() if found is None or not run_jobs.finished(found[1])]
 
 
@@ -215,10 +221,16 @@ def _claim_step(run: Run) -> None:
     A step's jobs often finish together, and each one's completion advances the run: without a
     claim every one of them reads all the jobs' results and computes the same next step, and only
     one write wins. A holder that dies leaves the claim to expire (see `claims`).
+
+    A step that waits for one job is not claimed (one write fewer on the run's critical path): only
+    a duplicate delivery computes it twice, the conditional write still lets one transition win,
+    and the optimizer calls it may lead to are claimed on their own (`_propose`).
     """
     import hashlib
 
     waiting = sorted(run.state.get("waiting") or {})
+    if len(waiting) == 1:
+        return
     key = "step-" + hashlib.sha256("\0".join(waiting).encode()).hexdigest()[:24] if waiting else "step-start"
     claims.claim(run.ref, key, run.token, now=now())
     run.held.append(key)
@@ -987,7 +999,7 @@ def _ensure_jobs(run: Run, *, written: bool = False) -> None:
     if written:  # the step was written by this delivery: none of its jobs can exist yet
         missing = dict(waiting)
     else:
-        run.jobs = run_jobs.states(run.tenant, list(waiting))  # one batched read (_unfinished uses it)
+        run.jobs = _job_states(run)  # _unfinished uses it
         missing = {j: m for j, m in waiting.items() if run.jobs.get(j) is None}
     if not missing:
         return

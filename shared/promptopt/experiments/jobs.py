@@ -148,15 +148,24 @@ def state(tenant: str, job_id_: str) -> tuple[str, dict[str, Any]] | None:
     return str(data.get("status")), data
 
 
-def states(tenant: str, job_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]] | None]:
-    """`state` of several jobs in one batched read (None for each that does not exist yet)."""
+def states(
+    tenant: str, job_ids: list[str], *, known: dict[str, dict[str, Any]] | None = None
+) -> dict[str, tuple[str, dict[str, Any]] | None]:
+    """`state` of several jobs in one batched read (None for each that does not exist yet).
+
+    `known`: documents of some of them as their caller has just written them (not read again).
+    """
     from promptopt.batch import paths
 
     found: dict[str, tuple[str, dict[str, Any]] | None] = dict.fromkeys(job_ids)
-    if not job_ids:
+    known = {j: data for j, data in (known or {}).items() if j in found}
+    for job_id_, data in known.items():
+        found[job_id_] = (str(data.get("status")), data)
+    unread = [j for j in job_ids if j not in known]
+    if not unread:
         return found
-    client = paths.job_ref(tenant, job_ids[0])._client
-    for snapshot in client.get_all([paths.job_ref(tenant, j) for j in job_ids]):
+    client = paths.job_ref(tenant, unread[0])._client
+    for snapshot in client.get_all([paths.job_ref(tenant, j) for j in unread]):
         if snapshot.exists:
             data = snapshot.to_dict() or {}
             found[snapshot.id] = (str(data.get("status")), data)
@@ -182,11 +191,13 @@ class GivenRows:
     """A finished job's rows and per-row scores, as the process that has just scored it holds them.
 
     What `read_result` would otherwise read back: the `scores/{metric}` documents (`per_row`,
-    metric -> (row numbers, scores)) and each result's row, status, output and answer_tokens.
+    metric -> (row numbers, scores)) and each result's row, status, output and answer_tokens;
+    `job`: the job's document as that process has just written it (finished and scored).
     """
 
     rows: list[dict[str, Any]]
     per_row: dict[str, tuple[list[int], list[float | None]]]
+    job: dict[str, Any] | None = None
 
 
 def read_result(

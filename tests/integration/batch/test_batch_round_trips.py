@@ -5,9 +5,11 @@ results at once. Tasks without rows (enqueued before they carried them) and task
 job does not have are run the way they always were. A retry reads its rows ahead and its done rows
 apart, their summaries only: test_batch_reliability's crash test resumes that way.
 
-After: a one-chunk job's last results are created in the commit that completes it. When a
-concurrent delivery wrote some of those rows first, its rows are kept and the job still ends right.
-The job comes back from that move exactly as stored, so scoring it right away does not read it again.
+After: a one-chunk job's last results, and its fresh answers for the cache, are created in the
+commit that completes it. When a concurrent delivery wrote some of those rows first, its rows are
+kept and the job still ends right. The job comes back from that move exactly as stored, so scoring
+it right away does not read it again. A run's job is written running, so the chunk's read of it is
+still current when the chunk completes it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from typing import Any
 
 import pytest
 
-from promptopt.batch import completion, paths, runner, source, state
+from promptopt.auth import Principal, Role
+from promptopt.batch import cache, completion, jobs, paths, runner, source, state
+from promptopt.batch import chunks as chunk_tasks
+from promptopt.batch.models import BatchCreate
 from promptopt.batch.state import now
 from tests.fakes.batch_faults import FaultyOpenAI
 from tests.integration.batch.conftest import Batch
@@ -41,6 +46,15 @@ def openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyOpenAI]:
 
 def body(task: Any) -> dict[str, Any]:
     return json.loads(task.http_request.body)
+
+
+def cached(tenant: str) -> int:
+    """How many answers the tenant's cache holds."""
+    return sum(1 for _ in paths.cache_ref(tenant, "any").parent.stream())
+
+
+def not_stored_apart(*_args: Any, **_kw: Any) -> None:
+    raise AssertionError("the answers were stored apart from the completing commit")
 
 
 def test_a_delivery_that_names_its_rows_reads_nothing_else_before_its_calls(
@@ -85,10 +99,67 @@ def test_a_one_chunk_job_creates_its_results_in_the_commit_that_completes_it(
         flush(writer)
 
     monkeypatch.setattr(runner.ResultWriter, "flush", no_flush)
+    monkeypatch.setattr(cache, "store", not_stored_apart)
     batch.run(job["job_id"])
     done = batch.get(job["job_id"])
     assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 10, 10)
     assert sorted(r["row"] for r in batch.results(job["job_id"])) == list(range(10))
+    assert cached(batch.tenant) == 10  # the answers for the cache came with that commit
+
+
+def test_answers_that_would_overfill_the_completing_commit_are_stored_apart(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = batch.started({**PROMPT, "rows": rows(10), "chunk_size": 10})
+    monkeypatch.setattr(runner, "_MAX_WRITES", 11)  # 10 answers + the held results do not fit
+    stored: list[int] = []
+    store = cache.store
+
+    def counted(tenant: str, model: str, answers: dict[str, Any], ttl_s: int) -> None:
+        stored.append(len(answers))
+        store(tenant, model, answers, ttl_s)
+
+    monkeypatch.setattr(cache, "store", counted)
+    batch.run(job["job_id"])
+    assert batch.get(job["job_id"])["status"] == "completed"
+    assert (stored, cached(batch.tenant)) == ([10], 10)
+
+
+def test_a_runs_job_is_written_running_so_its_chunks_read_it_as_it_stays(
+    batch: Batch, openai: FaultyOpenAI
+) -> None:
+    principal = Principal(subject="experiment:e1", tenant=batch.tenant, role=Role.editor)
+    owner = {"experiment_id": "e1", "run_id": "r1", "candidate": "c000_00"}
+    created = jobs.create_job(
+        principal=principal, body=BatchCreate.model_validate({**PROMPT, "rows": rows(3)}), owner=owner
+    )
+    snapshot = paths.job_ref(batch.tenant, created.job_id).get()
+    assert created.status == "running"
+    assert (snapshot.get("status"), snapshot.update_time) == ("running", snapshot.create_time)  # one write
+    batch.run(created.job_id)
+    done = batch.get(created.job_id)
+    assert (done["status"], done["progress"]["succeeded"]) == ("completed", 3)
+
+
+def test_a_runs_job_whose_chunks_cannot_be_queued_fails_with_the_reason(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(**_kw: Any) -> None:
+        raise RuntimeError("Cloud Tasks unavailable")
+
+    monkeypatch.setattr(chunk_tasks, "enqueue", unavailable)
+    principal = Principal(subject="experiment:e1", tenant=batch.tenant, role=Role.editor)
+    owner = {"experiment_id": "e1", "run_id": "r1", "candidate": "c000_00"}
+    job_id = jobs.new_job_id(batch.tenant, BatchCreate.model_validate({**PROMPT, "rows": rows(3)}), "k1")
+    with pytest.raises(chunk_tasks.BatchNotConfigured):
+        jobs.create_job(
+            principal=principal,
+            body=BatchCreate.model_validate({**PROMPT, "rows": rows(3)}),
+            owner=owner,
+            job_id=job_id,
+        )
+    failed = batch.get(job_id)
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "enqueue_failed")
 
 
 def test_rows_a_concurrent_delivery_wrote_first_are_kept_and_the_job_still_completes(
@@ -115,6 +186,7 @@ def test_rows_a_concurrent_delivery_wrote_first_are_kept_and_the_job_still_compl
     assert len(theirs) == 1
     assert found[theirs[0]] == "theirs"
     assert [found[r] for r in range(6) if r != theirs[0]] == ["42"] * 5
+    assert cached(batch.tenant) == 6  # stored apart once the commit holding them was refused
 
 
 def test_a_moved_job_comes_back_exactly_as_stored(batch: Batch, openai: FaultyOpenAI) -> None:
@@ -172,6 +244,7 @@ def test_held_results_are_kept_when_the_completing_commit_fails_for_another_reas
     with pytest.raises(RuntimeError):
         runner.run_chunk(runner.Delivery(batch.tenant, job["job_id"], 0, rows=range(6)))
     assert sorted(r["row"] for r in batch.results(job["job_id"])) == list(range(6))  # paid for, kept
+    assert cached(batch.tenant) == 6  # and so are the answers for the cache
     assert batch.deliver(task, retry=1).status_code == 200
     done = batch.get(job["job_id"])
     assert (done["status"], done["progress"]["succeeded"], openai.count) == ("completed", 6, 6)

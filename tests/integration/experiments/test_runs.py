@@ -259,6 +259,33 @@ def test_a_step_uses_the_rows_its_scorer_holds_exactly_as_it_would_read_them(
         assert any(held.outputs)
 
 
+def test_a_step_uses_the_job_its_scorer_wrote_exactly_as_stored(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunk that scores a run's job also hands the job's document, as it wrote it, to the
+    transition, which then does not read the job again: what it hands over must be what is stored."""
+    from promptopt.batch import paths as batch_paths
+    from promptopt.experiments import jobs as run_jobs
+
+    states, compared = run_jobs.states, []
+
+    def both(tenant: str, job_ids: list[str], *, known: Any = None) -> Any:
+        found = states(tenant, job_ids, known=known)
+        for job_id in set(known or {}) & set(job_ids):
+            compared.append((found[job_id], batch_paths.job_ref(tenant, job_id).get().to_dict()))
+        return found
+
+    monkeypatch.setattr(run_jobs, "states", both)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    assert len(compared) >= 3  # the baseline, a validation and the final step at least
+    for (status, held), stored in compared:
+        assert held == stored
+        assert status == stored["status"] == "completed"
+
+
 def test_chunk_tasks_delivered_twice_at_once_change_nothing(runs: Runs) -> None:
     """Two deliveries of every chunk race to complete, score and advance each step (one that finds
     the other mid-way publishes batch-completed, whose consumer then finds the job scored)."""
