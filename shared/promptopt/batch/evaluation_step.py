@@ -113,7 +113,7 @@ def evaluate(
     marker = paths.marker_ref(job, MARKER)
     if not inline and not _claim(job):
         return "duplicate"
-    evaluation, per_row, judge_errors = _score(job, data, rows)
+    evaluation, per_row, judge_errors, tokens = _score(job, data, rows)
     spec = (data.get("evaluation") or {}).get("spec")
     recorded, held = _record(
         tenant,
@@ -123,6 +123,7 @@ def evaluate(
         owner=data.get("owner"),
         per_row=per_row,
         judge_errors=judge_errors,
+        answer_tokens=tokens,
         snapshot=snapshot,
         deliver=not inline,
         marker=marker if inline else None,
@@ -159,13 +160,13 @@ def finish_scored(
     data = (snapshot.to_dict() if snapshot is not None else None) or (job.get().to_dict() or {})
     if not data.get("evaluation"):
         return False
-    evaluation, per_row, judge_errors = _score(job, data, rows)
+    evaluation, per_row, judge_errors, tokens = _score(job, data, rows)
     stored = {**evaluation, "spec": (data.get("evaluation") or {}).get("spec")}
     extra = {**fields, "evaluation": stored}
     if evaluation["status"] != "completed":
         extra["error"] = evaluation["error"]
     message = events.evaluated(tenant, job.id, evaluation["status"], data.get("owner"))
-    store_scores = _store_row_scores(job, per_row, judge_errors)
+    store_scores = _store_row_scores(job, per_row, judge_errors, tokens)
 
     def writes(batch: Any) -> None:
         store_scores(batch)
@@ -233,7 +234,7 @@ def _claim(job: Any) -> bool:
 def _rows(job: Any) -> list[dict[str, Any]]:
     from google.cloud.firestore_v1.field_path import FieldPath
 
-    fields = list(SCORED_FIELDS)
+    fields = [*SCORED_FIELDS, "answer_tokens"]  # the answer tokens are summed with the scores
     query = paths.results(job).order_by(FieldPath.document_id()).select(fields)
     return [{**(s.to_dict() or {}), "row": int(s.id)} for s in query.stream()]
 
@@ -244,13 +245,17 @@ MAX_STORED_ROW_SCORES = 20_000
 
 PerRow = dict[str, tuple[list[int], list[float | None]]]
 JudgeErrors = dict[str, list[dict[str, Any]]]
+AnswerTokens = dict[str, float | int]  # {"sum": answer tokens of the rows counted, "rows": how many}
 
 
-def _store_row_scores(job: Any, per_row: PerRow, judge_errors: JudgeErrors) -> Any:
+def _store_row_scores(
+    job: Any, per_row: PerRow, judge_errors: JudgeErrors, answer_tokens: AnswerTokens | None = None
+) -> Any:
     """`scores/{metric}`: the row numbers and each row's score (None: the metric did not apply).
 
     A model-graded metric's document also lists the rows whose grading failed (`judge_errors`,
-    see `row_judge_errors`).
+    see `row_judge_errors`), and each one the answer tokens of the job's rows (`answer_tokens`),
+    so a run reads a job's scores and cost per row in one document, not its results.
 
     Returns the function that adds them to a batch: they are written with the job's status
     change, in the same commit (one round trip, and never scores without their evaluation).
@@ -262,6 +267,8 @@ def _store_row_scores(job: Any, per_row: PerRow, judge_errors: JudgeErrors) -> A
                 doc: dict[str, Any] = {"rows": rows, "values": values}
                 if name in judge_errors:
                     doc |= row_judge_errors(judge_errors[name])
+                if answer_tokens is not None:
+                    doc["answer_tokens"] = answer_tokens
                 batch.set(job.collection("scores").document(name), doc)
 
     return writes
@@ -269,7 +276,7 @@ def _store_row_scores(job: Any, per_row: PerRow, judge_errors: JudgeErrors) -> A
 
 def _score(
     job: Any, data: dict[str, Any], given: list[dict[str, Any]] | None = None
-) -> tuple[dict[str, Any], PerRow, JudgeErrors]:
+) -> tuple[dict[str, Any], PerRow, JudgeErrors, AnswerTokens | None]:
     rows = given if given is not None else _rows(job)
     failed = sum(1 for r in rows if r.get("status") != "succeeded")
     summaries: list[dict[str, Any]] = []
@@ -297,7 +304,12 @@ def _score(
             summaries.append(summary)
     except (MetricError, ValueError, TypeError, KeyError) as exc:
         detail = str(exc) if isinstance(exc, MetricError) else f"{type(exc).__name__} while scoring"
-        return {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}}, {}, {}
+        return (
+            {"status": "failed", "error": {"code": "evaluation_failed", "message": detail[:500]}},
+            {},
+            {},
+            None,
+        )
     evaluation = {
         "status": "completed",
         "metrics": summaries,
@@ -306,7 +318,20 @@ def _score(
         "partial": len(rows) < int(data["total_rows"]),
         "error": None,
     }
-    return evaluation, per_row, judge_errors
+    return evaluation, per_row, judge_errors, answer_tokens_of(rows)
+
+
+def answer_tokens_of(rows: list[dict[str, Any]]) -> AnswerTokens:
+    """The answer tokens of the rows that succeeded and recorded them: their sum, and how many rows.
+
+    Summed in row order, as `experiments.jobs.read_result` sums them from the results.
+    """
+    counted = [
+        float(r["answer_tokens"])
+        for r in rows
+        if r.get("status") == "succeeded" and r.get("answer_tokens") is not None
+    ]
+    return {"sum": sum(counted), "rows": len(counted)}
 
 
 def _judge_summary(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -355,6 +380,7 @@ def _record(
     snapshot: Any,
     deliver: bool = True,
     marker: Any = None,
+    answer_tokens: AnswerTokens | None = None,
 ) -> tuple[bool, outbox.Message | None]:
     """Write the evaluation and its per-row scores onto the job and announce it, in one commit.
 
@@ -363,7 +389,7 @@ def _record(
     With `deliver=False` the message of a job that became completed or failed is recorded but
     not published: it is returned, for the caller to publish. `marker`: written done with them.
     """
-    store_scores = _store_row_scores(job, per_row, judge_errors)
+    store_scores = _store_row_scores(job, per_row, judge_errors, answer_tokens)
 
     def scores(batch: Any) -> None:
         store_scores(batch)

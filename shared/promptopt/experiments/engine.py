@@ -247,7 +247,8 @@ def _results(run: Run) -> dict[str, run_jobs.JobResult]:
         found = run.jobs.get(job_id) or run_jobs.state(run.tenant, job_id)
         assert found is not None  # _unfinished checked
         rows = int(waiting[job_id]["rows"])
-        return run_jobs.read_result(run.tenant, job_id, found[1], metric, rows, given=run.given.get(job_id))
+        given = run.given.get(job_id)  # a step needs scores and cost per row, not the answers
+        return run_jobs.read_result(run.tenant, job_id, found[1], metric, rows, given=given, outputs=False)
 
     if len(waiting) <= 1:
         return {job_id: read(job_id) for job_id in waiting}

@@ -208,20 +208,32 @@ def read_result(
     n_rows: int,
     *,
     given: GivenRows | None = None,
+    outputs: bool = True,
 ) -> JobResult:
-    """Scores, outputs and usage of a finished job (`data`: its document; `given`: see GivenRows)."""
+    """Scores, outputs and usage of a finished job (`data`: its document; `given`: see GivenRows).
+
+    `outputs=False`: without the answers (left empty), for a caller that needs only the scores and
+    the cost per row: a job scored with its answer tokens summed is then read in one document.
+    """
     scores: list[float] = [0.0] * n_rows
-    scored, results = _given(given, metric) if given is not None else _read_back(tenant, job_id_, metric)
+    if given is not None:
+        scored, results, tokens = *_given(given, metric), None
+    else:
+        scored, results, tokens = _read_back(tenant, job_id_, metric, outputs=outputs)
     for row, value in scored:
         if 0 <= int(row) < n_rows:
             scores[int(row)] = float(value or 0.0)
-    outputs = [""] * n_rows
+    answers = [""] * n_rows
     answer_tokens: list[float] = []
     for index, found in results:
         if 0 <= index < n_rows:
-            outputs[index] = str(found.get("output") or "")
+            answers[index] = str(found.get("output") or "")
             if found.get("status") == "succeeded" and found.get("answer_tokens") is not None:
                 answer_tokens.append(float(found["answer_tokens"]))
+    if tokens is not None:  # summed as the job was scored (evaluation_step.answer_tokens_of)
+        tokens_per_row = float(tokens["sum"]) / int(tokens["rows"]) if tokens["rows"] else None
+    else:
+        tokens_per_row = sum(answer_tokens) / len(answer_tokens) if answer_tokens else None
     summaries = {m.get("name"): m for m in ((data.get("evaluation") or {}).get("metrics") or [])}
     primary = summaries.get(metric) or {}
     totals = data.get("totals") or {}
@@ -233,7 +245,7 @@ def read_result(
         ci_high=primary.get("ci_high"),
         scores=scores,
         secondary={str(k): float(v.get("mean") or 0.0) for k, v in summaries.items() if k != metric},
-        outputs=outputs,
+        outputs=answers,
         usage={
             "calls": float(totals.get("calls") or 0),
             "judge_calls": float(totals.get("judge_calls") or 0),
@@ -243,7 +255,7 @@ def read_result(
             "cost_usd": float(totals.get("cost_usd") or 0.0),
         },
         stop_reason=data.get("stop_reason"),
-        tokens_per_row=sum(answer_tokens) / len(answer_tokens) if answer_tokens else None,
+        tokens_per_row=tokens_per_row,
     )
 
 
@@ -251,8 +263,13 @@ Scored = list[tuple[int, float | None]]
 Results = list[tuple[int, dict[str, Any]]]
 
 
-def _read_back(tenant: str, job_id_: str, metric: str) -> tuple[Scored, Results]:
-    """The job's (row, score) pairs of `metric` and its results, by row, from Firestore."""
+def _read_back(
+    tenant: str, job_id_: str, metric: str, *, outputs: bool = True
+) -> tuple[Scored, Results, dict[str, Any] | None]:
+    """The job's (row, score) pairs of `metric` and its results by row, from Firestore.
+
+    `outputs=False`, when the scores document sums the answer tokens: those instead of the results.
+    """
     from google.cloud.firestore_v1.field_path import FieldPath
 
     from promptopt.batch import paths
@@ -261,9 +278,12 @@ def _read_back(tenant: str, job_id_: str, metric: str) -> tuple[Scored, Results]
     doc = ref.collection("scores").document(metric).get()
     stored = (doc.to_dict() or {}) if doc.exists else {}
     scored = list(zip(stored.get("rows") or [], stored.get("values") or [], strict=False))
+    tokens = stored.get("answer_tokens")
+    if not outputs and isinstance(tokens, dict):
+        return scored, [], tokens
     fields = ["output", "answer_tokens", "status"]
     query = paths.results(ref).order_by(FieldPath.document_id()).select(fields)
-    return scored, [(int(snap.id), snap.to_dict() or {}) for snap in query.stream()]
+    return scored, [(int(snap.id), snap.to_dict() or {}) for snap in query.stream()], None
 
 
 def _given(given: GivenRows, metric: str) -> tuple[Scored, Results]:

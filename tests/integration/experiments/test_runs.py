@@ -8,6 +8,7 @@ experiment-step advances the run.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import random
 import threading
@@ -241,8 +242,10 @@ def test_a_step_uses_the_rows_its_scorer_holds_exactly_as_it_would_read_them(
 
     read_result, compared = run_jobs.read_result, []
 
-    def both(tenant: str, job_id: str, data: Any, metric: str, n_rows: int, *, given: Any = None) -> Any:
-        result = read_result(tenant, job_id, data, metric, n_rows, given=given)
+    def both(
+        tenant: str, job_id: str, data: Any, metric: str, n_rows: int, *, given: Any = None, **kw: Any
+    ) -> Any:
+        result = read_result(tenant, job_id, data, metric, n_rows, given=given, **kw)
         if given is not None:
             compared.append((result, read_result(tenant, job_id, data, metric, n_rows)))
         return result
@@ -257,6 +260,30 @@ def test_a_step_uses_the_rows_its_scorer_holds_exactly_as_it_would_read_them(
         assert held == read_back
         assert held.tokens_per_row is not None
         assert any(held.outputs)
+
+
+def test_a_step_reads_a_jobs_scores_and_cost_per_row_without_its_answers(runs: Runs) -> None:
+    """Scoring sums each job's answer tokens into its scores, so a transition reads one document
+    per job, not its results: what it reads must be what the results give, the answers aside."""
+    from promptopt.batch import paths as batch_paths
+    from promptopt.experiments import jobs as run_jobs
+
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    jobs = runs.jobs(run["run_id"])
+    assert len(jobs) >= 4
+    metric = jobs[0]["evaluation"]["metrics"][0]["name"]
+    for job in jobs:
+        ref = batch_paths.job_ref(runs.world.tenant, job["job_id"])
+        data = ref.get().to_dict() or {}
+        n_rows = int(data["total_rows"])
+        full = run_jobs.read_result(runs.world.tenant, job["job_id"], data, metric, n_rows)
+        brief = run_jobs.read_result(runs.world.tenant, job["job_id"], data, metric, n_rows, outputs=False)
+        assert brief.tokens_per_row is not None
+        assert brief == dataclasses.replace(full, outputs=[""] * n_rows)
+        assert "answer_tokens" in (ref.collection("scores").document(metric).get().to_dict() or {})
 
 
 def test_a_step_uses_the_job_its_scorer_wrote_exactly_as_stored(
