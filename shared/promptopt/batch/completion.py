@@ -18,6 +18,7 @@ then advances the run; failing that, it takes the usual way and scores it next (
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -90,14 +91,32 @@ def finish_only_chunk(
     from google.api_core import exceptions as gexc
 
     marker = paths.marker_ref(job, MARKER)
+    fields = totals.as_fields()
+    totals_ = {name: fields[name] for name in TOTAL_FIELDS}
+
+    def writes(batch: Any, *, published: bool = False) -> None:
+        stamp = now()
+        for doc in results or []:  # created as ResultWriter.flush creates them
+            batch.create(paths.results(job).document(paths.row_id(doc["row"])), {**doc, "created_at": stamp})
+        batch.set(
+            paths.chunks(job).document(paths.chunk_id(0)), _chunk_fields(0, totals, attempt), merge=True
+        )
+        done = _PUBLISHED | {"published_at": stamp} if published else {"published": False}
+        batch.create(marker, {"by_chunk": 0, "created_at": stamp} | done)
+        if also is not None:
+            also(batch)
+
+    if inline and rows is not None:
+        # A run's job whose every row this delivery holds: all of the above, its scores and its
+        # move to completed in one commit (one write fewer on the run's critical path). If that
+        # writes nothing (a row or the marker exists, the job changed), the two commits below do.
+        step = {"totals": totals_, "rows_done_at": now()}
+        if _finish_scored(
+            tenant, job, step, rows, snapshot, writes=functools.partial(writes, published=True)
+        ):
+            return True
     batch = job._client.batch()
-    stamp = now()
-    for doc in results or []:  # created as ResultWriter.flush creates them
-        batch.create(paths.results(job).document(paths.row_id(doc["row"])), {**doc, "created_at": stamp})
-    batch.set(paths.chunks(job).document(paths.chunk_id(0)), _chunk_fields(0, totals, attempt), merge=True)
-    batch.create(marker, {"by_chunk": 0, "published": False, "created_at": now()})
-    if also is not None:
-        also(batch)
+    writes(batch)
     try:
         batch.commit()
     except (gexc.AlreadyExists, gexc.Conflict, gexc.FailedPrecondition):
@@ -105,8 +124,6 @@ def finish_only_chunk(
             raise ResultsNotWritten from None
         finish_chunk(job, 0, totals, attempt=attempt)
         return maybe_complete(tenant=tenant, job=job, chunks=1, chunk=0, inline=inline, snapshot=snapshot)
-    fields = totals.as_fields()
-    totals_ = {name: fields[name] for name in TOTAL_FIELDS}
     if not _complete(tenant, job, totals=totals_, inline=inline, rows=rows, snapshot=snapshot):
         marker.update(_PUBLISHED | {"published_at": now()})
     return True
@@ -212,12 +229,16 @@ def _finish_scored(
     fields: dict[str, Any],
     rows: list[dict[str, Any]] | None,
     snapshot: Any,
+    *,
+    writes: Callable[[Any], None] | None = None,
 ) -> bool:
     """A run's evaluation job, scored and completed here in one commit (see evaluation_step).
 
     One commit on the critical path of every step of a run instead of two (running → evaluating,
     then evaluating → completed), and no batch-completed recorded, published or retired. False:
     the job is completed the usual way (a failure to score here is logged, then retried that way).
+    `writes(batch)`: the chunk's own last writes for that commit, the marker created published
+    among them (by default the existing marker is flagged published there).
     """
     from promptopt.batch import evaluation_step
 
@@ -226,10 +247,15 @@ def _finish_scored(
     def published(batch: Any) -> None:  # in the same commit: one write fewer
         batch.update(marker, _PUBLISHED | {"published_at": now()})
 
+    from google.api_core import exceptions as gexc
+
     try:
         return evaluation_step.finish_scored(
-            tenant, job, fields=fields, rows=rows, snapshot=snapshot, also=published
+            tenant, job, fields=fields, rows=rows, snapshot=snapshot, also=writes or published
         )
+    except gexc.AlreadyExists:  # a concurrent delivery wrote some of the chunk's `writes` first
+        log.info("job %s: a row or its marker exists already; completing it as usual", job.id)
+        return False
     except Exception:
         log.warning(
             "scoring job %s as its rows finished failed; completing it as usual", job.id, exc_info=True

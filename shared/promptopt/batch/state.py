@@ -152,6 +152,8 @@ def move(
                 written = batch.commit()[0]  # the job's update comes first
             else:
                 written = ref.update(update, option=option)
+        except gexc.AlreadyExists:
+            raise  # a document `writes` creates exists already: another try would fail the same way
         except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
             continue  # someone else changed the job meanwhile: look again
         if deliver:

@@ -313,6 +313,64 @@ def test_a_step_uses_the_job_its_scorer_wrote_exactly_as_stored(
         assert status == stored["status"] == "completed"
 
 
+def test_a_runs_one_chunk_job_ends_its_rows_and_its_scoring_in_one_commit(runs: Runs) -> None:
+    """The chunk that holds every row of a run's job writes its last rows, its chunk record, the
+    completion marker (published), the scores and the move to completed in one commit."""
+    from promptopt.batch import paths as batch_paths
+
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    jobs = runs.jobs(run["run_id"])
+    assert len(jobs) >= 4
+    for job in jobs:
+        ref = batch_paths.job_ref(runs.world.tenant, job["job_id"])
+        metric = job["evaluation"]["metrics"][0]["name"]
+        stored = ref.get()
+        marker = batch_paths.marker_ref(ref, "completed").get()
+        scores = ref.collection("scores").document(metric).get()
+        assert (stored.get("status"), marker.get("published")) == ("completed", True)
+        assert marker.create_time == marker.update_time == stored.update_time == scores.update_time, job[
+            "job_id"
+        ]
+
+
+def test_a_runs_job_whose_row_another_delivery_wrote_first_completes_the_usual_way(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one commit is refused when a concurrent delivery wrote one of its rows first; the rows
+    then go one by one (theirs kept), and the job completes through the usual two commits."""
+    from promptopt.batch import completion
+    from promptopt.batch import paths as batch_paths
+    from promptopt.batch.state import now
+
+    real, theirs = completion.finish_only_chunk, []
+
+    def raced(tenant: str, job_ref: Any, totals: Any, **kw: Any) -> bool:
+        held = kw.get("results")
+        if held and not theirs:  # the first job: another delivery creates one of its rows first
+            first = {**held[0], "created_at": now()}
+            batch_paths.results(job_ref).document(batch_paths.row_id(first["row"])).create(first)
+            theirs.append((job_ref.id, first["row"]))
+        return real(tenant, job_ref, totals, **kw)
+
+    monkeypatch.setattr(completion, "finish_only_chunk", raced)
+    experiment = runs.experiment()
+    run = runs.started(experiment["experiment_id"])
+    runs.pump.settle()
+    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    assert len(theirs) == 1
+    job_id, _row = theirs[0]
+    job = next(j for j in runs.jobs(run["run_id"]) if j["job_id"] == job_id)
+    assert (job["status"], job["evaluation"]["status"]) == ("completed", "completed")
+    ref = batch_paths.job_ref(runs.world.tenant, job_id)
+    assert len(list(batch_paths.results(ref).stream())) == int(job["total_rows"])
+    marker = batch_paths.marker_ref(ref, "completed").get()
+    assert marker.get("published") is True
+    assert marker.create_time != marker.update_time  # created by the first commit, published by the second
+
+
 def test_chunk_tasks_delivered_twice_at_once_change_nothing(runs: Runs) -> None:
     """Two deliveries of every chunk race to complete, score and advance each step (one that finds
     the other mid-way publishes batch-completed, whose consumer then finds the job scored)."""
