@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.access import exchange
-from promptopt.access.models import TokenRequest
 from promptopt.http import Call, Reply, serve
 
 
@@ -15,4 +14,9 @@ def handle(request: Request) -> Response:
 
 def _exchange(call: Call) -> Reply:
     client = exchange.client_address(call.request.headers.get("X-Forwarded-For"), call.request.remote_addr)
-    return Reply(exchange.exchange(body=call.body(TokenRequest), client=client))
+    api_key = exchange.plain_key(call.raw_body)
+    if api_key is None:  # anything but a plainly valid body: the model words the 400
+        from promptopt.access.models import TokenRequest
+
+        api_key = call.body(TokenRequest).api_key
+    return Reply(exchange.exchange(api_key=api_key, client=client))

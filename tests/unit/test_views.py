@@ -15,7 +15,7 @@ import pytest
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from pydantic import BaseModel
 
-from promptopt.access import audit, keys, members
+from promptopt.access import audit, exchange, keys, members
 from promptopt.access.models import (
     ApiKey,
     ApiKeyPage,
@@ -24,6 +24,8 @@ from promptopt.access.models import (
     AuditQuery,
     Member,
     MemberPage,
+    TokenRequest,
+    TokenResponse,
 )
 from promptopt.http.problems import json_default
 from promptopt.prompts import service as prompts
@@ -706,3 +708,36 @@ def test_the_readiness_report_is_a_readiness(monkeypatch: pytest.MonkeyPatch) ->
     ]
     monkeypatch.setattr(readiness, "CHECKS", {"firestore": lambda: None})
     assert readiness.readiness()["status"] == "ready"
+
+
+def test_a_token_answer_publishes_the_token_model() -> None:
+    assert_publishes(TokenResponse, exchange.token_view("eyJ.a.b", 3600, "t", "viewer"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"api_key": "pok_0123456789abcdef_secret"},
+        {"api_key": "x"},
+        {"api_key": "é" * 200},  # characters, not bytes, are counted
+        {"api_key": "x" * 201},
+        {"api_key": ""},
+        {"api_key": 12},
+        {"api_key": None},
+        {"api_key": ["pok_1"]},
+        {"api_key": "pok_1", "tenant": "t"},
+        {"key": "pok_1"},
+        {},
+        None,
+        ["pok_1"],
+        "pok_1",
+    ],
+)
+def test_plain_key_agrees_with_the_token_request_model(body: Any) -> None:
+    found = exchange.plain_key(body)
+    try:
+        request = TokenRequest.model_validate(body, strict=True)
+    except ValueError:
+        assert found is None  # an invalid body always reaches the model, which words the 400
+        return
+    assert found == request.api_key  # every valid body here is plainly valid

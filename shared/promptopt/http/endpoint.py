@@ -77,6 +77,15 @@ class Call:
             raise RuntimeError("this endpoint is public; it has no principal")
         return self.principal
 
+    @property
+    def raw_body(self) -> Any:
+        """The JSON body as parsed, not validated.
+
+        For a handler that reads a plainly valid body itself and hands anything else to `body`,
+        whose model words the 400.
+        """
+        return self._json
+
     def body(self, model: type[M]) -> M:
         """The JSON body validated strictly against `model` (JSON has types: "1" is not 1)."""
         from pydantic import ValidationError  # loaded already: `model` is a pydantic model
