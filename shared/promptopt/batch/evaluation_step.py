@@ -186,7 +186,14 @@ def finish_scored(
     )
     if not changed:
         return False
-    log.info("job %s scored as its rows finished", job.id, extra={"fields": {"job_id": job.id}})
+    status = "completed" if evaluation["status"] == "completed" else "failed"
+    # Counted by the jobs-finished log-based metric (terraform/modules/monitoring), as the usual path is.
+    log.info(
+        "job %s finished its rows: %s (scored with them)",
+        job.id,
+        status,
+        extra={"fields": {"job_id": job.id, "status": status}},
+    )
     scored = (rows, per_row) if rows is not None else None
     written = known.data if known is not None else None
     if _advance_owner(tenant, data.get("owner"), job.id, scored, job_data=written):

@@ -313,11 +313,17 @@ def test_a_step_uses_the_job_its_scorer_wrote_exactly_as_stored(
         assert status == stored["status"] == "completed"
 
 
-def test_a_runs_one_chunk_job_ends_its_rows_and_its_scoring_in_one_commit(runs: Runs) -> None:
+def test_a_runs_one_chunk_job_ends_its_rows_and_its_scoring_in_one_commit(
+    runs: Runs, caplog: pytest.LogCaptureFixture
+) -> None:
     """The chunk that holds every row of a run's job writes its last rows, its chunk record, the
-    completion marker (published), the scores and the move to completed in one commit."""
+    completion marker (published), the scores and the move to completed in one commit; the job is
+    still logged as having finished its rows (the jobs-finished metric counts that line)."""
+    import logging
+
     from promptopt.batch import paths as batch_paths
 
+    caplog.set_level(logging.INFO, logger="promptopt.batch")
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
     runs.pump.settle()
@@ -331,9 +337,14 @@ def test_a_runs_one_chunk_job_ends_its_rows_and_its_scoring_in_one_commit(runs: 
         marker = batch_paths.marker_ref(ref, "completed").get()
         scores = ref.collection("scores").document(metric).get()
         assert (stored.get("status"), marker.get("published")) == ("completed", True)
-        assert marker.create_time == marker.update_time == stored.update_time == scores.update_time, job[
-            "job_id"
-        ]
+        same = marker.create_time == marker.update_time == stored.update_time == scores.update_time
+        assert same, job["job_id"]
+    finished = {
+        r.fields["job_id"]: r.fields["status"]  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage().startswith("job ") and "finished its rows" in r.getMessage()
+    }
+    assert finished == {job["job_id"]: "completed" for job in jobs}
 
 
 def test_a_runs_job_whose_row_another_delivery_wrote_first_completes_the_usual_way(
