@@ -84,6 +84,15 @@ class Runs:
         run: dict[str, Any] = response.get_json()
         return run
 
+    def completed(self, **overrides: Any) -> dict[str, Any]:
+        """A run of a new experiment, started and delivered to its end, which must be `completed`."""
+        experiment = self.experiment(**overrides)
+        run = self.started(experiment["experiment_id"])
+        self.pump.settle()
+        final = self.run(experiment["experiment_id"], run["run_id"])
+        assert final["status"] == "completed", final
+        return final
+
     def run(self, experiment_id: str, run_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         response = self.world.api.call(
             "experiments_run_get", "GET", f"{ROOT}/{experiment_id}/runs/{run_id}",
@@ -251,10 +260,7 @@ def test_a_step_uses_the_rows_its_scorer_holds_exactly_as_it_would_read_them(
         return result
 
     monkeypatch.setattr(run_jobs, "read_result", both)
-    experiment = runs.experiment()
-    run = runs.started(experiment["experiment_id"])
-    runs.pump.settle()
-    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    runs.completed()
     assert len(compared) >= 3  # the baseline, a validation and the final step at least
     for held, read_back in compared:
         assert held == read_back
@@ -268,10 +274,7 @@ def test_a_step_reads_a_jobs_scores_and_cost_per_row_without_its_answers(runs: R
     from promptopt.batch import paths as batch_paths
     from promptopt.experiments import jobs as run_jobs
 
-    experiment = runs.experiment()
-    run = runs.started(experiment["experiment_id"])
-    runs.pump.settle()
-    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    run = runs.completed()
     jobs = runs.jobs(run["run_id"])
     assert len(jobs) >= 4
     metric = jobs[0]["evaluation"]["metrics"][0]["name"]
@@ -303,10 +306,7 @@ def test_a_step_uses_the_job_its_scorer_wrote_exactly_as_stored(
         return found
 
     monkeypatch.setattr(run_jobs, "states", both)
-    experiment = runs.experiment()
-    run = runs.started(experiment["experiment_id"])
-    runs.pump.settle()
-    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    runs.completed()
     assert len(compared) >= 3  # the baseline, a validation and the final step at least
     for (status, held), stored in compared:
         assert held == stored
@@ -324,10 +324,7 @@ def test_a_runs_one_chunk_job_ends_its_rows_and_its_scoring_in_one_commit(
     from promptopt.batch import paths as batch_paths
 
     caplog.set_level(logging.INFO, logger="promptopt.batch")
-    experiment = runs.experiment()
-    run = runs.started(experiment["experiment_id"])
-    runs.pump.settle()
-    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    run = runs.completed()
     jobs = runs.jobs(run["run_id"])
     assert len(jobs) >= 4
     for job in jobs:
@@ -367,10 +364,7 @@ def test_a_runs_job_whose_row_another_delivery_wrote_first_completes_the_usual_w
         return real(tenant, job_ref, totals, **kw)
 
     monkeypatch.setattr(completion, "finish_only_chunk", raced)
-    experiment = runs.experiment()
-    run = runs.started(experiment["experiment_id"])
-    runs.pump.settle()
-    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    run = runs.completed()
     assert len(theirs) == 1
     job_id, _row = theirs[0]
     job = next(j for j in runs.jobs(run["run_id"]) if j["job_id"] == job_id)
@@ -570,14 +564,11 @@ def test_the_optimizer_never_sees_the_report_split(runs: Runs, monkeypatch: pyte
         return original(self, request)
 
     monkeypatch.setattr(SimOptimizer, "complete", recording)
-    experiment = runs.experiment()
-    run = runs.started(experiment["experiment_id"])
-    runs.pump.settle()
-    assert runs.run(experiment["experiment_id"], run["run_id"])["status"] == "completed"
+    run = runs.completed()
     assert shown
     from promptopt.experiments.rows import split_rows
 
-    stored = paths.run_ref(runs.world.tenant, experiment["experiment_id"], run["run_id"]).get().to_dict()
+    stored = paths.run_ref(runs.world.tenant, run["experiment_id"], run["run_id"]).get().to_dict()
     cfg = stored["config"]
     report = split_rows(runs.world.tenant, cfg["dataset_id"], cfg["dataset_version"], "test", 1000)
     optimize = split_rows(runs.world.tenant, cfg["dataset_id"], cfg["dataset_version"], "train", 1000)
