@@ -240,14 +240,14 @@ def _finish_scored(
     `writes(batch)`: the chunk's own last writes for that commit, the marker created published
     among them (by default the existing marker is flagged published there).
     """
+    from google.api_core import exceptions as gexc
+
     from promptopt.batch import evaluation_step
 
     marker = paths.marker_ref(job, MARKER)
 
     def published(batch: Any) -> None:  # in the same commit: one write fewer
         batch.update(marker, _PUBLISHED | {"published_at": now()})
-
-    from google.api_core import exceptions as gexc
 
     try:
         return evaluation_step.finish_scored(

@@ -41,6 +41,7 @@ from promptopt.batch import events, paths
 from promptopt.batch.admission import reads_reference
 from promptopt.batch.judge_errors import judge_errors_of, row_judge_errors
 from promptopt.batch.judging import MODEL_GRADED
+from promptopt.batch.scores import AnswerTokens, answer_tokens_of
 from promptopt.batch.state import Known, move, now, transition
 from promptopt.batch.view import metric_specs
 from promptopt.batch.writer import SCORED_FIELDS
@@ -252,7 +253,6 @@ MAX_STORED_ROW_SCORES = 20_000
 
 PerRow = dict[str, tuple[list[int], list[float | None]]]
 JudgeErrors = dict[str, list[dict[str, Any]]]
-AnswerTokens = dict[str, float | int]  # {"sum": answer tokens of the rows counted, "rows": how many}
 
 
 def _store_row_scores(
@@ -326,19 +326,6 @@ def _score(
         "error": None,
     }
     return evaluation, per_row, judge_errors, answer_tokens_of(rows)
-
-
-def answer_tokens_of(rows: list[dict[str, Any]]) -> AnswerTokens:
-    """The answer tokens of the rows that succeeded and recorded them: their sum, and how many rows.
-
-    Summed in row order, as `experiments.jobs.read_result` sums them from the results.
-    """
-    counted = [
-        float(r["answer_tokens"])
-        for r in rows
-        if r.get("status") == "succeeded" and r.get("answer_tokens") is not None
-    ]
-    return {"sum": sum(counted), "rows": len(counted)}
 
 
 def _judge_summary(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -68,7 +68,10 @@ RETRY_AFTER_S = 10
 CARRY_ON = True
 PROGRESS_EVERY_S = 1.0  # a chunk's record is written at most this often while it runs
 _MAX_WRITES = 500  # writes one Firestore commit may hold
-_COMPLETION_WRITES = 2  # a one-chunk job's completing commit: its chunk record and the marker
+# A one-chunk job's completing commit besides its results and answers: its chunk record and
+# marker, and when it is scored in the same commit the job, its message and its evaluation marker
+# (and one scores document per metric, counted apart).
+_COMPLETION_WRITES = 5
 _PROGRESS_FIELDS = ("succeeded", "failed", "cache_hits")
 
 # Calls in flight in this process, by (tenant, cache key): a chunk that needs a call another chunk
@@ -222,6 +225,7 @@ class _Run:
         # Read ahead for the rows the task named; a task that disagrees with the job is not trusted.
         self.ahead = ahead if ahead is not None and ahead.rows == self.bounds else None
         specs = metric_specs(data) if data.get("evaluation") else []
+        self.metrics = len(specs)
         self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
         self.graders = len(self.judges) + len(self.embedders)  # grading calls per answered row, at most
         self.unjudged: list[tuple[source.RowInput, dict[str, Any]]] = []  # answered, to be judged
@@ -297,7 +301,7 @@ class _Run:
             # Its fresh answers for the cache go in that commit too when they fit (`cache_held`
             # implies `hold`; the run's next step may look them up, so they are stored before it
             # starts either way).
-            writes_held = len(self.fresh) + self.writer.queued + _COMPLETION_WRITES
+            writes_held = len(self.fresh) + self.writer.queued + _COMPLETION_WRITES + self.metrics
             self.cache_held = hold and writes_held <= _MAX_WRITES
             # The spend goes on while the chunk completes (joined as the delivery ends, see `run`).
             self._spending.submit(

@@ -16,6 +16,23 @@ from promptopt.batch.view import metric_specs, prompt_pin, source_info
 from promptopt.errors import Conflict
 from promptopt.evaluation.names import MODEL_METRIC_NAMES as ROW_MODEL_METRICS
 
+AnswerTokens = dict[str, float | int]  # {"sum": answer tokens of the rows counted, "rows": how many}
+
+
+def answer_tokens_of(rows: list[dict[str, Any]]) -> AnswerTokens:
+    """The answer tokens of the rows that succeeded and recorded them: their sum, and how many rows.
+
+    The evaluation step stores it in each `scores/{metric}` document; a run that reads a job's
+    results instead sums them the same way (`experiments.jobs.read_result`), in row order.
+    """
+    counted = [
+        float(r["answer_tokens"])
+        for r in rows
+        if r.get("status") == "succeeded" and r.get("answer_tokens") is not None
+    ]
+    return {"sum": sum(counted), "rows": len(counted)}
+
+
 # Answered as a plain dict (no pydantic on the endpoint's cold start); tests/unit/test_views.py
 # checks it against JobScores.
 

@@ -223,17 +223,15 @@ def read_result(
     for row, value in scored:
         if 0 <= int(row) < n_rows:
             scores[int(row)] = float(value or 0.0)
+    from promptopt.batch.scores import answer_tokens_of
+
     answers = [""] * n_rows
-    answer_tokens: list[float] = []
-    for index, found in results:
-        if 0 <= index < n_rows:
-            answers[index] = str(found.get("output") or "")
-            if found.get("status") == "succeeded" and found.get("answer_tokens") is not None:
-                answer_tokens.append(float(found["answer_tokens"]))
-    if tokens is not None:  # summed as the job was scored (evaluation_step.answer_tokens_of)
-        tokens_per_row = float(tokens["sum"]) / int(tokens["rows"]) if tokens["rows"] else None
-    else:
-        tokens_per_row = sum(answer_tokens) / len(answer_tokens) if answer_tokens else None
+    kept = [(index, found) for index, found in results if 0 <= index < n_rows]
+    for index, found in kept:
+        answers[index] = str(found.get("output") or "")
+    if tokens is None:  # not summed when the job was scored: from its results, the same way
+        tokens = answer_tokens_of([found for _, found in kept])
+    tokens_per_row = float(tokens["sum"]) / int(tokens["rows"]) if tokens["rows"] else None
     summaries = {m.get("name"): m for m in ((data.get("evaluation") or {}).get("metrics") or [])}
     primary = summaries.get(metric) or {}
     totals = data.get("totals") or {}
