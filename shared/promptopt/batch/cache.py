@@ -2,7 +2,8 @@
 
 Entries live at `tenants/{t}/cache/{sha256}` with `expires_at`; a Firestore TTL policy deletes
 them some time after that passes (up to a day late), so reads check `expires_at` themselves.
-One `get_all` looks up a whole chunk; one batch writes its new answers.
+One `get_all` looks up a whole chunk (or its first read does, when its task names the keys: see
+`requests`); one batch writes its new answers.
 """
 
 from __future__ import annotations
@@ -59,10 +60,15 @@ def lookup(tenant: str, keys: Iterable[str]) -> dict[str, CachedAnswer]:
     wanted = sorted(set(keys))
     if not wanted:
         return {}
+    refs = [paths.cache_ref(tenant, k) for k in wanted]
+    return live(firestore_client().get_all(refs))
+
+
+def live(snapshots: Iterable[Any]) -> dict[str, CachedAnswer]:
+    """The live entries among read cache documents, by key (missing and expired ones left out)."""
     found: dict[str, CachedAnswer] = {}
     current = now()
-    refs = [paths.cache_ref(tenant, k) for k in wanted]
-    for snapshot in firestore_client().get_all(refs):
+    for snapshot in snapshots:
         if not snapshot.exists:
             continue
         data = snapshot.to_dict() or {}

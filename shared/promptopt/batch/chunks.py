@@ -44,18 +44,22 @@ class ChunkTask:
 
     `rows`: the chunk's job rows, so that its delivery can read the job, the chunk's record, its
     inline rows and its rows' results in one batched read, before it knows the job's chunk size.
+    `cache`: the cache keys of the chunk's calls, read in that same batched read (see `requests`).
     """
 
     tenant: str
     job_id: str
     chunk: int
     rows: range | None = None
+    cache: tuple[str, ...] = ()
 
     def body(self) -> bytes:
         """The JSON body the chunk function receives."""
         payload: dict[str, Any] = {"tenant": self.tenant, "job_id": self.job_id, "chunk": self.chunk}
         if self.rows is not None:
             payload["rows"] = [self.rows.start, self.rows.stop]
+        if self.cache:
+            payload["cache"] = list(self.cache)
         return json.dumps(payload).encode()
 
 
@@ -154,13 +158,15 @@ def enqueue(
     epoch: int,
     queue: str,
     sizes: tuple[int, int] | None = None,
+    cache_keys: Sequence[Sequence[str]] | None = None,
     deadline_s: int = 600,
 ) -> int:
     """Create one task per chunk, in parallel; an existing task of the same name counts as created.
 
     `sizes`: the job's (chunk_size, total_rows); each task then carries its chunk's rows (see
-    `ChunkTask`). Returns how many tasks were newly created. Any other failure propagates after
-    every create was tried (the caller marks the job failed or retries).
+    `ChunkTask`). `cache_keys`: per chunk (by number), the cache keys its task names. Returns how
+    many tasks were newly created. Any other failure propagates after every create was tried (the
+    caller marks the job failed or retries).
     """
     from google.api_core import exceptions as gexc
 
@@ -171,7 +177,8 @@ def enqueue(
 
     def create(chunk: int) -> bool:
         rows = chunk_bounds(chunk, *sizes) if sizes else None
-        task = _task(queue, url, ChunkTask(tenant, job_id, chunk, rows), epoch, deadline_s)
+        keys = tuple(cache_keys[chunk]) if cache_keys is not None and chunk < len(cache_keys) else ()
+        task = _task(queue, url, ChunkTask(tenant, job_id, chunk, rows, keys), epoch, deadline_s)
         try:
             client.create_task(parent=queue, task=task)
         except gexc.AlreadyExists:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from promptopt import logs
 from promptopt.batch.models import MAX_CHUNK_SIZE
@@ -19,6 +20,9 @@ from promptopt.batch.runner import Delivery, run_chunk
 from promptopt.http.events import TaskAttempt, TaskOutcome
 
 log = logging.getLogger(__name__)
+
+
+CacheKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class ChunkTask(BaseModel):
@@ -31,6 +35,8 @@ class ChunkTask(BaseModel):
     chunk: int = Field(ge=0, le=10_000_000)
     # The chunk's job rows [start, stop) (tasks enqueued before this field existed have none).
     rows: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    # The cache keys of the chunk's calls, read with the job (a run's jobs name them).
+    cache: list[CacheKey] | None = Field(default=None, max_length=MAX_CHUNK_SIZE)
 
 
 def _rows(named: list[int] | None) -> range | None:
@@ -48,6 +54,7 @@ def run(task: ChunkTask, attempt: TaskAttempt) -> TaskOutcome:
         job_id=task.job_id,
         chunk=task.chunk,
         rows=_rows(task.rows),
+        cache_keys=tuple(task.cache or ()),
         retry_count=attempt.retry_count,
         execution_count=attempt.execution_count,
     )

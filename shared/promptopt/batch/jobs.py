@@ -141,7 +141,27 @@ def create_job(
     written = _write(ref, doc, rows, chunk_size)
     if owner is None:
         admission.recheck_capacity(ref, tenant, opts)
-    return _enqueue(ref, doc, known=Known(doc, written))
+    return _enqueue(ref, doc, known=Known(doc, written), cache_keys=_cache_keys(doc, rows, owner))
+
+
+def _cache_keys(
+    doc: dict[str, Any], rows: source.ResolvedSource, owner: dict[str, str] | None
+) -> list[list[str]] | None:
+    """Per chunk, the cache keys its task names (see `requests`): a run's inline jobs only.
+
+    A run's next step waits on its jobs, and their chunks then look the cache up in their first
+    read; an API job's chunks look it up after it (one more read per chunk, off any critical
+    path), which spares its create the rendering of every row.
+    """
+    from promptopt.batch import requests
+
+    if owner is None or rows.inline is None or not doc["cache"]:
+        return None
+    size = int(doc["chunk_size"])
+    return [
+        requests.cache_keys(doc, (row["inputs"] for row in rows.inline[start : start + size]))
+        for start in range(0, len(rows.inline), size)
+    ]
 
 
 def _metric_specs(metrics: list[Any]) -> list[dict[str, Any]]:
@@ -240,10 +260,17 @@ def _write(ref: DocumentReference, doc: dict[str, Any], rows: source.ResolvedSou
     return results[-1].update_time
 
 
-def _enqueue(ref: DocumentReference, doc: dict[str, Any], *, known: Known | None = None) -> BatchJob:
+def _enqueue(
+    ref: DocumentReference,
+    doc: dict[str, Any],
+    *,
+    known: Known | None = None,
+    cache_keys: list[list[str]] | None = None,
+) -> BatchJob:
     """Enqueue every chunk and move the job to running; an enqueue failure fails the job (503).
 
     `known`: the job as its creator just wrote it (the move to running then reads nothing first).
+    `cache_keys`: per chunk, the keys its task names.
     """
     tenant = ref.parent.parent.id
     try:
@@ -254,6 +281,7 @@ def _enqueue(ref: DocumentReference, doc: dict[str, Any], *, known: Known | None
             epoch=int(doc.get("task_epoch") or 0),
             queue=str(doc["queue"]),
             sizes=(int(doc["chunk_size"]), int(doc["total_rows"])),
+            cache_keys=cache_keys,
         )
     except Exception as exc:
         log.exception("enqueueing job %s failed", ref.id)

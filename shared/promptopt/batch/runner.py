@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import json
 import logging
 import threading
 import time
@@ -41,7 +40,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from promptopt.batch import budget, cache, completion, judging, paths, source
+from promptopt.batch import budget, cache, completion, judging, paths, requests, source
 from promptopt.batch import chunks as chunk_tasks
 from promptopt.batch.calls import NOT_RUN, Outcome, call
 from promptopt.batch.models import ACTIVE_STATUSES
@@ -52,7 +51,7 @@ from promptopt.batch.writer import SCORED_FIELDS, SUMMARY_FIELDS, ChunkTotals, R
 from promptopt.errors import ApiError
 from promptopt.llm import registry
 from promptopt.llm.types import CompletionRequest, Provider
-from promptopt.prompts.templates import TemplateError, placeholders, render
+from promptopt.prompts.templates import placeholders
 from promptopt.spend import caps, ledger
 
 if TYPE_CHECKING:
@@ -109,6 +108,7 @@ class Delivery:
     retry_count: int = 0
     execution_count: int = 0
     rows: range | None = None  # the chunk's job rows, when its task carries them (see ChunkTask)
+    cache_keys: tuple[str, ...] = ()  # its calls' cache keys, when its task names them (see requests)
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,14 @@ class _ReadAhead:
     rows: range
     inputs: dict[str, Any] | None  # the chunk's inline rows document (None: none is stored)
     done: dict[int, dict[str, Any]] | None  # the summaries of its rows' results (None: not read)
+
+
+@dataclass(frozen=True)
+class _Prefetched:
+    """The cache entries read with the job: which keys were read, and the live answers among them."""
+
+    keys: frozenset[str] = frozenset()
+    answers: dict[str, cache.CachedAnswer] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,6 +167,8 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
         refs.append(paths.inputs_ref(job, delivery.chunk))
         if first:
             refs += [results.document(paths.row_id(row)) for row in delivery.rows]
+    # The cache entries of the calls its task names: looked up with the rest, not after it.
+    refs += [paths.cache_ref(delivery.tenant, key) for key in delivery.cache_keys]
     read = {s.reference.path: s for s in job._client.get_all(refs)}
     snapshot = read[job.path]
     if not snapshot.exists:
@@ -187,7 +197,9 @@ def run_chunk(delivery: Delivery, *, opts: BatchOptions | None = None) -> ChunkR
             if first
             else None,
         )
-    return _Run(delivery, opts, job, data, chunk_ref, record, snapshot, ahead).run()
+    cached = [s for s in read.values() if s.reference.parent.id == "cache"]
+    prefetched = _Prefetched(frozenset(s.id for s in cached), cache.live(cached))
+    return _Run(delivery, opts, job, data, chunk_ref, record, snapshot, ahead, prefetched).run()
 
 
 class _Run:
@@ -203,6 +215,7 @@ class _Run:
         record: dict[str, Any],
         snapshot: Any = None,
         ahead: _ReadAhead | None = None,
+        prefetched: _Prefetched | None = None,
     ) -> None:
         self.delivery = delivery
         self.snapshot = snapshot  # the job as read at the start (completing it starts from it)
@@ -224,6 +237,7 @@ class _Run:
         self.bounds = chunk_tasks.chunk_bounds(delivery.chunk, size, total)
         # Read ahead for the rows the task named; a task that disagrees with the job is not trusted.
         self.ahead = ahead if ahead is not None and ahead.rows == self.bounds else None
+        self.prefetched = prefetched or _Prefetched()
         specs = metric_specs(data) if data.get("evaluation") else []
         self.metrics = len(specs)
         self.judges, self.embedders = judging.judges_of(specs), judging.embedders_of(specs)
@@ -356,9 +370,8 @@ class _Run:
         """Render each row; record rows that cannot run; answer cached ones; group the rest by call."""
         data = self.data
         model = str(data["model"])
-        template = str(data["output_prompt"])
-        needed = placeholders(template)
-        schema = json.loads(data["response_schema"]) if data.get("response_schema") else None
+        needed = placeholders(str(data["output_prompt"]))
+        schema = requests.schema_of(data)
         calls: dict[str, _Call] = {}
         for row in rows:
             missing = [name for name in needed if name not in row.inputs]
@@ -368,22 +381,18 @@ class _Run:
                 )
                 continue
             try:
-                user_prompt = render(template, row.inputs)
-            except TemplateError as exc:
+                request = requests.row_request(
+                    data, row.inputs, schema=schema, timeout_s=self.opts.call_timeout_s
+                )
+            except requests.TemplateError as exc:
                 self._record(row, failure=("invalid_template", str(exc)))
                 continue
-            request = CompletionRequest(
-                user_prompt=user_prompt,
-                system_prompt=str(data.get("system_prompt") or ""),
-                temperature=float(data.get("temperature") or 0.0),
-                max_tokens=int(data.get("max_tokens") or 1024),
-                response_schema=schema,
-                timeout_s=self.opts.call_timeout_s,
-            )
             key = cache.key(model, request) if data.get("cache", True) else f"row-{row.row}"
             calls.setdefault(key, _Call(key, request)).rows.append(row)
         if data.get("cache", True) and calls:
-            hits = cache.lookup(self.delivery.tenant, calls)
+            read = self.prefetched
+            hits = {key: read.answers[key] for key in calls if key in read.answers}
+            hits.update(cache.lookup(self.delivery.tenant, (key for key in calls if key not in read.keys)))
             for key, answer in hits.items():
                 for row in calls.pop(key).rows:
                     self._answered(row, cached=answer)

@@ -9,7 +9,8 @@ After: a one-chunk job's last results, and its fresh answers for the cache, are 
 commit that completes it. When a concurrent delivery wrote some of those rows first, its rows are
 kept and the job still ends right. The job comes back from that move exactly as stored, so scoring
 it right away does not read it again. A run's job is written running, so the chunk's read of it is
-still current when the chunk completes it.
+still current when the chunk completes it. A run's job names its chunks' cache keys in their tasks,
+so each chunk reads its cache entries with the job instead of after it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from promptopt.auth import Principal, Role
-from promptopt.batch import cache, completion, jobs, paths, runner, source, state
+from promptopt.batch import cache, completion, jobs, paths, requests, runner, source, state
 from promptopt.batch import chunks as chunk_tasks
 from promptopt.batch.models import BatchCreate
 from promptopt.batch.state import now
@@ -139,6 +140,72 @@ def test_a_runs_job_is_written_running_so_its_chunks_read_it_as_it_stays(
     batch.run(created.job_id)
     done = batch.get(created.job_id)
     assert (done["status"], done["progress"]["succeeded"]) == ("completed", 3)
+
+
+def run_job(batch: Batch, n: int, **extra: Any) -> str:
+    """A run's job (an owner named) over the first n rows; returns its id."""
+    principal = Principal(subject="experiment:e1", tenant=batch.tenant, role=Role.editor)
+    owner = {"experiment_id": "e1", "run_id": "r1", "candidate": "c000_00"}
+    body = BatchCreate.model_validate({**PROMPT, "rows": rows(n), **extra})
+    return jobs.create_job(principal=principal, body=body, owner=owner).job_id
+
+
+def not_looked_up(_tenant: str, keys: Any) -> dict[str, Any]:
+    assert not list(keys), "the cache was looked up after the chunk's first read"
+    return {}
+
+
+def test_a_runs_job_names_its_cache_keys_so_its_chunks_look_nothing_up_apart(
+    batch: Batch, openai: FaultyOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = batch.started({**PROMPT, "rows": rows(3), "chunk_size": 10})  # answers rows 0-2 into the cache
+    batch.run(first["job_id"])
+    assert "cache" not in body(batch.infra.tasks(first["job_id"])[0])  # an API job's tasks name none
+    job_id = run_job(batch, 7, chunk_size=4)
+    tasks = sorted(batch.infra.tasks(job_id), key=lambda t: body(t)["chunk"])
+    data = paths.job_ref(batch.tenant, job_id).get().to_dict() or {}
+    expected = [
+        requests.cache_keys(data, (r["inputs"] for r in rows(7)[start : start + 4])) for start in (0, 4)
+    ]
+    assert [body(t)["cache"] for t in tasks] == expected
+    assert len(set(expected[0] + expected[1])) == 7
+    monkeypatch.setattr(cache, "lookup", not_looked_up)
+    batch.run(job_id)
+    done = batch.get(job_id)
+    assert (done["status"], done["progress"]["succeeded"], done["progress"]["cache_hits"]) == (
+        "completed",
+        7,
+        3,
+    )
+    assert openai.count == 3 + 4  # the first job's calls, then only the rows not cached
+
+
+def test_a_task_naming_other_cache_keys_still_finds_its_own_answers(
+    batch: Batch, openai: FaultyOpenAI
+) -> None:
+    first = batch.started({**PROMPT, "rows": rows(3), "chunk_size": 10})
+    batch.run(first["job_id"])
+    job_id = run_job(batch, 3)
+    (task,) = batch.infra.tasks(job_id)
+    wrong = {**body(task), "cache": ["0" * 64, "f" * 64]}  # keys of no call of this chunk
+    assert batch.deliver(task, body=json.dumps(wrong).encode()).status_code == 200
+    done = batch.get(job_id)
+    assert (done["status"], done["progress"]["cache_hits"], openai.count) == ("completed", 3, 3)
+
+
+@pytest.mark.parametrize("keys", [["not-a-key"], ["A" * 64], "0" * 64, ["0" * 64] * 501])
+def test_a_task_whose_cache_keys_are_malformed_is_refused(batch: Batch, keys: Any) -> None:
+    job_id = run_job(batch, 2)
+    (task,) = batch.infra.tasks(job_id)
+    response = batch.deliver(task, body=json.dumps({**body(task), "cache": keys}).encode())
+    assert response.status_code == 400, response.get_data(as_text=True)
+
+
+def test_a_runs_job_without_the_cache_names_no_keys(batch: Batch, openai: FaultyOpenAI) -> None:
+    job_id = run_job(batch, 2, cache=False)
+    assert "cache" not in body(batch.infra.tasks(job_id)[0])
+    batch.run(job_id)
+    assert (batch.get(job_id)["status"], openai.count) == ("completed", 2)
 
 
 def test_a_runs_job_whose_chunks_cannot_be_queued_fails_with_the_reason(
