@@ -36,7 +36,7 @@ from promptopt.auth import encode_userinfo
 from promptopt.local import wiring
 from promptopt.local.emulators import EmulatorName, Emulators
 from promptopt.local.ports import free_port
-from promptopt.manifest import FunctionSpec, load_manifest, repo_root
+from promptopt.manifest import RUNTIME_ENV, FunctionSpec, load_manifest, repo_root
 from promptopt.tooling.build import build_all
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -485,7 +485,9 @@ def cold_start(
     wanted = source_dir / "requirements.txt"
     allowed = read_requirements(wanted) if wanted.exists() else closure(BASELINE_PACKAGES)
     python_path = os.pathsep.join((str(source_dir), guard_dir(frozenset(allowed))))
-    child_env = {**os.environ, **env, "PYTHONPATH": python_path, "PYTHONPYCACHEPREFIX": PYCACHE}
+    # Each gets the environment Terraform adds (RUNTIME_ENV; nothing the baseline imports reads it).
+    child_env = {**os.environ, **env, **RUNTIME_ENV}
+    child_env.update({"PYTHONPATH": python_path, "PYTHONPYCACHEPREFIX": PYCACHE})
     child_env.pop("PYTHONDONTWRITEBYTECODE", None)
     if before:
         path = path.replace("{new}", before() or "")

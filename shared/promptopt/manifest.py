@@ -20,6 +20,11 @@ from promptopt.auth import Role
 
 MANIFEST_FILE = "function.yaml"
 BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder (read: http/spec.py)
+# What every function's environment gets besides its manifest's env and the platform's wiring
+# (terraform/modules/function sets the same): no function uses a pydantic plugin, and looking for
+# one reads every installed distribution's entry points when the first model is built, in every
+# cold start.
+RUNTIME_ENV = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 # Everything routed is under /api/, except the web dashboard's pages and assets.
 _ROUTED_PREFIXES = ("/api/", "/dashboard/")

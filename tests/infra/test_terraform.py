@@ -91,6 +91,14 @@ def test_root_reads_the_builders_manifests(tf: dict[str, Module]) -> None:
         assert call["source_dir"] == "${local.build_dir}/${each.key}"
 
 
+def test_every_function_gets_the_runtime_env_the_local_stack_sets(tf: dict[str, Module]) -> None:
+    from promptopt.manifest import RUNTIME_ENV
+
+    given = tf["modules/function"].locals["environment_variables"]
+    for name, value in RUNTIME_ENV.items():
+        assert f'{name} = "{value}"' in given
+
+
 def test_terraform_does_not_normalise_the_manifest_again(tf: dict[str, Module]) -> None:
     manifest = tf["modules/manifest"]
     assert "try(" not in manifest.locals["functions"]

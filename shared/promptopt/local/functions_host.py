@@ -16,7 +16,7 @@ from pathlib import Path
 
 from promptopt.local.ports import free_ports
 from promptopt.local.process import ManagedProcess, http_probe, start_all, stop_all, wait_all
-from promptopt.manifest import FunctionSpec
+from promptopt.manifest import RUNTIME_ENV, FunctionSpec
 
 log = logging.getLogger("promptopt.local.functions_host")
 
@@ -81,6 +81,7 @@ class FunctionHost:
             "PROMPTOPT_FUNCTION_URLS": json.dumps(self.urls, sort_keys=True),
             "PROMPTOPT_ENVIRONMENT": "local",
             "THREADS": str(spec.resources.concurrency),
+            **RUNTIME_ENV,
             "PYTHONPATH": str(bundle),
             # Keep bytecode out of the bundle: Terraform hashes that folder.
             "PYTHONPYCACHEPREFIX": str(self.state_dir / "pycache"),

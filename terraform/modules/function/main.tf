@@ -14,7 +14,13 @@ locals {
   # Platform wiring wins over the manifest's env so a manifest cannot point a function elsewhere.
   # THREADS: functions-framework's gunicorn serves cpu*4 requests at once by default; match the
   # instance's request concurrency so requests are not queued inside one instance.
-  environment_variables = merge(local.f.env, var.platform_env, { THREADS = tostring(local.f.resources.concurrency) })
+  # PYDANTIC_DISABLE_PLUGINS: no function uses a pydantic plugin, and looking for one reads every
+  # installed distribution's entry points when the first model is built, in every cold start
+  # (promptopt.manifest.RUNTIME_ENV, which the local stack sets too).
+  environment_variables = merge(local.f.env, var.platform_env, {
+    THREADS                  = tostring(local.f.resources.concurrency)
+    PYDANTIC_DISABLE_PLUGINS = "__all__"
+  })
 
   is_http    = local.trigger_type == "http"
   is_pubsub  = contains(["pubsub", "scheduler"], local.trigger_type)

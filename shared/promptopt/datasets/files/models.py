@@ -1,4 +1,8 @@
-"""What an ingest is told (column mapping, limits) and what it reports back (bad rows, outcome)."""
+"""What an ingest is told (column mapping, limits) and what it reports back (bad rows, outcome).
+
+Schemas are built on first use (defer_build): the API's functions import these with the dataset
+models and most never validate one.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ BadRowPolicy = Literal["reject_file", "skip_bad_rows"]
 class ColumnMapping(BaseModel):
     """Which source columns (CSV) or fields (JSONL) feed the template and which holds the answer."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     inputs: list[str] = Field(
         min_length=1, description="template variables, each the name of a source column/field"
@@ -34,7 +38,7 @@ class ColumnMapping(BaseModel):
 class IngestLimits(BaseModel):
     """Caps that keep one ingest bounded in time and memory; the defaults suit a 1 GiB function."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     max_rows: int = Field(100_000, ge=1, description="data rows (good + bad) before the file fails")
     max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="file size before the file fails")
@@ -50,6 +54,8 @@ class IngestLimits(BaseModel):
 class BadRow(BaseModel):
     """One row that was not ingested, with the reason a person can act on."""
 
+    model_config = ConfigDict(defer_build=True)
+
     line: int = Field(description="1-based line of the file where the row starts")
     reason: str
 
@@ -59,6 +65,8 @@ class ParseOutcome(BaseModel):
 
     Rows yielded before `failed` became true must be discarded by the caller.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     rows_ok: int = 0
     rows_bad: int = 0

@@ -19,7 +19,7 @@ Split = Literal["train", "validation", "test"]
 class SplitProportions(BaseModel):
     """Share of rows per split; each share is >= 0 and they sum to 1 (within 1e-9)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     train: float = Field(0.6, ge=0.0, le=1.0)
     validation: float = Field(0.2, ge=0.0, le=1.0)

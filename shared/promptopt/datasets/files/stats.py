@@ -6,7 +6,7 @@ import hashlib
 from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.datasets.files.canonical import CanonicalRow
 
@@ -18,6 +18,8 @@ _SHOWN_CHARS = 200  # longer reference values are counted by digest and shown tr
 class FieldStats(BaseModel):
     """Length in characters of one input field across rows."""
 
+    model_config = ConfigDict(defer_build=True)  # built on first use (see files.models)
+
     min_chars: int
     max_chars: int
     mean_chars: float
@@ -27,12 +29,16 @@ class FieldStats(BaseModel):
 class ValueCount(BaseModel):
     """One reference value and how many rows carry it."""
 
+    model_config = ConfigDict(defer_build=True)  # built on first use (see files.models)
+
     value: str
     count: int
 
 
 class ReferenceStats(BaseModel):
     """How the reference values are spread; `top` only while distinct values stay under the cap."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use (see files.models)
 
     distinct: int | Literal["many"]
     top: list[ValueCount] = Field(default_factory=list, description="most frequent first")
@@ -42,6 +48,8 @@ class ReferenceStats(BaseModel):
 
 class DatasetStats(BaseModel):
     """Summary of a dataset, JSON-serializable (`model_dump(mode="json")`)."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use (see files.models)
 
     rows: int
     rows_per_split: dict[str, int]
