@@ -3,7 +3,7 @@
 Entries live at `tenants/{t}/cache/{sha256}` with `expires_at`; a Firestore TTL policy deletes
 them some time after that passes (up to a day late), so reads check `expires_at` themselves.
 One `get_all` looks up a whole chunk (or its first read does, when its task names the keys: see
-`requests`); one batch writes its new answers.
+`row_calls`); one batch writes its new answers.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class ChunkTask:
 
     `rows`: the chunk's job rows, so that its delivery can read the job, the chunk's record, its
     inline rows and its rows' results in one batched read, before it knows the job's chunk size.
-    `cache`: the cache keys of the chunk's calls, read in that same batched read (see `requests`).
+    `cache`: the cache keys of the chunk's calls, read in that same batched read (see `row_calls`).
     """
 
     tenant: str

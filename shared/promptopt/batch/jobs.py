@@ -147,19 +147,19 @@ def create_job(
 def _cache_keys(
     doc: dict[str, Any], rows: source.ResolvedSource, owner: dict[str, str] | None
 ) -> list[list[str]] | None:
-    """Per chunk, the cache keys its task names (see `requests`): a run's inline jobs only.
+    """Per chunk, the cache keys its task names (see `row_calls`): a run's inline jobs only.
 
     A run's next step waits on its jobs, and their chunks then look the cache up in their first
     read; an API job's chunks look it up after it (one more read per chunk, off any critical
     path), which spares its create the rendering of every row.
     """
-    from promptopt.batch import requests
+    from promptopt.batch import row_calls
 
     if owner is None or rows.inline is None or not doc["cache"]:
         return None
     size = int(doc["chunk_size"])
     return [
-        requests.cache_keys(doc, (row["inputs"] for row in rows.inline[start : start + size]))
+        row_calls.cache_keys(doc, (row["inputs"] for row in rows.inline[start : start + size]))
         for start in range(0, len(rows.inline), size)
     ]
 

@@ -40,7 +40,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from promptopt.batch import budget, cache, completion, judging, paths, requests, source
+from promptopt.batch import budget, cache, completion, judging, paths, row_calls, source
 from promptopt.batch import chunks as chunk_tasks
 from promptopt.batch.calls import NOT_RUN, Outcome, call
 from promptopt.batch.models import ACTIVE_STATUSES
@@ -108,7 +108,7 @@ class Delivery:
     retry_count: int = 0
     execution_count: int = 0
     rows: range | None = None  # the chunk's job rows, when its task carries them (see ChunkTask)
-    cache_keys: tuple[str, ...] = ()  # its calls' cache keys, when its task names them (see requests)
+    cache_keys: tuple[str, ...] = ()  # its calls' cache keys, when its task names them (see row_calls)
 
 
 @dataclass(frozen=True)
@@ -371,7 +371,7 @@ class _Run:
         data = self.data
         model = str(data["model"])
         needed = placeholders(str(data["output_prompt"]))
-        schema = requests.schema_of(data)
+        schema = row_calls.schema_of(data)
         calls: dict[str, _Call] = {}
         for row in rows:
             missing = [name for name in needed if name not in row.inputs]
@@ -381,10 +381,10 @@ class _Run:
                 )
                 continue
             try:
-                request = requests.row_request(
+                request = row_calls.row_request(
                     data, row.inputs, schema=schema, timeout_s=self.opts.call_timeout_s
                 )
-            except requests.TemplateError as exc:
+            except row_calls.TemplateError as exc:
                 self._record(row, failure=("invalid_template", str(exc)))
                 continue
             key = cache.key(model, request) if data.get("cache", True) else f"row-{row.row}"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from promptopt.auth import Principal, Role
-from promptopt.batch import cache, completion, jobs, paths, requests, runner, source, state
+from promptopt.batch import cache, completion, jobs, paths, row_calls, runner, source, state
 from promptopt.batch import chunks as chunk_tasks
 from promptopt.batch.models import BatchCreate
 from promptopt.batch.state import now
@@ -165,7 +165,7 @@ def test_a_runs_job_names_its_cache_keys_so_its_chunks_look_nothing_up_apart(
     tasks = sorted(batch.infra.tasks(job_id), key=lambda t: body(t)["chunk"])
     data = paths.job_ref(batch.tenant, job_id).get().to_dict() or {}
     expected = [
-        requests.cache_keys(data, (r["inputs"] for r in rows(7)[start : start + 4])) for start in (0, 4)
+        row_calls.cache_keys(data, (r["inputs"] for r in rows(7)[start : start + 4])) for start in (0, 4)
     ]
     assert [body(t)["cache"] for t in tasks] == expected
     assert len(set(expected[0] + expected[1])) == 7
