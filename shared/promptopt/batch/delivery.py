@@ -54,7 +54,7 @@ def run(task: ChunkTask, attempt: TaskAttempt) -> TaskOutcome:
         job_id=task.job_id,
         chunk=task.chunk,
         rows=_rows(task.rows),
-        cache_keys=tuple(task.cache or ()),
+        cache_keys=tuple(dict.fromkeys(task.cache or ())),  # each read once, however often named
         retry_count=attempt.retry_count,
         execution_count=attempt.execution_count,
     )

@@ -187,7 +187,7 @@ def test_a_task_naming_other_cache_keys_still_finds_its_own_answers(
     batch.run(first["job_id"])
     job_id = run_job(batch, 3)
     (task,) = batch.infra.tasks(job_id)
-    wrong = {**body(task), "cache": ["0" * 64, "f" * 64]}  # keys of no call of this chunk
+    wrong = {**body(task), "cache": ["0" * 64, "f" * 64, "0" * 64]}  # keys of no call, one twice
     assert batch.deliver(task, body=json.dumps(wrong).encode()).status_code == 200
     done = batch.get(job_id)
     assert (done["status"], done["progress"]["cache_hits"], openai.count) == ("completed", 3, 3)
