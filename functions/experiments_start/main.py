@@ -3,8 +3,7 @@
 import functions_framework
 from flask import Request, Response
 
-from promptopt.experiments import runs
-from promptopt.experiments.models import RunStart
+from promptopt.experiments import start
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,12 +13,17 @@ def handle(request: Request) -> Response:
 
 
 def _start(call: Call) -> Reply:
-    body = call.body(RunStart) if call.request.get_data() else None
-    run = runs.start_run(
+    budget = None
+    if call.request.get_data():  # only a body needs its model (no pydantic on a plain start)
+        from promptopt.experiments.models import RunStart
+
+        body = call.body(RunStart)
+        budget = body.budget.model_dump() if body.budget is not None else None
+    run = start.start_run(
         principal=call.user,
         experiment_id=call.path["experiment_id"],
-        body=body,
+        budget=budget,
         idempotency_key=call.idempotency_key,
     )
-    location = f"/api/v1/experiments/{run.experiment_id}/runs/{run.run_id}"
+    location = f"/api/v1/experiments/{run['experiment_id']}/runs/{run['run_id']}"
     return Reply(run, status=202, headers={"Location": location})

@@ -63,7 +63,7 @@ def test_extra_members_serialize_as_pydantic_would() -> None:
 def test_the_http_layer_imports_no_pydantic() -> None:
     modules = "promptopt.http, promptopt.access.keys, promptopt.access.audit, promptopt.access.members, "
     modules += "promptopt.spend.caps, promptopt.prompts.service, promptopt.prompts.lifecycle, "
-    modules += "promptopt.datasets.catalog, promptopt.access.exchange"
+    modules += "promptopt.datasets.catalog, promptopt.access.exchange, promptopt.experiments.start"
     code = f"import sys, {modules}; print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -741,3 +741,18 @@ def test_plain_key_agrees_with_the_token_request_model(body: Any) -> None:
         assert found is None  # an invalid body always reaches the model, which words the 400
         return
     assert found == request.api_key  # every valid body here is plainly valid
+
+
+def test_stored_optimizer_settings_are_read_as_the_model_would() -> None:
+    from promptopt.experiments import start
+    from promptopt.experiments.models import OptimizerSettings
+    from promptopt.experiments.plan import Sizes, make_plan
+
+    assert set(OptimizerSettings.model_fields) == start.OPTIMIZER_FIELDS
+    stored = OptimizerSettings(max_iterations=7, minibatch_size=9, validation_size=50).model_dump()
+    assert start.stored_settings(stored) == stored
+    partial = {k: v for k, v in stored.items() if k != "max_demos"}  # stored before max_demos existed
+    assert start.stored_settings(partial) == {**partial, "max_demos": OptimizerSettings().max_demos}
+    splits = {"train": 40, "validation": 30, "test": 200}
+    model = OptimizerSettings.model_validate(stored)
+    assert make_plan(Sizes.of(stored), splits) == make_plan(model, splits)

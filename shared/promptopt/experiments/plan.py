@@ -21,9 +21,9 @@ evaluated on the held-out report split.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from promptopt.experiments.models import OptimizerSettings
+from typing import Any, Protocol
 
 SURVIVORS = 2  # successive halving stops at this many candidates
 VALIDATED = 1  # of those, the best this many are validated (a validation costs the most rows)
@@ -32,6 +32,38 @@ MAX_CANDIDATE_CHARS = 12_000  # a proposed prompt (system + output) longer than 
 OPTIMIZER_PROMPT_TOKENS = 6_000  # cap on what one optimizer call is shown (failures are truncated)
 OPTIMIZER_MAX_TOKENS = 2_048  # the optimizer model's answer
 CHARS_PER_TOKEN = 3  # conservative (≈1 token per CJK char, < 1 per 3 ASCII chars): an upper bound
+
+
+class PlanSettings(Protocol):
+    """What a plan reads of the optimizer settings (an `OptimizerSettings`, or `Sizes`)."""
+
+    max_iterations: int
+    candidates_per_iteration: int
+    minibatch_size: int
+    validation_size: int
+    test_size: int
+
+
+@dataclass
+class Sizes:
+    """`PlanSettings` from settings stored complete (a run's start reads them without pydantic)."""
+
+    max_iterations: int
+    candidates_per_iteration: int
+    minibatch_size: int
+    validation_size: int
+    test_size: int
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> Sizes:
+        """The sizes among settings stored as `OptimizerSettings.model_dump()` writes them."""
+        return cls(
+            max_iterations=int(settings["max_iterations"]),
+            candidates_per_iteration=int(settings["candidates_per_iteration"]),
+            minibatch_size=int(settings["minibatch_size"]),
+            validation_size=int(settings["validation_size"]),
+            test_size=int(settings["test_size"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -98,7 +130,7 @@ def halving(candidates: int, first_rows: int, available_rows: int) -> tuple[Rung
 
 
 def make_plan(
-    settings: OptimizerSettings,
+    settings: PlanSettings,
     split_rows: dict[str, int],
     *,
     mode: str = "optimize",

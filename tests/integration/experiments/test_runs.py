@@ -685,6 +685,32 @@ def test_start_is_idempotent_and_exclusive(runs: Runs) -> None:
     assert runs.start(experiment["experiment_id"], role="viewer").status_code == 403
 
 
+def test_a_start_answers_the_run_as_its_read_does_and_takes_a_budget_body(runs: Runs) -> None:
+    experiment = runs.experiment()
+    eid = experiment["experiment_id"]
+    response = runs.start(eid, json={"budget": {"max_calls": 40}})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    started = response.get_json()
+    assert response.headers["Location"] == f"{ROOT}/{eid}/runs/{started['run_id']}"
+    assert started == runs.run(eid, started["run_id"])  # before any step ran
+    stored = paths.run_ref(runs.world.tenant, eid, started["run_id"]).get().to_dict() or {}
+    assert stored["budget"]["max_calls"] == 40
+    refused = runs.start(eid, json={"budget": {"max_calls": 0}})
+    assert (refused.status_code, refused.get_json()["code"]) == (400, "validation_failed")
+
+
+def test_settings_stored_before_a_field_existed_are_completed_when_a_run_starts(runs: Runs) -> None:
+    from google.cloud.firestore import DELETE_FIELD
+
+    experiment = runs.experiment(optimizer={"max_demos": 5})
+    eid = experiment["experiment_id"]
+    paths.experiment_ref(runs.world.tenant, eid).update({"optimizer.max_demos": DELETE_FIELD})
+    run = runs.started(eid)
+    stored = paths.run_ref(runs.world.tenant, eid, run["run_id"]).get().to_dict() or {}
+    assert stored["config"]["optimizer"]["max_demos"] == 3  # the model's default, not a KeyError
+    assert stored["config"]["optimizer"]["max_iterations"] == SETTINGS["max_iterations"]
+
+
 def test_other_tenants_see_nothing(runs: Runs) -> None:
     experiment = runs.experiment()
     run = runs.started(experiment["experiment_id"])
