@@ -1,7 +1,7 @@
 """Runs of an experiment as models: start (see `start`), read, list, and the per-iteration metrics.
 
 The functions answer plain dicts (`start`, `run_view`); these wrap them for callers that go on
-with a model (the scheduler's tick, the CLI's tests).
+with a model (the scheduler's tick, the cold-start bench's seeding).
 """
 
 from __future__ import annotations
