@@ -153,10 +153,10 @@ def _cache_keys(
     read; an API job's chunks look it up after it (one more read per chunk, off any critical
     path), which spares its create the rendering of every row.
     """
-    from promptopt.batch import row_calls
-
     if owner is None or rows.inline is None or not doc["cache"]:
         return None
+    from promptopt.batch import row_calls
+
     size = int(doc["chunk_size"])
     return [
         row_calls.cache_keys(doc, (row["inputs"] for row in rows.inline[start : start + size]))
