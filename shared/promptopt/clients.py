@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from promptopt.config import settings
 
 if TYPE_CHECKING:
+    import grpc
     import requests
     from google.cloud import firestore
     from google.cloud.storage import Client as StorageClient
@@ -85,8 +86,40 @@ def pubsub_session() -> tuple[str, requests.Session]:
     return _get("pubsub", make)
 
 
+def tasks_channel() -> grpc.Channel:
+    """A gRPC channel to Cloud Tasks (CLOUD_TASKS_EMULATOR_HOST: the local emulator, unencrypted).
+
+    The functions call Cloud Tasks through promptopt.tasks_grpc on this channel; in the cloud it
+    carries the default credentials, as the generated client's channel does.
+    """
+
+    def make() -> grpc.Channel:
+        import os
+
+        import grpc
+
+        emulator = os.environ.get("CLOUD_TASKS_EMULATOR_HOST")
+        if emulator:
+            return grpc.insecure_channel(emulator)
+        from google.api_core import grpc_helpers
+
+        return grpc_helpers.create_channel(
+            "cloudtasks.googleapis.com:443",
+            default_scopes=("https://www.googleapis.com/auth/cloud-platform",),
+            default_host="cloudtasks.googleapis.com",
+            # as the generated transport sets them: a task's body may be up to 1 MB
+            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+        )
+
+    return _get("tasks_channel", make)
+
+
 def tasks_client() -> CloudTasksClient:
-    """The Cloud Tasks client; CLOUD_TASKS_EMULATOR_HOST points it at the local emulator (gRPC)."""
+    """The generated Cloud Tasks client, for the local stack's wiring and the tests.
+
+    The functions call Cloud Tasks through promptopt.tasks_grpc instead (cold start).
+    CLOUD_TASKS_EMULATOR_HOST points it at the local emulator (gRPC).
+    """
 
     def make() -> CloudTasksClient:
         import os

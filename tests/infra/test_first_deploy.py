@@ -218,8 +218,14 @@ def test_tasks_target_the_run_app_url(tf: dict[str, Module], monkeypatch: pytest
     config.reset()
     try:
         assert chunks.chunk_function_url() == url
+        from google.cloud import tasks_v2
+
+        from promptopt.tasks_grpc import encode_create
+
         task = chunks._task("q", url, chunks.ChunkTask("t", "j", 0), 0, 60)
-        assert task["http_request"]["oidc_token"]["audience"] == url
+        sent = tasks_v2.CreateTaskRequest.deserialize(encode_create("q", task)).task.http_request
+        assert (sent.url, sent.oidc_token.audience) == (url, url)
+        assert sent.oidc_token.service_account_email == "dev-tasks-invoker@p.iam.gserviceaccount.com"
     finally:
         config.reset()
 

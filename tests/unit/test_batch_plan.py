@@ -70,16 +70,13 @@ def test_a_task_carries_only_ids_and_an_oidc_token_when_an_account_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     task = chunks._task("q", "https://f", chunks.ChunkTask("t1", "bj_x", 3), 0, 600)
-    assert json.loads(task["http_request"]["body"]) == {"tenant": "t1", "job_id": "bj_x", "chunk": 3}
-    assert "oidc_token" not in task["http_request"]
-    assert task["name"] == "q/tasks/" + chunks.task_id("bj_x", 3, 0)
+    assert json.loads(task.body) == {"tenant": "t1", "job_id": "bj_x", "chunk": 3}
+    assert (task.url, task.oidc_account, task.deadline_s) == ("https://f", None, 600)
+    assert task.name == "q/tasks/" + chunks.task_id("bj_x", 3, 0)
     monkeypatch.setenv("PROMPTOPT_TASKS_SERVICE_ACCOUNT", "tasks@p1.iam.gserviceaccount.com")
     config.reset()
     task = chunks._task("q", "https://f", chunks.ChunkTask("t1", "bj_x", 3), 0, 600)
-    assert task["http_request"]["oidc_token"] == {
-        "service_account_email": "tasks@p1.iam.gserviceaccount.com",
-        "audience": "https://f",
-    }
+    assert task.oidc_account == "tasks@p1.iam.gserviceaccount.com"  # audience: the url (tasks_grpc)
 
 
 def test_options_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,12 +48,12 @@ def _storage() -> str | None:
 
 
 def _tasks() -> str | None:
-    from promptopt.clients import tasks_client
+    from promptopt import tasks_grpc
 
     queue = settings().queues.get("inference")
     if not queue:
         return "skipped: no inference queue is configured"
-    tasks_client().get_queue(name=queue, timeout=CHECK_TIMEOUT_S)
+    tasks_grpc.get_queue(queue, timeout_s=CHECK_TIMEOUT_S)
     return None
 
 

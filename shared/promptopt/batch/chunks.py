@@ -24,6 +24,7 @@ from typing import Any
 
 from promptopt.config import settings
 from promptopt.errors import ApiError
+from promptopt.tasks_grpc import HttpTask, create_task
 
 log = logging.getLogger(__name__)
 
@@ -133,21 +134,16 @@ def chunk_function_url() -> str:
     )
 
 
-def _task(queue: str, url: str, task: ChunkTask, epoch: int, deadline_s: int) -> dict[str, Any]:
-    request: dict[str, Any] = {
-        "url": url,
-        "http_method": "POST",
-        "headers": {"Content-Type": "application/json"},
-        "body": task.body(),
-    }
-    account = settings().tasks_service_account
-    if account:  # in the cloud the function only admits the tasks invoker account
-        request["oidc_token"] = {"service_account_email": account, "audience": url}
-    return {
-        "name": f"{queue}/tasks/{task_id(task.job_id, task.chunk, epoch)}",
-        "http_request": request,
-        "dispatch_deadline": {"seconds": deadline_s},
-    }
+def _task(queue: str, url: str, task: ChunkTask, epoch: int, deadline_s: int) -> HttpTask:
+    return HttpTask(
+        name=f"{queue}/tasks/{task_id(task.job_id, task.chunk, epoch)}",
+        url=url,
+        body=task.body(),
+        headers={"Content-Type": "application/json"},
+        deadline_s=deadline_s,
+        # in the cloud the function only admits the tasks invoker account
+        oidc_account=settings().tasks_service_account or None,
+    )
 
 
 def enqueue(
@@ -168,22 +164,13 @@ def enqueue(
     many tasks were newly created. Any other failure propagates after every create was tried (the
     caller marks the job failed or retries).
     """
-    from google.api_core import exceptions as gexc
-
-    from promptopt.clients import tasks_client
-
-    client: Any = tasks_client()  # its typed signature wants Task; the documented dict form is used
     url = chunk_function_url()
 
     def create(chunk: int) -> bool:
         rows = chunk_bounds(chunk, *sizes) if sizes else None
         keys = tuple(cache_keys[chunk]) if cache_keys is not None and chunk < len(cache_keys) else ()
-        task = _task(queue, url, ChunkTask(tenant, job_id, chunk, rows, keys), epoch, deadline_s)
-        try:
-            client.create_task(parent=queue, task=task)
-        except gexc.AlreadyExists:
-            return False
-        return True
+        task = ChunkTask(tenant, job_id, chunk, rows, keys)
+        return create_task(queue, _task(queue, url, task, epoch, deadline_s))
 
     with ThreadPoolExecutor(max_workers=min(_ENQUEUE_THREADS, len(chunks)) or 1) as pool:
         futures = [pool.submit(create, chunk) for chunk in chunks]
