@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -117,3 +120,22 @@ def test_the_chunk_function_knows_the_inference_queue_max_attempts() -> None:
     queue = variables["queues"]["default"]["inference"]
     spec = load_function_spec(repo_root() / "functions" / "batch_chunk")
     assert int(spec.env["PROMPTOPT_BATCH_MAX_ATTEMPTS"]) == int(queue["max_attempts"])
+
+
+def test_a_job_without_model_graded_metrics_loads_no_grading_code() -> None:
+    """Creating a plain or deterministic-metric job leaves batch.judging unloaded (cold start);
+    a judged metric still loads it and has its model pinned."""
+    code = (
+        "import sys\n"
+        "from types import SimpleNamespace as M\n"
+        "from promptopt.batch import admission, jobs\n"
+        "plain = [M(name='exact_match', params={}), M(name='regex', params={'pattern': 'a+'})]\n"
+        "admission._check_params(plain)\n"
+        "print(jobs._metric_specs(plain) == [{'name': m.name, 'params': m.params} for m in plain])\n"
+        "print('promptopt.batch.judging' in sys.modules)\n"
+        "print(jobs._metric_specs([M(name='llm_judge', params={})])[0]['params']['model'])\n"
+        "print('promptopt.batch.judging' in sys.modules)\n"
+    )
+    env = {**os.environ, "PROMPTOPT_DEFAULT_MODEL": "sim:default"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["True", "False", "sim:default", "True"]

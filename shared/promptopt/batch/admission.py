@@ -97,12 +97,14 @@ def _check_judge_model(metric: Any) -> None:
 
 def _check_params(metrics: list[Any]) -> None:
     """Refuse params a metric cannot use (a bad regex, an invalid schema, an unknown judge model)."""
-    from promptopt.batch.judging import MODEL_GRADED, check
     from promptopt.evaluation.metrics import METRICS, MetricError
+    from promptopt.evaluation.models import ROW_MODEL_METRICS
 
     for metric in metrics:
         try:
-            if metric.name in MODEL_GRADED:
+            if metric.name in ROW_MODEL_METRICS:  # the grading code loads only for these (cold start)
+                from promptopt.batch.judging import check
+
                 _check_judge_model(metric)
                 check(metric.name, metric.params)
                 continue

@@ -23,6 +23,7 @@ from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import Known, now, transition
 from promptopt.batch.view import job_view
 from promptopt.errors import ApiError, Conflict
+from promptopt.evaluation.models import ROW_MODEL_METRICS
 
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
@@ -166,18 +167,26 @@ def _cache_keys(
 
 def _metric_specs(metrics: list[Any]) -> list[dict[str, Any]]:
     """The metrics as the job runs them: an llm_judge's model pinned now (the default may change)."""
+    if not _model_graded(metrics):  # nothing to pin, and the grading code stays unloaded (cold start)
+        return [{"name": m.name, "params": dict(m.params)} for m in metrics]
     from promptopt.batch.judging import pinned
 
     return [{"name": m.name, "params": pinned(m.name, m.params)} for m in metrics]
 
 
+def _model_graded(metrics: list[Any]) -> bool:
+    return any(metric.name in ROW_MODEL_METRICS for metric in metrics)
+
+
 def _judge_upper_usd(body: BatchCreate, input_chars: int) -> float:
     """The most the grading calls of one row may cost (an answer counted at its max_tokens)."""
+    if not isinstance(body, EvaluationCreate) or not _model_graded(body.metrics):
+        return 0.0
     from promptopt.batch.judging import EMBEDDED, JUDGED, embedder_of, judge_of, max_prompt_chars
     from promptopt.spend import estimate
 
     total = 0.0
-    for metric in body.metrics if isinstance(body, EvaluationCreate) else []:
+    for metric in body.metrics:
         if metric.name in EMBEDDED:  # the answer and the reference, priced at the provider model's rate
             embedder = embedder_of(metric.name, metric.params)
             chars = input_chars + body.max_tokens * estimate.MAX_CHARS_PER_TOKEN
