@@ -64,6 +64,16 @@ def test_audit_entries_and_rate_events_expire(tf: dict[str, Module]) -> None:
     )
 
 
+def test_usage_reads_runs_across_experiments_through_an_index(tf: dict[str, Module]) -> None:
+    """GET /usage reads a tenant's runs in a range with one collection-group query."""
+    index = tf["modules/data"].variables["firestore_indexes"]["default"]["runs_per_tenant_created"]
+    assert (index["collection"], index["query_scope"]) == ("runs", "COLLECTION_GROUP")
+    assert [f["field_path"] for f in index["fields"]] == ["tenant", "created_at"]
+    report = (REPO / "shared/promptopt/usage/report.py").read_text(encoding="utf-8")
+    assert 'collection_group("runs")' in report
+    assert '"tenant", "=="' in report
+
+
 def test_monitoring_metrics_read_log_lines_the_code_writes(tf: dict[str, Module]) -> None:
     monitoring = tf["modules/monitoring"]
     counters, distributions = monitoring.locals["counters"], monitoring.locals["distributions"]

@@ -38,6 +38,10 @@ class UsageDefaults:
 MAX_DAYS = 366
 MAX_JOBS = 5000
 _FIELDS = ("calls", "cache_hits", "input_tokens", "output_tokens", "cost_usd")
+# Only what the report reads: a job or run document also holds its config, plan and state, and
+# decoding those for every job of a month was most of the report's time.
+_JOB_FIELDS = ["created_at", "model", "owner", "totals"]
+_RUN_FIELDS = ["experiment_id", "created_at", "usage", "config.optimizer_model"]
 
 
 def _range(query: UsageQuery | UsageDefaults) -> tuple[date, date]:
@@ -108,6 +112,7 @@ def usage_report(*, principal: Principal, query: UsageQuery | UsageDefaults) -> 
         batch_paths.jobs(tenant)
         .where(filter=FieldFilter("created_at", ">=", _start(since)))
         .where(filter=FieldFilter("created_at", "<", _start(until)))
+        .select(_JOB_FIELDS)
         .limit(MAX_JOBS + 1)
     )
     found = list(jobs.stream())
@@ -168,29 +173,36 @@ def assemble(
 
 
 def _add_optimizer(tenant: str, since: date, until: date, add: Any, counts: Any) -> None:
-    """Each run's optimizer calls, under its experiment, on the day the run started."""
+    """Each run's optimizer calls, under its experiment, on the day the run started.
+
+    One query over every experiment's runs (the tenant's, in the range; index runs_per_tenant_created),
+    not one per experiment: the report's time must not grow with the number of experiments.
+    """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    from promptopt.experiments import paths as experiment_paths
+    from promptopt.clients import firestore_client
 
-    for experiment in experiment_paths.experiments(tenant).select(["experiment_id"]).stream():
-        runs = (
-            experiment.reference.collection("runs")
-            .where(filter=FieldFilter("created_at", ">=", _start(since)))
-            .where(filter=FieldFilter("created_at", "<", _start(until)))
-        )
-        for run in runs.stream():
-            data = run.to_dict() or {}
-            usage = data.get("usage") or {}
-            source = ("experiment", experiment.id)
-            counts[source]["runs"].add(run.id)
-            if not usage.get("optimizer_calls"):
-                continue
-            figures = {
-                "calls": usage.get("optimizer_calls", 0),
-                "input_tokens": usage.get("optimizer_input_tokens", 0),
-                "output_tokens": usage.get("optimizer_output_tokens", 0),
-                "cost_usd": usage.get("optimizer_cost_usd", 0.0),
-            }
-            model = str((data.get("config") or {}).get("optimizer_model") or "optimizer")
-            add(data["created_at"].date().isoformat(), model, source, figures)
+    runs = (
+        firestore_client()
+        .collection_group("runs")
+        .where(filter=FieldFilter("tenant", "==", tenant))
+        .where(filter=FieldFilter("created_at", ">=", _start(since)))
+        .where(filter=FieldFilter("created_at", "<", _start(until)))
+        .select(_RUN_FIELDS)
+    )
+    for run in runs.stream():
+        data = run.to_dict() or {}
+        usage = data.get("usage") or {}
+        experiment_id = data.get("experiment_id") or run.reference.parent.parent.id
+        source = ("experiment", str(experiment_id))
+        counts[source]["runs"].add(run.id)
+        if not usage.get("optimizer_calls"):
+            continue
+        figures = {
+            "calls": usage.get("optimizer_calls", 0),
+            "input_tokens": usage.get("optimizer_input_tokens", 0),
+            "output_tokens": usage.get("optimizer_output_tokens", 0),
+            "cost_usd": usage.get("optimizer_cost_usd", 0.0),
+        }
+        model = str((data.get("config") or {}).get("optimizer_model") or "optimizer")
+        add(data["created_at"].date().isoformat(), model, source, figures)

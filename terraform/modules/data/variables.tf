@@ -90,6 +90,15 @@ variable "firestore_indexes" {
         { field_path = "status", order = "ASCENDING" },
       ]
     }
+    # A tenant's runs over a range of days, across its experiments (GET /usage: optimizer calls).
+    runs_per_tenant_created = {
+      collection  = "runs"
+      query_scope = "COLLECTION_GROUP"
+      fields = [
+        { field_path = "tenant", order = "ASCENDING" },
+        { field_path = "created_at", order = "ASCENDING" },
+      ]
+    }
     # The batch sweeper: budget-stopped jobs whose evaluation is still pending, across tenants.
     batch_jobs_unscored = {
       collection  = "batch_jobs"

@@ -13,6 +13,7 @@ from promptopt.llm import pricing
 from promptopt.spend import caps
 from tests.conftest import Api
 from tests.integration.batch.conftest import Batch
+from tests.support import new_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +127,52 @@ def test_reaching_the_cap_stops_work_in_flight_keeping_its_results(api: Api, bat
     assert done["stop_reason"] == "budget:spending_cap"
     assert done["progress"]["succeeded"] == 4  # what was paid for is kept
     assert len([r for r in batch.results(job["job_id"]) if r["status"] == "succeeded"]) == 4
+
+
+def test_optimizer_calls_count_under_each_experiment_in_range_and_tenant(api: Api, batch: Batch) -> None:
+    """Runs' optimizer usage is read in one query across the tenant's experiments (as the runs
+    recorded it): each under its own experiment and optimizer model, on the day the run started;
+    runs outside the range, runs without optimizer calls and another tenant's runs add nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    from promptopt.experiments import paths as experiment_paths
+
+    now = datetime.now(UTC)
+    other = new_tenant()
+
+    def run(tenant: str, experiment_id: str, run_id: str, at: datetime, calls: int, cost: float) -> None:
+        experiment = experiment_paths.experiment_ref(tenant, experiment_id)
+        experiment.set({"experiment_id": experiment_id, "name": experiment_id})
+        experiment.collection("runs").document(run_id).set(
+            {
+                "run_id": run_id,
+                "experiment_id": experiment_id,
+                "tenant": tenant,
+                "created_at": at,
+                "config": {"optimizer_model": "sim:optimizer", "plan": "x" * 1000},
+                "usage": {
+                    "optimizer_calls": calls,
+                    "optimizer_input_tokens": 10 * calls,
+                    "optimizer_output_tokens": 2 * calls,
+                    "optimizer_cost_usd": cost,
+                },
+            }
+        )
+
+    run(batch.tenant, "ex_a", "run_1", now, 3, 0.5)
+    run(batch.tenant, "ex_a", "run_2", now, 2, 0.25)
+    run(batch.tenant, "ex_b", "run_3", now, 4, 1.0)
+    run(batch.tenant, "ex_b", "run_4", now, 0, 0.0)  # counted as a run, adds no calls
+    run(batch.tenant, "ex_c", "run_5", now - timedelta(days=400), 7, 9.0)  # before the range
+    run(other, "ex_a", "run_6", now, 5, 2.0)  # another tenant's run of an experiment of the same id
+    report = _usage(api, batch.tenant)
+    by_source = {(s["kind"], s["id"]): s for s in report["by_source"]}
+    assert set(by_source) == {("experiment", "ex_a"), ("experiment", "ex_b")}
+    a, b = by_source[("experiment", "ex_a")], by_source[("experiment", "ex_b")]
+    assert (a["calls"], a["input_tokens"], a["output_tokens"], a["runs"]) == (5, 50, 10, 2)
+    assert a["cost_usd"] == pytest.approx(0.75)
+    assert (b["calls"], b["runs"], b["jobs"]) == (4, 2, 0)
+    assert report["totals"]["calls"] == 9
+    assert [m["model"] for m in report["by_model"]] == ["sim:optimizer"]
+    assert [d["date"] for d in report["by_day"]] == [now.date().isoformat()]
+    assert _usage(api, other)["totals"]["calls"] == 5
