@@ -32,6 +32,7 @@ not how a language model would answer. Every table says so.
 
 Usage: scripts/bench/optimizer [--budgets 300,800] [--seeds 0,1,2] [--tasks ...] [--strategies ...]
        [--no-strategies] [--no-standard] [--wall] [--durable] [--latency-ms 200[,1000,3000]]
+       [--durable-runs N] [--durable-tasks N]
 """
 
 from __future__ import annotations
@@ -375,6 +376,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="with --durable: one more push run through a proxy that counts its Firestore calls",
     )
+    parser.add_argument(
+        "--durable-runs",
+        type=int,
+        default=1,
+        help="with --durable: runs of each row (a summary gives the ratio's median and range)",
+    )
+    parser.add_argument(
+        "--durable-tasks",
+        type=int,
+        default=1,
+        help="with --durable: how many of --tasks to run (first seed), default the first",
+    )
     args = parser.parse_args(argv)
     latencies = [int(ms) for ms in str(args.latency_ms).split(",") if ms]
     tasks = [t for t in args.tasks.split(",") if t]
@@ -396,7 +409,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.durable:
         from optimizer_durable import durable
 
-        durable(tasks[:1], seeds[:1], latencies, pumps=args.pump, count_calls=args.count_calls)
+        durable(
+            tasks[: args.durable_tasks],
+            seeds[:1],
+            latencies,
+            pumps=args.pump,
+            count_calls=args.count_calls,
+            repeat=args.durable_runs,
+        )
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s; every figure above is SIMULATED)")
     return 0
 
