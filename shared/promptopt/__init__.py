@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from promptopt import startup
+
+startup.pause_if_configured()  # deployed functions only: see promptopt.startup
+
 if TYPE_CHECKING:
     from promptopt.client import Client
 

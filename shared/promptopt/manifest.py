@@ -24,7 +24,7 @@ BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder (
 # (terraform/modules/function sets the same): no function uses a pydantic plugin, and looking for
 # one reads every installed distribution's entry points when the first model is built, in every
 # cold start.
-RUNTIME_ENV = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
+RUNTIME_ENV = {"PYDANTIC_DISABLE_PLUGINS": "__all__", "PROMPTOPT_GC_PAUSED_UNTIL_SERVING": "1"}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 # Everything routed is under /api/, except the web dashboard's pages and assets.
 _ROUTED_PREFIXES = ("/api/", "/dashboard/")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
 
-from promptopt import json_depth, logs
+from promptopt import json_depth, logs, startup
 from promptopt.auth import USERINFO_HEADER, Principal, principal_from_header
 from promptopt.config import settings
 from promptopt.errors import (
@@ -312,4 +312,5 @@ def serve(request: flask.Request, handler: Callable[[Call], Reply], *, source: s
         },
     )
     logs.clear()
+    startup.resume()  # the instance has answered once: collect garbage from here on
     return response

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
-from promptopt import logs
+from promptopt import logs, startup
 
 log = logging.getLogger("promptopt.http.events")
 M = TypeVar("M", bound=BaseModel)
@@ -156,6 +156,7 @@ def serve_event(
         log.info("event handled: %s", outcome)
     finally:
         logs.clear()
+        startup.resume()  # the instance has handled one event: collect garbage from here on
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ def serve_task(
         return response
     finally:
         logs.clear()
+        startup.resume()  # the instance has handled one task: collect garbage from here on
 
 
 def _json(body: dict[str, Any], status: int) -> flask.Response:

@@ -17,9 +17,12 @@ locals {
   # PYDANTIC_DISABLE_PLUGINS: no function uses a pydantic plugin, and looking for one reads every
   # installed distribution's entry points when the first model is built, in every cold start
   # (promptopt.manifest.RUNTIME_ENV, which the local stack sets too).
+  # PROMPTOPT_GC_PAUSED_UNTIL_SERVING: the garbage collector waits until the instance has answered
+  # once (promptopt.startup): a cold start builds a large heap and makes almost no garbage.
   environment_variables = merge(local.f.env, var.platform_env, {
-    THREADS                  = tostring(local.f.resources.concurrency)
-    PYDANTIC_DISABLE_PLUGINS = "__all__"
+    THREADS                           = tostring(local.f.resources.concurrency)
+    PYDANTIC_DISABLE_PLUGINS          = "__all__"
+    PROMPTOPT_GC_PAUSED_UNTIL_SERVING = "1"
   })
 
   is_http    = local.trigger_type == "http"
