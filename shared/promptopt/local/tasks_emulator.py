@@ -45,6 +45,9 @@ LOG_WINDOW_S = 10.0
 LOG_BURST = 5
 # modules/messaging's default max_concurrent_dispatches (queues Terraform configures state theirs).
 DEFAULT_CONCURRENT_DISPATCHES = 20
+# How long a task's name stays taken after the task was created: Cloud Tasks keeps it for about an
+# hour after the task ran or was deleted (the chunks' task epochs exist for that reason).
+NAME_RESERVED_S = 3600.0
 _IDLE_WAIT_S = 0.1  # a queue with nothing new is looked at again after this (tasks backing off)
 # The emulator's INFO lines for every pass over a queue, every dispatch and every re-queue: with
 # tasks waiting out a backoff they would be written ten times a second each.
@@ -106,6 +109,7 @@ def backoff_state_class() -> type[Any]:
             self._bookkeeping = threading.Lock()
 
             self._tasks_lock = threading.RLock()  # every change to a queue's task list
+            self._names: dict[str, float] = {}  # task name -> when it was created (monotonic)
             self._wakeups: dict[str, threading.Event] = {}
 
         def wakeup(self, queue: str) -> threading.Event:
@@ -122,10 +126,31 @@ def backoff_state_class() -> type[Any]:
             return not (task.schedule_time and task.schedule_time >= datetime.now(UTC))
 
         def create_task(self, queue: str, task: Any) -> Any:
+            from google.api_core.exceptions import AlreadyExists, NotFound
+
+            name = str(task.name or "")
             with self._tasks_lock:
+                if queue not in self._queue_tasks:
+                    raise NotFound(f"Queue {queue} does not exist.")
+                if name:
+                    now = time.monotonic()
+                    kept = self._names.get(name)
+                    if kept is not None and now - kept < NAME_RESERVED_S:
+                        # Cloud Tasks refuses a name in use, or used by a task that ran or was
+                        # deleted within about an hour; the emulator would queue a duplicate.
+                        raise AlreadyExists(f"Requested entity already exists: {name}")
+                    self._names[name] = now
                 created = super().create_task(queue, task)
             self.wakeup(queue).set()
             return created
+
+        def queue(self, name: str) -> Any:
+            from google.api_core.exceptions import NotFound
+
+            try:
+                return super().queue(name)
+            except KeyError:  # the emulator lets the KeyError out (gRPC UNKNOWN); Cloud Tasks: NOT_FOUND
+                raise NotFound(f"Queue {name} does not exist.") from None
 
         def submit_task(self, task_name: str, force_run: bool = False) -> Any:
             queue_name = task_name.rsplit("?", 1)[0].rsplit("/", 2)[0]

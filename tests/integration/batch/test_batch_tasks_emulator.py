@@ -1,7 +1,8 @@
 """The real path: the Tasks emulator dispatches the job's tasks over HTTP to the chunk function.
 
-The emulator sends one task at a time per queue, retries failures at once and keeps no names,
-so this proves the wiring (URL, body, headers), not the queue's rate limits or de-duplication.
+The emulator (started through promptopt.local.tasks_emulator) follows each queue's retry policy
+and keeps task names taken as Cloud Tasks does; this proves the wiring (URL, body, headers) and
+the de-duplication the chunks' task names rely on, not the queue's rate limits.
 """
 
 from __future__ import annotations
@@ -82,11 +83,53 @@ def test_tasks_errors_arrive_as_the_library_raises_them(batch_infra: BatchInfra)
     from google.api_core import exceptions
 
     missing = f"projects/{batch_infra.project}/locations/{LOCATION}/queues/absent-{uuid.uuid4().hex[:8]}"
-    # Cloud Tasks answers NOT_FOUND; the emulator UNKNOWN. Either way, the same exception as the client's.
-    with pytest.raises(exceptions.GoogleAPICallError) as library:
+    # NOT_FOUND, as Cloud Tasks answers (the bare emulator answered UNKNOWN), and the same
+    # exception as the generated client raises.
+    with pytest.raises(exceptions.NotFound) as library:
         clients.tasks_client().get_queue(name=missing, timeout=5)
-    with pytest.raises(exceptions.GoogleAPICallError) as ours:
+    with pytest.raises(exceptions.NotFound) as ours:
         tasks_grpc.get_queue(missing, timeout_s=5)
     assert type(ours.value) is type(library.value)
     assert ours.value.code == library.value.code
+    task = HttpTask(f"{missing}/tasks/t-1", "http://127.0.0.1:9/chunk", b"{}", {}, 900)
+    with pytest.raises(exceptions.NotFound):
+        create_task(missing, task)
     tasks_grpc.get_queue(batch_infra.queue, timeout_s=5)  # an existing queue reads fine
+
+
+def test_a_task_name_stays_taken_after_its_task_ran(batch_infra: BatchInfra) -> None:
+    """As in Cloud Tasks: a second create of a name answers AlreadyExists (create_task: False)
+    while the task waits, and still after it ran; the chunks' task epochs exist for that reason.
+    The bare emulator queued the duplicate."""
+    from werkzeug.wrappers import Request, Response
+
+    delivered: list[bytes] = []
+
+    @Request.application
+    def target(request: Request) -> Response:
+        delivered.append(request.get_data())
+        return Response("ok")
+
+    server = make_server("127.0.0.1", 0, target, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tasks = clients.tasks_client()
+    queue = f"projects/{batch_infra.project}/locations/{LOCATION}/queues/names-{uuid.uuid4().hex[:8]}"
+    tasks.create_queue(parent=queue.rsplit("/queues/", 1)[0], queue={"name": queue})
+    try:
+        name = f"{queue}/tasks/once"
+        task = HttpTask(name, f"http://127.0.0.1:{server.port}/", b"first", {}, 900)
+        assert create_task(queue, task) is True
+        assert create_task(queue, HttpTask(name, task.url, b"second", {}, 900)) is False
+        deadline = time.monotonic() + 30
+        while name in [t.name for t in tasks.list_tasks(parent=queue)]:
+            assert time.monotonic() < deadline, "the task was never dispatched"
+            time.sleep(0.1)
+        assert create_task(queue, HttpTask(name, task.url, b"third", {}, 900)) is False  # ran: still taken
+        assert create_task(queue, HttpTask(f"{name}-2", task.url, b"fourth", {}, 900)) is True
+        while len(delivered) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # a duplicate would have followed by now
+        assert delivered == [b"first", b"fourth"]
+    finally:
+        tasks.pause_queue(name=queue)
+        server.shutdown()
