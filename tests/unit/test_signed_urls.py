@@ -270,3 +270,12 @@ def test_expires_at_is_utc_now_plus_ttl(key_file: Path) -> None:
     before = datetime.now(UTC)
     upload = sign(ttl_s=900)
     assert before - timedelta(seconds=1) <= upload.expires_at - timedelta(seconds=900) <= datetime.now(UTC)
+
+
+def test_a_key_file_without_a_key_says_so(key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = key_file.parent / "not-a-key.json"
+    broken.write_text(json.dumps({"client_email": "a@b.iam.gserviceaccount.com"}))
+    monkeypatch.setenv("PROMPTOPT_SIGNING_KEY_FILE", str(broken))
+    _reset()
+    with pytest.raises(SigningUnavailable, match="not a service-account key file"):
+        signed_put_url(bucket="b", object_name="o", content_type="text/csv", max_bytes=10, ttl_s=60)
