@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import paths, source
 from promptopt.batch.aggregate import aggregate
-from promptopt.batch.models import ACTIVE_STATUSES
 from promptopt.batch.options import BatchOptions
 from promptopt.errors import ApiError, InvalidRequest
 from promptopt.prompts.templates import placeholders
@@ -118,6 +117,9 @@ def _check_params(metrics: list[Any]) -> None:
 
 def _active_jobs(tenant: str) -> Any:
     from google.cloud.firestore_v1.base_query import FieldFilter
+
+    # The job schemas load here, not with this module: experiments check metrics through it.
+    from promptopt.batch.models import ACTIVE_STATUSES
 
     # Jobs an experiment run owns count against the run's limits, not the tenant's job cap.
     return (

@@ -3,8 +3,8 @@
 Task names are deterministic, `<hash>-<job_id>-<chunk>-<epoch>`: enqueueing the same job twice (a
 retried create) collides in Cloud Tasks instead of duplicating work. The epoch changes only when
 a job is re-enqueued after a failed enqueue, because Cloud Tasks keeps a name reserved for a
-while after its task ran. The local emulator does not de-duplicate names at all; correctness
-never relies on it (the runner skips rows already done).
+while after its task ran (the local emulator keeps names taken the same way, see
+local.tasks_emulator). Correctness never relies on it: the runner skips rows already done.
 
 The queue is chosen per model family: `inference-<provider>` when configured (its rate limits
 are that family's global limits), else `inference`.

@@ -223,9 +223,9 @@ def _admit_spend(
 
 
 def _model_id(requested: str | None) -> Any:
-    from promptopt.inference.complete import default_model
     from promptopt.inference.errors import UnknownModel
     from promptopt.llm import registry
+    from promptopt.llm.registry import default_model
     from promptopt.llm.types import ModelConfigError
 
     try:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from promptopt.batch import paths
-from promptopt.batch.chunks import chunk_bounds
 from promptopt.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -96,6 +95,8 @@ def inline_rows(bounds: range, stored: dict[str, Any]) -> list[RowInput]:
 
 def chunk_rows(*, tenant: str, job: DocumentReference, data: dict[str, Any], chunk: int) -> list[RowInput]:
     """The rows of one chunk, in row order."""
+    from promptopt.batch.chunks import chunk_bounds  # the enqueue code, only where chunks are read
+
     bounds = chunk_bounds(chunk, int(data["chunk_size"]), int(data["total_rows"]))
     source = data["source"]
     if source["type"] == "inline":

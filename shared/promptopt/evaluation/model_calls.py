@@ -18,15 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from promptopt.config import settings
 from promptopt.evaluation.errors import MetricError
-from promptopt.llm.registry import ModelId, parse_model_id
+from promptopt.llm.registry import ModelId, default_model, parse_model_id
 from promptopt.llm.types import RetryableModelError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-LOCAL_DEFAULT_MODEL = "sim:default"
 DEFAULT_TIMEOUT_S = 300.0  # library callers without a deadline still get a bound
 MAX_CALL_TIMEOUT_S = 60.0
 
@@ -167,11 +165,6 @@ class Deadline:
         if left <= 0:
             raise MetricDeadlineError("the evaluation deadline passed before every model call was made")
         return min(MAX_CALL_TIMEOUT_S, left)
-
-
-def default_model() -> str:
-    """The deployment's default model id (`PROMPTOPT_DEFAULT_MODEL`, else `sim:default`)."""
-    return settings().default_model.strip() or LOCAL_DEFAULT_MODEL
 
 
 def metric_model(params: Mapping[str, Any]) -> tuple[ModelId, bool]:

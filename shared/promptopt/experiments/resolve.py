@@ -58,6 +58,11 @@ class Resolved:
     @property
     def judge_bounds(self) -> list[Grader]:
         """What bounds each model-graded metric's calls, for the estimate."""
+        from promptopt.evaluation.models import ROW_MODEL_METRICS
+
+        graded = [m for m in (self.metric, *self.secondary_metrics) if m is not None]
+        if not any(m.name in ROW_MODEL_METRICS for m in graded):
+            return []  # the grading code loads only when a metric needs it (cold start)
         from promptopt.batch.judging import EMBEDDED, JUDGED, MAX_SHOWN_CHARS, embedder_of, judge_of, question
 
         shown = {name: "x" * self.dataset.max_input_chars.get(name, 0) for name in self.dataset.inputs}
@@ -108,9 +113,9 @@ def model_ids(target: str | None, optimizer: str | None) -> tuple[str, str]:
     The optimizer defaults to the simulator's optimizer when the target is simulated (an offline
     deployment never spends money by default), else to the target model.
     """
-    from promptopt.inference.complete import default_model
     from promptopt.inference.errors import UnknownModel
     from promptopt.llm import registry
+    from promptopt.llm.registry import default_model
     from promptopt.llm.types import ModelConfigError
 
     try:
@@ -219,6 +224,10 @@ def check_metrics(metrics: list[MetricRequest], dataset: DatasetFacts) -> None:
 
 def pinned(metric: MetricRequest) -> MetricRequest:
     """The metric as runs score it: an llm_judge's judge model written into its params."""
+    from promptopt.evaluation.models import ROW_MODEL_METRICS
+
+    if metric.name not in ROW_MODEL_METRICS:  # nothing to pin; the grading code stays unloaded
+        return metric.model_copy(update={"params": dict(metric.params)})
     from promptopt.batch.judging import pinned as pinned_params
 
     return metric.model_copy(update={"params": pinned_params(metric.name, metric.params)})

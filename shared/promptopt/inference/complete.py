@@ -21,12 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
-from promptopt.config import settings
 from promptopt.errors import InvalidRequest
 from promptopt.inference.errors import RETRY_AFTER_S, MissingVariables, ModelBusy, UnknownModel, api_error
 from promptopt.inference.models import CompletionCreate, CompletionResult, PromptRef, TokenUsage
 from promptopt.llm import registry
 from promptopt.llm.errors import classify
+from promptopt.llm.registry import default_model
 from promptopt.llm.types import Completion, CompletionRequest, ModelConfigError, deadline_for
 from promptopt.prompts import source
 from promptopt.prompts.templates import TemplateError, placeholders, render
@@ -39,17 +39,11 @@ __all__ = ["complete", "deadline_for", "default_model"]
 
 log = logging.getLogger(__name__)
 
-LOCAL_DEFAULT_MODEL = "sim:default"
 DEFAULT_DEADLINE_S = 25.0
 _MAX_WORKERS = 64  # above any endpoint concurrency: calls never queue behind each other
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
-
-
-def default_model() -> str:
-    """The model used when a request names none: `PROMPTOPT_DEFAULT_MODEL`, else `sim:default`."""
-    return settings().default_model.strip() or LOCAL_DEFAULT_MODEL
 
 
 def complete(

@@ -10,9 +10,11 @@ import re
 import threading
 from dataclasses import dataclass
 
+from promptopt.config import settings
 from promptopt.llm.types import ModelConfigError, Provider
 
 PROVIDERS = ("gemini", "openai", "sim")
+LOCAL_DEFAULT_MODEL = "sim:default"
 _ID = re.compile(r"^(?P<provider>[a-z]+):(?P<name>[A-Za-z0-9][A-Za-z0-9._@/-]{0,127})$")
 
 _lock = threading.Lock()
@@ -28,6 +30,11 @@ class ModelId:
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.name}"
+
+
+def default_model() -> str:
+    """The model used when a request names none: `PROMPTOPT_DEFAULT_MODEL`, else `sim:default`."""
+    return settings().default_model.strip() or LOCAL_DEFAULT_MODEL
 
 
 def parse_model_id(model_id: str) -> ModelId:

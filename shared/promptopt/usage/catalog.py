@@ -16,7 +16,7 @@ SIMULATED = ("sim:default", "sim:optimizer")
 
 def catalog() -> ModelCatalog:
     """Every model id with its provider, price, whether it is simulated and whether it is the default."""
-    from promptopt.inference.complete import default_model
+    from promptopt.llm.registry import default_model
 
     default = default_model()
     ids = list(dict.fromkeys([*SIMULATED, *sorted(pricing.price_table()), default]))
