@@ -126,9 +126,9 @@ def _key_file_credentials(path: str) -> Any:
             from google.auth.crypt import RSASigner
             from google.oauth2 import service_account
 
-            with open(path, encoding="utf-8") as handle:
-                info = json.load(handle)
             try:
+                with open(path, encoding="utf-8") as handle:
+                    info = json.load(handle)
                 key = serialization.load_pem_private_key(
                     str(info["private_key"]).encode(), password=None, unsafe_skip_rsa_key_validation=True
                 )
@@ -136,7 +136,7 @@ def _key_file_credentials(path: str) -> Any:
                 creds = service_account.Credentials(
                     signer, str(info["client_email"]), str(info["token_uri"]), scopes=_SCOPES
                 )
-            except (KeyError, TypeError, ValueError) as exc:
+            except (OSError, KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
                 raise SigningUnavailable(
                     f"{path} is not a service-account key file (private_key, client_email, token_uri)"
                 ) from exc

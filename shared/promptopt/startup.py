@@ -4,7 +4,8 @@ A cold start allocates a few hundred thousand long-lived objects (modules, class
 Firestore client) and creates almost no garbage cycles; the collector, left on, walks that growing
 heap again and again while it is built. Deployed functions (`PROMPTOPT_GC_PAUSED_UNTIL_SERVING=1`,
 set by Terraform and the local stack, see manifest.RUNTIME_ENV) pause it from the first import of
-`promptopt` until their first request, task or event has been handled; then everything allocated
+`promptopt` until their first request, task or event has been handled (serve, serve_task,
+serve_event, and the dashboard's respond call `resume`); then everything allocated
 so far is moved out of the collector's sight (`gc.freeze`, as the CPython docs advise for a forked
 server) and collection resumes for what requests allocate. Anything else importing promptopt (the
 CLI, the Python client, tests) leaves the collector alone.

@@ -26,6 +26,8 @@ FIRST_CALL = textwrap.dedent(
     def call():
         if sys.argv[1] == "health":
             return app.get("/api/v1/health")
+        if sys.argv[1] == "web_dashboard":
+            return app.get("/dashboard/")
         if sys.argv[1] == "batch_chunk":  # not a chunk task: 400, and the task ends
             return app.post("/", data=b"{}", content_type="application/json")
         headers = {"ce-id": "1", "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
@@ -60,10 +62,10 @@ def _run(function: str, env_value: str | None) -> list[str]:
     return [word for line in lines for word in line.split()[1:]]
 
 
-@pytest.mark.parametrize("function", ["health", "batch_chunk", "experiments_evaluated"])
+@pytest.mark.parametrize("function", ["health", "batch_chunk", "experiments_evaluated", "web_dashboard"])
 def test_a_deployed_function_collects_only_after_its_first_call(function: str) -> None:
-    """An HTTP request, a Cloud Tasks delivery (refused as malformed) and a Pub/Sub event
-    (acknowledged as malformed): each is a first call handled."""
+    """An HTTP request, a Cloud Tasks delivery (refused as malformed), a Pub/Sub event
+    (acknowledged as malformed) and a dashboard page: each is a first call handled."""
     paused_at_import, paused_when_loaded, frozen_before, enabled_after, frozen_after, enabled_later = _run(
         function, "1"
     )
@@ -74,3 +76,11 @@ def test_a_deployed_function_collects_only_after_its_first_call(function: str) -
 def test_without_the_setting_the_collector_is_left_alone() -> None:
     assert _run("health", None) == ["False", "False", "0", "True", "False", "True"]
     assert _run("health", "0") == ["False", "False", "0", "True", "False", "True"]
+
+
+def test_every_function_answers_through_an_entry_point_that_resumes_collection() -> None:
+    """A function that never called `resume` would keep its collector off for its whole life."""
+    entry_points = ("serve(", "serve_task(", "serve_event(", "respond(")
+    for main in sorted((ROOT / "functions").glob("*/main.py")):
+        source = main.read_text(encoding="utf-8")
+        assert any(call in source for call in entry_points), f"{main.parent.name} answers some other way"

@@ -10,6 +10,7 @@ from typing import Any
 
 import flask
 
+from promptopt import startup
 from promptopt.config import settings
 from promptopt.dashboard.headers import CLOUD_STORAGE, content_security_policy, origin, security_headers
 from promptopt.dashboard.site import ASSETS, PREFIX, Site
@@ -76,6 +77,13 @@ def _not_found(path: str) -> flask.Response:
 
 def respond(request: flask.Request, static_dir: Path) -> flask.Response:
     """The response to a GET under /dashboard/ (the gateway routes only GET here)."""
+    try:
+        return _respond(request, static_dir)
+    finally:
+        startup.resume()  # the instance has answered once: collect garbage from here on
+
+
+def _respond(request: flask.Request, static_dir: Path) -> flask.Response:
     if request.method not in ("GET", "HEAD"):
         response = _reply(b"", 405, "text/plain", "no-store", {"Allow": "GET"})
         return response

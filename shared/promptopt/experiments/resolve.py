@@ -60,8 +60,8 @@ class Resolved:
         """What bounds each model-graded metric's calls, for the estimate."""
         from promptopt.evaluation.models import ROW_MODEL_METRICS
 
-        graded = [m for m in (self.metric, *self.secondary_metrics) if m is not None]
-        if not any(m.name in ROW_MODEL_METRICS for m in graded):
+        metrics = [m for m in (self.metric, *self.secondary_metrics) if m is not None]
+        if not any(m.name in ROW_MODEL_METRICS for m in metrics):
             return []  # the grading code loads only when a metric needs it (cold start)
         from promptopt.batch.judging import EMBEDDED, JUDGED, MAX_SHOWN_CHARS, embedder_of, judge_of, question
 
