@@ -6,7 +6,8 @@ when the function loads or lazily on its first request, and DIR/NAME.json, the C
 loading the function and answering its first request. A single-request werkzeug server stands in
 for gunicorn so that everything happens in this one process. With PROMPTOPT_BENCH_CPROFILE=1 in
 the environment the first request also runs under cProfile, saved as DIR/NAME.prof (read it with
-`python -m pstats`); it is off by default because it doubles the cost of whatever it watches.
+`python -m pstats`); with PROMPTOPT_BENCH_CPROFILE=2 the load is profiled too. It is off by default
+because it doubles the cost of whatever it watches.
 
 Usage (by cold-start): python -X importtime first_request_profile.py DIR NAME PORT
 """
@@ -29,12 +30,15 @@ def main() -> None:
     # The import log is written to stderr as modules load: send it to the file from here on.
     log = os.open(out / f"{name}.imports", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 2)
+    mode = os.environ.get("PROMPTOPT_BENCH_CPROFILE")
+    profile = cProfile.Profile() if mode in ("1", "2") else None
+    if profile and mode == "2":
+        profile.enable()
     from functions_framework import create_app
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", port, create_app("handle", "main.py"))
     loaded = time.process_time()
-    profile = cProfile.Profile() if os.environ.get("PROMPTOPT_BENCH_CPROFILE") == "1" else None
     if profile:
         profile.enable()
     server.handle_request()

@@ -56,34 +56,66 @@ def storage_client() -> StorageClient:
     return _get("storage", make)
 
 
+def _rest_session(emulator_base: str | None, cloud_base: str, scope: str) -> tuple[str, requests.Session]:
+    """A REST API's base URL and an HTTP session for it.
+
+    The emulator's, plain and without credentials, when `emulator_base` is set; otherwise the
+    service's, with the default credentials.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session: requests.Session
+    if emulator_base:
+        base, session = emulator_base.rstrip("/"), requests.Session()
+        session.trust_env = False  # a local emulator: never through a proxy from the environment
+    else:
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        credentials, _project = google.auth.default(scopes=[scope])
+        base, session = cloud_base, AuthorizedSession(credentials)
+    # Request threads share the session: keep a connection for each of several at once.
+    session.mount(base, HTTPAdapter(pool_connections=1, pool_maxsize=32))
+    return base, session
+
+
 def pubsub_session() -> tuple[str, requests.Session]:
     """Pub/Sub's REST base URL and an HTTP session for it (see promptopt.pubsub_rest for why REST).
 
-    PUBSUB_EMULATOR_HOST points it at the emulator over plain HTTP, without credentials.
+    PUBSUB_EMULATOR_HOST (`host:port`) points it at the emulator over plain HTTP.
     """
 
     def make() -> tuple[str, requests.Session]:
         import os
 
-        import requests
-        from requests.adapters import HTTPAdapter
-
         emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
-        session: requests.Session
-        if emulator:
-            base, session = f"http://{emulator}", requests.Session()
-            session.trust_env = False  # a local emulator: never through a proxy from the environment
-        else:
-            import google.auth
-            from google.auth.transport.requests import AuthorizedSession
-
-            credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/pubsub"])
-            base, session = "https://pubsub.googleapis.com", AuthorizedSession(credentials)
-        # Request threads share the session: keep a connection for each of several at once.
-        session.mount(base, HTTPAdapter(pool_connections=1, pool_maxsize=32))
-        return base, session
+        return _rest_session(
+            f"http://{emulator}" if emulator else None,
+            "https://pubsub.googleapis.com",
+            "https://www.googleapis.com/auth/pubsub",
+        )
 
     return _get("pubsub", make)
+
+
+def storage_session() -> tuple[str, requests.Session]:
+    """Cloud Storage's JSON API base URL and an HTTP session for it (see promptopt.storage_rest).
+
+    STORAGE_EMULATOR_HOST (`http://host:port`, as google-cloud-storage reads it) points it at the
+    emulator.
+    """
+
+    def make() -> tuple[str, requests.Session]:
+        import os
+
+        return _rest_session(
+            os.environ.get("STORAGE_EMULATOR_HOST"),
+            "https://storage.googleapis.com",
+            "https://www.googleapis.com/auth/devstorage.read_write",
+        )
+
+    return _get("storage_rest", make)
 
 
 def tasks_channel() -> grpc.Channel:

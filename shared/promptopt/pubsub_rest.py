@@ -16,49 +16,22 @@ outbox keeps the message for a redrive.
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
-from promptopt.backoff import TRANSIENT_STATUSES, Backoff
 from promptopt.clients import pubsub_session
+from promptopt.rest_calls import RestError, send
 
-BACKOFF = Backoff(initial_s=0.1, max_s=2.0, jitter=True)
 
-
-class PubSubError(RuntimeError):
+class PubSubError(RestError):
     """Pub/Sub answered with an error, or could not be reached before the deadline."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _call(method: str, path: str, body: dict[str, Any] | None, timeout_s: float) -> dict[str, Any]:
     """One API call, retried on transient failures until `timeout_s` has passed."""
-    import requests
-
     base, session = pubsub_session()
-    deadline = time.monotonic() + timeout_s
-    retry = 0
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            response = session.request(method, f"{base}/v1/{path}", json=body, timeout=max(left, 0.05))
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            failure, status, retry_after = f"{type(exc).__name__}: {exc}", None, None
-        else:
-            if response.ok:
-                answer: dict[str, Any] = response.json() if response.content else {}
-                return answer
-            failure, status = f"{response.status_code} {response.text[:300]}", response.status_code
-            retry_after = response.headers.get("Retry-After")
-            if status not in TRANSIENT_STATUSES:
-                raise PubSubError(f"{method} {path}: {failure}", status)
-        pause = BACKOFF.delay(retry, retry_after)
-        if time.monotonic() + pause >= deadline:
-            raise PubSubError(f"{method} {path}: {failure} (gave up after {retry + 1} attempts)", status)
-        time.sleep(pause)
-        retry += 1
+    response = send(session, method, f"{base}/v1/{path}", json=body, timeout_s=timeout_s, error=PubSubError)
+    answer: dict[str, Any] = response.json() if response.content else {}
+    return answer
 
 
 def publish(topic: str, data: bytes, attributes: dict[str, str], *, timeout_s: float) -> str:

@@ -1,20 +1,17 @@
 """Publishing over Pub/Sub's REST API: against the emulator, and against a server that fails.
 
 The emulator proves the calls themselves (what is published is what a subscriber pulls); a small
-local server that answers what we tell it proves the retry policy, which the emulator cannot
-be made to exercise.
+local server that answers what we tell it (tests.scripted_server) proves the retry policy, which
+the emulator cannot be made to exercise.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -22,6 +19,7 @@ import pytest
 
 from promptopt import clients, pubsub_rest
 from tests.conftest import PROJECT
+from tests.scripted_server import ScriptedServer
 
 pytestmark = pytest.mark.integration
 
@@ -66,43 +64,12 @@ def test_a_missing_topic_fails_at_once_with_its_status(emulator_env: dict[str, s
     assert raised.value.status == 404
 
 
-class Scripted:
-    """A local HTTP server that answers each request with the next (status, body) in `script`."""
-
-    def __init__(self, script: list[tuple[int, dict[str, Any]]]) -> None:
-        self.script = list(script)
-        self.seen: list[Any] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                outer.seen.append(json.loads(self.rfile.read(length)))
-                status, body = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    servers: list[Scripted] = []
+    servers: list[ScriptedServer] = []
 
-    def start(script: list[tuple[int, dict[str, Any]]]) -> Scripted:
-        server = Scripted(script)
+    def start(script: list[tuple[int, dict[str, Any]]]) -> ScriptedServer:
+        server = ScriptedServer(script)
         servers.append(server)
         monkeypatch.setenv("PUBSUB_EMULATOR_HOST", server.host)
         clients.reset()
@@ -110,7 +77,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     yield start
     for server in servers:
-        server.server.shutdown()
+        server.close()
     clients.reset()
 
 
@@ -121,7 +88,7 @@ def test_transient_failures_are_retried_until_the_message_is_taken(scripted: Any
     server = scripted([UNAVAILABLE, (429, {}), (200, {"messageIds": ["42"]})])
     assert pubsub_rest.publish("projects/p/topics/t-1", b"x", {}, timeout_s=10) == "42"
     assert len(server.seen) == 3
-    assert server.seen[0] == server.seen[2] == {"messages": [{"data": "eA=="}]}
+    assert server.seen[0].json() == server.seen[2].json() == {"messages": [{"data": "eA=="}]}
 
 
 def test_a_service_that_stays_down_fails_by_the_deadline(scripted: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptopt.evaluation import METRICS, MetricError, evaluate, wilson_interval
-from promptopt.evaluation.metrics import choice_letter, normalize
+from promptopt.evaluation.row_metrics import choice_letter, normalize
 from promptopt.evaluation.stats import bootstrap_interval, summarize
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from promptopt import safe_regex
 from promptopt.evaluation import MetricError, score_rows
-from promptopt.evaluation.metrics import json_valid
 from promptopt.evaluation.params import check_metric_params
+from promptopt.evaluation.row_metrics import json_valid
 from promptopt.user_schemas import UserSchemaError, check_user_schema, validator
 
 

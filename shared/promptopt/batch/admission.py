@@ -96,8 +96,9 @@ def _check_judge_model(metric: Any) -> None:
 
 def _check_params(metrics: list[Any]) -> None:
     """Refuse params a metric cannot use (a bad regex, an invalid schema, an unknown judge model)."""
-    from promptopt.evaluation.metrics import METRICS, MetricError
+    from promptopt.evaluation.errors import MetricError
     from promptopt.evaluation.models import ROW_MODEL_METRICS
+    from promptopt.evaluation.row_metrics import METRICS
 
     for metric in metrics:
         try:

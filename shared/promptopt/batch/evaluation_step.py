@@ -45,7 +45,8 @@ from promptopt.batch.scores import AnswerTokens, answer_tokens_of
 from promptopt.batch.state import Known, move, now, transition
 from promptopt.batch.view import metric_specs
 from promptopt.batch.writer import SCORED_FIELDS
-from promptopt.evaluation.metrics import METRICS, MetricError
+from promptopt.evaluation.errors import MetricError
+from promptopt.evaluation.row_metrics import METRICS
 from promptopt.evaluation.stats import summarize
 from promptopt.http.events import Delivery
 from promptopt.store import markers

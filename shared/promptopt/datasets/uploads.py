@@ -14,10 +14,8 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from google.api_core import exceptions as gexc
-
+from promptopt import storage_rest
 from promptopt.auth import Principal
-from promptopt.clients import storage_client
 from promptopt.config import settings
 from promptopt.datasets import records
 from promptopt.datasets.files.layout import source_object
@@ -33,6 +31,8 @@ from promptopt.errors import ApiError
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+# Storing an inline file (at most 5 MiB), retries included; the request's own limit is longer.
+INLINE_UPLOAD_TIMEOUT_S = 20.0
 
 
 class StorageUnavailable(ApiError):
@@ -138,13 +138,17 @@ def _respond(
 
 
 def _store_inline(version: dict[str, Any], content: bytes) -> None:
-    blob = storage_client().bucket(version["bucket"]).blob(version["object"])
     try:
-        # Create-only: a replayed request must not write a second generation of the same version.
-        blob.upload_from_string(content, content_type=CONTENT_TYPES[version["format"]], if_generation_match=0)
-    except gexc.PreconditionFailed:
-        pass  # already stored by an earlier delivery of this request
-    except gexc.GoogleAPIError as exc:
+        # Create-only: a replayed request must not write a second generation of the same version
+        # (a 412 means an earlier delivery of this request stored it already).
+        storage_rest.create_object(
+            version["bucket"],
+            version["object"],
+            content,
+            content_type=CONTENT_TYPES[version["format"]],
+            timeout_s=INLINE_UPLOAD_TIMEOUT_S,
+        )
+    except storage_rest.StorageError as exc:
         log.error("inline dataset upload failed", extra={"object": version["object"], "error": str(exc)})
         raise StorageUnavailable(
             "the file could not be stored; retry the request with the same Idempotency-Key",

@@ -17,21 +17,15 @@ from promptopt.evaluation.names import METRIC_NAMES
 
 if TYPE_CHECKING:
     from promptopt.evaluation.errors import MetricError, RowMetricError
-    from promptopt.evaluation.metrics import (
-        METRICS,
-        MODEL_METRICS,
-        Metric,
-        MetricScores,
-        evaluate,
-        score_rows,
-    )
+    from promptopt.evaluation.metrics import MODEL_METRICS, MetricScores, evaluate, score_rows
     from promptopt.evaluation.model_calls import MetricDeadlineError, ModelMetric, ModelUsage
+    from promptopt.evaluation.row_metrics import METRICS, Metric
     from promptopt.evaluation.stats import MetricResult, bootstrap_interval, wilson_interval
 
 _HOMES = {
-    "METRICS": "metrics",
+    "METRICS": "row_metrics",
     "MODEL_METRICS": "metrics",
-    "Metric": "metrics",
+    "Metric": "row_metrics",
     "MetricScores": "metrics",
     "evaluate": "metrics",
     "score_rows": "metrics",

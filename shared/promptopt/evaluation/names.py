@@ -2,7 +2,8 @@
 
 Request and response models validate metric names and params from here, so a function that only
 lists jobs or experiments never imports the scoring code, the model-backed metrics or the LLM
-registry. promptopt.evaluation.metrics checks at import that its registry matches these names.
+registry. promptopt.evaluation.row_metrics and .metrics check at import that their registries
+match these names.
 """
 
 from __future__ import annotations
