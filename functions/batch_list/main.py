@@ -16,6 +16,6 @@ def _list(call: Call) -> Reply:
     # No query string: the defaults, without the query model (no pydantic on the cold start).
     if not call.request.args:
         return Reply(list_jobs(principal=call.user, query=ListDefaults()))
-    from promptopt.batch.models import BatchListQuery
+    from promptopt.batch.read_models import BatchListQuery
 
     return Reply(list_jobs(principal=call.user, query=call.query(BatchListQuery)))

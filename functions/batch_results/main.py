@@ -18,6 +18,6 @@ def _list(call: Call) -> Reply:
     if not call.request.args:
         defaults = results.ResultsDefaults()
         return Reply(results.list_results(principal=call.user, job_id=job_id, query=defaults))
-    from promptopt.batch.models import ResultsQuery
+    from promptopt.batch.read_models import ResultsQuery
 
     return Reply(results.list_results(principal=call.user, job_id=job_id, query=call.query(ResultsQuery)))

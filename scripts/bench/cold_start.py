@@ -142,7 +142,6 @@ def seed_access(env: dict[str, str], folder: Path) -> dict[str, str]:
     """An API key to exchange and revoke, the exchange's signing key and the members registry."""
     from promptopt import clients, config
     from promptopt.access import keys
-    from promptopt.access.models import ApiKeyCreate
     from promptopt.auth import principal_from_claims
     from promptopt.local import dev_issuer
 
@@ -157,9 +156,9 @@ def seed_access(env: dict[str, str], folder: Path) -> dict[str, str]:
     config.reset()
     clients.reset()
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
-    revoked = keys.create_key(principal=who, body=ApiKeyCreate(name="revoked", role="viewer"))
-    used = keys.create_key(principal=who, body=ApiKeyCreate(name="exchanged", role="viewer"))
-    return {"key_id": revoked.key_id, "secret": used.secret}
+    revoked = keys.create_key(principal=who, body=keys.NewKey("revoked", "viewer"))
+    used = keys.create_key(principal=who, body=keys.NewKey("exchanged", "viewer"))
+    return {"key_id": revoked["key_id"], "secret": used["secret"]}
 
 
 def seed_world(env: dict[str, str], pid: str) -> dict[str, str]:
@@ -266,7 +265,7 @@ def retire_jobs(keep: str) -> None:
     """Cancel the running jobs earlier starts created (a tenant may run 5 at once), but `keep`."""
     from promptopt.auth import principal_from_claims
     from promptopt.batch import jobs, listing
-    from promptopt.batch.models import BatchListQuery
+    from promptopt.batch.read_models import BatchListQuery
 
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
     query = BatchListQuery.model_validate({"status": "running", "page_size": 100})

@@ -12,8 +12,8 @@ import pytest
 
 from promptopt import secrets
 from promptopt.auth import Principal, Role
-from promptopt.inference import ModelBusy
 from promptopt.inference import complete as inference
+from promptopt.inference.errors import ModelBusy
 from promptopt.inference.models import CompletionCreate
 from promptopt.llm import gemini, openai_compat, pricing, registry
 from promptopt.llm.types import Completion, CompletionRequest

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from promptopt.access import audit, exchange, keys, members
 from promptopt.access.models import (
     ApiKey,
+    ApiKeyCreate,
     ApiKeyPage,
     AuditEntry,
     AuditPage,
@@ -396,7 +397,7 @@ RESULT = {
 )
 def test_batch_result_view(data: dict[str, Any]) -> None:
     from promptopt.batch import results
-    from promptopt.batch.models import BatchResultRow, ResultsPage
+    from promptopt.batch.read_models import BatchResultRow, ResultsPage
 
     assert_publishes(BatchResultRow, results.row_dict(data))
     page = {"items": [results.row_dict(data)], "next_page_token": "t", "job_id": "bj_x"}
@@ -405,7 +406,7 @@ def test_batch_result_view(data: dict[str, Any]) -> None:
 
 def test_batch_query_defaults_match_the_models() -> None:
     from promptopt.batch import listing, results
-    from promptopt.batch.models import BatchJobPage, BatchListQuery, ResultsQuery
+    from promptopt.batch.read_models import BatchJobPage, BatchListQuery, ResultsQuery
     from promptopt.batch.view import job_dict
 
     for defaults, model in (
@@ -579,7 +580,7 @@ def test_dataset_row_views() -> None:
 
 def test_job_scores_view() -> None:
     from promptopt.batch import scores
-    from promptopt.batch.models import JobScores, MetricRowScores
+    from promptopt.batch.read_models import JobScores, MetricRowScores
 
     plain = scores.metric_scores(None, {"name": "exact_match"}, {"rows": [0, 1], "values": [1, None]})
     assert_publishes(MetricRowScores, plain)
@@ -741,6 +742,45 @@ def test_plain_key_agrees_with_the_token_request_model(body: Any) -> None:
         assert found is None  # an invalid body always reaches the model, which words the 400
         return
     assert found == request.api_key  # every valid body here is plainly valid
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "ci", "role": "viewer"},
+        {"name": "n" * 100, "role": "admin", "expires_in_days": 365},
+        {"name": "é" * 100, "role": "editor", "expires_in_days": 1},
+        {"name": "ci nightly", "role": "editor", "expires_in_days": None},
+        {"name": "n" * 101, "role": "viewer"},
+        {"name": "", "role": "viewer"},
+        {"name": " ci ", "role": "viewer"},  # the model strips it: not plainly valid
+        {"name": "ci\u3000", "role": "viewer"},
+        {"name": "ci", "role": "owner"},
+        {"name": "ci", "role": ["viewer"]},
+        {"name": "ci", "role": "viewer", "expires_in_days": 0},
+        {"name": "ci", "role": "viewer", "expires_in_days": 366},
+        {"name": "ci", "role": "viewer", "expires_in_days": True},
+        {"name": "ci", "role": "viewer", "expires_in_days": 30.0},
+        {"name": "ci", "role": "viewer", "expires_in_days": "30"},
+        {"name": "ci", "role": "viewer", "tenant": "t"},
+        {"name": 7, "role": "viewer"},
+        {"role": "viewer"},
+        {"name": "ci"},
+        None,
+        [],
+    ],
+)
+def test_plain_new_key_agrees_with_the_api_key_create_model(body: Any) -> None:
+    found = keys.plain_new_key(body)
+    try:
+        request = ApiKeyCreate.model_validate(body, strict=True)
+    except ValueError:
+        assert found is None  # an invalid body always reaches the model, which words the 400
+        return
+    if found is not None:
+        assert found == keys.NewKey(request.name, request.role, request.expires_in_days)
+    else:
+        assert request.name != body["name"]  # only a name the model strips is left to it
 
 
 def test_stored_optimizer_settings_are_read_as_the_model_would() -> None:

@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from promptopt.access.keys import MAX_KEY_DAYS, MAX_KEY_NAME_CHARS
 from promptopt.http.models import PageQuery, RequestModel, ResponseModel
 
 RoleName = Literal["viewer", "editor", "admin"]
-KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-MAX_KEY_DAYS = 365
+KeyName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_KEY_NAME_CHARS, strip_whitespace=True)
+]
 
 
 class ApiKeyCreate(RequestModel):

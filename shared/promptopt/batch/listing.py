@@ -18,7 +18,7 @@ from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
 
 if TYPE_CHECKING:
-    from promptopt.batch.models import BatchListQuery
+    from promptopt.batch.read_models import BatchListQuery
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from promptopt.batch.lookup import load_job
 from promptopt.store.pagination import decode_token, encode_token, page_size
 
 if TYPE_CHECKING:
-    from promptopt.batch.models import ResultsQuery
+    from promptopt.batch.read_models import ResultsQuery
 
 # Rows are answered as plain dicts (no pydantic on the cold start); tests/unit/test_views.py checks
 # them against BatchResultRow and ResultsPage.

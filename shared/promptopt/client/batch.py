@@ -5,14 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from promptopt.batch.models import (
-    BatchCreate,
-    BatchJob,
-    BatchResultRow,
-    EvaluationCreate,
-    JobScores,
-    ResultsPage,
-)
+from promptopt.batch.models import BatchCreate, BatchJob, EvaluationCreate
+from promptopt.batch.read_models import BatchResultRow, JobScores, ResultsPage
 from promptopt.client._base import Resource, body_of, parse
 from promptopt.client.errors import JobFailed
 from promptopt.client.http import clean, segment

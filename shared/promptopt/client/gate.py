@@ -23,7 +23,8 @@ from promptopt.client.batch import Metric, metric_requests
 from promptopt.client.errors import PromptoptError
 
 if TYPE_CHECKING:
-    from promptopt.batch.models import BatchJob, JobScores
+    from promptopt.batch.models import BatchJob
+    from promptopt.batch.read_models import JobScores
     from promptopt.client.client import Client
 
 Rule = Literal["ci", "mean"]

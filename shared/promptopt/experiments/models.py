@@ -13,7 +13,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from promptopt.evaluation.models import MetricRequest
 from promptopt.http.models import PageQuery, RequestModel, ResponseModel
-from promptopt.prompts.models import Label, Name
+from promptopt.prompts.fields import Label, Name
 from promptopt.store.sorting import SORT_DESCRIPTION, Sort
 
 Split = Literal["train", "validation", "test"]

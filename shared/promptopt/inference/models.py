@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from promptopt.http.models import ResponseModel
 from promptopt.json_values import check_json_value
-from promptopt.prompts.models import MAX_PROMPT_CHARS
+from promptopt.prompts.fields import MAX_PROMPT_CHARS
 from promptopt.prompts.source import PromptSource
 from promptopt.user_schemas import check_user_schema
 

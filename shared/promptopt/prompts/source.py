@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from promptopt.http.models import MAX_VERSION, RequestModel
-from promptopt.prompts.models import Label, SystemPrompt, Template
+from promptopt.prompts.fields import Label, SystemPrompt, Template
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal

@@ -3,6 +3,7 @@ revoked with effect on tokens already issued, and never more powerful than their
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from promptopt.access import keys, paths
+from promptopt.access.models import ApiKeyCreated
 from tests.conftest import Api
 from tests.integration.access.conftest import forwarded, verify
 from tests.support import claims_header
@@ -22,6 +24,8 @@ def test_create_shows_the_secret_once_and_stores_only_its_hash(
     api: Api, tenant: str, make_key: Callable[..., dict[str, Any]]
 ) -> None:
     created = make_key(tenant, "editor")
+    assert list(created) == list(ApiKeyCreated.model_fields)  # the plain dict answer is the model's
+    assert created == json.loads(ApiKeyCreated.model_validate(created).model_dump_json())
     assert created["secret"].startswith("pok_" + created["key_id"] + "_")
     assert created["status"] == "active"
     stored = paths.api_key_ref(created["key_id"]).get().to_dict() or {}
@@ -204,3 +208,28 @@ def test_a_key_above_its_creators_role_stops_working(
     keys.forget()
     assert exchange(created["secret"]).get_json()["code"] == "invalid_api_key"
     assert api.call("me", "GET", "/api/v1/me", headers=headers).get_json()["code"] == "api_key_revoked"
+
+
+def test_only_active_keys_count_against_the_tenants_cap(
+    api: Api, tenant: str, make_key: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keys, "MAX_ACTIVE_KEYS", 3)
+    revoked, expired, _active = (make_key(tenant, "viewer") for _ in range(3))
+
+    def create() -> Any:
+        return api.call(
+            "api_keys_create",
+            "POST",
+            "/api/v1/api-keys",
+            tenant=tenant,
+            json={"name": "more", "role": "viewer"},
+        )
+
+    refused = create()
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["code"] == "too_many_api_keys"
+    api.call("api_keys_revoke", "DELETE", f"/api/v1/api-keys/{revoked['key_id']}", tenant=tenant)
+    paths.api_key_ref(expired["key_id"]).update({"expires_at": datetime.now(UTC) - timedelta(seconds=1)})
+    assert create().status_code == 201
+    assert create().status_code == 201
+    assert create().status_code == 409

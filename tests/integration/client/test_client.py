@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from promptopt.batch.models import BatchJob, BatchResultRow, JobScores
+from promptopt.batch.models import BatchJob
+from promptopt.batch.read_models import BatchResultRow, JobScores
 from promptopt.client import (
     ApiKey,
     AuthenticationFailed,
