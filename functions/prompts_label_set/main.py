@@ -5,7 +5,6 @@ from flask import Request, Response
 
 from promptopt.http import Call, Reply, serve
 from promptopt.prompts import service as prompts
-from promptopt.prompts.models import LabelSet
 
 
 @functions_framework.http
@@ -14,11 +13,15 @@ def handle(request: Request) -> Response:
 
 
 def _set_label(call: Call) -> Reply:
-    body = call.body(LabelSet)
+    version = prompts.plain_label_version(call.raw_body)
+    if version is None:  # anything but a plainly valid body: the model words the 400
+        from promptopt.prompts.models import LabelSet
+
+        version = call.body(LabelSet).version
     result = prompts.set_label(
         principal=call.user,
         prompt_id=call.path["prompt_id"],
         label=prompts.parse_label(call.path["label"]),
-        version=body.version,
+        version=version,
     )
     return Reply(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from promptopt.errors import Conflict, InvalidRequest
 from promptopt.http.models import Problem
 from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
+from tests.support import ROOT
 
 
 def _as_model(problem: dict[str, Any]) -> dict[str, Any]:
@@ -66,4 +68,57 @@ def test_the_http_layer_imports_no_pydantic() -> None:
     modules += "promptopt.datasets.catalog, promptopt.access.exchange, promptopt.experiments.start"
     code = f"import sys, {modules}; print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# Functions whose module loads no pydantic: reads answered as dict views and writes that read a
+# plainly valid body themselves (a new import of a model module at the top of one fails here).
+WITHOUT_PYDANTIC = (
+    "api_keys_create",
+    "api_keys_list",
+    "api_keys_revoke",
+    "audit_list",
+    "auth_token",
+    "batch_cancel",
+    "batch_get",
+    "batch_list",
+    "batch_results",
+    "batch_scores",
+    "datasets_delete",
+    "datasets_get",
+    "datasets_list",
+    "datasets_rows",
+    "datasets_sample",
+    "experiments_delete",
+    "experiments_get",
+    "experiments_list",
+    "experiments_metrics",
+    "experiments_run_cancel",
+    "experiments_run_get",
+    "experiments_runs_list",
+    "experiments_start",
+    "health_ready",
+    "members_list",
+    "members_remove",
+    "prompts_archive",
+    "prompts_delete",
+    "prompts_get",
+    "prompts_label_delete",
+    "prompts_label_set",
+    "prompts_list",
+    "prompts_unarchive",
+    "prompts_versions",
+    "spending_cap_get",
+    "usage_get",
+)
+
+
+@pytest.mark.parametrize("name", WITHOUT_PYDANTIC)
+def test_the_function_loads_no_pydantic(name: str) -> None:
+    folder = ROOT / "functions" / name
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(folder), str(ROOT / "shared")))}
+    code = "import sys, main; print('pydantic' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=folder
+    )
     assert out.stdout.strip() == "False"

@@ -783,6 +783,36 @@ def test_plain_new_key_agrees_with_the_api_key_create_model(body: Any) -> None:
         assert request.name != body["name"]  # only a name the model strips is left to it
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"version": 1},
+        {"version": 2**31 - 1},
+        {"version": 2**31},
+        {"version": 0},
+        {"version": -3},
+        {"version": True},
+        {"version": 2.0},
+        {"version": "2"},
+        {"version": None},
+        {"version": 2, "label": "prod"},
+        {},
+        None,
+        [2],
+    ],
+)
+def test_plain_label_version_agrees_with_the_label_set_model(body: Any) -> None:
+    from promptopt.prompts.models import LabelSet
+
+    found = prompts.plain_label_version(body)
+    try:
+        request = LabelSet.model_validate(body, strict=True)
+    except ValueError:
+        assert found is None  # an invalid body always reaches the model, which words the 400
+        return
+    assert found == request.version  # every valid body here is plainly valid
+
+
 def test_stored_optimizer_settings_are_read_as_the_model_would() -> None:
     from promptopt.experiments import start
     from promptopt.experiments.models import OptimizerSettings

@@ -1,7 +1,6 @@
 """Schemas of machine access: API keys, the token exchange, the caller, members and the audit log."""
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from datetime import datetime
 from typing import Annotated, Literal
 

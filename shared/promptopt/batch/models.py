@@ -4,10 +4,9 @@ A job is created by POST /api/v1/inference/batch (or /api/v1/inference/evaluate,
 metrics), answers 202 at once, and is then read with GET /api/v1/inference/batch/{job_id}.
 """
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -101,7 +100,7 @@ class BatchCreate(PromptSource):
     )
 
     @model_validator(mode="after")
-    def _one_row_source(self) -> BatchCreate:
+    def _one_row_source(self) -> Self:
         if (self.dataset is None) == (self.rows is None):
             raise ValueError("give either dataset or rows")
         return self

@@ -4,8 +4,7 @@ Apart from promptopt.batch.models (requests and the job itself) so that the func
 getting and cancelling jobs do not build them at cold start.
 """
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints

@@ -4,12 +4,11 @@ A version is created by the API (signed upload URL or inline content) or by a fi
 the bucket; the ingest step moves it from `pending` through `processing` to `ready` or `failed`.
 """
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 import base64
 import binascii
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -46,7 +45,7 @@ class _Content(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _one_content(self) -> _Content:
+    def _one_content(self) -> Self:
         if self.content is not None and self.content_base64 is not None:
             raise ValueError("give content or content_base64, not both")
         if self.upload_max_bytes is not None and self.inline_bytes() is not None:

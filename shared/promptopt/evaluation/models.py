@@ -1,8 +1,7 @@
 """Evaluation schemas: synchronous, size-capped scoring of predictions against references."""
 
-from __future__ import annotations
-
-from typing import Annotated, Any
+# Annotations are not postponed, for cold start: see promptopt.http.models.
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -61,7 +60,7 @@ class MetricRequest(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _known_params(self) -> MetricRequest:
+    def _known_params(self) -> Self:
         check_metric_params(self.name, self.params)  # a MetricError is a ValueError: a 400 naming it
         return self
 
@@ -96,7 +95,7 @@ class EvaluateRequest(RequestModel):
     include_rows: bool = Field(True, description="return each row's scores as well as the aggregates")
 
     @model_validator(mode="after")
-    def _distinct_metrics(self) -> EvaluateRequest:
+    def _distinct_metrics(self) -> Self:
         names = [m.name for m in self.metrics]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

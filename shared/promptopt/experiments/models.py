@@ -4,10 +4,9 @@ A user hands over a prompt, a dataset, a metric, optimizer settings and a budget
 with the experiment, its estimate, its runs and their metrics.
 """
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -38,7 +37,7 @@ class PromptSelector(RequestModel):
     label: Label | None = None
 
     @model_validator(mode="after")
-    def _one_selector(self) -> PromptSelector:
+    def _one_selector(self) -> Self:
         if self.version is not None and self.label is not None:
             raise ValueError("give version or label, not both")
         return self
@@ -56,7 +55,7 @@ class DatasetSelector(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _report_split_is_held_out(self) -> DatasetSelector:
+    def _report_split_is_held_out(self) -> Self:
         if self.report_split in (self.optimize_split, self.accept_split):
             raise ValueError("report_split must differ from optimize_split and accept_split (it is held out)")
         return self
@@ -138,7 +137,7 @@ class ExperimentCreate(RequestModel):
     max_tokens: int = Field(512, ge=1, le=65_536)
 
     @model_validator(mode="after")
-    def _mode_settings(self) -> ExperimentCreate:
+    def _mode_settings(self) -> Self:
         if self.mode == "regression" and self.regression is None:
             self.regression = RegressionSettings()
         if self.mode == "optimize" and self.regression is not None:

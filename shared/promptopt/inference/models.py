@@ -1,9 +1,8 @@
 """Inference schemas: one completion from a stored or inline prompt."""
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -63,7 +62,7 @@ class CompletionCreate(PromptSource):
     )
 
     @model_validator(mode="after")
-    def _one_input_form(self) -> CompletionCreate:
+    def _one_input_form(self) -> Self:
         if self.user_input is not None and self.variables is not None and "input" in self.variables:
             raise ValueError("user_input is variables.input; give one of them, not both")
         return self

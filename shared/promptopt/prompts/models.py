@@ -3,10 +3,9 @@
 The field types and limits they share with other resources' requests are in promptopt.prompts.fields.
 """
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -47,7 +46,7 @@ class PromptUpdate(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _something_changes(self) -> PromptUpdate:
+    def _something_changes(self) -> Self:
         if all(v is None for v in (self.name, self.system_prompt, self.output_prompt, self.metadata)):
             raise ValueError("give at least one of name, system_prompt, output_prompt, metadata")
         return self
@@ -65,7 +64,7 @@ class PromptPatch(RequestModel):
     tags: Tags | None = Field(None, description="short lowercase words, e.g. support, nightly")
 
     @model_validator(mode="after")
-    def _something_changes(self) -> PromptPatch:
+    def _something_changes(self) -> Self:
         if all(v is None for v in (self.name, self.description, self.tags)):
             raise ValueError("give at least one of name, description, tags")
         return self
@@ -84,7 +83,7 @@ class PromptGetQuery(RequestModel):
     label: Label | None = None
 
     @model_validator(mode="after")
-    def _one_selector(self) -> PromptGetQuery:
+    def _one_selector(self) -> Self:
         if self.version is not None and self.label is not None:
             raise ValueError("give version or label, not both")
         return self

@@ -5,10 +5,9 @@ optionally `version` or `label`; the latest version otherwise) or give one inlin
 and optionally `system_prompt`), never both.
 """
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -35,7 +34,7 @@ class PromptSource(RequestModel):
     )
 
     @model_validator(mode="after")
-    def _one_prompt_form(self) -> PromptSource:
+    def _one_prompt_form(self) -> Self:
         stored = self.prompt_id is not None
         inline = self.output_prompt is not None or self.system_prompt is not None
         if stored == inline:
@@ -59,7 +58,7 @@ class ResolvedPrompt:
     version: int | None = None
 
 
-def resolve(principal: Principal, source: PromptSource) -> ResolvedPrompt:
+def resolve(principal: "Principal", source: PromptSource) -> "ResolvedPrompt":
     """The prompt's texts: inline as given, or the stored version (404s as GET /prompts/{id})."""
     if source.prompt_id is None:
         return ResolvedPrompt(source.system_prompt or "", source.output_prompt or "")

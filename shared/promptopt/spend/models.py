@@ -1,7 +1,6 @@
 """Schemas of the spending cap."""
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from pydantic import Field
 
 from promptopt.http.models import RequestModel, ResponseModel

@@ -1,7 +1,6 @@
 """Schemas of usage reports, the spending cap and the model catalog."""
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from datetime import date
 from typing import Literal
 

@@ -4,8 +4,7 @@ Schemas are built on first use (defer_build): the API's functions import these w
 models and most never validate one.
 """
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator

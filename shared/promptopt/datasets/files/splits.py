@@ -4,9 +4,8 @@ Both use sha256 of f"{seed}:{row_key}", so results depend only on the seed and t
 row order, process, machine or Python's per-process hash salt.
 """
 
-from __future__ import annotations
-
-from typing import Literal
+# Annotations are not postponed, for cold start: see promptopt.http.models.
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,7 +25,7 @@ class SplitProportions(BaseModel):
     test: float = Field(0.2, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _sums_to_one(self) -> SplitProportions:
+    def _sums_to_one(self) -> Self:
         total = self.train + self.validation + self.test
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"split proportions must sum to 1, got {total}")

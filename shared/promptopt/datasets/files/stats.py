@@ -1,7 +1,6 @@
 """Streaming statistics over canonical rows: sizes per input field, reference value spread."""
 
-from __future__ import annotations
-
+# Annotations are not postponed, for cold start: see promptopt.http.models.
 import hashlib
 from collections import Counter
 from typing import Literal
