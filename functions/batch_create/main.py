@@ -17,4 +17,4 @@ def _create(call: Call) -> Reply:
     job = jobs.create_job(
         principal=call.user, body=call.body(BatchCreate), idempotency_key=call.idempotency_key
     )
-    return Reply(job, status=202, headers={"Location": f"/api/v1/inference/batch/{job.job_id}"})
+    return Reply(job, status=202, headers={"Location": f"/api/v1/inference/batch/{job['job_id']}"})

@@ -16,4 +16,4 @@ def handle(request: Request) -> Response:
 def _create(call: Call) -> Reply:
     body = call.body(EvaluationCreate)
     job = jobs.create_job(principal=call.user, body=body, idempotency_key=call.idempotency_key)
-    return Reply(job, status=202, headers={"Location": f"/api/v1/inference/batch/{job.job_id}"})
+    return Reply(job, status=202, headers={"Location": f"/api/v1/inference/batch/{job['job_id']}"})

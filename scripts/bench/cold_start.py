@@ -235,7 +235,7 @@ def new_job(env: dict[str, str]) -> str:
     config.reset()
     clients.reset()
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
-    return jobs.create_job(principal=who, body=BatchCreate.model_validate(JOB_BODY)).job_id
+    return str(jobs.create_job(principal=who, body=BatchCreate.model_validate(JOB_BODY))["job_id"])
 
 
 def scored_job(env: dict[str, str]) -> str:
@@ -251,7 +251,9 @@ def scored_job(env: dict[str, str]) -> str:
 
     os.environ.update(env)
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
-    job_id = jobs.create_job(principal=who, body=EvaluationCreate.model_validate(EVALUATION_BODY)).job_id
+    job_id = str(
+        jobs.create_job(principal=who, body=EvaluationCreate.model_validate(EVALUATION_BODY))["job_id"]
+    )
     report = runner.run_chunk(runner.Delivery(tenant=TENANT, job_id=job_id, chunk=0))
     if report.status != "done":
         raise RuntimeError(f"chunk 0 of {job_id}: {report.status} {report.reason}")

@@ -21,7 +21,7 @@ from promptopt.batch import chunks as chunk_tasks
 from promptopt.batch.models import MAX_CHUNK_SIZE, BatchCreate, BatchJob, EvaluationCreate
 from promptopt.batch.options import BatchOptions, options
 from promptopt.batch.state import Known, now, transition
-from promptopt.batch.view import job_view
+from promptopt.batch.view import job_dict
 from promptopt.errors import ApiError, Conflict
 from promptopt.evaluation.models import ROW_MODEL_METRICS
 
@@ -68,8 +68,11 @@ def create_job(
     owner: dict[str, str] | None = None,
     job_id: str | None = None,
     absent: bool = False,
-) -> BatchJob:
+) -> dict[str, Any]:
     """Pin the prompt and rows, write the job, enqueue one task per chunk; the job is then running.
+
+    Answers the job as BatchJob's JSON fields (`view.job_dict`): building the model would cost the
+    function its schema build at cold start, and the run step that creates jobs reads only the id.
 
     `absent`: the caller has just seen that no job has this id, so it is not read again first (a
     concurrent create of the same job still makes this one fail with `job_being_created`).
@@ -223,7 +226,6 @@ def _admit_spend(
 
 
 def _model_id(requested: str | None) -> Any:
-    from promptopt.inference.errors import UnknownModel
     from promptopt.llm import registry
     from promptopt.llm.registry import default_model
     from promptopt.llm.types import ModelConfigError
@@ -231,6 +233,8 @@ def _model_id(requested: str | None) -> Any:
     try:
         return registry.parse_model_id(requested or default_model())
     except ModelConfigError as exc:
+        from promptopt.inference.errors import UnknownModel  # the model error classes: only for this
+
         raise UnknownModel(str(exc)) from None
 
 
@@ -275,7 +279,7 @@ def _enqueue(
     *,
     known: Known | None = None,
     cache_keys: list[list[str]] | None = None,
-) -> BatchJob:
+) -> dict[str, Any]:
     """Enqueue every chunk and move the job to running; an enqueue failure fails the job (503).
 
     `known`: the job as its creator just wrote it (the move to running then reads nothing first).
@@ -306,13 +310,13 @@ def _enqueue(
             "the job's chunks could not be queued; retry the request", code="enqueue_failed", retry_after_s=5
         ) from exc
     if doc["status"] == "running":  # written running (a run's job): nothing to move
-        return job_view(ref, doc, fresh=True)
+        return job_dict(ref, doc, fresh=True)
     changed, current = transition(ref, to="running", allowed_from=("queued",), snapshot=known)
     # Just enqueued, nothing has run yet, unless a fast chunk already moved the job on.
-    return job_view(ref, current or doc, fresh=changed)
+    return job_dict(ref, current or doc, fresh=changed)
 
 
-def _resume(ref: DocumentReference, data: dict[str, Any]) -> BatchJob:
+def _resume(ref: DocumentReference, data: dict[str, Any]) -> dict[str, Any]:
     """A create retried with the same key: finish what the first attempt left undone."""
     from google.cloud.firestore import DELETE_FIELD
 
@@ -331,4 +335,4 @@ def _resume(ref: DocumentReference, data: dict[str, Any]) -> BatchJob:
         if changed and current is not None:
             current["finished_at"] = None
             return _enqueue(ref, current)
-    return job_view(ref, data)
+    return job_dict(ref, data)

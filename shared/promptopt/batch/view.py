@@ -18,10 +18,8 @@ from promptopt.batch.totals import job_totals
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference
 
-    from promptopt.batch.models import BatchJob
-
-# Reading a job builds its JSON as a plain dict, so GET and the listing load no pydantic on their
-# cold start; tests/unit/test_views.py checks each dict against its model (BatchJob and the models
+# A job is answered as a plain dict (reads, the listing and creates), so no function builds BatchJob
+# on its cold start; tests/unit/test_views.py checks each dict against its model (BatchJob and the models
 # inside it), field by field and as JSON.
 
 
@@ -156,10 +154,3 @@ def job_dict(job: DocumentReference, data: dict[str, Any], *, fresh: bool = Fals
         "finished_at": data.get("finished_at"),
         "created_by": str(data.get("created_by") or ""),
     }
-
-
-def job_view(job: DocumentReference, data: dict[str, Any], *, fresh: bool = False) -> BatchJob:
-    """The job as a BatchJob model (for callers that go on with it; a read answers `job_dict`)."""
-    from promptopt.batch.models import BatchJob
-
-    return BatchJob.model_validate(job_dict(job, data, fresh=fresh))

@@ -115,7 +115,7 @@ def create(
         if exc.code != "job_being_created":
             raise
         return job_id_  # a concurrent delivery of the same step is creating it: it exists
-    return created.job_id
+    return str(created["job_id"])
 
 
 @dataclass(frozen=True)

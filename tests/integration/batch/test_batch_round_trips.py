@@ -134,11 +134,11 @@ def test_a_runs_job_is_written_running_so_its_chunks_read_it_as_it_stays(
     created = jobs.create_job(
         principal=principal, body=BatchCreate.model_validate({**PROMPT, "rows": rows(3)}), owner=owner
     )
-    snapshot = paths.job_ref(batch.tenant, created.job_id).get()
-    assert created.status == "running"
+    snapshot = paths.job_ref(batch.tenant, created["job_id"]).get()
+    assert created["status"] == "running"
     assert (snapshot.get("status"), snapshot.update_time) == ("running", snapshot.create_time)  # one write
-    batch.run(created.job_id)
-    done = batch.get(created.job_id)
+    batch.run(created["job_id"])
+    done = batch.get(created["job_id"])
     assert (done["status"], done["progress"]["succeeded"]) == ("completed", 3)
 
 
@@ -147,7 +147,7 @@ def run_job(batch: Batch, n: int, **extra: Any) -> str:
     principal = Principal(subject="experiment:e1", tenant=batch.tenant, role=Role.editor)
     owner = {"experiment_id": "e1", "run_id": "r1", "candidate": "c000_00"}
     body = BatchCreate.model_validate({**PROMPT, "rows": rows(n), **extra})
-    return jobs.create_job(principal=principal, body=body, owner=owner).job_id
+    return str(jobs.create_job(principal=principal, body=body, owner=owner)["job_id"])
 
 
 def not_looked_up(_tenant: str, keys: Any) -> dict[str, Any]:
