@@ -17,4 +17,6 @@ def _create(call: Call) -> Reply:
     created = dataset_uploads.create_dataset(
         principal=call.user, body=call.body(DatasetCreate), idempotency_key=call.idempotency_key
     )
-    return Reply(created, status=201, headers={"Location": f"/api/v1/datasets/{created.dataset.dataset_id}"})
+    return Reply(
+        created, status=201, headers={"Location": f"/api/v1/datasets/{created['dataset']['dataset_id']}"}
+    )

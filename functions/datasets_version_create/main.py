@@ -20,5 +20,5 @@ def _create(call: Call) -> Reply:
         body=call.body(DatasetVersionCreate),
         idempotency_key=call.idempotency_key,
     )
-    location = f"/api/v1/datasets/{created.dataset.dataset_id}"
+    location = f"/api/v1/datasets/{created['dataset']['dataset_id']}"
     return Reply(created, status=201, headers={"Location": location})

@@ -192,7 +192,7 @@ def seed_world(env: dict[str, str], pid: str) -> dict[str, str]:
         ),
         idempotency_key=None,
     )
-    blob = bucket.get_blob(created.version.source.split("/", 3)[3])
+    blob = bucket.get_blob(created["version"]["source"].split("/", 3)[3])
     ingest.handle_finalized(
         ingest.FinalizedObject(
             bucket=blob.bucket.name,
@@ -202,7 +202,7 @@ def seed_world(env: dict[str, str], pid: str) -> dict[str, str]:
             metadata=blob.metadata or {},
         )
     )
-    dataset_id = created.dataset.dataset_id
+    dataset_id = str(created["dataset"]["dataset_id"])
     experiment = experiments.create_experiment(
         principal=who,
         body=ExperimentCreate.model_validate(experiment_body(pid, dataset_id)),
@@ -341,7 +341,7 @@ def new_dataset(env: dict[str, str]) -> str:
     created = uploads.create_dataset(
         principal=who, body=DatasetCreate.model_validate(DATASET_BODY), idempotency_key=None
     )
-    return created.dataset.dataset_id
+    return str(created["dataset"]["dataset_id"])
 
 
 DATASET_BODY = {

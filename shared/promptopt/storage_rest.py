@@ -11,6 +11,9 @@ Storage (ingest, the sweeper, signed URLs) uses the client library.
 
 from __future__ import annotations
 
+import json
+import secrets
+
 from promptopt.clients import storage_session
 from promptopt.rest_calls import RestError, send
 
@@ -22,18 +25,33 @@ class StorageError(RestError):
 def create_object(bucket: str, name: str, data: bytes, *, content_type: str, timeout_s: float) -> bool:
     """Store `data` as gs://bucket/name unless that object exists; True when this call stored it.
 
-    A simple media upload with `ifGenerationMatch=0`: a second call (a replayed request) gets 412
-    and leaves the first object as it was. Transient failures are retried within `timeout_s`, which
-    is safe because the write is create-only, as google-cloud-storage retries it too.
+    A multipart upload (the object's metadata, then its bytes), as google-cloud-storage sends one
+    below 8 MiB; the storage emulator cannot take an empty file as a plain media upload. With
+    `ifGenerationMatch=0` a second call (a replayed request) gets 412 and leaves the first object as
+    it was. Transient failures are retried within `timeout_s`, which is safe because the write is
+    create-only, as the library retries it too.
     """
+    boundary = secrets.token_hex(16)
+    while boundary.encode() in data:  # vanishingly rare; a boundary must not occur in the content
+        boundary = secrets.token_hex(16)
+    metadata = json.dumps({"name": name, "contentType": content_type}).encode()
+    body = b"".join(
+        (
+            f"--{boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n".encode(),
+            metadata,
+            f"\r\n--{boundary}\r\ncontent-type: {content_type}\r\n\r\n".encode(),
+            data,
+            f"\r\n--{boundary}--".encode(),
+        )
+    )
     base, session = storage_session()
     response = send(
         session,
         "POST",
         f"{base}/upload/storage/v1/b/{bucket}/o",
-        params={"uploadType": "media", "name": name, "ifGenerationMatch": "0"},
-        data=data,
-        headers={"Content-Type": content_type},
+        params={"uploadType": "multipart", "ifGenerationMatch": "0"},
+        data=body,
+        headers={"Content-Type": f'multipart/related; boundary="{boundary}"'},
         timeout_s=timeout_s,
         accept=frozenset({412}),
         error=StorageError,

@@ -537,16 +537,17 @@ DATASET = {
     ],
 )
 def test_dataset_views(version: dict[str, Any]) -> None:
-    from promptopt.datasets import records, views
-    from promptopt.datasets.models import Dataset, DatasetPage, DatasetVersion
+    from promptopt.datasets import uploads, views
+    from promptopt.datasets.models import Dataset, DatasetCreated, DatasetPage, DatasetVersion, UploadTarget
 
     assert_publishes(DatasetVersion, views.version_dict(version))
     assert_publishes(Dataset, views.dataset_dict(DATASET, [version, VERSION]))
     assert_publishes(Dataset, views.dataset_dict({**DATASET, "latest_version": None}))
-    assert records.dataset_model(DATASET, [version]) == Dataset.model_validate(
-        views.dataset_dict(DATASET, [version])
-    )
     assert_publishes(DatasetPage, {"items": [views.dataset_dict(DATASET)], "next_page_token": None})
+    upload = uploads.upload_view("https://u", {"Content-Type": "text/csv"}, AT, 1024, "gs://b/o")
+    assert_publishes(UploadTarget, upload)
+    assert_publishes(DatasetCreated, uploads.created_view(DATASET, [version], version, upload))
+    assert_publishes(DatasetCreated, uploads.created_view(DATASET, [version], version, None))
 
 
 def test_dataset_row_views() -> None:

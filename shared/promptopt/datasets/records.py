@@ -29,9 +29,6 @@ from promptopt.store.paths import tenant_collection
 if TYPE_CHECKING:
     from google.cloud.firestore import DocumentReference, DocumentSnapshot
 
-    # The models (and pydantic) load where one is built: deleting a dataset needs none.
-    from promptopt.datasets.models import Dataset, DatasetVersion
-
 log = logging.getLogger(__name__)
 COLLECTION = "datasets"
 _ALLOCATE_ATTEMPTS = 20
@@ -75,22 +72,6 @@ def load_version(tenant: str, dataset_id: str, version: int) -> dict[str, Any]:
     if not snapshot.exists:
         raise NotFound(f"dataset {dataset_id!r} has no version {version}", code="version_not_found")
     return snapshot.to_dict() or {}
-
-
-def version_model(data: dict[str, Any]) -> DatasetVersion:
-    """The API view of a version document."""
-    from promptopt.datasets.models import DatasetVersion
-    from promptopt.datasets.views import version_dict
-
-    return DatasetVersion.model_validate(version_dict(data))
-
-
-def dataset_model(data: dict[str, Any], versions: list[dict[str, Any]] | None = None) -> Dataset:
-    """The API view of a dataset document with the given version documents."""
-    from promptopt.datasets.models import Dataset
-    from promptopt.datasets.views import dataset_dict
-
-    return Dataset.model_validate(dataset_dict(data, versions))
 
 
 def newest_versions(tenant: str, dataset_id: str, count: int) -> list[dict[str, Any]]:

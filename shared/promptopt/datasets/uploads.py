@@ -20,13 +20,8 @@ from promptopt.config import settings
 from promptopt.datasets import records
 from promptopt.datasets.files.layout import source_object
 from promptopt.datasets.files.models import Format
-from promptopt.datasets.models import (
-    DEFAULT_UPLOAD_MAX_BYTES,
-    DatasetCreate,
-    DatasetCreated,
-    DatasetVersionCreate,
-    UploadTarget,
-)
+from promptopt.datasets.models import DEFAULT_UPLOAD_MAX_BYTES, DatasetCreate, DatasetVersionCreate
+from promptopt.datasets.views import dataset_dict, version_dict
 from promptopt.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -75,8 +70,11 @@ def _pending_version(tenant: str, dataset_id: str, fmt: Format, origin: str, pri
 
 def create_dataset(
     *, principal: Principal, body: DatasetCreate, idempotency_key: str | None
-) -> DatasetCreated:
-    """Create the dataset with its version 1 and either store the inline file or sign an upload."""
+) -> dict[str, Any]:
+    """Create the dataset with its version 1 and either store the inline file or sign an upload.
+
+    Answers DatasetCreated's fields as a plain dict (`created_view`).
+    """
     tenant = principal.tenant
     dataset_id = new_dataset_id(tenant, body, idempotency_key)
     inline = body.inline_bytes()
@@ -103,8 +101,8 @@ def create_dataset(
 
 def create_version(
     *, principal: Principal, dataset_id: str, body: DatasetVersionCreate, idempotency_key: str | None
-) -> DatasetCreated:
-    """Add the next version of an existing dataset (once per Idempotency-Key)."""
+) -> dict[str, Any]:
+    """Add the next version of an existing dataset (once per Idempotency-Key), as `create_dataset`."""
     tenant = principal.tenant
     data = records.load_dataset(tenant, dataset_id).to_dict() or {}
     inline = body.inline_bytes()
@@ -117,9 +115,23 @@ def create_version(
     return _respond(principal, dataset_id, allocated.version, inline, body.upload_max_bytes)
 
 
+def created_view(
+    head: dict[str, Any],
+    versions: list[dict[str, Any]],
+    version: dict[str, Any],
+    upload: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What a create answers: DatasetCreated's fields as a plain dict.
+
+    The create functions build no response schema at cold start; tests/unit/test_views.py ties the
+    dict to the model.
+    """
+    return {"dataset": dataset_dict(head, versions), "version": version_dict(version), "upload": upload}
+
+
 def _respond(
     principal: Principal, dataset_id: str, number: int, inline: bytes | None, upload_max: int | None
-) -> DatasetCreated:
+) -> dict[str, Any]:
     tenant = principal.tenant
     version = records.load_version(tenant, dataset_id, number)
     upload = None
@@ -130,11 +142,7 @@ def _respond(
             upload = _upload_target(version, upload_max)
     head = records.load_dataset(tenant, dataset_id).to_dict() or {}
     versions = records.newest_versions(tenant, dataset_id, 20)
-    return DatasetCreated(
-        dataset=records.dataset_model(head, versions),
-        version=records.version_model(version),
-        upload=upload,
-    )
+    return created_view(head, versions, version, upload)
 
 
 def _store_inline(version: dict[str, Any], content: bytes) -> None:
@@ -157,7 +165,8 @@ def _store_inline(version: dict[str, Any], content: bytes) -> None:
         ) from None
 
 
-def _upload_target(version: dict[str, Any], upload_max: int | None) -> UploadTarget:
+def _upload_target(version: dict[str, Any], upload_max: int | None) -> dict[str, Any]:
+    """UploadTarget's fields, as a plain dict."""
     from promptopt.signed_urls import signed_put_url
 
     cfg = settings()
@@ -169,10 +178,18 @@ def _upload_target(version: dict[str, Any], upload_max: int | None) -> UploadTar
         max_bytes=max_bytes,
         ttl_s=cfg.signed_url_ttl_s,
     )
-    return UploadTarget(
-        url=signed.url,
-        headers=dict(signed.headers),
-        expires_at=signed.expires_at,
-        max_bytes=max_bytes,
-        object=version["source"],
-    )
+    return upload_view(signed.url, dict(signed.headers), signed.expires_at, max_bytes, version["source"])
+
+
+def upload_view(
+    url: str, headers: dict[str, str], expires_at: datetime, max_bytes: int, source: str
+) -> dict[str, Any]:
+    """Where to PUT the file: UploadTarget's fields, as a plain dict."""
+    return {
+        "url": url,
+        "method": "PUT",
+        "headers": headers,
+        "expires_at": expires_at,
+        "max_bytes": max_bytes,
+        "object": source,
+    }

@@ -9,6 +9,8 @@ back, stores the file.
 
 from __future__ import annotations
 
+import email
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -48,10 +50,10 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     clients.reset()
 
 
-def test_an_object_lands_with_its_bytes_and_content_type(datasets_bucket: str) -> None:
+@pytest.mark.parametrize("content", [b"q,a\n1,2\n", b"", b"\r\n--x--\r\n\xff\x00"])
+def test_an_object_lands_with_its_bytes_and_content_type(datasets_bucket: str, content: bytes) -> None:
     clients.reset()
     name = f"rest/{uuid.uuid4().hex}/source.csv"
-    content = b"q,a\n1,2\n"
     assert storage_rest.create_object(datasets_bucket, name, content, content_type="text/csv", timeout_s=5)
     blob = clients.storage_client().bucket(datasets_bucket).get_blob(name)
     assert blob is not None
@@ -67,9 +69,12 @@ def test_the_write_is_create_only_and_transient_failures_are_retried(scripted: A
     for seen in server.seen:
         url = urlsplit(seen.path)
         assert (seen.method, url.path) == ("POST", "/upload/storage/v1/b/bkt/o")
-        assert parse_qs(url.query) == {"uploadType": ["media"], "name": [name], "ifGenerationMatch": ["0"]}
-        assert seen.body == b"x,y\n"
-        assert seen.headers["Content-Type"] == "text/csv"
+        assert parse_qs(url.query) == {"uploadType": ["multipart"], "ifGenerationMatch": ["0"]}
+        parts = email.message_from_bytes(
+            f"Content-Type: {seen.headers['Content-Type']}\r\n\r\n".encode() + seen.body
+        ).get_payload()
+        assert json.loads(parts[0].get_payload()) == {"name": name, "contentType": "text/csv"}
+        assert (parts[1].get_content_type(), parts[1].get_payload(decode=True)) == ("text/csv", b"x,y\n")
 
 
 def test_an_object_that_exists_already_is_left_as_it_was(scripted: Any) -> None:
