@@ -17,4 +17,5 @@ def _create(call: Call) -> Reply:
     created = experiments.create_experiment(
         principal=call.user, body=call.body(ExperimentCreate), idempotency_key=call.idempotency_key
     )
-    return Reply(created, status=201, headers={"Location": f"/api/v1/experiments/{created.experiment_id}"})
+    location = f"/api/v1/experiments/{created['experiment_id']}"
+    return Reply(created, status=201, headers={"Location": location})

@@ -207,7 +207,7 @@ def seed_world(env: dict[str, str], pid: str) -> dict[str, str]:
         principal=who,
         body=ExperimentCreate.model_validate(experiment_body(pid, dataset_id)),
     )
-    return {"dataset_id": dataset_id, "experiment_id": experiment.experiment_id}
+    return {"dataset_id": dataset_id, "experiment_id": str(experiment["experiment_id"])}
 
 
 JOB_BODY = {
@@ -327,7 +327,7 @@ def new_experiment(env: dict[str, str], pid: str, dataset_id: str) -> str:
     os.environ.update(env)
     who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
     body = ExperimentCreate.model_validate(experiment_body(pid, dataset_id))
-    return experiments.create_experiment(principal=who, body=body).experiment_id
+    return str(experiments.create_experiment(principal=who, body=body)["experiment_id"])
 
 
 def new_dataset(env: dict[str, str]) -> str:

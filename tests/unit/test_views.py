@@ -632,13 +632,27 @@ EXPERIMENT = {
     ],
 )
 def test_experiment_view(data: dict[str, Any]) -> None:
-    from promptopt.experiments import catalog, service
-    from promptopt.experiments.models import ExperimentListQuery, ExperimentPage, ExperimentView
+    from promptopt.experiments import catalog
+    from promptopt.experiments.models import (
+        Estimate,
+        EstimateTerm,
+        ExperimentCreated,
+        ExperimentListQuery,
+        ExperimentPage,
+        ExperimentView,
+    )
 
     view = catalog.view_dict(data)
     assert_publishes(ExperimentView, view)
-    assert service._view(data) == ExperimentView.model_validate(view)
     assert_publishes(ExperimentPage, {"items": [view], "next_page_token": None})
+    term = EstimateTerm(step="baseline", calls=40, formula="40 validation rows")
+    estimate = Estimate(
+        task_calls=40, optimizer_calls=3, input_tokens=900, output_tokens=120, cost_usd=0.25,
+        terms=[term], within_budget=True, notes=["n"],
+    )  # fmt: skip
+    assert_publishes(
+        ExperimentCreated, catalog.created_dict({**data, "estimate": estimate.model_dump(mode="json")})
+    )
     assert dataclasses.asdict(catalog.ListDefaults()) == ExperimentListQuery().model_dump()
     assert list(dataclasses.asdict(catalog.ListDefaults())) == list(ExperimentListQuery.model_fields)
 

@@ -94,6 +94,11 @@ def view_dict(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def created_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A new experiment's document as its create answers it: ExperimentCreated's fields."""
+    return {**view_dict(data), "estimate": dict(data["estimate"])}
+
+
 def get_experiment(*, principal: Principal, experiment_id: str) -> dict[str, Any]:
     """One experiment with what its runs did (an ExperimentView, as a plain dict)."""
     _ref, data = load(principal, experiment_id)

@@ -19,16 +19,8 @@ from google.api_core import exceptions as gexc
 from promptopt.errors import Conflict, InvalidRequest
 from promptopt.experiments import paths
 from promptopt.experiments import schedule as schedules
-from promptopt.experiments.catalog import UPDATE_ATTEMPTS, snapshot_of, view_dict
-from promptopt.experiments.estimate import estimate_resolved
-from promptopt.experiments.models import (
-    ExperimentCreate,
-    ExperimentCreated,
-    ExperimentUpdate,
-    ExperimentView,
-    Schedule,
-)
-from promptopt.experiments.resolve import resolve
+from promptopt.experiments.catalog import UPDATE_ATTEMPTS, created_dict, snapshot_of, view_dict
+from promptopt.experiments.models import ExperimentCreate, ExperimentUpdate, Schedule
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
@@ -47,20 +39,23 @@ def new_experiment_id(tenant: str, body: ExperimentCreate, idempotency_key: str 
     return paths.derived_id("ex_", tenant, idempotency_key, canonical)
 
 
-def _view(data: dict[str, Any]) -> ExperimentView:
-    return ExperimentView.model_validate(view_dict(data))
-
-
 def create_experiment(
     *, principal: Principal, body: ExperimentCreate, idempotency_key: str | None = None
-) -> ExperimentCreated:
-    """Check the request against what exists, store the experiment and answer it with its estimate."""
+) -> dict[str, Any]:
+    """Check the request against what exists, store the experiment and answer it with its estimate.
+
+    Answers ExperimentCreated's fields as a plain dict (`catalog.created_dict`).
+    """
+    # What only a create needs loads here: experiments_update imports this module too.
+    from promptopt.experiments.estimate import estimate_resolved
+    from promptopt.experiments.resolve import resolve
+
     experiment_id = new_experiment_id(principal.tenant, body, idempotency_key)
     ref = paths.experiment_ref(principal.tenant, experiment_id)
     if idempotency_key is not None:
         existing = ref.get()
         if existing.exists:
-            return ExperimentCreated.model_validate(existing.to_dict() or {})
+            return created_dict(existing.to_dict() or {})
     resolved = resolve(principal=principal, body=body)
     estimate = estimate_resolved(resolved, body)
     now = datetime.now(UTC)
@@ -99,9 +94,9 @@ def create_experiment(
         if idempotency_key is None:
             raise
         # An earlier delivery of this very request stored it first: answer with that one.
-        return ExperimentCreated.model_validate(ref.get().to_dict() or {})
+        return created_dict(ref.get().to_dict() or {})
     log.info("experiment %s created", experiment_id, extra={"fields": {"experiment_id": experiment_id}})
-    return ExperimentCreated.model_validate(doc)
+    return created_dict(doc)
 
 
 def _changes(data: dict[str, Any], body: ExperimentUpdate) -> dict[str, Any]:
@@ -138,8 +133,10 @@ def _changes(data: dict[str, Any], body: ExperimentUpdate) -> dict[str, Any]:
     return changes
 
 
-def update_experiment(*, principal: Principal, experiment_id: str, body: ExperimentUpdate) -> ExperimentView:
+def update_experiment(*, principal: Principal, experiment_id: str, body: ExperimentUpdate) -> dict[str, Any]:
     """Rename, describe, set, clear, pause or resume the schedule, or change the promote label.
+
+    Answers the experiment as an ExperimentView's fields, as a plain dict (`catalog.view_dict`).
 
     The write is conditional on the document being unchanged since it was read, so a concurrent
     update (another PATCH, a run starting) is never overwritten with stale values: it is re-read.
@@ -153,7 +150,7 @@ def update_experiment(*, principal: Principal, experiment_id: str, body: Experim
             ref.update(changes, option=ref._client.write_option(last_update_time=snapshot.update_time))
         except (gexc.FailedPrecondition, gexc.Aborted):
             continue
-        return _view({**data, **changes})
+        return view_dict({**data, **changes})
     raise Conflict(
         f"experiment {experiment_id} is changing too often to update; retry shortly",
         code="experiment_busy",
