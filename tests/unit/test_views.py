@@ -827,6 +827,24 @@ def test_plain_label_version_agrees_with_the_label_set_model(body: Any) -> None:
     assert found == request.version  # every valid body here is plainly valid
 
 
+@pytest.mark.parametrize("ref", [None, {"prompt_id": "pr_0123456789abcdef0123", "version": 3}])
+def test_a_completion_publishes_the_completion_result_model(ref: dict[str, Any] | None) -> None:
+    from promptopt.inference.complete import result_dict
+    from promptopt.inference.models import CompletionResult
+    from promptopt.llm.types import Completion, Usage
+
+    completion = Completion(
+        text="4", usage=Usage(input_tokens=12, output_tokens=1), cost_usd=0.001234567891,
+        latency_s=0.2504, model="gemini:gemini-2.5-flash", finish_reason="STOP",
+    )  # fmt: skip
+    assert_publishes(CompletionResult, result_dict(completion, ref, simulated=False))
+    # Below 1e-4 the standard library writes an exponent (1.235e-05) where pydantic does not: the
+    # same JSON number.
+    tiny = result_dict(dataclasses.replace(completion, cost_usd=0.000012345678), ref, simulated=True)
+    written = json.loads(json.dumps(tiny, default=json_default))
+    assert written == json.loads(CompletionResult.model_validate(tiny).model_dump_json())
+
+
 def test_stored_optimizer_settings_are_read_as_the_model_would() -> None:
     from promptopt.experiments import start
     from promptopt.experiments.models import OptimizerSettings

@@ -19,11 +19,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptopt.errors import InvalidRequest
 from promptopt.inference.errors import RETRY_AFTER_S, MissingVariables, ModelBusy, UnknownModel, api_error
-from promptopt.inference.models import CompletionCreate, CompletionResult, PromptRef, TokenUsage
+from promptopt.inference.models import CompletionCreate
 from promptopt.llm import registry
 from promptopt.llm.errors import classify
 from promptopt.llm.registry import default_model
@@ -48,8 +48,11 @@ _pool: ThreadPoolExecutor | None = None
 
 def complete(
     *, principal: Principal, body: CompletionCreate, deadline_s: float = DEFAULT_DEADLINE_S
-) -> CompletionResult:
-    """Render the request's prompt and call its model once, within `deadline_s` seconds."""
+) -> dict[str, Any]:
+    """Render the request's prompt and call its model once, within `deadline_s` seconds.
+
+    Answers CompletionResult's fields as a plain dict (`result_dict`).
+    """
     started = time.monotonic()
     model = _parse_model(body.model or default_model())
     system_prompt, template, ref = _resolve_prompt(principal, body)
@@ -68,35 +71,45 @@ def complete(
     _admit_spend(principal.tenant, str(model), system_prompt + user_prompt, body.max_tokens)
     completion = _call_mapped(model, request, remaining)
     _record_spend(principal.tenant, completion)
-    result = CompletionResult(
-        text=completion.text,
-        model=completion.model,
-        usage=TokenUsage(
-            input_tokens=completion.usage.input_tokens, output_tokens=completion.usage.output_tokens
-        ),
-        cost_usd=round(completion.cost_usd, 8),
-        latency_ms=round(completion.latency_s * 1000),
-        finish_reason=completion.finish_reason,
-        prompt=ref,
-        simulated=model.provider == "sim",
-    )
+    result = result_dict(completion, ref, simulated=model.provider == "sim")
     log.info(
         "model call %s",
         model,
         extra={
             "fields": {
                 "model": str(model),
-                "input_tokens": result.usage.input_tokens,
-                "output_tokens": result.usage.output_tokens,
-                "cost_usd": result.cost_usd,
-                "latency_ms": result.latency_ms,
-                "finish_reason": result.finish_reason,
-                "simulated": result.simulated,
-                "prompt_id": ref.prompt_id if ref else None,
+                "input_tokens": completion.usage.input_tokens,
+                "output_tokens": completion.usage.output_tokens,
+                "cost_usd": result["cost_usd"],
+                "latency_ms": result["latency_ms"],
+                "finish_reason": result["finish_reason"],
+                "simulated": result["simulated"],
+                "prompt_id": ref["prompt_id"] if ref else None,
             }
         },
     )
     return result
+
+
+def result_dict(completion: Completion, ref: dict[str, Any] | None, *, simulated: bool) -> dict[str, Any]:
+    """The answer: CompletionResult's fields as a plain dict.
+
+    The function builds no response schema at cold start; tests/unit/test_views.py ties the dict
+    to the model.
+    """
+    return {
+        "text": completion.text,
+        "model": completion.model,
+        "usage": {
+            "input_tokens": completion.usage.input_tokens,
+            "output_tokens": completion.usage.output_tokens,
+        },
+        "cost_usd": round(completion.cost_usd, 8),
+        "latency_ms": round(completion.latency_s * 1000),
+        "finish_reason": completion.finish_reason,
+        "prompt": ref,
+        "simulated": simulated,
+    }
 
 
 def _admit_spend(tenant: str, model: str, prompt: str, max_tokens: int | None) -> None:
@@ -127,9 +140,9 @@ def _parse_model(model_id: str) -> ModelId:
         raise UnknownModel(str(exc)) from None
 
 
-def _resolve_prompt(principal: Principal, body: CompletionCreate) -> tuple[str, str, PromptRef | None]:
+def _resolve_prompt(principal: Principal, body: CompletionCreate) -> tuple[str, str, dict[str, Any] | None]:
     found = source.resolve(principal, body)
-    ref = PromptRef(prompt_id=found.prompt_id, version=found.version) if found.prompt_id else None
+    ref = {"prompt_id": found.prompt_id, "version": found.version} if found.prompt_id else None  # PromptRef
     return found.system_prompt, found.output_prompt, ref
 
 
