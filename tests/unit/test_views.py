@@ -476,7 +476,8 @@ RUN = {
 )
 def test_run_view(data: dict[str, Any]) -> None:
     from promptopt.experiments import run_view, runs
-    from promptopt.experiments.models import ACTIVE_RUN_STATUSES, RunEvent, RunPage, RunView
+    from promptopt.experiments.models import ACTIVE_RUN_STATUSES
+    from promptopt.experiments.view_models import RunEvent, RunPage, RunView
     from promptopt.http.models import PageQuery
 
     view = run_view.run_dict(_RunSnapshot(data))
@@ -633,14 +634,8 @@ EXPERIMENT = {
 )
 def test_experiment_view(data: dict[str, Any]) -> None:
     from promptopt.experiments import catalog
-    from promptopt.experiments.models import (
-        Estimate,
-        EstimateTerm,
-        ExperimentCreated,
-        ExperimentListQuery,
-        ExperimentPage,
-        ExperimentView,
-    )
+    from promptopt.experiments.models import Estimate, EstimateTerm, ExperimentListQuery
+    from promptopt.experiments.view_models import ExperimentCreated, ExperimentPage, ExperimentView
 
     view = catalog.view_dict(data)
     assert_publishes(ExperimentView, view)
@@ -659,7 +654,8 @@ def test_experiment_view(data: dict[str, Any]) -> None:
 
 def test_run_metrics_view() -> None:
     from promptopt.experiments import engine, run_view
-    from promptopt.experiments.models import MetricsQuery, RunMetrics
+    from promptopt.experiments.models import MetricsQuery
+    from promptopt.experiments.view_models import RunMetrics
 
     assert run_view.BASELINE == engine.BASELINE
     assert dataclasses.asdict(run_view.MetricsDefaults()) == MetricsQuery().model_dump()

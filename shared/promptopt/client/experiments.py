@@ -14,13 +14,15 @@ from promptopt.experiments.models import (
     FINAL_RUN_STATUSES,
     Estimate,
     ExperimentCreate,
+    ExperimentUpdate,
+    RunStart,
+)
+from promptopt.experiments.view_models import (
     ExperimentCreated,
     ExperimentPage,
-    ExperimentUpdate,
     ExperimentView,
     RunMetrics,
     RunPage,
-    RunStart,
     RunView,
 )
 

@@ -11,15 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from promptopt.experiments import run_view, start
-from promptopt.experiments.models import (
-    MetricsQuery,
-    RunMetrics,
-    RunPage,
-    RunStart,
-    RunUsage,
-    RunView,
-    ScoreCI,
-)
+from promptopt.experiments.models import MetricsQuery, RunStart
+from promptopt.experiments.view_models import RunMetrics, RunPage, RunUsage, RunView, ScoreCI
 from promptopt.http.models import PageQuery
 
 if TYPE_CHECKING:
