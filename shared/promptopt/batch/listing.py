@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.auth import Principal
 from promptopt.batch import paths
-from promptopt.batch.totals import job_totals
+from promptopt.batch.totals import many_job_totals
 from promptopt.batch.view import job_dict
 from promptopt.store import sorting
 from promptopt.store.pagination import decode_token, encode_token, page_size
@@ -59,12 +59,10 @@ def list_jobs(*, principal: Principal, query: BatchListQuery | ListDefaults) -> 
     if cursor is not None:
         q = by.start_after(q, cursor)
     snapshots = list(q.limit(size + 1).stream())
-    items = []
-    for snapshot in snapshots[:size]:
-        data = snapshot.to_dict() or {}
-        if not data.get("totals"):
-            data = {**data, "totals": job_totals(snapshot.reference)}
-        items.append(job_dict(snapshot.reference, data))
+    page = [(snapshot.reference, snapshot.to_dict() or {}) for snapshot in snapshots[:size]]
+    live = [ref for ref, data in page if not data.get("totals")]  # unfinished: summed from their chunks
+    summed = dict(zip(live, many_job_totals(live), strict=True))
+    items = [job_dict(ref, {**data, "totals": summed[ref]} if ref in summed else data) for ref, data in page]
     token = None
     if len(snapshots) > size:
         token = encode_token(by.cursor(snapshots[size - 1].to_dict() or {}), scope, tenant=principal.tenant)

@@ -210,11 +210,19 @@ def test_a_running_job_shows_the_finished_chunks_alike_in_its_get_and_the_listin
     assert running["status"] == "running"
     assert running["progress"] == {"total": 23, "succeeded": 10, "failed": 0, "pending": 13, "cache_hits": 0}
     assert running["usage"]["calls"] == 10
+    # Another running job, with other progress: the listing sums each job's chunks for that job.
+    other = batch.started({**INLINE, "rows": rows(7), "chunk_size": 4})
+    assert batch.run(other["job_id"], tasks=batch.infra.tasks(other["job_id"])[:1]) == [200]
+    untouched = batch.started({**INLINE, "rows": rows(2)})
     listed = batch.api.call(
         "batch_list", "GET", "/api/v1/inference/batch", tenant=batch.tenant, role="viewer"
     ).get_json()["items"]
-    (same,) = [j for j in listed if j["job_id"] == job["job_id"]]
-    assert (same["progress"], same["usage"]) == (running["progress"], running["usage"])
+    shown = {j["job_id"]: (j["progress"], j["usage"]) for j in listed}
+    for one in (job, other, untouched):
+        got = batch.get(one["job_id"])
+        assert shown[one["job_id"]] == (got["progress"], got["usage"])
+    assert shown[other["job_id"]][0]["succeeded"] == 4
+    assert shown[untouched["job_id"]][0]["succeeded"] == 0
 
 
 def test_jobs_sort_by_created_either_way_with_the_sort_bound_into_the_token(batch: Batch) -> None:
