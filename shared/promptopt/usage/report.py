@@ -81,11 +81,14 @@ def _figures(values: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _job_figures(ref: Any, data: dict[str, Any]) -> dict[str, Any]:
-    from promptopt.batch.totals import job_totals as live_totals
+def _job_totals(snapshots: list[Any]) -> list[dict[str, Any]]:
+    """Each job's totals: as frozen at its end, or summed from its chunks (all at once) until then."""
+    from promptopt.batch.totals import many_job_totals
 
-    totals = data.get("totals") or live_totals(ref)
-    return {name: totals.get(name, 0) for name in _FIELDS}
+    frozen = [(s.to_dict() or {}).get("totals") for s in snapshots]
+    live = iter(many_job_totals([s.reference for s, t in zip(snapshots, frozen, strict=True) if not t]))
+    totals = [t or next(live) for t in frozen]
+    return [{name: t.get(name, 0) for name in _FIELDS} for t in totals]
 
 
 def usage_report(*, principal: Principal, query: UsageQuery | UsageDefaults) -> dict[str, Any]:
@@ -118,7 +121,7 @@ def usage_report(*, principal: Principal, query: UsageQuery | UsageDefaults) -> 
     found = list(jobs.stream())
     if len(found) > MAX_JOBS:
         notes.append(f"more than {MAX_JOBS} jobs in the range: only the first {MAX_JOBS} are counted")
-    for snapshot in found[:MAX_JOBS]:
+    for snapshot, figures in zip(found[:MAX_JOBS], _job_totals(found[:MAX_JOBS]), strict=True):
         data = snapshot.to_dict() or {}
         owner = data.get("owner") or {}
         source = (
@@ -130,7 +133,7 @@ def usage_report(*, principal: Principal, query: UsageQuery | UsageDefaults) -> 
             data["created_at"].date().isoformat(),
             str(data.get("model")),
             source,
-            _job_figures(snapshot.reference, data),
+            figures,
         )
         counts[source]["jobs"].add(snapshot.id)
         if owner.get("run_id"):

@@ -85,6 +85,21 @@ def test_usage_sums_equal_the_jobs_own_figures(api: Api, batch: Batch) -> None:
     assert spent.get_json()["monthly_cap_usd"] is None
 
 
+def test_running_jobs_count_what_their_chunks_have_done_so_far(api: Api, batch: Batch) -> None:
+    done = batch.started({"output_prompt": "{input}", "rows": _rows(3)})
+    batch.run(done["job_id"])
+    running = [
+        batch.started({"output_prompt": f"{n}: {{input}}", "rows": _rows(9), "chunk_size": 4}) for n in (1, 2)
+    ]
+    assert batch.run(running[0]["job_id"], tasks=batch.infra.tasks(running[0]["job_id"])[:1]) == [200]
+    assert batch.run(running[1]["job_id"], tasks=batch.infra.tasks(running[1]["job_id"])[:2]) == [200, 200]
+    by_source = {s["id"]: s for s in _usage(api, batch.tenant)["by_source"]}
+    for job in (done, *running):
+        shown = batch.get(job["job_id"])
+        assert by_source[job["job_id"]]["calls"] == shown["usage"]["calls"], shown["status"]
+    assert [by_source[j["job_id"]]["calls"] for j in running] == [4, 8]
+
+
 def test_the_cap_refuses_new_work_with_402(api: Api, batch: Batch) -> None:
     job = batch.started({"output_prompt": "{input}", "rows": _rows(4)})
     batch.run(job["job_id"])
