@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
+
+from promptopt import clients
 
 
 @dataclass(frozen=True)
@@ -63,3 +68,32 @@ class ScriptedServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+Script = list[tuple[int, dict[str, Any]]]
+
+
+def scripted_fixture(variable: str, address: Callable[[ScriptedServer], str]) -> Any:
+    """A fixture starting scripted servers, each named by `variable` (an emulator's host variable).
+
+    The test calls it with a script and gets the server; the clients are made anew for it.
+    """
+
+    @pytest.fixture
+    def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Script], ScriptedServer]]:
+        servers: list[ScriptedServer] = []
+
+        def start(script: Script) -> ScriptedServer:
+            server = ScriptedServer(script)
+            servers.append(server)
+            monkeypatch.setenv(variable, address(server))
+            clients.reset()
+            return server
+
+        yield start
+        for server in servers:
+            server.close()
+        monkeypatch.undo()
+        clients.reset()
+
+    return scripted

@@ -19,7 +19,7 @@ import pytest
 
 from promptopt import clients, pubsub_rest
 from tests.conftest import PROJECT
-from tests.scripted_server import ScriptedServer
+from tests.scripted_server import scripted_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -64,21 +64,7 @@ def test_a_missing_topic_fails_at_once_with_its_status(emulator_env: dict[str, s
     assert raised.value.status == 404
 
 
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    servers: list[ScriptedServer] = []
-
-    def start(script: list[tuple[int, dict[str, Any]]]) -> ScriptedServer:
-        server = ScriptedServer(script)
-        servers.append(server)
-        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", server.host)
-        clients.reset()
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-    clients.reset()
+scripted = scripted_fixture("PUBSUB_EMULATOR_HOST", lambda server: server.host)
 
 
 UNAVAILABLE = (503, {"error": {"code": 503, "status": "UNAVAILABLE"}})

@@ -13,7 +13,6 @@ import email
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +22,7 @@ from promptopt import clients, storage_rest
 from promptopt.config import settings
 from tests.conftest import Api
 from tests.integration.datasets.test_datasets_flow import CSV, MAPPING, source_name, version_of
-from tests.scripted_server import ScriptedServer
+from tests.scripted_server import scripted_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -31,23 +30,7 @@ UNAVAILABLE = (503, {"error": {"code": 503, "message": "backend unavailable"}})
 STORED = (200, {"kind": "storage#object", "generation": "1"})
 
 
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Start a scripted server and point STORAGE_EMULATOR_HOST at it (restored afterwards)."""
-    servers: list[ScriptedServer] = []
-
-    def start(script: list[tuple[int, dict[str, Any]]]) -> ScriptedServer:
-        server = ScriptedServer(script)
-        servers.append(server)
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://{server.host}")
-        clients.reset()
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-    monkeypatch.undo()
-    clients.reset()
+scripted = scripted_fixture("STORAGE_EMULATOR_HOST", lambda server: f"http://{server.host}")
 
 
 @pytest.mark.parametrize("content", [b"q,a\n1,2\n", b"", b"\r\n--x--\r\n\xff\x00"])
