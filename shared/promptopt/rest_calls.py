@@ -3,7 +3,8 @@
 Pub/Sub publishing (pubsub_rest) and inline dataset uploads (storage_rest) call their services'
 REST APIs directly instead of through the client libraries, for cold start (each module says what
 it saves). Both need what those libraries' default retry does for them: transient answers (429,
-5xx) and dropped connections are tried again with jittered backoff, everything else fails at once.
+5xx) and requests that got no answer are tried again with jittered backoff until the deadline,
+everything else fails at once.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def send(
         left = deadline - time.monotonic()
         try:
             response = session.request(method, url, timeout=max(left, 0.05), **request)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:  # no answer (a dropped connection, a timeout, …)
             failure, status, retry_after = f"{type(exc).__name__}: {exc}", None, None
         else:
             if response.ok or response.status_code in accept:

@@ -42,7 +42,6 @@ SHOWN_PREFIX_CHARS = 12  # "pok_" + 8 characters of the key id: enough to tell k
 _LIST_LIMIT = 500
 MAX_KEY_DAYS = 365  # ApiKeyCreate.expires_in_days
 MAX_KEY_NAME_CHARS = 100  # ApiKeyCreate.name
-ROLE_NAMES = ("viewer", "editor", "admin")  # RoleName
 _REQUIRED, _FIELDS = frozenset({"name", "role"}), frozenset({"name", "role", "expires_in_days"})
 
 
@@ -66,7 +65,7 @@ def plain_new_key(body: Any) -> NewKey | None:
     name, role, days = body["name"], body["role"], body.get("expires_in_days")
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_KEY_NAME_CHARS:
         return None
-    if name[0].isspace() or name[-1].isspace() or role not in ROLE_NAMES:
+    if name[0].isspace() or name[-1].isspace() or not isinstance(role, str) or role not in Role.__members__:
         return None
     if days is not None and (type(days) is not int or not 1 <= days <= MAX_KEY_DAYS):
         return None
