@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # HTTP answers worth trying again: a timeout, too many requests, a server error or overload.
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-@dataclass(frozen=True)
-class Backoff:
+class Backoff(NamedTuple):
     """Delay before retry n (0 = the first retry): `initial_s * multiplier**n`, capped at `max_s`.
 
     With `jitter`, a uniform draw below that ("full jitter"), so clients that failed together do not

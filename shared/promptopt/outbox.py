@@ -32,7 +32,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.config import settings
 
@@ -56,8 +56,7 @@ class TopicNotConfigured(RuntimeError):
     """The deployment names no topic for a logical topic (PROMPTOPT_TOPICS)."""
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One message to publish: a logical topic, a de-duplication key, and a small JSON payload."""
 
     topic: str

@@ -16,8 +16,7 @@ NotFound, ...), and, like its defaults, nothing is retried: a create is not idem
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from promptopt.clients import tasks_channel
@@ -27,8 +26,7 @@ CREATE_TIMEOUT_S = 20.0  # the generated client's default for CreateTask
 _POST = 1  # google.cloud.tasks.v2.HttpMethod.POST
 
 
-@dataclass(frozen=True)
-class HttpTask:
+class HttpTask(NamedTuple):
     """A named HTTP task: POST `body` to `url` (the fields of tasks_v2.Task this project sets)."""
 
     name: str  # projects/…/queues/…/tasks/…

@@ -6,7 +6,6 @@ work), read offline from terraform/ and the deploy script.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from typing import Any
@@ -106,7 +105,7 @@ def test_each_environment_has_its_own_database_and_secret_ids(tf: dict[str, Modu
 def test_functions_are_told_their_database_and_mount_prefixed_secrets(tf: dict[str, Module]) -> None:
     root = tf["."]
     assert root.locals["platform_env"]["PROMPTOPT_FIRESTORE_DATABASE"] == "${module.data.firestore_database}"
-    assert "firestore_database" in {f.name for f in dataclasses.fields(config.Settings)}
+    assert "firestore_database" in config.Settings._fields
     (function,) = tf["modules/function"].of_type("google_cloudfunctions2_function")
     mounted = function.block("service_config")["dynamic"][0]["secret_environment_variables"]  # type: ignore[index]
     assert mounted["content"][0]["secret"] == "${var.secret_names[secret_environment_variables.value.secret]}"

@@ -6,7 +6,6 @@ model would: the OpenAPI document, generated from the models, stays the one desc
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -198,10 +197,10 @@ def test_prompt_version_view(data: dict[str, Any], head: dict[str, Any]) -> None
 
 
 def test_query_defaults_match_the_models() -> None:
-    assert dataclasses.asdict(prompts.ListDefaults()) == PromptListQuery().model_dump()
-    assert list(dataclasses.asdict(prompts.ListDefaults())) == list(PromptListQuery.model_fields)
-    assert dataclasses.asdict(prompts.VersionsDefaults()) == VersionsQuery().model_dump()
-    assert list(dataclasses.asdict(prompts.VersionsDefaults())) == list(VersionsQuery.model_fields)
+    assert prompts.ListDefaults()._asdict() == PromptListQuery().model_dump()
+    assert list(prompts.ListDefaults()._asdict()) == list(PromptListQuery.model_fields)
+    assert prompts.VersionsDefaults()._asdict() == VersionsQuery().model_dump()
+    assert list(prompts.VersionsDefaults()._asdict()) == list(VersionsQuery.model_fields)
 
 
 @pytest.mark.parametrize(
@@ -275,8 +274,8 @@ def test_audit_entry_view(entry: dict[str, Any]) -> None:
 
 
 def test_audit_query_defaults_match_the_model() -> None:
-    assert dataclasses.asdict(audit.ListDefaults()) == AuditQuery().model_dump()
-    assert list(dataclasses.asdict(audit.ListDefaults())) == list(AuditQuery.model_fields)
+    assert audit.ListDefaults()._asdict() == AuditQuery().model_dump()
+    assert list(audit.ListDefaults()._asdict()) == list(AuditQuery.model_fields)
 
 
 # Batch jobs, their results and the usage report: answered as dicts by GET /inference/batch/…,
@@ -412,8 +411,8 @@ def test_batch_query_defaults_match_the_models() -> None:
         (listing.ListDefaults(), BatchListQuery),
         (results.ResultsDefaults(), ResultsQuery),
     ):
-        assert dataclasses.asdict(defaults) == model().model_dump()
-        assert list(dataclasses.asdict(defaults)) == list(model.model_fields)
+        assert defaults._asdict() == model().model_dump()
+        assert list(defaults._asdict()) == list(model.model_fields)
     assert_publishes(BatchJobPage, {"items": [job_dict(None, JOB)], "next_page_token": None})  # type: ignore[arg-type]
 
 
@@ -423,8 +422,8 @@ def test_usage_report_view() -> None:
     from promptopt.usage import report
     from promptopt.usage.models import UsageQuery, UsageReport
 
-    assert dataclasses.asdict(report.UsageDefaults()) == UsageQuery().model_dump()
-    assert list(dataclasses.asdict(report.UsageDefaults())) == list(UsageQuery.model_fields)
+    assert report.UsageDefaults()._asdict() == UsageQuery().model_dump()
+    assert list(report.UsageDefaults()._asdict()) == list(UsageQuery.model_fields)
     empty = [report._Sums() for _ in range(4)]
     since, until = date(2026, 3, 1), date(2026, 4, 1)
     assert_publishes(UsageReport, report.assemble(since, until, *empty, {}, []))
@@ -486,8 +485,8 @@ def test_run_view(data: dict[str, Any]) -> None:
     assert_publishes(RunEvent, run_view._event({"at": AT, "kind": "cancelled", "message": "by a"}))
     assert run_view.ACTIVE == ACTIVE_RUN_STATUSES
     assert_publishes(RunPage, {"items": [view], "next_page_token": None})
-    assert dataclasses.asdict(run_view.PageDefaults()) == PageQuery().model_dump()
-    assert list(dataclasses.asdict(run_view.PageDefaults())) == list(PageQuery.model_fields)
+    assert run_view.PageDefaults()._asdict() == PageQuery().model_dump()
+    assert list(run_view.PageDefaults()._asdict()) == list(PageQuery.model_fields)
 
 
 # Datasets: GET, the listing, rows and samples answer dicts (datasets.views).
@@ -575,8 +574,8 @@ def test_dataset_row_views() -> None:
         (rows.RowsDefaults(), RowsQuery),
         (rows.SampleDefaults(), SampleQuery),
     ):
-        assert dataclasses.asdict(defaults) == model().model_dump()
-        assert list(dataclasses.asdict(defaults)) == list(model.model_fields)
+        assert defaults._asdict() == model().model_dump()
+        assert list(defaults._asdict()) == list(model.model_fields)
 
 
 def test_job_scores_view() -> None:
@@ -648,8 +647,8 @@ def test_experiment_view(data: dict[str, Any]) -> None:
     assert_publishes(
         ExperimentCreated, catalog.created_dict({**data, "estimate": estimate.model_dump(mode="json")})
     )
-    assert dataclasses.asdict(catalog.ListDefaults()) == ExperimentListQuery().model_dump()
-    assert list(dataclasses.asdict(catalog.ListDefaults())) == list(ExperimentListQuery.model_fields)
+    assert catalog.ListDefaults()._asdict() == ExperimentListQuery().model_dump()
+    assert list(catalog.ListDefaults()._asdict()) == list(ExperimentListQuery.model_fields)
 
 
 def test_run_metrics_view() -> None:
@@ -658,7 +657,7 @@ def test_run_metrics_view() -> None:
     from promptopt.experiments.view_models import RunMetrics
 
     assert run_view.BASELINE == engine.BASELINE
-    assert dataclasses.asdict(run_view.MetricsDefaults()) == MetricsQuery().model_dump()
+    assert run_view.MetricsDefaults()._asdict() == MetricsQuery().model_dump()
     experiment = {"target_model": "sim:default", "optimizer_model": "gemini:x"}
     assert_publishes(RunMetrics, run_view.metrics_dict("ex_1", experiment, None, None))
     cands = {
@@ -836,7 +835,7 @@ def test_a_completion_publishes_the_completion_result_model(ref: dict[str, Any] 
     assert_publishes(CompletionResult, result_dict(completion, ref, simulated=False))
     # Below 1e-4 the standard library writes an exponent (1.235e-05) where pydantic does not: the
     # same JSON number.
-    tiny = result_dict(dataclasses.replace(completion, cost_usd=0.000012345678), ref, simulated=True)
+    tiny = result_dict(completion._replace(cost_usd=0.000012345678), ref, simulated=True)
     written = json.loads(json.dumps(tiny, default=json_default))
     assert written == json.loads(CompletionResult.model_validate(tiny).model_dump_json())
 

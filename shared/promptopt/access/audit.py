@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.access import paths
 from promptopt.config import settings
@@ -111,8 +110,7 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
     return {name: data.get(name) for name in ENTRY_FIELDS}
 
 
-@dataclass(frozen=True)
-class ListDefaults:
+class ListDefaults(NamedTuple):
     """AuditQuery with nothing given.
 
     GET /audit without a query string reads these and loads no pydantic (cold start);

@@ -24,17 +24,15 @@ import math
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from promptopt.access import paths
 from promptopt.config import settings
 from promptopt.errors import TooManyRequests
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     """At most `limit` requests in any `window_s` seconds."""
 
     limit: int
@@ -51,8 +49,7 @@ DEFAULT_LIMITS: dict[str, Limit] = {
 }
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of an admitted request, for the RateLimit headers."""
 
     name: str

@@ -19,8 +19,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from promptopt.config import settings
 from promptopt.errors import ApiError
@@ -39,8 +38,7 @@ class BatchNotConfigured(ApiError):
     status, code, title = 503, "batch_not_configured", "Batch inference not configured"
 
 
-@dataclass(frozen=True)
-class ChunkTask:
+class ChunkTask(NamedTuple):
     """What one task carries: enough to find the chunk (rows are read from their source).
 
     `rows`: the chunk's job rows, so that its delivery can read the job, the chunk's record, its

@@ -7,8 +7,7 @@ at most five running jobs per tenant), so a page costs about one read per job sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.auth import Principal
 from promptopt.batch import paths
@@ -21,8 +20,7 @@ if TYPE_CHECKING:
     from promptopt.batch.read_models import BatchListQuery
 
 
-@dataclass(frozen=True)
-class ListDefaults:
+class ListDefaults(NamedTuple):
     """BatchListQuery with nothing given.
 
     GET /inference/batch without a query string reads these and loads no pydantic (cold start);

@@ -19,13 +19,12 @@ read is a handful of dictionary lookups, cheap enough to need no cache (and no r
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PREFIX = "PROMPTOPT_BATCH_"
 
 
-@dataclass(frozen=True)
-class BatchOptions:
+class BatchOptions(NamedTuple):
     """The batch tunables in force."""
 
     chunk_size: int = 0  # 0: jobs.default_chunk_size(concurrency)
@@ -42,7 +41,7 @@ def options() -> BatchOptions:
     """The tunables from the environment (defaults where unset)."""
     defaults = BatchOptions()
     values: dict[str, int | float] = {}
-    for name, default in defaults.__dict__.items():
+    for name, default in defaults._asdict().items():
         raw = os.environ.get(PREFIX + name.upper(), "").strip()
         if not raw:
             continue

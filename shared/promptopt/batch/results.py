@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.auth import Principal
 from promptopt.batch import paths
@@ -17,8 +16,7 @@ if TYPE_CHECKING:
 # them against BatchResultRow and ResultsPage.
 
 
-@dataclass(frozen=True)
-class ResultsDefaults:
+class ResultsDefaults(NamedTuple):
     """ResultsQuery with nothing given (GET …/results without a query string)."""
 
     page_size: int | None = None

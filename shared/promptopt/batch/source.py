@@ -6,8 +6,7 @@ dataset room (`promptopt.datasets.rows`) is imported lazily: inline jobs never l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.batch import paths
 from promptopt.errors import InvalidRequest
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
     from promptopt.batch.models import BatchCreate
 
 
-@dataclass(frozen=True)
-class RowInput:
+class RowInput(NamedTuple):
     """One row to run: the template's variables and, for evaluation, its reference."""
 
     row: int
@@ -29,8 +27,7 @@ class RowInput:
     split: str | None = None
 
 
-@dataclass(frozen=True)
-class ResolvedSource:
+class ResolvedSource(NamedTuple):
     """A request's rows as the job records them."""
 
     info: dict[str, Any]

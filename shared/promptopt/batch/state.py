@@ -19,9 +19,8 @@ Firestore emulator times out concurrent transactions on one document; preconditi
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt import outbox
 from promptopt.errors import Conflict
@@ -51,8 +50,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class Known:
+class Known(NamedTuple):
     """A job as its writer knows it: a snapshot `transition` starts from without reading it back.
 
     `data` is what the writer wrote, `update_time` its write's update time (the precondition).

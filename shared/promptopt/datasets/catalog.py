@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.api_core import exceptions as gexc
 
@@ -21,22 +20,20 @@ from promptopt.store.pagination import decode_token, encode_token, page_size
 from promptopt.store.paths import tenant_collection
 
 if TYPE_CHECKING:
-    # Reads answer plain dicts (datasets.views) and take their defaults from the dataclasses
+    # Reads answer plain dicts (datasets.views) and take their defaults from the NamedTuples
     # below without a query string: no pydantic on their cold start.
     from promptopt.datasets.models import DatasetGetQuery, DatasetListQuery
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class GetDefaults:
+class GetDefaults(NamedTuple):
     """DatasetGetQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
 
     versions: int = 20
 
 
-@dataclass(frozen=True)
-class ListDefaults:
+class ListDefaults(NamedTuple):
     """DatasetListQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
 
     page_size: int | None = None

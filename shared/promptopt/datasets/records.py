@@ -16,9 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.api_core import exceptions as gexc
 
@@ -93,8 +92,7 @@ class AlreadyCreated(Exception):
     """`allocate_version` was asked to create a dataset that already exists."""
 
 
-@dataclass(frozen=True)
-class Allocated:
+class Allocated(NamedTuple):
     """The outcome of `allocate_version`: the number, and whether this call created it."""
 
     version: int

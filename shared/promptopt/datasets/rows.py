@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.clients import storage_client
 from promptopt.config import settings
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
     from promptopt.datasets.models import DatasetRow, RowsQuery, SampleQuery
 
 
-@dataclass(frozen=True)
-class RowsDefaults:
+class RowsDefaults(NamedTuple):
     """RowsQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
 
     page_size: int | None = None
@@ -37,8 +35,7 @@ class RowsDefaults:
     version: int | None = None
 
 
-@dataclass(frozen=True)
-class SampleDefaults:
+class SampleDefaults(NamedTuple):
     """SampleQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
 
     n: int = 10
@@ -50,8 +47,7 @@ class SampleDefaults:
 _READ_CHUNK = 256 * 1024
 
 
-@dataclass(frozen=True)
-class ReadyVersion:
+class ReadyVersion(NamedTuple):
     """A version that can be read: its number, rows per split and where each split's rows start."""
 
     dataset_id: str

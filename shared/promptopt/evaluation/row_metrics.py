@@ -31,8 +31,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from promptopt import safe_regex
 from promptopt.evaluation.errors import MetricError, RowMetricError
@@ -194,8 +193,7 @@ def multiple_choice(prediction: str, reference: str, params: Params) -> float:
 ScoreFn = Callable[[str, str, Params], float]
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(NamedTuple):
     """A named per-row scoring function."""
 
     name: str

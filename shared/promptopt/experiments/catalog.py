@@ -8,9 +8,8 @@ against ExperimentView and the list defaults against ExperimentListQuery.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.api_core import exceptions as gexc
 
@@ -31,8 +30,7 @@ _DELETE_BATCH = 400  # under Firestore's 500 writes per batch
 UPDATE_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class ListDefaults:
+class ListDefaults(NamedTuple):
     """ExperimentListQuery with nothing given."""
 
     page_size: int | None = None

@@ -15,8 +15,7 @@ what the dataset's statistics and `max_tokens` allow and never more than the jud
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from promptopt.experiments import plan as plans
 from promptopt.experiments.models import Estimate, EstimateTerm, ExperimentCreate, RunBudget
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
     from promptopt.experiments.resolve import Resolved
 
 
-@dataclass(frozen=True)
-class JudgeBound:
+class JudgeBound(NamedTuple):
     """What bounds one llm_judge call of a run: the judge and the texts it is shown."""
 
     judge: Judge
@@ -68,8 +66,7 @@ class JudgeBound:
 X = "\u00d7"  # the multiplication sign of the formulas shown to users
 
 
-@dataclass(frozen=True)
-class EmbeddingBound:
+class EmbeddingBound(NamedTuple):
     """What bounds one embedding_similarity metric of a run.
 
     At most a request per evaluated row (a chunk sends one for all its rows), holding the row's
@@ -89,7 +86,10 @@ class EmbeddingBound:
         """The model it calls (its provider's default embedding model unless params.model names one)."""
         return self.embedder.model
 
-    output_tokens = 0
+    @property
+    def output_tokens(self) -> int:
+        """An embedding request returns no tokens."""
+        return 0
 
     def prompt_tokens(self, max_tokens: int) -> int:
         """Tokens one row adds: its answer (at most `max_tokens` tokens) and its reference."""

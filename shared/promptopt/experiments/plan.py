@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 SURVIVORS = 2  # successive halving stops at this many candidates
 VALIDATED = 1  # of those, the best this many are validated (a validation costs the most rows)
@@ -66,16 +66,14 @@ class Sizes:
         )
 
 
-@dataclass(frozen=True)
-class Rung:
+class Rung(NamedTuple):
     """One screening rung: `candidates` prompts on the first `rows` optimize rows."""
 
     candidates: int
     rows: int
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Rows and prompts per step; every count is an upper bound of what the run evaluates."""
 
     iterations: int
@@ -86,7 +84,7 @@ class Plan:
     test_rows: int
     baseline_train_rows: int
     mode: str = "optimize"
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()
     validation_look: int = 0  # rows of validation's first look (0: one look on every row)
 
     @property

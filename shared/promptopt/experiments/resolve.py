@@ -11,9 +11,8 @@ each llm_judge metric's judge model (`params.model`, else the deployment's defau
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.errors import Conflict, InvalidRequest
 from promptopt.evaluation.models import MetricRequest
@@ -24,13 +23,11 @@ from promptopt.experiments.plan import Plan, make_plan
 
 if TYPE_CHECKING:
     from promptopt.auth import Principal
-    from promptopt.prompts.models import PromptVersion
 
 SIM_OPTIMIZER = "sim:optimizer"
 
 
-@dataclass(frozen=True)
-class DatasetFacts:
+class DatasetFacts(NamedTuple):
     """A ready dataset version: its rows per split, columns and input sizes."""
 
     dataset_id: str
@@ -42,18 +39,17 @@ class DatasetFacts:
     total_chars: int | None = None  # every input and reference value together (bounds one reference)
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """An experiment request, checked: the prompt a run evaluates, the dataset, models and plan."""
 
-    prompt: PromptVersion
+    prompt: dict[str, Any]  # the version as GET /prompts/{id} shows it (`prompts.service.version_view`)
     dataset: DatasetFacts
     target_model: str
     optimizer_model: str
     plan: Plan
     next_run_at: datetime | None
-    metric: MetricRequest | None = None  # as the run scores: an llm_judge's model pinned
-    secondary_metrics: list[MetricRequest] = field(default_factory=list)
+    metric: MetricRequest | None  # as the run scores: an llm_judge's model pinned
+    secondary_metrics: list[MetricRequest]
 
     @property
     def judge_bounds(self) -> list[Grader]:
@@ -83,7 +79,7 @@ class Resolved:
     @property
     def prompt_chars(self) -> int:
         """Characters of the prompt's own text (system prompt and template)."""
-        return len(self.prompt.system_prompt) + len(self.prompt.output_prompt)
+        return len(self.prompt["system_prompt"]) + len(self.prompt["output_prompt"])
 
     @property
     def input_chars(self) -> int:
@@ -92,7 +88,7 @@ class Resolved:
         Each input column counts its longest value, once per use in the template (and at least
         once: a candidate may use a column the baseline leaves out).
         """
-        uses = _uses(self.prompt.output_prompt)
+        uses = _uses(self.prompt["output_prompt"])
         return sum(
             self.dataset.max_input_chars.get(name, 0) * max(1, uses.get(name, 0))
             for name in self.dataset.inputs
@@ -127,26 +123,27 @@ def model_ids(target: str | None, optimizer: str | None) -> tuple[str, str]:
     return str(parsed_target), str(parsed_optimizer)
 
 
-def _prompt(principal: Principal, body: ExperimentCreate) -> PromptVersion:
-    """The version a run starts from (regression: the version its label names now)."""
+def _prompt(principal: Principal, body: ExperimentCreate) -> dict[str, Any]:
+    """The version a run starts from (regression: the version its label names now).
+
+    Read as the plain view, not a PromptVersion: building that schema (and importing the prompt
+    models) would cost every experiment create and estimate its cold start for three fields.
+    """
     from promptopt.prompts import service as prompts
-    from promptopt.prompts.models import PromptGetQuery
 
     selector = body.prompt
-    found = prompts.get_prompt(
-        principal=principal,
-        prompt_id=selector.prompt_id,
-        query=PromptGetQuery(version=selector.version, label=selector.label),
+    found = prompts.get_prompt_view(
+        principal=principal, prompt_id=selector.prompt_id, version=selector.version, label=selector.label
     )
-    if found.archived:  # archived means retired: unarchive it to build on it again
+    if found["archived"]:  # archived means retired: unarchive it to build on it again
         raise Conflict(
             f"prompt {selector.prompt_id} is archived; unarchive it to start experiments from it",
             code="prompt_archived",
         )
     if body.regression is None:
         return found
-    return prompts.get_prompt(
-        principal=principal, prompt_id=selector.prompt_id, query=PromptGetQuery(label=body.regression.label)
+    return prompts.get_prompt_view(
+        principal=principal, prompt_id=selector.prompt_id, label=body.regression.label
     )
 
 
@@ -184,11 +181,11 @@ def dataset_facts(tenant: str, dataset_id: str, version: int | None) -> DatasetF
     )
 
 
-def _check_variables(prompt: PromptVersion, dataset: DatasetFacts) -> None:
+def _check_variables(prompt: dict[str, Any], dataset: DatasetFacts) -> None:
     from promptopt.inference.errors import MissingVariables
     from promptopt.prompts.templates import placeholders
 
-    missing = [name for name in placeholders(prompt.output_prompt) if name not in dataset.inputs]
+    missing = [name for name in placeholders(prompt["output_prompt"]) if name not in dataset.inputs]
     if missing:
         raise MissingVariables(
             f"the prompt's template uses {', '.join(missing)}, which dataset {dataset.dataset_id} "

@@ -8,9 +8,8 @@ tests/unit/test_views.py checks `run_dict` against RunView.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.errors import Conflict, NotFound
 from promptopt.experiments import paths
@@ -177,8 +176,7 @@ def cancel_run(*, principal: Principal, experiment_id: str, run_id: str) -> dict
     raise Conflict(f"run {run_id} is changing; retry", code="run_busy")
 
 
-@dataclass(frozen=True)
-class PageDefaults:
+class PageDefaults(NamedTuple):
     """PageQuery with nothing given (tests/unit/test_views.py checks it against the model)."""
 
     page_size: int | None = None
@@ -215,8 +213,7 @@ def _cursor(values: list[Any]) -> tuple[datetime, str]:
     return datetime.fromisoformat(created), run_id
 
 
-@dataclass(frozen=True)
-class MetricsDefaults:
+class MetricsDefaults(NamedTuple):
     """MetricsQuery with nothing given: the latest run."""
 
     run_id: str | None = None

@@ -11,9 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt import routes
 from promptopt.auth import Role
@@ -21,11 +20,12 @@ from promptopt.auth import Role
 if TYPE_CHECKING:
     from promptopt.manifest import FunctionSpec
 
+_path_regex = functools.cache(routes.path_regex)
+
 BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder
 
 
-@dataclass(frozen=True)
-class EndpointSpec:
+class EndpointSpec(NamedTuple):
     """One HTTP function: its route, who may call it, its caps and its timeout."""
 
     name: str
@@ -40,10 +40,10 @@ class EndpointSpec:
     audited: bool
     timeout_s: int
 
-    @functools.cached_property
+    @property
     def path_regex(self) -> re.Pattern[str]:
         """A regex matching concrete paths of this route, capturing each parameter."""
-        return routes.path_regex(self.path)
+        return _path_regex(self.path)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EndpointSpec:

@@ -1,6 +1,6 @@
 """One completion: resolve the prompt, render it, call the model, map failures to API errors.
 
-- The prompt is a stored version (this tenant's, through `prompts.get_prompt`, so another
+- The prompt is a stored version (this tenant's, through `prompts.get_prompt_view`, so another
   tenant's id is a 404) or inline. Only `output_prompt` is a template; the system prompt is sent
   as written.
 - The model id defaults to `PROMPTOPT_DEFAULT_MODEL` (`sim:default` when unset, so an

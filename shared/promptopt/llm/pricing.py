@@ -22,8 +22,7 @@ import functools
 import json
 import logging
 import os
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from promptopt.llm.types import Usage
 
@@ -33,8 +32,7 @@ PRICES_ENV = "PROMPTOPT_PRICES"
 PRICES_CHECKED = "2026-12-02"  # when DEFAULT_PRICES were last checked against the published lists
 
 
-@dataclass(frozen=True)
-class Price:
+class Price(NamedTuple):
     """USD per one million input and output units (tokens, or input characters)."""
 
     input_per_m: float

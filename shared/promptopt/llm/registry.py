@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from promptopt.config import settings
 from promptopt.llm.types import ModelConfigError, Provider
@@ -21,8 +21,7 @@ _lock = threading.Lock()
 _providers: dict[str, Provider] = {}
 
 
-@dataclass(frozen=True)
-class ModelId:
+class ModelId(NamedTuple):
     """A parsed model id."""
 
     provider: str

@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 FORBID_ENV = "PROMPTOPT_FORBID_REAL_MODELS"
@@ -18,8 +18,7 @@ DEADLINE_MARGIN_S = 5.0
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     """Tokens billed for one call (and input characters, which some embedding models bill instead)."""
 
     input_tokens: int = 0
@@ -52,8 +51,7 @@ class CompletionRequest:
             raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
 
 
-@dataclass(frozen=True)
-class Completion:
+class Completion(NamedTuple):
     """A model's answer with what it cost."""
 
     text: str
@@ -64,8 +62,7 @@ class Completion:
     finish_reason: str
 
 
-@dataclass(frozen=True)
-class EmbeddingResult:
+class EmbeddingResult(NamedTuple):
     """One vector per input text (in input order) with what the calls cost."""
 
     vectors: list[list[float]]

@@ -14,9 +14,8 @@ import json
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.api_core import exceptions as gexc
 
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     # unarchiving a prompt and removing a label answer with plain dicts and need none.
     from promptopt.prompts.models import (
         PromptCreate,
-        PromptGetQuery,
         PromptListQuery,
         PromptPatch,
         PromptUpdate,
@@ -248,15 +246,14 @@ def create_prompt(
     return _version_from(version_doc, head_doc)
 
 
-def get_prompt(*, principal: Principal, prompt_id: str, query: PromptGetQuery) -> PromptVersion:
-    """The latest version, or the one named by number or label."""
-    return _version_from(*_select(principal, prompt_id, query.version, query.label))
-
-
 def get_prompt_view(
     *, principal: Principal, prompt_id: str, version: int | None = None, label: str | None = None
 ) -> dict[str, Any]:
-    """`get_prompt` as a plain dict (`version_view`): what GET /prompts/{id} answers."""
+    """The latest version, or the one named by number or label, as a plain dict (`version_view`).
+
+    What GET /prompts/{id} answers, and what jobs, completions and experiments read a stored
+    prompt through (no prompt schemas on their cold start).
+    """
     return version_view(*_select(principal, prompt_id, version, label))
 
 
@@ -420,8 +417,7 @@ def _versions_cursor(values: list[Any]) -> int:
     return version
 
 
-@dataclass(frozen=True)
-class ListDefaults:
+class ListDefaults(NamedTuple):
     """PromptListQuery with nothing given.
 
     GET /prompts without a query string reads these and loads no pydantic (cold start);
@@ -436,8 +432,7 @@ class ListDefaults:
     include_archived: bool = False
 
 
-@dataclass(frozen=True)
-class VersionsDefaults:
+class VersionsDefaults(NamedTuple):
     """VersionsQuery with nothing given (as ListDefaults, for GET /prompts/{id}/versions)."""
 
     page_size: int | None = None

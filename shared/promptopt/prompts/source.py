@@ -6,8 +6,7 @@ and optionally `system_prompt`), never both.
 """
 
 # Annotations are not postponed, for cold start: see promptopt.http.models.
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, NamedTuple, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -48,8 +47,7 @@ class PromptSource(RequestModel):
         return self
 
 
-@dataclass(frozen=True)
-class ResolvedPrompt:
+class ResolvedPrompt(NamedTuple):
     """The texts to run, and which stored version they came from (None: inline)."""
 
     system_prompt: str
@@ -63,11 +61,11 @@ def resolve(principal: "Principal", source: PromptSource) -> "ResolvedPrompt":
     if source.prompt_id is None:
         return ResolvedPrompt(source.system_prompt or "", source.output_prompt or "")
     from promptopt.prompts import service as prompts  # Firestore only when a stored prompt is named
-    from promptopt.prompts.models import PromptGetQuery
 
-    found = prompts.get_prompt(
-        principal=principal,
-        prompt_id=source.prompt_id,
-        query=PromptGetQuery(version=source.version, label=source.label),
+    # The plain view, not a PromptVersion: no prompt schemas on the cold start of a job or completion.
+    found = prompts.get_prompt_view(
+        principal=principal, prompt_id=source.prompt_id, version=source.version, label=source.label
     )
-    return ResolvedPrompt(found.system_prompt, found.output_prompt, found.prompt_id, found.version)
+    return ResolvedPrompt(
+        found["system_prompt"], found["output_prompt"], found["prompt_id"], found["version"]
+    )

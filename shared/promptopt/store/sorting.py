@@ -9,9 +9,8 @@ from `firestore_sorted_lists` (terraform/modules/data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Sort = Literal["created", "-created", "updated", "-updated", "name", "-name"]
 TimeSort = Literal["created", "-created", "updated", "-updated"]  # for resources without a name
@@ -20,8 +19,7 @@ TIME_SORT_DESCRIPTION = "created or updated; a leading '-' sorts descending (def
 _TIMESTAMPS = {"created": "created_at", "updated": "updated_at"}
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     """One list order: the document field sorted on, its direction and the id tiebreak."""
 
     key: str

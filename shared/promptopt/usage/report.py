@@ -13,9 +13,8 @@ Cache hits are not calls and cost nothing; they are counted on their own.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptopt.errors import InvalidRequest
 
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
 # checks it against UsageReport.
 
 
-@dataclass(frozen=True)
-class UsageDefaults:
+class UsageDefaults(NamedTuple):
     """UsageQuery with nothing given (GET /usage without a query string: this month so far)."""
 
     since: date | None = None

@@ -594,7 +594,7 @@ def test_garbage_optimizer_replies_are_rejected_and_counted(
 
     def garbage(self: SimOptimizer, request: Any) -> Any:
         completion = original(self, request)
-        return type(completion)(**{**completion.__dict__, "text": reply})
+        return completion._replace(text=reply)
 
     monkeypatch.setattr(SimOptimizer, "complete", garbage)
     experiment = runs.experiment(optimizer={"strategy": "reflective"})

@@ -12,9 +12,9 @@ Every object of the bucket lands on the ingest trigger (Eventarc cannot filter b
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from promptopt.datasets.files.models import Format  # a pydantic module; layout needs none
@@ -22,12 +22,25 @@ if TYPE_CHECKING:
 SPLITS = ("train", "validation", "test")
 DATASET_ID_RE = re.compile(r"^ds_[0-9a-f]{20}$")
 _TENANT = r"(?P<tenant>[a-z0-9][a-z0-9-]{0,62})"
-_SOURCE_RE = re.compile(
-    rf"^tenants/{_TENANT}/datasets/(?P<dataset>ds_[0-9a-f]{{20}})/v(?P<version>[1-9][0-9]{{0,8}})/source\.(?P<ext>csv|jsonl)$"
-)
-_DERIVED_RE = re.compile(rf"^tenants/{_TENANT}/datasets/ds_[0-9a-f]{{20}}/v[0-9]+/[a-z]+\.jsonl$")
-_DROP_RE = re.compile(rf"^tenants/{_TENANT}/drop/(?P<name>[^/]+)\.(?P<ext>csv|jsonl|ndjson)$", re.IGNORECASE)
-_DROP_PREFIX_RE = re.compile(rf"^tenants/{_TENANT}/drop/")
+
+
+@functools.cache
+def _object_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The patterns `classify` sorts object names by: source, derived, dropped, drop prefix.
+
+    Compiled on first use, not at import: only the ingest trigger classifies names, and most
+    functions that import this module (for its paths) would pay the compile on their cold start.
+    """
+    return (
+        re.compile(
+            rf"^tenants/{_TENANT}/datasets/(?P<dataset>ds_[0-9a-f]{{20}})/v(?P<version>[1-9][0-9]{{0,8}})/source\.(?P<ext>csv|jsonl)$"
+        ),
+        re.compile(rf"^tenants/{_TENANT}/datasets/ds_[0-9a-f]{{20}}/v[0-9]+/[a-z]+\.jsonl$"),
+        re.compile(rf"^tenants/{_TENANT}/drop/(?P<name>[^/]+)\.(?P<ext>csv|jsonl|ndjson)$", re.IGNORECASE),
+        re.compile(rf"^tenants/{_TENANT}/drop/"),
+    )
+
+
 _EXT_FORMAT: dict[str, Format] = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl"}
 
 
@@ -51,8 +64,7 @@ def drop_prefix(tenant: str) -> str:
     return f"tenants/{tenant}/drop/"
 
 
-@dataclass(frozen=True)
-class SourceUpload:
+class SourceUpload(NamedTuple):
     """An API upload of a version whose record already exists."""
 
     tenant: str
@@ -61,8 +73,7 @@ class SourceUpload:
     format: Format
 
 
-@dataclass(frozen=True)
-class DroppedFile:
+class DroppedFile(NamedTuple):
     """A file dropped into a tenant's drop prefix; `name` becomes the dataset's name."""
 
     tenant: str
@@ -70,8 +81,7 @@ class DroppedFile:
     format: Format
 
 
-@dataclass(frozen=True)
-class Ignored:
+class Ignored(NamedTuple):
     """An object the ingest step does not ingest, and why (a derived file is expected, not odd)."""
 
     reason: str
@@ -80,17 +90,18 @@ class Ignored:
 
 def classify(name: str) -> SourceUpload | DroppedFile | Ignored:
     """What the ingest step should do with the object called `name`."""
-    if m := _SOURCE_RE.match(name):
+    source_re, derived_re, drop_re, drop_prefix_re = _object_patterns()
+    if m := source_re.match(name):
         ext = m["ext"]
         return SourceUpload(m["tenant"], m["dataset"], int(m["version"]), _EXT_FORMAT[ext])
-    if _DERIVED_RE.match(name):
+    if derived_re.match(name):
         return Ignored("a canonical file written by the ingest step", expected=True)
-    if m := _DROP_RE.match(name):
+    if m := drop_re.match(name):
         dataset_name = m["name"].strip()
         if not dataset_name:
             return Ignored("the dropped file has no name before its extension")
         return DroppedFile(m["tenant"], dataset_name, _EXT_FORMAT[m["ext"].lower()])
-    if _DROP_PREFIX_RE.match(name):
+    if drop_prefix_re.match(name):
         return Ignored(
             "files in a drop folder must be named <dataset name>.csv, .jsonl or .ndjson, directly "
             "under tenants/<tenant>/drop/"
