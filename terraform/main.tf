@@ -246,7 +246,7 @@ module "monitoring" {
   environment                    = var.environment
   labels                         = local.labels
   gateway_host                   = module.gateway.host
-  liveness_path                  = one([for m in local.bundled_manifests : m.trigger.path if m.trigger.type == "http" && m.auth.mode == "public" && m.trigger.response_model == "promptopt.http.models.Health"])
+  liveness_path                  = one([for m in local.bundled_manifests : m.trigger.path if m.trigger.type == "http" && m.auth.mode == "public" && m.trigger.response_model == "promptopt.http.answer_models.Health"])
   notification_channels          = var.notification_channels
   error_5xx_threshold            = var.error_5xx_threshold
   dead_letter_subscription_regex = "${var.environment}-.*-dead-letter-hold"

@@ -5,7 +5,7 @@ from flask import Request, Response
 
 from promptopt.config import settings
 from promptopt.http import Call, Reply, serve
-from promptopt.http.models import Health
+from promptopt.http.answer_models import Health
 
 
 @functions_framework.http

@@ -112,7 +112,7 @@ def test_alerts_cover_errors_dead_letters_stuck_runs_spend_and_uptime(tf: dict[s
     assert check["path"] == "${var.liveness_path}"
     liveness = tf["."].modules["monitoring"]["liveness_path"]
     assert 'm.auth.mode == "public"' in liveness
-    assert "promptopt.http.models.Health" in liveness
+    assert "promptopt.http.answer_models.Health" in liveness
     assert check["use_ssl"] is True
     assert tf["."].modules["monitoring"]["gateway_host"] == "${module.gateway.host}"
     (dashboard,) = monitoring.of_type("google_monitoring_dashboard")

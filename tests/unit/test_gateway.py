@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from multidict import CIMultiDict
 
 from promptopt.auth import USERINFO_HEADER, decode_userinfo
-from promptopt.http.models import Problem
+from promptopt.http.answer_models import Problem
 from promptopt.local import dev_issuer
 from promptopt.local.gateway import MAX_REQUEST_BYTES, create_app
 from promptopt.manifest import repo_root

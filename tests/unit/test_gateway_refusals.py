@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from promptopt.http import problems
-from promptopt.http.models import Problem
+from promptopt.http.answer_models import Problem
 from promptopt.local import dev_issuer, gateway
 from promptopt.local.gateway import GatewayRunner, create_app
 from promptopt.tooling import openapi

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from promptopt.errors import Conflict, InvalidRequest
-from promptopt.http.models import Problem
+from promptopt.http.answer_models import Problem
 from promptopt.http.problems import from_api_error, from_validation, problem_body, problem_response
 from tests.support import ROOT
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from promptopt.client.gate import GateResult
     from promptopt.evaluation.models import EvaluateResult
-    from promptopt.http.models import Health
+    from promptopt.http.answer_models import Health
     from promptopt.inference.models import CompletionResult
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
@@ -114,7 +114,7 @@ class Client:
 
     def health(self) -> Health:
         """Is the API up (public)."""
-        from promptopt.http.models import Health
+        from promptopt.http.answer_models import Health
 
         return Health.model_validate(self.http.request("GET", "/health", authenticate=False).body)
 

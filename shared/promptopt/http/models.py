@@ -1,4 +1,8 @@
-"""Schemas shared by every endpoint: problems, pages, strict request base.
+"""The bases of every schema, and the pagination query shared by list endpoints.
+
+What `serve` answers on its own (problems, the health check) is described apart, in
+`promptopt.http.answer_models`: a function that validates a body imports this module, and creating
+those classes would add to its cold start for schemas only the OpenAPI document and clients use.
 
 The schema modules do not postpone annotations (no `from __future__ import annotations`): pydantic
 would compile and evaluate each field's annotation from its string when the class is created, about
@@ -6,24 +10,11 @@ a quarter of the time it takes to create a model (2-3 ms of a function's cold st
 returning its own model says `Self`.
 """
 
-from typing import Any, Generic, TypeVar
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.json_values import MAX_VERSION
 
-__all__ = [
-    "MAX_VERSION",
-    "FieldError",
-    "Health",
-    "Page",
-    "PageQuery",
-    "Problem",
-    "RequestModel",
-    "ResponseModel",
-]
-
-T = TypeVar("T")
+__all__ = ["MAX_VERSION", "PageQuery", "RequestModel", "ResponseModel"]
 
 
 class RequestModel(BaseModel):
@@ -43,49 +34,8 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
-class FieldError(ResponseModel):
-    """One validation failure."""
-
-    loc: str = Field(description="where the problem is, e.g. body.metadata.team")
-    msg: str
-    type: str
-
-
-class Problem(ResponseModel):
-    """RFC 9457 problem details, with a stable machine code."""
-
-    type: str = Field(description="a URI naming the problem type")
-    title: str
-    status: int
-    detail: str
-    code: str = Field(description="stable machine-readable code")
-    instance: str | None = None
-    errors: list[FieldError] | None = None
-    extra: dict[str, Any] | None = None
-
-
-class Page(ResponseModel, Generic[T]):
-    """One page of a listing; pass next_page_token back as page_token for the next.
-
-    The API's page models spell these two fields out rather than subclass `Page[Item]`: pydantic
-    builds a parametrized generic's schema when it is created, on import, while a plain model's
-    waits for first use (defer_build), and most functions import pages they never answer with.
-    """
-
-    items: list[T]
-    next_page_token: str | None = None
-
-
 class PageQuery(RequestModel):
     """Pagination parameters shared by list endpoints."""
 
     page_size: int | None = Field(None, ge=1, le=100, description="items per page (default 20)")
     page_token: str | None = Field(None, max_length=512, description="from the previous page")
-
-
-class Health(ResponseModel):
-    """GET /api/v1/health."""
-
-    status: str = "ok"
-    version: str
-    environment: str

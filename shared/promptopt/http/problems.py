@@ -1,7 +1,7 @@
 """application/problem+json responses (RFC 9457) with stable machine codes.
 
-Problems are plain dicts in the shape of `promptopt.http.models.Problem` (the schema the OpenAPI
-document publishes; tests/unit/test_problems.py validates these dicts against it): every function
+Problems are plain dicts in the shape of `promptopt.http.answer_models.Problem` (the schema the
+OpenAPI document publishes; tests/unit/test_problems.py validates these dicts against it): every function
 answers errors, and building them through the model would import pydantic and build its schema on
 the cold start of functions whose first request needs no pydantic at all.
 """

@@ -289,7 +289,7 @@ def _problem(
     instance: str | None,
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """A problem+json response in the shape of promptopt.http.models.Problem (null members left out)."""
+    """A problem+json response shaped as promptopt.http.answer_models.Problem (null members left out)."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,

@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from promptopt.http.models import Problem
+from promptopt.http.answer_models import Problem
 from promptopt.manifest import FunctionSpec, HttpTrigger, load_manifest, repo_root
 from promptopt.tooling.swagger_schema import REF_PREFIX as _REF_PREFIX
 from promptopt.tooling.swagger_schema import convert_schema
