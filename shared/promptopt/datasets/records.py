@@ -93,10 +93,16 @@ class AlreadyCreated(Exception):
 
 
 class Allocated(NamedTuple):
-    """The outcome of `allocate_version`: the number, and whether this call created it."""
+    """The outcome of `allocate_version`: the number, and whether this call created it.
+
+    When it did, also the version and dataset documents exactly as its commit wrote them, so that
+    the create can answer without reading them back.
+    """
 
     version: int
     created: bool
+    version_doc: dict[str, Any] | None = None
+    head_doc: dict[str, Any] | None = None
 
 
 def allocate_version(
@@ -133,27 +139,29 @@ def allocate_version(
         if snapshot.exists and create_dataset is not None:
             raise AlreadyCreated(dataset_id)
         if snapshot.exists:
-            if (snapshot.to_dict() or {}).get("deleting"):
+            current = snapshot.to_dict() or {}
+            if current.get("deleting"):
                 raise NotFound(f"dataset {dataset_id!r} is being deleted", code="dataset_not_found")
-            number = int(snapshot.get("version_count")) + 1
-            batch.update(
-                head,
-                {"version_count": number, "updated_at": now},
-                option=head._client.write_option(last_update_time=snapshot.update_time),
-            )
+            number = int(current["version_count"]) + 1
+            changes = {"version_count": number, "updated_at": now}
+            unchanged = head._client.write_option(last_update_time=snapshot.update_time)
+            batch.update(head, changes, option=unchanged)
+            head_doc = {**current, **changes}
         elif create_dataset is not None:
             number = 1
-            batch.create(head, {**create_dataset, "version_count": 1, "created_at": now, "updated_at": now})
+            head_doc = {**create_dataset, "version_count": 1, "created_at": now, "updated_at": now}
+            batch.create(head, head_doc)
         else:
             raise NotFound(f"no dataset {dataset_id!r}", code="dataset_not_found")
-        batch.create(version_ref(tenant, dataset_id, number), make_version(number, now))
+        version_doc = make_version(number, now)
+        batch.create(version_ref(tenant, dataset_id, number), version_doc)
         if claim is not None:
             batch.create(claim, {"version": number, "created_at": now})
         try:
             batch.commit()
         except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Conflict, gexc.Aborted):
             continue  # someone else moved the head (or made the claim) first: look again
-        return Allocated(number, created=True)
+        return Allocated(number, created=True, version_doc=version_doc, head_doc=head_doc)
     raise gexc.ServiceUnavailable(f"could not allocate a version of {dataset_id} under contention")
 
 

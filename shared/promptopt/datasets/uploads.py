@@ -6,7 +6,6 @@ trigger ingests it, so inline content, signed uploads and bucket drops share one
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -93,10 +92,11 @@ def create_dataset(
     }
     origin = "inline" if inline is not None else "signed_url"
     make = _pending_version(tenant, dataset_id, body.format, origin, principal)
-    # AlreadyCreated: a replay of this very request (same key and body): answer with what it made.
-    with contextlib.suppress(records.AlreadyCreated):
-        records.allocate_version(tenant, dataset_id, make, create_dataset=head)
-    return _respond(principal, dataset_id, 1, inline, body.upload_max_bytes)
+    try:
+        allocated = records.allocate_version(tenant, dataset_id, make, create_dataset=head)
+    except records.AlreadyCreated:  # a replay of this very request (same key and body)
+        return _respond(principal, dataset_id, 1, inline, body.upload_max_bytes)  # what it made
+    return _respond(principal, dataset_id, 1, inline, body.upload_max_bytes, allocated)
 
 
 def create_version(
@@ -112,7 +112,7 @@ def create_version(
         claim = records.claim_ref(tenant, dataset_id, f"request\0{idempotency_key}")
     make = _pending_version(tenant, dataset_id, data["format"], origin, principal)
     allocated = records.allocate_version(tenant, dataset_id, make, claim=claim)
-    return _respond(principal, dataset_id, allocated.version, inline, body.upload_max_bytes)
+    return _respond(principal, dataset_id, allocated.version, inline, body.upload_max_bytes, allocated)
 
 
 def created_view(
@@ -130,18 +130,39 @@ def created_view(
 
 
 def _respond(
-    principal: Principal, dataset_id: str, number: int, inline: bytes | None, upload_max: int | None
+    principal: Principal,
+    dataset_id: str,
+    number: int,
+    inline: bytes | None,
+    upload_max: int | None,
+    allocated: records.Allocated | None = None,
 ) -> dict[str, Any]:
+    """Store the inline file or sign its upload, and answer the dataset with the new version.
+
+    What this request's own commit wrote (`allocated.created`) is answered as written, without
+    reading it back: nothing but the ingest this answer starts changes it, and a client follows the
+    ingest with GET. A replay, or a claim an earlier delivery made, reads what exists.
+    """
     tenant = principal.tenant
-    version = records.load_version(tenant, dataset_id, number)
+    written = allocated if allocated is not None and allocated.created else None
+    if written is not None and written.version_doc is not None:
+        version = written.version_doc
+    else:
+        version = records.load_version(tenant, dataset_id, number)
     upload = None
     if version["status"] == "pending":
         if inline is not None:
             _store_inline(version, inline)
         else:
             upload = _upload_target(version, upload_max)
-    head = records.load_dataset(tenant, dataset_id).to_dict() or {}
-    versions = records.newest_versions(tenant, dataset_id, 20)
+    if written is not None and written.head_doc is not None:
+        head = written.head_doc
+    else:
+        head = records.load_dataset(tenant, dataset_id).to_dict() or {}
+    if written is not None and number == 1:
+        versions = [version]  # a dataset this request created has this one version
+    else:
+        versions = records.newest_versions(tenant, dataset_id, 20)
     return created_view(head, versions, version, upload)
 
 

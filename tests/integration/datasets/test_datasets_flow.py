@@ -331,3 +331,41 @@ def test_hand_made_row_page_tokens_are_400(api: Api, tenant: str, ingest: Ingest
         query_string={"page_token": page_token},
     )
     assert response.status_code == 400
+
+
+def test_a_create_answers_what_it_wrote_as_a_get_then_reads_it(
+    api: Api, tenant: str, datasets_bucket: str
+) -> None:
+    # The creates answer the documents their own commit wrote without reading them back: the
+    # answer must be what Firestore then holds, field for field and timestamp for timestamp.
+    created = create(api, tenant)
+    dataset_id = created["dataset"]["dataset_id"]
+    assert created["dataset"] == get(api, tenant, dataset_id)
+    assert created["version"] == version_of(api, tenant, dataset_id, 1)
+
+    response = api.call(
+        "datasets_version_create",
+        "POST",
+        f"/api/v1/datasets/{dataset_id}/versions",
+        tenant=tenant,
+        role="editor",
+        json={"content": "question,answer\nq1,a1\n"},
+        headers={"Idempotency-Key": "answer-as-written"},
+    )
+    assert response.status_code == 201, response.get_json()
+    second = response.get_json()
+    assert second["version"]["version"] == 2
+    assert second["dataset"] == get(api, tenant, dataset_id)
+    assert second["version"] == version_of(api, tenant, dataset_id, 2)
+
+    # A replay of the same request reads what the first made, and answers the same.
+    again = api.call(
+        "datasets_version_create",
+        "POST",
+        f"/api/v1/datasets/{dataset_id}/versions",
+        tenant=tenant,
+        role="editor",
+        json={"content": "question,answer\nq1,a1\n"},
+        headers={"Idempotency-Key": "answer-as-written"},
+    )
+    assert again.get_json() == second
