@@ -260,14 +260,33 @@ def plan_for(body: ExperimentCreate, split_rows: dict[str, int]) -> Plan:
     )
 
 
+def _read_prompt_and_dataset(
+    principal: Principal, body: ExperimentCreate
+) -> tuple[dict[str, Any], DatasetFacts]:
+    """The prompt version and the dataset facts, read at the same time (one round trip less).
+
+    A failure is reported as if they were read in turn: the prompt's first.
+    """
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        prompt_read = pool.submit(contextvars.copy_context().run, _prompt, principal, body)
+        try:
+            dataset = dataset_facts(principal.tenant, body.dataset.dataset_id, body.dataset.version)
+        except Exception:
+            prompt_read.result()  # raises the prompt's own failure, if it has one
+            raise
+        return prompt_read.result(), dataset
+
+
 def resolve(*, principal: Principal, body: ExperimentCreate) -> Resolved:
     """Check the request against what exists (checks without reads first); raise the first failure."""
     target, optimizer = model_ids(body.target_model, body.optimizer_model)
     if body.schedule is not None:
         schedules.validate(body.schedule)  # a paused schedule must be valid too: it may be resumed
     next_run = schedules.next_run_at(body.schedule)
-    prompt = _prompt(principal, body)
-    dataset = dataset_facts(principal.tenant, body.dataset.dataset_id, body.dataset.version)
+    prompt, dataset = _read_prompt_and_dataset(principal, body)
     _check_variables(prompt, dataset)
     check_metrics([body.metric, *body.secondary_metrics], dataset)
     _check_splits(body, dataset)
