@@ -31,6 +31,19 @@ def get(api: Api, tenant: str, dataset_id: str) -> dict[str, Any]:
     return response.get_json()
 
 
+def post_version(api: Api, tenant: str, dataset_id: str, content: str, key: str | None = None) -> Any:
+    """POST /datasets/{id}/versions with inline content (and an Idempotency-Key when given)."""
+    return api.call(
+        "datasets_version_create",
+        "POST",
+        f"/api/v1/datasets/{dataset_id}/versions",
+        tenant=tenant,
+        role="editor",
+        json={"content": content},
+        headers={"Idempotency-Key": key} if key else {},
+    )
+
+
 def version_of(api: Api, tenant: str, dataset_id: str, number: int) -> dict[str, Any]:
     versions = {v["version"]: v for v in get(api, tenant, dataset_id)["versions"]}
     return versions[number]
@@ -134,14 +147,7 @@ def test_new_version_keeps_old_readable_and_out_of_order_events_keep_the_newest(
 ) -> None:
     created = create(api, tenant)
     dataset_id = created["dataset"]["dataset_id"]
-    response = api.call(
-        "datasets_version_create",
-        "POST",
-        f"/api/v1/datasets/{dataset_id}/versions",
-        tenant=tenant,
-        role="editor",
-        json={"content": "question,answer\nq1,a1\nq2,a2\n"},
-    )
+    response = post_version(api, tenant, dataset_id, "question,answer\nq1,a1\nq2,a2\n")
     assert response.status_code == 201, response.get_json()
     second = response.get_json()
     assert second["version"]["version"] == 2
@@ -158,15 +164,7 @@ def test_version_create_with_the_same_key_makes_one_version(api: Api, tenant: st
     dataset_id = create(api, tenant)["dataset"]["dataset_id"]
     statuses = []
     for _ in range(2):
-        response = api.call(
-            "datasets_version_create",
-            "POST",
-            f"/api/v1/datasets/{dataset_id}/versions",
-            tenant=tenant,
-            role="editor",
-            json={"content": "question,answer\nq,a\n"},
-            headers={"Idempotency-Key": "k-1"},
-        )
+        response = post_version(api, tenant, dataset_id, "question,answer\nq,a\n", key="k-1")
         statuses.append((response.status_code, response.get_json()["version"]["version"]))
     assert statuses == [(201, 2), (201, 2)]
     assert get(api, tenant, dataset_id)["version_count"] == 2
@@ -343,29 +341,14 @@ def test_a_create_answers_what_it_wrote_as_a_get_then_reads_it(
     assert created["dataset"] == get(api, tenant, dataset_id)
     assert created["version"] == version_of(api, tenant, dataset_id, 1)
 
-    response = api.call(
-        "datasets_version_create",
-        "POST",
-        f"/api/v1/datasets/{dataset_id}/versions",
-        tenant=tenant,
-        role="editor",
-        json={"content": "question,answer\nq1,a1\n"},
-        headers={"Idempotency-Key": "answer-as-written"},
-    )
-    assert response.status_code == 201, response.get_json()
-    second = response.get_json()
+    def new_version() -> dict[str, Any]:
+        response = post_version(api, tenant, dataset_id, "question,answer\nq1,a1\n", key="answer-as-written")
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    second = new_version()
     assert second["version"]["version"] == 2
     assert second["dataset"] == get(api, tenant, dataset_id)
     assert second["version"] == version_of(api, tenant, dataset_id, 2)
-
     # A replay of the same request reads what the first made, and answers the same.
-    again = api.call(
-        "datasets_version_create",
-        "POST",
-        f"/api/v1/datasets/{dataset_id}/versions",
-        tenant=tenant,
-        role="editor",
-        json={"content": "question,answer\nq1,a1\n"},
-        headers={"Idempotency-Key": "answer-as-written"},
-    )
-    assert again.get_json() == second
+    assert new_version() == second
