@@ -4,7 +4,6 @@ import functions_framework
 from flask import Request, Response
 
 from promptopt.access import members
-from promptopt.access.models import MemberRole
 from promptopt.http import Call, Reply, serve
 
 
@@ -14,4 +13,11 @@ def handle(request: Request) -> Response:
 
 
 def _set(call: Call) -> Reply:
-    return Reply(members.set_role(principal=call.user, uid=call.path["uid"], body=call.body(MemberRole)))
+    wanted = members.plain_member_role(call.raw_body)
+    if wanted is None:  # anything but a plainly valid body: the model words the 400
+        from promptopt.access.models import MemberRole
+
+        body = call.body(MemberRole)
+        wanted = (body.role, body.email)
+    role, email = wanted
+    return Reply(members.set_role(principal=call.user, uid=call.path["uid"], role=role, email=email))

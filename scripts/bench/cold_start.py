@@ -614,11 +614,10 @@ def main() -> int:
 
         def add_member() -> None:
             from promptopt.access import members
-            from promptopt.access.models import MemberRole
             from promptopt.auth import principal_from_claims
 
             who = principal_from_claims({"sub": "bench", "tenant": TENANT, "role": "admin"})
-            members.set_role(principal=who, uid="bench-member", body=MemberRole(role="viewer"))
+            members.set_role(principal=who, uid="bench-member", role="viewer")
 
         def fresh_run() -> str:  # an experiment has one active run at a time: a new one each start
             experiment_id = new_experiment(env, pid, world["dataset_id"])

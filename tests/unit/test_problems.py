@@ -100,6 +100,7 @@ WITHOUT_PYDANTIC = (
     "health_ready",
     "members_list",
     "members_remove",
+    "members_set",
     "prompts_archive",
     "prompts_delete",
     "prompts_get",

@@ -24,6 +24,7 @@ from promptopt.access.models import (
     AuditQuery,
     Member,
     MemberPage,
+    MemberRole,
     TokenRequest,
     TokenResponse,
 )
@@ -790,6 +791,38 @@ def test_plain_new_key_agrees_with_the_api_key_create_model(body: Any) -> None:
         assert found == keys.NewKey(request.name, request.role, request.expires_in_days)
     else:
         assert request.name != body["name"]  # only a name the model strips is left to it
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"role": "viewer"},
+        {"role": "admin", "email": "ada@example.com"},
+        {"role": "editor", "email": None},
+        {"role": "editor", "email": "e" * 320},
+        {"role": "editor", "email": "e" * 321},
+        {"role": "editor", "email": ""},
+        {"role": "owner"},
+        {"role": "Admin"},
+        {"role": 3},
+        {"role": ["viewer"]},
+        {"role": "viewer", "email": 7},
+        {"role": "viewer", "tenant": "t"},
+        {"email": "ada@example.com"},
+        {},
+        None,
+        [],
+        "viewer",
+    ],
+)
+def test_plain_member_role_agrees_with_the_member_role_model(body: Any) -> None:
+    found = members.plain_member_role(body)
+    try:
+        request = MemberRole.model_validate(body, strict=True)
+    except ValueError:
+        assert found is None  # an invalid body always reaches the model, which words the 400
+        return
+    assert found == (request.role, request.email)  # every valid body here is plainly valid
 
 
 @pytest.mark.parametrize(
