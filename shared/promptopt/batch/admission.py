@@ -3,9 +3,11 @@
 Checks that need no model call run before anything is written: inline rows fill the template,
 the rows hold the references the metrics read, and every metric accepts its params.
 
-A tenant runs at most `max_active_jobs` queued or running jobs. The check is a count() query
-(never a counter document), repeated after the job is written: when concurrent creates overshoot,
-the newest back out with 429, so the cap holds however many creates race.
+A tenant runs at most `max_active_jobs` queued or running jobs. The check is one count() query
+(never a counter document) made after the job is written: when the count passes the cap, the
+newest jobs back out with 429 (deleted before their chunks are enqueued), so the cap holds however
+many creates race, and an admitted create pays a single count. A count before the write would
+only spare a refused create its write and delete, at the cost of a round trip on every create.
 """
 
 from __future__ import annotations
@@ -143,14 +145,8 @@ def _too_many(opts: BatchOptions) -> TooManyJobs:
     )
 
 
-def check_capacity(tenant: str, opts: BatchOptions) -> None:
-    """429 when the tenant already runs its allowance of jobs."""
-    if _count_active(tenant) >= opts.max_active_jobs:
-        raise _too_many(opts)
-
-
-def recheck_capacity(ref: DocumentReference, tenant: str, opts: BatchOptions) -> None:
-    """After writing: if concurrent creates overshot the cap, the newest jobs back out."""
+def check_capacity(ref: DocumentReference, tenant: str, opts: BatchOptions) -> None:
+    """After writing the job `ref`: if the tenant's jobs now pass the cap, the newest back out (429)."""
     if _count_active(tenant) <= opts.max_active_jobs:
         return
     active = sorted((s.get("created_at"), s.id) for s in _active_jobs(tenant).select(["created_at"]).stream())

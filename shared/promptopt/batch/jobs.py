@@ -97,7 +97,6 @@ def create_job(
     if metrics is not None:
         admission.check_metrics(metrics, rows)
     if owner is None:
-        admission.check_capacity(tenant, opts)
         _admit_spend(tenant, str(model), body, system_prompt, template, rows)
     concurrency = body.concurrency or opts.concurrency
     chunk_size = body.chunk_size or opts.chunk_size or default_chunk_size(concurrency)
@@ -144,7 +143,7 @@ def create_job(
     }
     written = _write(ref, doc, rows, chunk_size)
     if owner is None:
-        admission.recheck_capacity(ref, tenant, opts)
+        admission.check_capacity(ref, tenant, opts)  # the job cap, counted with this job written
     return _enqueue(ref, doc, known=Known(doc, written), cache_keys=_cache_keys(doc, rows, owner))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from promptopt.batch import chunks
+from promptopt.batch import paths as batch_paths
 from tests.integration.batch.conftest import Batch
 from tests.support import claims_header
 
@@ -169,6 +170,9 @@ def test_a_tenant_runs_a_capped_number_of_jobs(batch: Batch, monkeypatch: pytest
     refused = batch.create({**INLINE, "rows": rows(3)})
     assert (refused.status_code, refused.get_json()["code"]) == (429, "too_many_jobs")
     assert int(refused.headers["Retry-After"]) > 0
+    # The cap is counted with the new job written: a refused one backs out, its rows with it
+    # (list_documents also names a job that is gone but left documents under it).
+    assert len(list(batch_paths.jobs(batch.tenant).list_documents())) == 2
     batch.run(first["job_id"])  # one finishes: room for another
     assert batch.create({**INLINE, "rows": rows(3)}).status_code == 202
 
