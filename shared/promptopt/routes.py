@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 PATH_PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)(=\*\*)?\}")
@@ -12,6 +13,7 @@ def path_params(path: str) -> list[str]:
     return [name for name, _ in PATH_PARAM_RE.findall(path)]
 
 
+@functools.cache  # a route's regex is built once per process, however often it is matched
 def path_regex(path: str) -> re.Pattern[str]:
     """A regex matching concrete paths of the route `path`, capturing each parameter."""
     pattern = PATH_PARAM_RE.sub(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
@@ -725,6 +725,17 @@ def test_a_token_answer_publishes_the_token_model() -> None:
     assert_publishes(TokenResponse, exchange.token_view("eyJ.a.b", 3600, "t", "viewer"))
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def strictly_valid(model: type[M], body: Any) -> M | None:
+    """The body as `model` validates it in strict mode (as `Call.body` does), or None if invalid."""
+    try:
+        return model.model_validate(body, strict=True)
+    except ValueError:
+        return None
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -746,9 +757,8 @@ def test_a_token_answer_publishes_the_token_model() -> None:
 )
 def test_plain_key_agrees_with_the_token_request_model(body: Any) -> None:
     found = exchange.plain_key(body)
-    try:
-        request = TokenRequest.model_validate(body, strict=True)
-    except ValueError:
+    request = strictly_valid(TokenRequest, body)
+    if request is None:
         assert found is None  # an invalid body always reaches the model, which words the 400
         return
     assert found == request.api_key  # every valid body here is plainly valid
@@ -782,9 +792,8 @@ def test_plain_key_agrees_with_the_token_request_model(body: Any) -> None:
 )
 def test_plain_new_key_agrees_with_the_api_key_create_model(body: Any) -> None:
     found = keys.plain_new_key(body)
-    try:
-        request = ApiKeyCreate.model_validate(body, strict=True)
-    except ValueError:
+    request = strictly_valid(ApiKeyCreate, body)
+    if request is None:
         assert found is None  # an invalid body always reaches the model, which words the 400
         return
     if found is not None:
@@ -817,9 +826,8 @@ def test_plain_new_key_agrees_with_the_api_key_create_model(body: Any) -> None:
 )
 def test_plain_member_role_agrees_with_the_member_role_model(body: Any) -> None:
     found = members.plain_member_role(body)
-    try:
-        request = MemberRole.model_validate(body, strict=True)
-    except ValueError:
+    request = strictly_valid(MemberRole, body)
+    if request is None:
         assert found is None  # an invalid body always reaches the model, which words the 400
         return
     assert found == (request.role, request.email)  # every valid body here is plainly valid
@@ -847,9 +855,8 @@ def test_plain_label_version_agrees_with_the_label_set_model(body: Any) -> None:
     from promptopt.prompts.models import LabelSet
 
     found = prompts.plain_label_version(body)
-    try:
-        request = LabelSet.model_validate(body, strict=True)
-    except ValueError:
+    request = strictly_valid(LabelSet, body)
+    if request is None:
         assert found is None  # an invalid body always reaches the model, which words the 400
         return
     assert found == request.version  # every valid body here is plainly valid

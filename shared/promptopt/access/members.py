@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 UID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 _LIST_LIMIT = 1000
-MAX_EMAIL_CHARS = 320
+MAX_EMAIL_CHARS = 320  # MemberRole.email
 
 
 class LastAdmin(Conflict):

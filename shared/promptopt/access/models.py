@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from promptopt.access.keys import MAX_KEY_DAYS, MAX_KEY_NAME_CHARS
+from promptopt.access.members import MAX_EMAIL_CHARS
 from promptopt.http.models import PageQuery, RequestModel, ResponseModel
 
 RoleName = Literal["viewer", "editor", "admin"]
@@ -103,7 +104,7 @@ class MemberRole(RequestModel):
     """PUT /api/v1/members/{uid}: the member's role in this tenant."""
 
     role: RoleName
-    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    email: Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS)] | None = None
 
 
 class AuditQuery(PageQuery):

@@ -20,8 +20,6 @@ from promptopt.auth import Role
 if TYPE_CHECKING:
     from promptopt.manifest import FunctionSpec
 
-_path_regex = functools.cache(routes.path_regex)
-
 BUNDLED_SPEC_FILE = "function.json"  # written into each bundle by the builder
 
 
@@ -43,7 +41,7 @@ class EndpointSpec(NamedTuple):
     @property
     def path_regex(self) -> re.Pattern[str]:
         """A regex matching concrete paths of this route, capturing each parameter."""
-        return _path_regex(self.path)
+        return routes.path_regex(self.path)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EndpointSpec:
